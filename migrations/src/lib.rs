@@ -1,0 +1,15 @@
+//! The database schema of clinicstream, as sea-orm migrations that run unchanged on
+//! SQLite (the embedded default) and Postgres.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}

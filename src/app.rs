@@ -1,0 +1,107 @@
+//! Building and running the application: `App::build` connects, migrates and binds (port 0
+//! works), and returns before serving, so tests boot exactly what production runs.
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::hash_key;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::Services;
+use crate::events::{MemoryBus, SharedBus};
+use crate::graphql::{self, AppSchema};
+
+/// How long long-lived tasks (sockets) get to finish after the listener stops.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: AppSchema,
+    pub config: Arc<Config>,
+    /// Cancelled when the server stops; every socket and worker watches it.
+    pub shutdown: CancellationToken,
+    /// Every long-lived task (each socket) is spawned here, so stopping can wait for them.
+    pub tracker: TaskTracker,
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    /// Connects to the configured database (migrating it) with the in-process bus.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&config.db).await.context("connecting to the database")?;
+        let bus: SharedBus = Arc::new(MemoryBus::new(config.bus_capacity));
+        Self::build_with(config, db, bus, Arc::new(SystemClock)).await
+    }
+
+    /// Builds over given parts: what tests use to share a bus or move the clock.
+    pub async fn build_with(
+        config: Config,
+        db: DatabaseConnection,
+        bus: SharedBus,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let services = Services { db, bus, clock, admin_key_hash: config.admin_key.as_deref().map(hash_key) };
+        let schema = graphql::build(services.clone(), &config);
+        let state = AppState {
+            services,
+            schema,
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` completes, then closes sockets and waits for them (bounded).
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, state } = self;
+        let token = state.shutdown.clone();
+        let tracker = state.tracker.clone();
+        tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
+        let router = crate::http::router(state);
+        let shutdown = {
+            let token = token.clone();
+            async move {
+                tokio::select! {
+                    _ = stop => token.cancel(),
+                    _ = token.cancelled() => {},
+                }
+            }
+        };
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        tracker.close();
+        if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
+            tracing::warn!("some connections did not close within the drain deadline");
+        }
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(crate::shutdown::signal()).await
+    }
+}

@@ -1,0 +1,116 @@
+//! The command line and its settings: every flag has an environment fallback, and the
+//! resulting `Config` is a value passed down (never a global) so tests can build their own.
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default database: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://clinicstream.sqlite?mode=rwc";
+
+#[derive(Debug, Parser)]
+#[command(name = "clinicstream", version, about = "Real-time GraphQL event API for dental and veterinary practices")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Config),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Print the GraphQL SDL (identical to the checked-in schema.graphql).
+    Schema,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Fill one demo practice with providers, patients and a day of appointments.
+    SeedDemo(DbArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print it (it is shown only once).
+    Create {
+        /// ADMIN, BACKOFFICE or SUBSCRIBER.
+        #[arg(long, default_value = "ADMIN")]
+        role: String,
+        /// The practice the key is scoped to (required unless the role is ADMIN).
+        #[arg(long)]
+        practice_id: Option<String>,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: `postgres://…` or `sqlite://file?mode=rwc`. Default: a local SQLite file.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Size of the database connection pool (SQLite always uses one writer connection).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: String,
+    /// A bootstrap admin key, accepted in addition to keys stored in the database.
+    #[arg(long, env = "ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// `pretty` for people, `json` for machines.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+    /// Largest accepted HTTP request body, in bytes (larger → 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deepest accepted query nesting.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+    /// Highest accepted query complexity (one point per field, lists multiply).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    pub max_query_complexity: usize,
+    /// How long a websocket may wait before sending `connection_init`, in milliseconds.
+    #[arg(long, env = "WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+    /// Keep-alive interval on websockets, in seconds.
+    #[arg(long, env = "WS_KEEPALIVE_SECS", default_value_t = 15)]
+    pub ws_keepalive_secs: u64,
+    /// Largest accepted websocket message, in bytes.
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+    /// Events buffered per practice for live subscribers; a subscriber further behind
+    /// catches up from the log.
+    #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]
+    pub bus_capacity: usize,
+}
+
+impl Config {
+    /// Settings as the command line would give them with no flags, over `database_url`:
+    /// what tests and embedders start from.
+    pub fn with_database(database_url: &str) -> Self {
+        let mut config = Self::with_env();
+        config.db.database_url = database_url.to_string();
+        config
+    }
+
+    /// Settings from the environment alone: what `clinicstream` with no subcommand runs.
+    pub fn with_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        Only::parse_from(["clinicstream"]).config
+    }
+}

@@ -1,0 +1,31 @@
+//! Opening the pool for either backend and bringing the schema up to date.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use std::time::Duration;
+
+use crate::config::DbArgs;
+
+/// Connects and applies pending migrations.
+pub async fn connect(args: &DbArgs) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(args.database_url.clone());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    if args.database_url.starts_with("sqlite:") {
+        // SQLite has one writer; a single connection serialises transactions instead of
+        // failing them with SQLITE_BUSY, which is what the embedded default needs.
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(args.db_max_connections.max(2));
+    }
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Whether the error is a unique-constraint violation (a lost race on an insert).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

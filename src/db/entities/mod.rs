@@ -1,0 +1,12 @@
+//! One sea-orm entity per table. These are the storage shapes; the public shapes live in
+//! `graphql::types`.
+
+pub mod api_key;
+pub mod appointment;
+pub mod charge;
+pub mod event;
+pub mod idempotency;
+pub mod patient;
+pub mod payment;
+pub mod practice;
+pub mod provider;

@@ -1,0 +1,128 @@
+//! API keys: created by admins, shown once, stored as a hash, revocable.
+
+use async_graphql::{ID, InputObject};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use serde::Serialize;
+
+use super::{Begun, MutationTx, Services, new_id, validate};
+use crate::auth::{Principal, new_key};
+use crate::clock::{from_millis, to_millis};
+use crate::db::entities::{api_key, practice};
+use crate::error::{AppError, AppResult};
+use crate::graphql::types::{ApiKey, CreatedApiKey, Role};
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateApiKeyInput {
+    pub role: Role,
+    /// Required for BACKOFFICE and SUBSCRIBER keys; omitted for a global ADMIN key.
+    pub practice_id: Option<ID>,
+    pub name: String,
+    /// After this moment the key no longer authenticates.
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeApiKeyInput {
+    pub id: ID,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+pub fn view(row: api_key::Model) -> ApiKey {
+    ApiKey {
+        id: ID(row.id),
+        name: row.name,
+        role: Role::parse(&row.role).unwrap_or(Role::Subscriber),
+        practice_id: row.practice_id.map(ID),
+        prefix: row.key_prefix,
+        created_at: from_millis(row.created_at),
+        expires_at: row.expires_at.map(from_millis),
+        revoked_at: row.revoked_at.map(from_millis),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create(s: &Services, who: &Principal, input: CreateApiKeyInput) -> AppResult<CreatedApiKey> {
+    let practice_id = input.practice_id.as_deref().map(|p| validate::id("practiceId", p)).transpose()?;
+    who.require_admin(practice_id)?;
+    if practice_id.is_none() && input.role != Role::Admin {
+        return Err(AppError::bad_input("practiceId: required for BACKOFFICE and SUBSCRIBER keys"));
+    }
+    let name = validate::name("name", &input.name)?;
+    if let Some(expires_at) = input.expires_at
+        && expires_at <= s.clock.now()
+    {
+        return Err(AppError::bad_input("expiresAt: must be in the future"));
+    }
+    let tx = match MutationTx::begin(s, who, "createApiKey", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    if let Some(practice_id) = practice_id {
+        practice::Entity::find_by_id(practice_id).one(tx.conn()).await?.ok_or(AppError::NotFound("practice"))?;
+    }
+    let material = new_key();
+    let row = api_key::ActiveModel {
+        id: Set(new_id("key")),
+        name: Set(name),
+        role: Set(input.role.as_str().to_string()),
+        practice_id: Set(practice_id.map(str::to_string)),
+        key_prefix: Set(material.prefix),
+        key_hash: Set(material.hash),
+        created_at: Set(tx.now_ms()),
+        expires_at: Set(input.expires_at.map(to_millis)),
+        revoked_at: Set(None),
+    }
+    .insert(tx.conn())
+    .await?;
+    let created = CreatedApiKey { key: material.key, api_key: view(row) };
+    // A replay must not hand out the secret again, and the secret must not be stored.
+    let stored = serde_json::to_string(&CreatedApiKey { key: String::new(), api_key: created.api_key.clone() })?;
+    tx.commit_storing(created, stored).await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke(s: &Services, who: &Principal, input: RevokeApiKeyInput) -> AppResult<ApiKey> {
+    let id = validate::id("id", &input.id)?;
+    who.require_writer()?;
+    let tx = match MutationTx::begin(s, who, "revokeApiKey", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    let row = api_key::Entity::find_by_id(id).one(tx.conn()).await?.ok_or(AppError::NotFound("API key"))?;
+    match (&row.practice_id, who) {
+        (Some(p), _) => who.require_admin(Some(p)).map_err(|e| hide_foreign(e, who, p))?,
+        (None, _) => who.require_admin(None).map_err(|_| AppError::NotFound("API key"))?,
+    }
+    if row.revoked_at.is_some() {
+        return tx.commit(view(row)).await;
+    }
+    let mut active = row.into_active_model();
+    active.revoked_at = Set(Some(tx.now_ms()));
+    let row = active.update(tx.conn()).await?;
+    tx.commit(view(row)).await
+}
+
+/// A key of another practice does not exist for the caller.
+fn hide_foreign(err: AppError, who: &Principal, practice_id: &str) -> AppError {
+    match who.practice_id() {
+        Some(own) if own != practice_id => AppError::NotFound("API key"),
+        _ => err,
+    }
+}
+
+pub async fn list(s: &Services, who: &Principal, practice_id: &str) -> AppResult<Vec<ApiKey>> {
+    let practice_id = validate::id("practiceId", practice_id)?;
+    who.require_admin(Some(practice_id))?;
+    let rows = api_key::Entity::find()
+        .filter(api_key::Column::PracticeId.eq(practice_id))
+        .order_by_asc(api_key::Column::Id)
+        .all(&s.db)
+        .await?;
+    Ok(rows.into_iter().map(view).collect())
+}

@@ -1,0 +1,318 @@
+//! Appointments: scheduling with no double booking, rescheduling, cancelling, completing.
+
+use async_graphql::{ID, InputObject};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Condition;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Begun, MutationTx, Services, new_id, paging, patients, providers, validate};
+use crate::auth::Principal;
+use crate::clock::{from_millis, to_millis};
+use crate::db::entities::{appointment, patient, practice, provider};
+use crate::error::{AppError, AppResult};
+use crate::events::Payload;
+use crate::graphql::types::{Appointment, AppointmentStatus, EventType};
+
+const MAX_REASON: usize = 500;
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleAppointmentInput {
+    pub patient_id: ID,
+    pub provider_id: ID,
+    pub starts_at: DateTime<Utc>,
+    pub duration_minutes: i32,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RescheduleAppointmentInput {
+    pub id: ID,
+    pub starts_at: DateTime<Utc>,
+    /// Keeps the current duration when omitted.
+    pub duration_minutes: Option<i32>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelAppointmentInput {
+    pub id: ID,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteAppointmentInput {
+    pub id: ID,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+pub fn view(row: appointment::Model, patient: patient::Model, provider: provider::Model) -> Appointment {
+    Appointment {
+        id: ID(row.id),
+        practice_id: ID(row.practice_id),
+        patient: patients::view(patient),
+        provider: providers::view(provider),
+        starts_at: from_millis(row.starts_at),
+        ends_at: from_millis(row.ends_at),
+        duration_minutes: ((row.ends_at - row.starts_at) / 60_000) as i32,
+        status: AppointmentStatus::parse(&row.status).unwrap_or(AppointmentStatus::Scheduled),
+        reason: row.reason,
+        cancellation_reason: row.cancellation_reason,
+        version: row.version,
+    }
+}
+
+/// CONFLICT if the provider already has a SCHEDULED appointment overlapping [start, end).
+async fn ensure_free(
+    conn: &impl ConnectionTrait,
+    provider_id: &str,
+    start: i64,
+    end: i64,
+    except: Option<&str>,
+) -> AppResult<()> {
+    let mut query = appointment::Entity::find()
+        .filter(appointment::Column::ProviderId.eq(provider_id))
+        .filter(appointment::Column::Status.eq(AppointmentStatus::Scheduled.as_str()))
+        .filter(appointment::Column::StartsAt.lt(end))
+        .filter(appointment::Column::EndsAt.gt(start));
+    if let Some(id) = except {
+        query = query.filter(appointment::Column::Id.ne(id));
+    }
+    if query.one(conn).await?.is_some() {
+        return Err(AppError::conflict("the provider already has an appointment at that time"));
+    }
+    Ok(())
+}
+
+async fn snapshot(conn: &impl ConnectionTrait, row: appointment::Model) -> AppResult<Appointment> {
+    let patient = patient::Entity::find_by_id(&row.patient_id).one(conn).await?.ok_or(AppError::NotFound("patient"))?;
+    let provider =
+        provider::Entity::find_by_id(&row.provider_id).one(conn).await?.ok_or(AppError::NotFound("provider"))?;
+    Ok(view(row, patient, provider))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentInput) -> AppResult<Appointment> {
+    who.require_writer()?;
+    let duration = validate::duration_minutes(input.duration_minutes)?;
+    let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
+    let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
+    let mut tx = match MutationTx::begin(s, who, "scheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
+    let provider = providers::load(tx.conn(), who, &input.provider_id).await?;
+    if patient.practice_id != provider.practice_id {
+        return Err(AppError::bad_input("providerId: the provider belongs to another practice than the patient"));
+    }
+    tx.lock_practice(&patient.practice_id).await?;
+    let start = to_millis(starts_at);
+    let end = start + i64::from(duration) * 60_000;
+    ensure_free(tx.conn(), &provider.id, start, end, None).await?;
+    let now = tx.now_ms();
+    let row = appointment::ActiveModel {
+        id: Set(new_id("apt")),
+        practice_id: Set(patient.practice_id.clone()),
+        patient_id: Set(patient.id.clone()),
+        provider_id: Set(provider.id.clone()),
+        starts_at: Set(start),
+        ends_at: Set(end),
+        status: Set(AppointmentStatus::Scheduled.as_str().to_string()),
+        reason: Set(reason),
+        cancellation_reason: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(tx.conn())
+    .await?;
+    let appointment = view(row, patient, provider);
+    tx.append(EventType::AppointmentScheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
+        .await?;
+    tx.commit(appointment).await
+}
+
+/// Loads a SCHEDULED appointment for a change, with the practice locked.
+async fn load_for_change(tx: &mut MutationTx<'_>, who: &Principal, id: &str) -> AppResult<appointment::Model> {
+    let current = load(tx.conn(), who, id).await?;
+    tx.lock_practice(&current.practice_id).await?;
+    let current = load(tx.conn(), who, id).await?;
+    if current.status != AppointmentStatus::Scheduled.as_str() {
+        return Err(AppError::conflict(format!("the appointment is {} and can no longer change", current.status)));
+    }
+    Ok(current)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointmentInput) -> AppResult<Appointment> {
+    who.require_writer()?;
+    let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
+    let duration = input.duration_minutes.map(validate::duration_minutes).transpose()?;
+    let mut tx = match MutationTx::begin(s, who, "rescheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    let current = load_for_change(&mut tx, who, &input.id).await?;
+    let start = to_millis(starts_at);
+    let end = start + duration.map_or(current.ends_at - current.starts_at, |d| i64::from(d) * 60_000);
+    ensure_free(tx.conn(), &current.provider_id, start, end, Some(&current.id)).await?;
+    let version = current.version + 1;
+    let mut active = current.into_active_model();
+    active.starts_at = Set(start);
+    active.ends_at = Set(end);
+    active.version = Set(version);
+    active.updated_at = Set(tx.now_ms());
+    let row = active.update(tx.conn()).await?;
+    let appointment = snapshot(tx.conn(), row).await?;
+    tx.append(EventType::AppointmentRescheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
+        .await?;
+    tx.commit(appointment).await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn cancel(s: &Services, who: &Principal, input: CancelAppointmentInput) -> AppResult<Appointment> {
+    who.require_writer()?;
+    let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
+    let tx = match MutationTx::begin(s, who, "cancelAppointment", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    finish(tx, who, &input.id, AppointmentStatus::Cancelled, reason, EventType::AppointmentCancelled).await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn complete(s: &Services, who: &Principal, input: CompleteAppointmentInput) -> AppResult<Appointment> {
+    who.require_writer()?;
+    let tx = match MutationTx::begin(s, who, "completeAppointment", input.idempotency_key.as_deref(), &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    finish(tx, who, &input.id, AppointmentStatus::Completed, None, EventType::AppointmentCompleted).await
+}
+
+/// Moves a SCHEDULED appointment to a final status.
+async fn finish(
+    mut tx: MutationTx<'_>,
+    who: &Principal,
+    id: &str,
+    status: AppointmentStatus,
+    cancellation_reason: Option<String>,
+    event_type: EventType,
+) -> AppResult<Appointment> {
+    let current = load_for_change(&mut tx, who, id).await?;
+    let version = current.version + 1;
+    let mut active = current.into_active_model();
+    active.status = Set(status.as_str().to_string());
+    active.cancellation_reason = Set(cancellation_reason);
+    active.version = Set(version);
+    active.updated_at = Set(tx.now_ms());
+    let row = active.update(tx.conn()).await?;
+    let appointment = snapshot(tx.conn(), row).await?;
+    tx.append(event_type, Payload::Appointment { appointment: Arc::new(appointment.clone()) }).await?;
+    tx.commit(appointment).await
+}
+
+/// Loads an appointment the caller may see.
+pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<appointment::Model> {
+    let id = validate::id("id", id)?;
+    let row = appointment::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("appointment"))?;
+    who.read(&row.practice_id, "appointment")?;
+    Ok(row)
+}
+
+pub async fn get(s: &Services, who: &Principal, id: &str) -> AppResult<Appointment> {
+    let row = load(&s.db, who, id).await?;
+    snapshot(&s.db, row).await
+}
+
+pub struct ListFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub provider_id: Option<String>,
+    pub status: Option<AppointmentStatus>,
+}
+
+pub async fn list(
+    s: &Services,
+    who: &Principal,
+    practice_id: &str,
+    filter: ListFilter,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<paging::Page<Appointment>> {
+    let practice_id = validate::id("practiceId", practice_id)?;
+    who.read(practice_id, "practice")?;
+    let limit = validate::page_size(first)?;
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        validate::range(from, to)?;
+    }
+    practice::Entity::find_by_id(practice_id).one(&s.db).await?.ok_or(AppError::NotFound("practice"))?;
+    let mut query = appointment::Entity::find()
+        .filter(appointment::Column::PracticeId.eq(practice_id))
+        .order_by_asc(appointment::Column::StartsAt)
+        .order_by_asc(appointment::Column::Id);
+    if let Some(from) = filter.from {
+        query = query.filter(appointment::Column::StartsAt.gte(to_millis(from)));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(appointment::Column::StartsAt.lt(to_millis(to)));
+    }
+    if let Some(provider_id) = &filter.provider_id {
+        query = query.filter(appointment::Column::ProviderId.eq(validate::id("providerId", provider_id)?));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(appointment::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        let (starts_at, id) = paging::decode_pair(after)?;
+        query = query.filter(
+            Condition::any().add(appointment::Column::StartsAt.gt(starts_at)).add(
+                Condition::all()
+                    .add(appointment::Column::StartsAt.eq(starts_at))
+                    .add(appointment::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let rows = query.limit(limit + 1).all(&s.db).await?;
+    let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
+    let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
+    let patients: HashMap<String, patient::Model> = patient::Entity::find()
+        .filter(patient::Column::Id.is_in(patient_ids))
+        .all(&s.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let providers: HashMap<String, provider::Model> = provider::Entity::find()
+        .filter(provider::Column::Id.is_in(provider_ids))
+        .all(&s.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let mut complete_rows = Vec::with_capacity(rows.len());
+    for row in rows {
+        let patient = patients.get(&row.patient_id).cloned().ok_or(AppError::NotFound("patient"))?;
+        let provider = providers.get(&row.provider_id).cloned().ok_or(AppError::NotFound("provider"))?;
+        complete_rows.push((row, patient, provider));
+    }
+    Ok(paging::Page::from_rows(complete_rows, limit, after.is_some(), |(row, patient, provider)| {
+        (paging::encode(&format!("{}:{}", row.starts_at, row.id)), view(row, patient, provider))
+    }))
+}

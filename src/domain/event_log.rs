@@ -1,0 +1,35 @@
+//! Reading a practice's event log page by page (the `events` query).
+
+use std::sync::Arc;
+
+use super::{Services, paging::Page, validate};
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+use crate::events::{Cursor, StoredEvent, log};
+use crate::graphql::types::EventType;
+
+pub async fn page(
+    s: &Services,
+    who: &Principal,
+    practice_id: &str,
+    types: Option<&[EventType]>,
+    after: Option<&str>,
+    first: Option<i32>,
+) -> AppResult<Page<Arc<StoredEvent>>> {
+    let practice_id = validate::id("practiceId", practice_id)?;
+    who.read(practice_id, "practice")?;
+    let limit = validate::page_size(first)?;
+    let after_seq = match after {
+        Some(cursor) => {
+            let cursor = Cursor::decode_for(cursor, practice_id)?;
+            log::check_resume_point(&s.db, practice_id, cursor.seq).await?;
+            cursor.seq
+        }
+        None => {
+            log::head(&s.db, practice_id).await?.ok_or(AppError::NotFound("practice"))?;
+            0
+        }
+    };
+    let rows = log::read_range(&s.db, practice_id, after_seq, None, types, limit + 1).await?;
+    Ok(Page::from_rows(rows, limit, after.is_some(), |e| (e.cursor(), Arc::new(e))))
+}

@@ -1,0 +1,20 @@
+//! The business rules: one file per aggregate, each a set of service functions that take
+//! the services and the acting principal, validate, and change state in one transaction.
+
+pub mod api_keys;
+pub mod appointments;
+pub mod billing;
+pub mod event_log;
+pub mod paging;
+mod ids;
+pub mod idempotency;
+pub mod patients;
+pub mod practices;
+pub mod providers;
+mod services;
+mod tx;
+pub mod validate;
+
+pub use ids::new_id;
+pub use services::Services;
+pub use tx::{Begun, MutationTx};

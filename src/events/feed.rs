@@ -1,0 +1,120 @@
+//! One subscriber's view of a practice's events: replay from a cursor, then live, with
+//! every event exactly once and in seq order.
+//!
+//! The bus is subscribed *before* the log is read, so nothing committed in between is
+//! missed; anything seen twice is dropped by seq. A seq that jumps (two commits published
+//! out of order) or a receiver that lagged behind the bus is repaired by reading the
+//! missing range from the log, so a slow subscriber catches up instead of losing events.
+
+use futures_util::Stream;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{BusSubscription, Cursor, SharedBus, StoredEvent, log};
+use crate::error::{AppError, AppResult};
+use crate::graphql::types::EventType;
+
+/// Rows read from the log per round trip while replaying or catching up.
+const PAGE: u64 = 500;
+
+/// Which of the practice's events a subscriber wants.
+#[derive(Clone, Debug, Default)]
+pub struct FeedFilter {
+    pub types: Option<Vec<EventType>>,
+    pub provider_id: Option<String>,
+    pub patient_id: Option<String>,
+}
+
+impl FeedFilter {
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.types.as_ref().is_none_or(|t| t.contains(&event.event_type))
+            && self.provider_id.as_deref().is_none_or(|p| event.payload.provider_id() == Some(p))
+            && self.patient_id.as_deref().is_none_or(|p| event.payload.patient_id() == p)
+    }
+}
+
+pub struct Feed {
+    db: DatabaseConnection,
+    practice_id: String,
+    filter: FeedFilter,
+    /// The last seq this subscriber has passed (delivered or filtered out).
+    last_seq: i64,
+    subscription: BusSubscription,
+}
+
+impl Feed {
+    /// Subscribes to the practice and fixes the starting point: the cursor's seq, or the
+    /// current head for a subscriber that only wants what happens from now on.
+    pub async fn open(
+        db: &DatabaseConnection,
+        bus: &SharedBus,
+        practice_id: &str,
+        after: Option<&str>,
+        filter: FeedFilter,
+    ) -> AppResult<Self> {
+        let cursor = after.map(|c| Cursor::decode_for(c, practice_id)).transpose()?;
+        let subscription = bus.subscribe(practice_id);
+        let last_seq = match cursor {
+            Some(cursor) => {
+                log::check_resume_point(db, practice_id, cursor.seq).await?;
+                cursor.seq
+            }
+            None => log::head(db, practice_id).await?.ok_or(AppError::NotFound("practice"))?,
+        };
+        Ok(Self { db: db.clone(), practice_id: practice_id.to_string(), filter, last_seq, subscription })
+    }
+
+    pub fn into_stream(mut self) -> impl Stream<Item = AppResult<Arc<StoredEvent>>> + Send {
+        async_stream::try_stream! {
+            // Replay what the cursor missed.
+            for event in self.fill(None).await? {
+                yield event;
+            }
+            loop {
+                match self.subscription.receiver.recv().await {
+                    Ok(event) => {
+                        if event.seq <= self.last_seq {
+                            continue;
+                        }
+                        if event.seq > self.last_seq + 1 {
+                            for missed in self.fill(Some(event.seq - 1)).await? {
+                                yield missed;
+                            }
+                        }
+                        self.last_seq = event.seq;
+                        if self.filter.matches(&event) {
+                            yield event;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(practice_id = %self.practice_id, missed, "subscriber lagged; catching up from the log");
+                        for event in self.fill(None).await? {
+                            yield event;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
+    }
+
+    /// Reads the log after `last_seq` (up to `through`, or to the end), advancing `last_seq`
+    /// and returning the events the filter wants.
+    async fn fill(&mut self, through: Option<i64>) -> AppResult<Vec<Arc<StoredEvent>>> {
+        let mut wanted = Vec::new();
+        loop {
+            let page = log::read_range(&self.db, &self.practice_id, self.last_seq, through, None, PAGE).await?;
+            let full = page.len() as u64 == PAGE;
+            for event in page {
+                self.last_seq = event.seq;
+                if self.filter.matches(&event) {
+                    wanted.push(Arc::new(event));
+                }
+            }
+            if !full {
+                return Ok(wanted);
+            }
+        }
+    }
+}

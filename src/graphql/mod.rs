@@ -1,0 +1,14 @@
+//! The GraphQL schema: types, queries, mutations and subscriptions, split per resource
+//! and merged here; error codes are attached in `errors`.
+
+mod connection;
+mod context;
+mod errors;
+mod mutation;
+mod query;
+mod schema;
+mod subscription;
+pub mod types;
+
+pub use errors::{ErrorCodes, GqlResult};
+pub use schema::{AppSchema, build, sdl};

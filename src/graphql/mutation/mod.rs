@@ -1,0 +1,16 @@
+//! The mutations, one file per resource, merged into `Mutation`.
+
+mod api_keys;
+mod appointments;
+mod billing;
+mod patients;
+mod practices;
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(
+    practices::PracticeMutation,
+    patients::PatientMutation,
+    appointments::AppointmentMutation,
+    billing::BillingMutation,
+    api_keys::ApiKeyMutation,
+);

@@ -1,0 +1,16 @@
+//! The queries, one file per resource, merged into `Query`.
+
+mod api_keys;
+mod appointments;
+mod events;
+mod patients;
+mod practices;
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(
+    practices::PracticeQuery,
+    patients::PatientQuery,
+    appointments::AppointmentQuery,
+    events::EventQuery,
+    api_keys::ApiKeyQuery,
+);

@@ -1,0 +1,28 @@
+//! Assembling the schema, with its limits, from the per-resource parts.
+
+use async_graphql::Schema;
+
+use super::errors::ErrorCodes;
+use super::mutation::Mutation;
+use super::query::Query;
+use super::subscription::Subscription;
+use crate::config::Config;
+use crate::domain::Services;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+pub fn build(services: Services, config: &Config) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+        .data(services)
+        .extension(ErrorCodes)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(50)
+        .finish()
+}
+
+/// The SDL of the public contract: what `clinicstream schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
+}

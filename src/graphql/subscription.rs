@@ -1,0 +1,128 @@
+//! The subscriptions: every one is a `Feed` over the practice's log (replay after the
+//! optional cursor, then live), filtered and shaped for its field.
+
+use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription as GqlSubscription};
+use futures_util::{Stream, StreamExt};
+
+use super::context::caller;
+use super::errors::{GqlResult, IntoGql};
+use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
+use crate::domain::validate;
+use crate::events::{Feed, FeedFilter};
+
+#[derive(Default)]
+pub struct Subscription;
+
+async fn feed(
+    ctx: &Context<'_>,
+    practice_id: &str,
+    after: Option<String>,
+    filter: FeedFilter,
+) -> GqlResult<impl Stream<Item = GqlResult<Event>> + use<>> {
+    let (s, who) = caller(ctx)?;
+    let practice_id = validate::id("practiceId", practice_id).gql()?;
+    who.read(practice_id, "practice").gql()?;
+    let feed = Feed::open(&s.db, &s.bus, practice_id, after.as_deref(), filter).await.gql()?;
+    Ok(feed.into_stream().map(|item| item.map(Event::from).map_err(|e| e.extend())))
+}
+
+fn appointments(types: EventType, provider_id: Option<ID>) -> FeedFilter {
+    FeedFilter { types: Some(vec![types]), provider_id: provider_id.map(|p| p.0), patient_id: None }
+}
+
+/// Narrows a feed to one event shape (the filter already guarantees it).
+fn only<T>(
+    stream: impl Stream<Item = GqlResult<Event>>,
+    pick: fn(Event) -> Option<T>,
+) -> impl Stream<Item = GqlResult<T>> {
+    stream.filter_map(move |item| async move {
+        match item {
+            Ok(event) => pick(event).map(Ok),
+            Err(err) => Some(Err(err)),
+        }
+    })
+}
+
+#[GqlSubscription]
+impl Subscription {
+    /// Every business event of the practice, optionally only some types.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        types: Option<Vec<EventType>>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<Event>>> {
+        feed(ctx, &practice_id, after, FeedFilter { types, ..Default::default() }).await
+    }
+
+    async fn appointment_scheduled(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        provider_id: Option<ID>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+        let filter = appointments(EventType::AppointmentScheduled, provider_id);
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
+    }
+
+    async fn appointment_rescheduled(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        provider_id: Option<ID>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+        let filter = appointments(EventType::AppointmentRescheduled, provider_id);
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
+    }
+
+    async fn appointment_cancelled(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        provider_id: Option<ID>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+        let filter = appointments(EventType::AppointmentCancelled, provider_id);
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
+    }
+
+    /// Fires `REMINDER_LEAD` before an appointment starts.
+    async fn appointment_starting_soon(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        provider_id: Option<ID>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+        let filter = appointments(EventType::AppointmentStartingSoon, provider_id);
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
+    }
+
+    async fn patient_created(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<PatientEvent>>> {
+        let filter = FeedFilter { types: Some(vec![EventType::PatientCreated]), ..Default::default() };
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_patient))
+    }
+
+    async fn payment_posted(
+        &self,
+        ctx: &Context<'_>,
+        practice_id: ID,
+        patient_id: Option<ID>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<PaymentEvent>>> {
+        let filter = FeedFilter {
+            types: Some(vec![EventType::PaymentPosted]),
+            patient_id: patient_id.map(|p| p.0),
+            provider_id: None,
+        };
+        Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_payment))
+    }
+}

@@ -1,0 +1,86 @@
+//! The enumerations of the contract, with their stored spelling (the GraphQL name).
+
+use async_graphql::Enum;
+use serde::{Deserialize, Serialize};
+
+/// Declares a contract enum whose database and JSON spelling is its GraphQL name.
+macro_rules! contract_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(
+                #[graphql(name = $text)]
+                #[serde(rename = $text)]
+                $variant,
+            )+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text,)+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+contract_enum!(
+    /// What kind of clinician a provider is.
+    ProviderKind {
+        Dentist => "DENTIST",
+        Hygienist => "HYGIENIST",
+        Veterinarian => "VETERINARIAN",
+        VetTech => "VET_TECH",
+        Assistant => "ASSISTANT",
+        Other => "OTHER",
+    }
+);
+
+contract_enum!(
+    /// Where an appointment stands.
+    AppointmentStatus {
+        Scheduled => "SCHEDULED",
+        Cancelled => "CANCELLED",
+        Completed => "COMPLETED",
+        NoShow => "NO_SHOW",
+    }
+);
+
+contract_enum!(
+    /// How a payment was made.
+    PaymentMethod {
+        Card => "CARD",
+        Cash => "CASH",
+        Check => "CHECK",
+        Insurance => "INSURANCE",
+    }
+);
+
+contract_enum!(
+    /// What an API key may do: ADMIN everything, BACKOFFICE read and write its practice,
+    /// SUBSCRIBER read and subscribe to its practice.
+    Role {
+        Admin => "ADMIN",
+        Backoffice => "BACKOFFICE",
+        Subscriber => "SUBSCRIBER",
+    }
+);
+
+contract_enum!(
+    /// The business events in a practice's log.
+    EventType {
+        PatientCreated => "PATIENT_CREATED",
+        PatientUpdated => "PATIENT_UPDATED",
+        AppointmentScheduled => "APPOINTMENT_SCHEDULED",
+        AppointmentRescheduled => "APPOINTMENT_RESCHEDULED",
+        AppointmentCancelled => "APPOINTMENT_CANCELLED",
+        AppointmentCompleted => "APPOINTMENT_COMPLETED",
+        AppointmentStartingSoon => "APPOINTMENT_STARTING_SOON",
+        ChargePosted => "CHARGE_POSTED",
+        PaymentPosted => "PAYMENT_POSTED",
+    }
+);

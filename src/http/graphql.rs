@@ -1,0 +1,123 @@
+//! GraphQL over HTTP (POST for everything, GET for queries), per the GraphQL-over-HTTP
+//! spec: `application/graphql-response+json` gets 4xx for request errors, plain
+//! `application/json` always 200 for a well-formed request.
+
+use async_graphql::http::parse_query_string;
+use async_graphql::parser::{parse_query, types::OperationType};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::auth::{authorization, resolve};
+use super::graphiql;
+use crate::app::AppState;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// A request-level error (the request never executed) as a GraphQL response body.
+fn request_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }] });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+}
+
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
+}
+
+/// Executes and encodes the answer for the media type the client asked for.
+async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let auth = resolve(&state.services, authorization(headers).as_deref()).await;
+    let response = state.schema.execute(request.data(auth)).await;
+    let request_failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(_) => return request_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    };
+    let (status, media_type) = if wants_graphql_response(headers) {
+        if request_failed {
+            // A request that never executed has no `data` at all.
+            if let Some(object) = body.as_object_mut() {
+                object.remove("data");
+            }
+            (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE)
+        } else {
+            (StatusCode::OK, GRAPHQL_RESPONSE)
+        }
+    } else {
+        (StatusCode::OK, "application/json")
+    };
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media_type))], body.to_string()).into_response()
+}
+
+#[tracing::instrument(skip_all, name = "graphql_post")]
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("application/json") {
+        return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as Content-Type: application/json");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(_) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON object with a string `query` and optional `variables` and `operationName`",
+            );
+        }
+    };
+    execute(&state, &headers, request).await
+}
+
+/// GET serves three things: websocket upgrades, GraphiQL for browsers, and queries.
+#[tracing::instrument(skip_all, name = "graphql_get")]
+pub async fn get(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    if parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        return match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => super::subscriptions::upgrade(&state, upgrade, &parts.headers),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let query_string = parts.uri.query().unwrap_or("");
+    if !query_string.split('&').any(|pair| pair.starts_with("query=")) {
+        let accepts_html = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if accepts_html {
+            return graphiql::page().into_response();
+        }
+        return request_error(StatusCode::BAD_REQUEST, "missing `query` parameter");
+    }
+    let request = match parse_query_string(query_string) {
+        Ok(request) => request,
+        Err(_) => return request_error(StatusCode::BAD_REQUEST, "malformed GraphQL query string parameters"),
+    };
+    if is_mutation(&request) {
+        let mut response = request_error(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    debug_assert_eq!(parts.method, Method::GET);
+    execute(&state, &parts.headers, request).await
+}
+
+/// Whether the operation the request would run is a mutation (unparsable documents are
+/// left to the executor, which reports them properly).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = parse_query(&request.query) else { return false };
+    document.operations.iter().any(|(name, op)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            _ => true,
+        };
+        selected && op.node.ty == OperationType::Mutation
+    })
+}

@@ -1,0 +1,11 @@
+//! The HTTP edge: the router, GraphQL over HTTP and websockets, GraphiQL and health.
+
+mod auth;
+mod graphiql;
+mod graphql;
+mod health;
+mod router;
+mod ws;
+mod subscriptions;
+
+pub use router::router;

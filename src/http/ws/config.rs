@@ -1,0 +1,49 @@
+//! Connection tunables and the authentication hook, kept apart from the loop so the
+//! embedding application only needs these two items to wire the handler up.
+
+use std::time::Duration;
+
+use async_graphql::Data;
+use futures_util::future::BoxFuture;
+
+/// Per-connection limits and timers.
+#[derive(Debug, Clone)]
+pub(crate) struct WsConfig {
+    /// `connection_init` must arrive — and authentication must finish — within this time
+    /// of the upgrade, else the socket is closed with 4408. Counting the authentication
+    /// too means a hung auth backend cannot pin a half-open connection forever.
+    pub init_timeout: Duration,
+    /// Legacy protocol: `{"type":"ka"}` right after the ack and then at this interval.
+    /// transport-ws: a `{"type":"ping"}` at this interval after the ack (clients answer
+    /// `pong`, keeping proxies from idling the socket out). `Duration::ZERO` (or a period
+    /// too large to schedule) disables both; websocket-level ping frames from the client
+    /// are answered by the websocket layer regardless.
+    pub keepalive: Duration,
+    /// Largest accepted message (and frame). Bigger ones are refused by the websocket
+    /// layer before being buffered, and the server closes with RFC 6455's
+    /// 1009 "Message too big": the limit is a transport matter, not a GraphQL 4400.
+    pub max_message_bytes: usize,
+}
+
+impl Default for WsConfig {
+    /// graphql-ws's default `connectionInitWaitTimeout` is 3 s.
+    fn default() -> Self {
+        WsConfig {
+            init_timeout: Duration::from_secs(3),
+            keepalive: Duration::from_secs(15),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Authenticates a connection from its `connection_init` payload (may be `null`) and the
+/// upgrade request's `Authorization` header (if any). `Ok(data)` is attached to every
+/// operation of the connection as session data; `Err(reason)` rejects the connection
+/// (close 4403; the legacy protocol first gets a `connection_error` carrying `reason`).
+pub(crate) trait ConnectionAuth: Send + Sync + 'static {
+    fn authenticate(
+        &self,
+        init_payload: serde_json::Value,
+        header_authorization: Option<String>,
+    ) -> BoxFuture<'static, Result<Data, String>>;
+}

@@ -1,0 +1,146 @@
+//! What the connection loop does with each event: the protocol state machine proper
+//! (init/auth, subscribe/complete bookkeeping). Split from the loop in `session.rs`
+//! so the select! plumbing and the protocol rules can be read separately.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{Data, Executor, Request};
+use axum::extract::ws::{Message, WebSocket};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+
+use super::encode;
+use super::protocol::{self, ClientMessage, Subprotocol, close_code};
+use super::session::{AuthState, End, Session, Step, close, read_error, send};
+
+/// Legacy clients send `start` right after `connection_init` without awaiting the ack
+/// (subscriptions-transport-ws does); such starts are held until auth ends, this many.
+const MAX_QUEUED_STARTS: usize = 32;
+
+impl<E: Executor> Session<E> {
+    pub(super) async fn authenticated(
+        &mut self,
+        socket: &mut WebSocket,
+        result: Result<Data, String>,
+        keepalive: Duration,
+    ) -> Step {
+        let data = match result {
+            Ok(data) => Arc::new(data),
+            Err(reason) => {
+                tracing::debug!(reason, "graphql websocket connection rejected");
+                self.queued.clear();
+                if self.protocol == Subprotocol::Legacy {
+                    send(socket, encode::connection_error(&reason)).await?;
+                }
+                let reason = if reason.is_empty() {
+                    "Forbidden".to_owned()
+                } else {
+                    format!("Forbidden: {reason}")
+                };
+                return Err(End::Close(close_code::FORBIDDEN, reason));
+            }
+        };
+        self.state = AuthState::Ready(data.clone());
+        send(socket, encode::connection_ack()).await?;
+        // Zero would make tokio's interval panic and an overflowing period would panic
+        // computing the first tick: both mean "disabled" here.
+        let first_tick = Instant::now().checked_add(keepalive);
+        if let Some(first_tick) = first_tick.filter(|_| !keepalive.is_zero()) {
+            if self.protocol == Subprotocol::Legacy {
+                send(socket, encode::keep_alive()).await?;
+            }
+            let mut interval = interval_at(first_tick, keepalive);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            self.keepalive = Some(interval);
+        }
+        for (id, request) in std::mem::take(&mut self.queued) {
+            let responses = self.executor.execute_stream(request, Some(data.clone()));
+            self.operations.start(id, responses);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn incoming(
+        &mut self,
+        socket: &mut WebSocket,
+        incoming: Option<Result<Message, axum::Error>>,
+    ) -> Step {
+        let text = match incoming {
+            None => return Err(End::Gone),
+            Some(Err(err)) => return Err(read_error(err)),
+            Some(Ok(Message::Text(text))) => text,
+            // Both protocols are text-only; graphql-ws treats anything else as invalid.
+            Some(Ok(Message::Binary(_))) => {
+                return Err(close(
+                    close_code::BAD_REQUEST,
+                    "Binary frames are not supported",
+                ));
+            }
+            // Websocket-level pings are answered by tungstenite itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+            Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
+        };
+        // The legacy protocol would answer malformed input with an `error` message and
+        // carry on; we close with 4400 on both protocols so bad clients fail loudly.
+        let message = protocol::parse(self.protocol, text.as_str())
+            .map_err(|reason| End::Close(close_code::BAD_REQUEST, reason))?;
+        match message {
+            ClientMessage::Init { payload } => {
+                if !matches!(self.state, AuthState::AwaitingInit) {
+                    return Err(close(
+                        close_code::TOO_MANY_INITS,
+                        "Too many initialisation requests",
+                    ));
+                }
+                let pending = self
+                    .auth
+                    .authenticate(payload, self.header_authorization.clone());
+                self.state = AuthState::Pending(pending);
+                Ok(())
+            }
+            ClientMessage::Ping { payload } => send(socket, encode::pong(payload)).await,
+            ClientMessage::Pong => Ok(()),
+            ClientMessage::Subscribe { id, request } => self.subscribe(id, *request),
+            ClientMessage::Complete { id } => {
+                let queued = self.queued.len();
+                self.queued.retain(|(queued_id, _)| *queued_id != id);
+                let stopped = self.operations.stop(&id) || self.queued.len() != queued;
+                // transport-ws: the client already knows; legacy: `stop` is acknowledged.
+                if stopped && self.protocol == Subprotocol::Legacy {
+                    send(socket, encode::complete(&id)).await?;
+                }
+                Ok(())
+            }
+            ClientMessage::Terminate => Err(close(close_code::NORMAL, "Connection terminated")),
+        }
+    }
+
+    fn subscribe(&mut self, id: String, request: Request) -> Step {
+        let duplicate =
+            self.operations.contains(&id) || self.queued.iter().any(|(queued, _)| *queued == id);
+        let data = match (&self.state, self.protocol) {
+            (AuthState::Ready(data), _) => Some(data.clone()),
+            (AuthState::Pending(_), Subprotocol::Legacy) => None,
+            _ => return Err(close(close_code::UNAUTHORIZED, "Unauthorized")),
+        };
+        if duplicate {
+            return Err(End::Close(
+                close_code::SUBSCRIBER_EXISTS,
+                format!("Subscriber for {id} already exists"),
+            ));
+        }
+        match data {
+            Some(data) => {
+                let responses = self.executor.execute_stream(request, Some(data));
+                self.operations.start(id, responses);
+            }
+            None if self.queued.len() >= MAX_QUEUED_STARTS => {
+                return Err(close(
+                    close_code::BAD_REQUEST,
+                    "Too many operations before connection_ack",
+                ));
+            }
+            None => self.queued.push((id, request)),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! The set of running operations of one connection, multiplexed into a single stream of
+//! protocol-neutral outputs. All operation streams are polled by the connection task, so
+//! dropping this set (connection end) cancels every operation at once, and stopping one
+//! is an abort that guarantees it yields nothing afterwards.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::{Response, ServerError};
+use futures_util::{
+    StreamExt,
+    stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
+};
+
+use super::encode::is_request_error;
+
+/// What the connection has to tell the client about an operation.
+pub(crate) enum Output {
+    Next(String, Response),
+    /// Request error as the first result: reported once, the operation is over, and no
+    /// `complete` follows (graphql-transport-ws `Error` semantics).
+    Error(String, Vec<ServerError>),
+    Complete(String),
+}
+
+struct Tagged {
+    id: Arc<str>,
+    generation: u64,
+    /// A result, or `None` once the operation's stream has ended.
+    event: Option<Response>,
+}
+
+struct Active {
+    generation: u64,
+    abort: AbortHandle,
+    seen_first: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Operations {
+    streams: SelectAll<BoxStream<'static, Tagged>>,
+    active: HashMap<String, Active>,
+    next_generation: u64,
+}
+
+impl Operations {
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.active.contains_key(id)
+    }
+
+    /// Registers a new operation; the caller has already rejected duplicate ids.
+    pub(crate) fn start(&mut self, id: String, responses: BoxStream<'static, Response>) {
+        // The generation tells results of a stopped operation apart from those of a new
+        // one reusing its id (belt and braces: aborted streams yield nothing anyway).
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let tag: Arc<str> = Arc::from(id.as_str());
+        let finished_tag = tag.clone();
+        let events = responses
+            .map(move |response| Tagged {
+                id: tag.clone(),
+                generation,
+                event: Some(response),
+            })
+            .chain(stream::once(async move {
+                Tagged {
+                    id: finished_tag,
+                    generation,
+                    event: None,
+                }
+            }));
+        let (abort, registration) = AbortHandle::new_pair();
+        self.streams
+            .push(Abortable::new(events, registration).boxed());
+        let active = Active {
+            generation,
+            abort,
+            seen_first: false,
+        };
+        self.active.insert(id, active);
+    }
+
+    /// Stops an operation; returns whether it was running.
+    pub(crate) fn stop(&mut self, id: &str) -> bool {
+        match self.active.remove(id) {
+            Some(active) => {
+                active.abort.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Next output of any operation; pending forever while none is running.
+    /// Cancel-safe: the only await is `SelectAll::next`, which loses no items.
+    pub(crate) async fn next(&mut self) -> Output {
+        loop {
+            let Some(Tagged {
+                id,
+                generation,
+                event,
+            }) = self.streams.next().await
+            else {
+                return std::future::pending().await;
+            };
+            let Some(active) = self.active.get_mut(&*id) else {
+                continue;
+            };
+            if active.generation != generation {
+                continue;
+            }
+            match event {
+                Some(response) => {
+                    let first = !active.seen_first;
+                    active.seen_first = true;
+                    if first && is_request_error(&response) {
+                        self.stop(&id);
+                        return Output::Error(id.to_string(), response.errors);
+                    }
+                    return Output::Next(id.to_string(), response);
+                }
+                None => {
+                    // Finished by itself: the id becomes free for reuse.
+                    self.active.remove(&*id);
+                    return Output::Complete(id.to_string());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The per-connection loop. One task owns the socket and polls, in priority order:
+//! shutdown, the init deadline, a pending authentication, client frames, operation
+//! results and the keep-alive timer. Owning everything in one task means a dropped
+//! connection drops (cancels) all of its operations, and writes need no locking.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{Data, Executor, Request};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::future::{BoxFuture, OptionFuture};
+use tokio::time::{Interval, sleep, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::config::{ConnectionAuth, WsConfig};
+use super::encode;
+use super::operations::{Operations, Output};
+use super::protocol::{self, Subprotocol, close_code};
+
+/// Time allowed for the close handshake to finish once either side started it.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// RFC 6455 limits a close reason to 123 bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+pub(super) enum AuthState {
+    AwaitingInit,
+    Pending(BoxFuture<'static, Result<Data, String>>),
+    Ready(Arc<Data>),
+}
+
+/// Why a connection ends.
+pub(super) enum End {
+    /// The server closes with this code and reason.
+    Close(u16, String),
+    /// The client sent a close frame; its reply is queued and only needs flushing.
+    ClientClosed,
+    /// The transport is gone; nothing can be sent any more.
+    Gone,
+}
+
+pub(super) type Step = Result<(), End>;
+
+pub(super) fn close(code: u16, reason: &str) -> End {
+    End::Close(code, reason.to_owned())
+}
+
+pub(super) struct Session<E> {
+    pub(super) protocol: Subprotocol,
+    pub(super) executor: E,
+    pub(super) auth: Arc<dyn ConnectionAuth>,
+    pub(super) header_authorization: Option<String>,
+    pub(super) state: AuthState,
+    pub(super) operations: Operations,
+    pub(super) queued: Vec<(String, Request)>,
+    pub(super) keepalive: Option<Interval>,
+}
+
+/// Runs one connection until it ends or `shutdown` fires (then close 1001).
+pub(crate) async fn serve<E: Executor>(
+    mut socket: WebSocket,
+    protocol: Subprotocol,
+    executor: E,
+    auth: Arc<dyn ConnectionAuth>,
+    config: WsConfig,
+    header_authorization: Option<String>,
+    shutdown: CancellationToken,
+) {
+    tracing::debug!(protocol = protocol.name(), "graphql websocket connected");
+    let mut session = Session {
+        protocol,
+        executor,
+        auth,
+        header_authorization,
+        state: AuthState::AwaitingInit,
+        operations: Operations::default(),
+        queued: Vec::new(),
+        keepalive: None,
+    };
+    let end = session.run(&mut socket, &config, &shutdown).await;
+    drop(session); // cancels every operation before the (possibly slow) close handshake
+    match end {
+        End::Close(code, reason) => {
+            tracing::debug!(code, reason, "closing graphql websocket");
+            let reason = protocol::truncate(&reason, MAX_CLOSE_REASON).into();
+            let frame = CloseFrame { code, reason };
+            if socket.send(Message::Close(Some(frame))).await.is_ok() {
+                drain(&mut socket).await;
+            }
+        }
+        End::ClientClosed => drain(&mut socket).await,
+        End::Gone => tracing::debug!("graphql websocket transport gone"),
+    }
+}
+
+/// Reads until the peer's close reply (or the grace period ends); reading is also what
+/// makes tungstenite flush its automatic reply to a client-initiated close.
+async fn drain(socket: &mut WebSocket) {
+    let _ = timeout(CLOSE_GRACE, async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
+}
+
+async fn emit(socket: &mut WebSocket, protocol: Subprotocol, output: Output) -> Step {
+    let text = match output {
+        Output::Next(id, response) => encode::next(protocol, &id, &response),
+        Output::Error(id, errors) => encode::error(protocol, &id, &errors),
+        Output::Complete(id) => encode::complete(&id),
+    };
+    send(socket, text).await
+}
+
+pub(super) async fn send(socket: &mut WebSocket, text: String) -> Step {
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| End::Gone)
+}
+
+fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Data, String>>> {
+    match state {
+        AuthState::Pending(future) => Some(future),
+        _ => None,
+    }
+}
+
+async fn tick(keepalive: &mut Option<Interval>) {
+    match keepalive {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// axum hides tungstenite's error type, so its message is the only handle on an
+/// oversized message (`CapacityError::MessageTooLong`); anything else is a dead transport.
+pub(super) fn read_error(err: axum::Error) -> End {
+    let text = err.to_string();
+    if text.contains("Message too long") {
+        tracing::debug!(error = %text, "websocket message over the size limit");
+        return close(close_code::MESSAGE_TOO_BIG, "Message too big");
+    }
+    tracing::debug!(error = %text, "websocket read failed");
+    End::Gone
+}
+
+impl<E: Executor> Session<E> {
+    async fn run(
+        &mut self,
+        socket: &mut WebSocket,
+        config: &WsConfig,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let init_deadline = sleep(config.init_timeout);
+        tokio::pin!(init_deadline);
+        loop {
+            let ready = matches!(self.state, AuthState::Ready(_));
+            let authenticating = matches!(self.state, AuthState::Pending(_));
+            // select! drops the branch futures before running a handler, so handlers may
+            // borrow the whole session again.
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Err(close(close_code::GOING_AWAY, "Server shutting down")),
+                () = &mut init_deadline, if !ready => {
+                    Err(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout"))
+                }
+                Some(result) = OptionFuture::from(pending_auth(&mut self.state)), if authenticating => {
+                    self.authenticated(socket, result, config.keepalive).await
+                }
+                incoming = socket.recv() => self.incoming(socket, incoming).await,
+                output = self.operations.next() => emit(socket, self.protocol, output).await,
+                () = tick(&mut self.keepalive) => {
+                    let text = match self.protocol {
+                        Subprotocol::TransportWs => encode::ping(),
+                        Subprotocol::Legacy => encode::keep_alive(),
+                    };
+                    send(socket, text).await
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The axum side of the handshake: negotiate the subprotocol before upgrading, because a
+//! connection we cannot speak to should fail as a plain HTTP error the client can see,
+//! not as an accepted socket that is closed straight away.
+
+use std::sync::Arc;
+
+use async_graphql::Executor;
+use axum::{
+    extract::ws::WebSocketUpgrade,
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    response::{IntoResponse, Response},
+};
+use tokio_util::sync::CancellationToken;
+
+use super::config::{ConnectionAuth, WsConfig};
+use super::protocol::Subprotocol;
+use super::session::serve;
+
+/// GraphQL messages are small; tungstenite's 128 KiB defaults would be wasted per socket.
+const BUFFER_BYTES: usize = 4 * 1024;
+
+/// Selects the subprotocol from the request headers; if none is supported, answers
+/// HTTP 400 with a plain-text explanation. Otherwise upgrades, echoing the chosen
+/// protocol, with small buffers and `config.max_message_bytes` as the message and frame
+/// limit, then runs [`serve`].
+pub(crate) fn upgrade<E: Executor>(
+    ws: WebSocketUpgrade,
+    headers: &HeaderMap,
+    executor: E,
+    auth: Arc<dyn ConnectionAuth>,
+    config: WsConfig,
+    shutdown: CancellationToken,
+) -> Response {
+    let Some(protocol) = Subprotocol::select(headers) else {
+        tracing::debug!("graphql websocket upgrade rejected: no supported subprotocol");
+        return (
+            StatusCode::BAD_REQUEST,
+            "Unsupported or missing Sec-WebSocket-Protocol: expected graphql-transport-ws or graphql-ws",
+        )
+            .into_response();
+    };
+    // A non-UTF-8 Authorization header is treated as absent; auth decides what that means.
+    let header_authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    ws.protocols([protocol.name()])
+        .read_buffer_size(BUFFER_BYTES)
+        .write_buffer_size(BUFFER_BYTES)
+        .max_message_size(config.max_message_bytes)
+        .max_frame_size(config.max_message_bytes)
+        .on_failed_upgrade(|err| tracing::warn!(error = %err, "graphql websocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            serve(
+                socket,
+                protocol,
+                executor,
+                auth,
+                config,
+                header_authorization,
+                shutdown,
+            )
+        })
+}

@@ -1,0 +1,32 @@
+//! clinicstream: a real-time GraphQL event API for dental and veterinary practices.
+//!
+//! A tour of the modules, in the order a request meets them:
+//!
+//! - [`config`]: the command line and environment, as a `Config` value.
+//! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
+//! - `http`: the router; GraphQL over HTTP, websockets (graphql-transport-ws and the
+//!   legacy graphql-ws), GraphiQL, health.
+//! - [`auth`]: API keys and the principal they grant.
+//! - [`graphql`]: the schema, one file per resource, and the error codes.
+//! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
+//!   `MutationTx` that appends its event to the log in the same transaction.
+//! - [`events`]: the event log, the bus that carries committed events to subscribers, and
+//!   the `Feed` that gives each subscriber every event once, in order, across reconnects.
+//! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod graphql;
+mod http;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use config::Config;
