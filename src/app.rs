@@ -53,9 +53,8 @@ impl App {
         bus: SharedBus,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&config.listen_addr)
-            .await
-            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let listener =
+            TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
         let services = Services { db, bus, clock, admin_key_hash: config.admin_key.as_deref().map(hash_key) };
         let schema = graphql::build(services.clone(), &config);
         let state = AppState {

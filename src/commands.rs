@@ -35,7 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
-            let role = Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
+            let role =
+                Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
             let services = offline_services(&db).await?;
             let input = api_keys::CreateApiKeyInput {
                 role,
@@ -46,7 +47,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let created = api_keys::create(&services, &admin(), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", created.key);
-            eprintln!("created {} key {} (shown once; store it now)", created.api_key.role.as_str(), created.api_key.id.0);
+            eprintln!(
+                "created {} key {} (shown once; store it now)",
+                created.api_key.role.as_str(),
+                created.api_key.id.0
+            );
             Ok(())
         }
         Some(Command::SeedDemo(db)) => {

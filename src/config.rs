@@ -75,7 +75,7 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Deepest accepted query nesting.
-    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 16)]
     pub max_query_depth: usize,
     /// Highest accepted query complexity (one point per field, lists multiply).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]

@@ -57,7 +57,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "patients_practice", Patients::Table, &[Patients::PracticeId.into_iden(), Patients::Id.into_iden()]).await?;
+        index(
+            manager,
+            "patients_practice",
+            Patients::Table,
+            &[Patients::PracticeId.into_iden(), Patients::Id.into_iden()],
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()
@@ -77,8 +83,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "appointments_provider_time", Appointments::Table, &[Appointments::ProviderId.into_iden(), Appointments::StartsAt.into_iden()]).await?;
-        index(manager, "appointments_practice_time", Appointments::Table, &[Appointments::PracticeId.into_iden(), Appointments::StartsAt.into_iden()]).await?;
+        index(
+            manager,
+            "appointments_provider_time",
+            Appointments::Table,
+            &[Appointments::ProviderId.into_iden(), Appointments::StartsAt.into_iden()],
+        )
+        .await?;
+        index(
+            manager,
+            "appointments_practice_time",
+            Appointments::Table,
+            &[Appointments::PracticeId.into_iden(), Appointments::StartsAt.into_iden()],
+        )
+        .await?;
         index(manager, "appointments_patient", Appointments::Table, &[Appointments::PatientId.into_iden()]).await?;
         manager
             .create_table(
@@ -94,7 +112,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "charges_patient", Charges::Table, &[Charges::PatientId.into_iden(), Charges::Id.into_iden()]).await?;
+        index(manager, "charges_patient", Charges::Table, &[Charges::PatientId.into_iden(), Charges::Id.into_iden()])
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -109,7 +128,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "payments_patient", Payments::Table, &[Payments::PatientId.into_iden(), Payments::Id.into_iden()]).await?;
+        index(
+            manager,
+            "payments_patient",
+            Payments::Table,
+            &[Payments::PatientId.into_iden(), Payments::Id.into_iden()],
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()
@@ -186,28 +211,114 @@ async fn index(manager: &SchemaManager<'_>, name: &str, table: impl IntoIden, co
 }
 
 #[derive(DeriveIden)]
-enum Practices { Table, Id, Name, Timezone, Currency, LastSeq, CreatedAt }
+enum Practices {
+    Table,
+    Id,
+    Name,
+    Timezone,
+    Currency,
+    LastSeq,
+    CreatedAt,
+}
 
 #[derive(DeriveIden)]
-enum Providers { Table, Id, PracticeId, Name, Kind, CreatedAt }
+enum Providers {
+    Table,
+    Id,
+    PracticeId,
+    Name,
+    Kind,
+    CreatedAt,
+}
 
 #[derive(DeriveIden)]
-enum Patients { Table, Id, PracticeId, FirstName, LastName, Email, Phone, DateOfBirth, BalanceCents, SearchText, CreatedAt, UpdatedAt }
+enum Patients {
+    Table,
+    Id,
+    PracticeId,
+    FirstName,
+    LastName,
+    Email,
+    Phone,
+    DateOfBirth,
+    BalanceCents,
+    SearchText,
+    CreatedAt,
+    UpdatedAt,
+}
 
 #[derive(DeriveIden)]
-enum Appointments { Table, Id, PracticeId, PatientId, ProviderId, StartsAt, EndsAt, Status, Reason, CancellationReason, Version, CreatedAt, UpdatedAt }
+enum Appointments {
+    Table,
+    Id,
+    PracticeId,
+    PatientId,
+    ProviderId,
+    StartsAt,
+    EndsAt,
+    Status,
+    Reason,
+    CancellationReason,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
 
 #[derive(DeriveIden)]
-enum Charges { Table, Id, PracticeId, PatientId, AppointmentId, AmountCents, Description, PostedAt }
+enum Charges {
+    Table,
+    Id,
+    PracticeId,
+    PatientId,
+    AppointmentId,
+    AmountCents,
+    Description,
+    PostedAt,
+}
 
 #[derive(DeriveIden)]
-enum Payments { Table, Id, PracticeId, PatientId, AmountCents, Method, Reference, PostedAt }
+enum Payments {
+    Table,
+    Id,
+    PracticeId,
+    PatientId,
+    AmountCents,
+    Method,
+    Reference,
+    PostedAt,
+}
 
 #[derive(DeriveIden)]
-enum ApiKeys { Table, Id, Name, Role, PracticeId, KeyPrefix, KeyHash, CreatedAt, ExpiresAt, RevokedAt }
+enum ApiKeys {
+    Table,
+    Id,
+    Name,
+    Role,
+    PracticeId,
+    KeyPrefix,
+    KeyHash,
+    CreatedAt,
+    ExpiresAt,
+    RevokedAt,
+}
 
 #[derive(DeriveIden)]
-enum IdempotencyKeys { Table, Scope, Key, Operation, RequestHash, Response, CreatedAt }
+enum IdempotencyKeys {
+    Table,
+    Scope,
+    Key,
+    Operation,
+    RequestHash,
+    Response,
+    CreatedAt,
+}
 
 #[derive(DeriveIden)]
-enum Events { Table, PracticeId, Seq, Type, OccurredAt, Payload }
+enum Events {
+    Table,
+    PracticeId,
+    Seq,
+    Type,
+    OccurredAt,
+    Payload,
+}

@@ -112,10 +112,11 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     let duration = validate::duration_minutes(input.duration_minutes)?;
     let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
     let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
-    let mut tx = match MutationTx::begin(s, who, "scheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
-        Begun::Replayed(done) => return Ok(done),
-        Begun::Fresh(tx) => tx,
-    };
+    let mut tx =
+        match MutationTx::begin(s, who, "scheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
+            Begun::Replayed(done) => return Ok(done),
+            Begun::Fresh(tx) => tx,
+        };
     let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
     let provider = providers::load(tx.conn(), who, &input.provider_id).await?;
     if patient.practice_id != provider.practice_id {
@@ -164,10 +165,11 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
     who.require_writer()?;
     let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
     let duration = input.duration_minutes.map(validate::duration_minutes).transpose()?;
-    let mut tx = match MutationTx::begin(s, who, "rescheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
-        Begun::Replayed(done) => return Ok(done),
-        Begun::Fresh(tx) => tx,
-    };
+    let mut tx =
+        match MutationTx::begin(s, who, "rescheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
+            Begun::Replayed(done) => return Ok(done),
+            Begun::Fresh(tx) => tx,
+        };
     let current = load_for_change(&mut tx, who, &input.id).await?;
     let start = to_millis(starts_at);
     let end = start + duration.map_or(current.ends_at - current.starts_at, |d| i64::from(d) * 60_000);
@@ -281,13 +283,9 @@ pub async fn list(
     }
     if let Some(after) = after {
         let (starts_at, id) = paging::decode_pair(after)?;
-        query = query.filter(
-            Condition::any().add(appointment::Column::StartsAt.gt(starts_at)).add(
-                Condition::all()
-                    .add(appointment::Column::StartsAt.eq(starts_at))
-                    .add(appointment::Column::Id.gt(id)),
-            ),
-        );
+        query = query.filter(Condition::any().add(appointment::Column::StartsAt.gt(starts_at)).add(
+            Condition::all().add(appointment::Column::StartsAt.eq(starts_at)).add(appointment::Column::Id.gt(id)),
+        ));
     }
     let rows = query.limit(limit + 1).all(&s.db).await?;
     let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();

@@ -151,9 +151,8 @@ pub async fn payments(
 ) -> AppResult<paging::Page<Payment>> {
     let limit = validate::page_size(first)?;
     let patient = patients::load(&s.db, who, patient_id).await?;
-    let mut query = payment::Entity::find()
-        .filter(payment::Column::PatientId.eq(patient.id))
-        .order_by_asc(payment::Column::Id);
+    let mut query =
+        payment::Entity::find().filter(payment::Column::PatientId.eq(patient.id)).order_by_asc(payment::Column::Id);
     if let Some(after) = after {
         query = query.filter(payment::Column::Id.gt(paging::decode(after)?));
     }

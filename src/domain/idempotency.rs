@@ -34,14 +34,17 @@ impl IdempotencyKey {
             return Ok(None);
         };
         if row.operation != self.operation || row.request_hash != self.request_hash {
-            return Err(AppError::conflict(
-                "this idempotencyKey was already used with a different request",
-            ));
+            return Err(AppError::conflict("this idempotencyKey was already used with a different request"));
         }
         Ok(Some(row.response))
     }
 
-    pub async fn store(&self, conn: &impl ConnectionTrait, response: String, now_ms: i64) -> Result<(), sea_orm::DbErr> {
+    pub async fn store(
+        &self,
+        conn: &impl ConnectionTrait,
+        response: String,
+        now_ms: i64,
+    ) -> Result<(), sea_orm::DbErr> {
         idempotency::Entity::insert(idempotency::ActiveModel {
             scope: Set(self.scope.clone()),
             key: Set(self.key.clone()),

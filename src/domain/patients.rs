@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{Begun, MutationTx, Services, new_id, paging, validate};
 use crate::auth::Principal;
 use crate::clock::from_millis;
-use crate::db::entities::{practice, patient};
+use crate::db::entities::{patient, practice};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
 use crate::graphql::types::{Date, EventType, Patient};
@@ -182,9 +182,8 @@ pub async fn list(
     who.read(practice_id, "practice")?;
     let limit = validate::page_size(first)?;
     practice::Entity::find_by_id(practice_id).one(&s.db).await?.ok_or(AppError::NotFound("practice"))?;
-    let mut query = patient::Entity::find()
-        .filter(patient::Column::PracticeId.eq(practice_id))
-        .order_by_asc(patient::Column::Id);
+    let mut query =
+        patient::Entity::find().filter(patient::Column::PracticeId.eq(practice_id)).order_by_asc(patient::Column::Id);
     if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
         let search = validate::text("search", search, validate::MAX_NAME)?.to_lowercase();
         let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

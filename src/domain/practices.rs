@@ -64,7 +64,12 @@ pub async fn get(s: &Services, who: &Principal, id: &str) -> AppResult<Practice>
 }
 
 /// The practices the caller can see: all for a global admin, its own otherwise.
-pub async fn list(s: &Services, who: &Principal, first: Option<i32>, after: Option<&str>) -> AppResult<paging::Page<Practice>> {
+pub async fn list(
+    s: &Services,
+    who: &Principal,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<paging::Page<Practice>> {
     let limit = validate::page_size(first)?;
     let mut query = practice::Entity::find().order_by_asc(practice::Column::Id);
     if let Some(own) = who.practice_id() {

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{Payload, StoredEvent, log};
 use crate::graphql::types::EventType;
 
+#[allow(clippy::large_enum_variant)] // built once per mutation and matched at once
 pub enum Begun<'a, T> {
     /// A new request: do the work in this transaction.
     Fresh(MutationTx<'a>),

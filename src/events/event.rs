@@ -48,7 +48,10 @@ impl Payload {
                 let p: P = serde_json::from_str(json)?;
                 Payload::Patient { patient: p.patient }
             }
-            AppointmentScheduled | AppointmentRescheduled | AppointmentCancelled | AppointmentCompleted
+            AppointmentScheduled
+            | AppointmentRescheduled
+            | AppointmentCancelled
+            | AppointmentCompleted
             | AppointmentStartingSoon => {
                 let a: A = serde_json::from_str(json)?;
                 Payload::Appointment { appointment: a.appointment }

@@ -45,9 +45,8 @@ pub async fn read_range(
     types: Option<&[EventType]>,
     limit: u64,
 ) -> AppResult<Vec<StoredEvent>> {
-    let mut query = event::Entity::find()
-        .filter(event::Column::PracticeId.eq(practice_id))
-        .filter(event::Column::Seq.gt(after));
+    let mut query =
+        event::Entity::find().filter(event::Column::PracticeId.eq(practice_id)).filter(event::Column::Seq.gt(after));
     if let Some(through) = through {
         query = query.filter(event::Column::Seq.lte(through));
     }

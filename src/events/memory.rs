@@ -30,9 +30,7 @@ impl EventBus for MemoryBus {
 
     fn subscribe(&self, practice_id: &str) -> BusSubscription {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        let sender = channels
-            .entry(practice_id.to_string())
-            .or_insert_with(|| broadcast::channel(self.capacity).0);
+        let sender = channels.entry(practice_id.to_string()).or_insert_with(|| broadcast::channel(self.capacity).0);
         BusSubscription {
             receiver: sender.subscribe(),
             _guard: Some(Box::new(ChannelGuard {

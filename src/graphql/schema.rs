@@ -12,7 +12,7 @@ use crate::domain::Services;
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build(services: Services, config: &Config) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
         .extension(ErrorCodes)
         .limit_depth(config.max_query_depth)
@@ -24,5 +24,5 @@ pub fn build(services: Services, config: &Config) -> AppSchema {
 
 /// The SDL of the public contract: what `clinicstream schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription).finish().sdl()
 }

@@ -23,10 +23,7 @@ fn request_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
 }
 
 /// Executes and encodes the answer for the media type the client asked for.
@@ -86,11 +83,8 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
     }
     let query_string = parts.uri.query().unwrap_or("");
     if !query_string.split('&').any(|pair| pair.starts_with("query=")) {
-        let accepts_html = parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
+        let accepts_html =
+            parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
         if accepts_html {
             return graphiql::page().into_response();
         }

@@ -5,7 +5,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod router;
-mod ws;
 mod subscriptions;
+mod ws;
 
 pub use router::router;

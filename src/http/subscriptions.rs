@@ -32,11 +32,7 @@ struct KeyAuth {
 
 /// The credentials a `connection_init` payload carries, under either spelling.
 fn payload_authorization(payload: &serde_json::Value) -> Option<String> {
-    ["authorization", "Authorization"]
-        .iter()
-        .find_map(|k| payload.get(*k))
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
+    ["authorization", "Authorization"].iter().find_map(|k| payload.get(*k)).and_then(|v| v.as_str()).map(str::to_string)
 }
 
 impl ConnectionAuth for KeyAuth {

@@ -15,9 +15,9 @@ pub struct AppointmentQuery;
 
 #[Object]
 impl AppointmentQuery {
-    async fn appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Appointment> {
+    async fn appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Appointment>> {
         let (s, who) = caller(ctx)?;
-        appointments::get(s, who, &id).await.gql()
+        appointments::get(s, who, &id).await.map(Some).gql()
     }
 
     /// A practice's appointments by start time; `from` is inclusive, `to` exclusive.

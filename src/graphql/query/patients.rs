@@ -14,9 +14,9 @@ pub struct PatientQuery;
 
 #[Object]
 impl PatientQuery {
-    async fn patient(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Patient> {
+    async fn patient(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Patient>> {
         let (s, who) = caller(ctx)?;
-        patients::get(s, who, &id).await.gql()
+        patients::get(s, who, &id).await.map(Some).gql()
     }
 
     /// A practice's patients in creation order; `search` matches names and email.

@@ -25,14 +25,14 @@ impl PracticeQuery {
         practices::list(s, who, first, after.as_deref()).await.map(connection).gql()
     }
 
-    async fn practice(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Practice> {
+    async fn practice(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Practice>> {
         let (s, who) = caller(ctx)?;
-        practices::get(s, who, &id).await.gql()
+        practices::get(s, who, &id).await.map(Some).gql()
     }
 
-    async fn provider(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Provider> {
+    async fn provider(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Provider>> {
         let (s, who) = caller(ctx)?;
-        providers::get(s, who, &id).await.gql()
+        providers::get(s, who, &id).await.map(Some).gql()
     }
 
     /// A practice's providers, by name.

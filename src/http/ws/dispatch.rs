@@ -31,11 +31,7 @@ impl<E: Executor> Session<E> {
                 if self.protocol == Subprotocol::Legacy {
                     send(socket, encode::connection_error(&reason)).await?;
                 }
-                let reason = if reason.is_empty() {
-                    "Forbidden".to_owned()
-                } else {
-                    format!("Forbidden: {reason}")
-                };
+                let reason = if reason.is_empty() { "Forbidden".to_owned() } else { format!("Forbidden: {reason}") };
                 return Err(End::Close(close_code::FORBIDDEN, reason));
             }
         };
@@ -70,10 +66,7 @@ impl<E: Executor> Session<E> {
             Some(Ok(Message::Text(text))) => text,
             // Both protocols are text-only; graphql-ws treats anything else as invalid.
             Some(Ok(Message::Binary(_))) => {
-                return Err(close(
-                    close_code::BAD_REQUEST,
-                    "Binary frames are not supported",
-                ));
+                return Err(close(close_code::BAD_REQUEST, "Binary frames are not supported"));
             }
             // Websocket-level pings are answered by tungstenite itself.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
@@ -86,14 +79,9 @@ impl<E: Executor> Session<E> {
         match message {
             ClientMessage::Init { payload } => {
                 if !matches!(self.state, AuthState::AwaitingInit) {
-                    return Err(close(
-                        close_code::TOO_MANY_INITS,
-                        "Too many initialisation requests",
-                    ));
+                    return Err(close(close_code::TOO_MANY_INITS, "Too many initialisation requests"));
                 }
-                let pending = self
-                    .auth
-                    .authenticate(payload, self.header_authorization.clone());
+                let pending = self.auth.authenticate(payload, self.header_authorization.clone());
                 self.state = AuthState::Pending(pending);
                 Ok(())
             }
@@ -115,18 +103,14 @@ impl<E: Executor> Session<E> {
     }
 
     fn subscribe(&mut self, id: String, request: Request) -> Step {
-        let duplicate =
-            self.operations.contains(&id) || self.queued.iter().any(|(queued, _)| *queued == id);
+        let duplicate = self.operations.contains(&id) || self.queued.iter().any(|(queued, _)| *queued == id);
         let data = match (&self.state, self.protocol) {
             (AuthState::Ready(data), _) => Some(data.clone()),
             (AuthState::Pending(_), Subprotocol::Legacy) => None,
             _ => return Err(close(close_code::UNAUTHORIZED, "Unauthorized")),
         };
         if duplicate {
-            return Err(End::Close(
-                close_code::SUBSCRIBER_EXISTS,
-                format!("Subscriber for {id} already exists"),
-            ));
+            return Err(End::Close(close_code::SUBSCRIBER_EXISTS, format!("Subscriber for {id} already exists")));
         }
         match data {
             Some(data) => {
@@ -134,10 +118,7 @@ impl<E: Executor> Session<E> {
                 self.operations.start(id, responses);
             }
             None if self.queued.len() >= MAX_QUEUED_STARTS => {
-                return Err(close(
-                    close_code::BAD_REQUEST,
-                    "Too many operations before connection_ack",
-                ));
+                return Err(close(close_code::BAD_REQUEST, "Too many operations before connection_ack"));
             }
             None => self.queued.push((id, request)),
         }

@@ -24,17 +24,14 @@ fn encode<P: Serialize>(id: Option<&str>, ty: &'static str, payload: Option<P>) 
             // Only reachable if a resolver produced something serde cannot represent;
             // the client still gets a well-formed message for the same operation.
             tracing::warn!(error = %err, ty, "failed to serialise websocket message");
-            let fallback = serde_json::json!({ "errors": [{ "message": "Internal error: response could not be serialised" }] });
+            let fallback =
+                serde_json::json!({ "errors": [{ "message": "Internal error: response could not be serialised" }] });
             let payload = match ty {
                 "error" => Value::Array(vec![fallback["errors"][0].clone()]),
                 _ => fallback,
             };
-            serde_json::to_string(&Outgoing {
-                id,
-                ty,
-                payload: Some(payload),
-            })
-            .unwrap_or_else(|_| format!("{{\"type\":\"{ty}\"}}"))
+            serde_json::to_string(&Outgoing { id, ty, payload: Some(payload) })
+                .unwrap_or_else(|_| format!("{{\"type\":\"{ty}\"}}"))
         }
     }
 }
@@ -60,11 +57,7 @@ pub(crate) fn pong(payload: Option<Value>) -> String {
 
 /// Legacy rejection sent right before the 4403 close.
 pub(crate) fn connection_error(reason: &str) -> String {
-    encode(
-        None,
-        "connection_error",
-        Some(serde_json::json!({ "message": reason })),
-    )
+    encode(None, "connection_error", Some(serde_json::json!({ "message": reason })))
 }
 
 /// One execution result: `next` (transport-ws) or `data` (legacy).

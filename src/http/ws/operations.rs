@@ -56,26 +56,11 @@ impl Operations {
         let tag: Arc<str> = Arc::from(id.as_str());
         let finished_tag = tag.clone();
         let events = responses
-            .map(move |response| Tagged {
-                id: tag.clone(),
-                generation,
-                event: Some(response),
-            })
-            .chain(stream::once(async move {
-                Tagged {
-                    id: finished_tag,
-                    generation,
-                    event: None,
-                }
-            }));
+            .map(move |response| Tagged { id: tag.clone(), generation, event: Some(response) })
+            .chain(stream::once(async move { Tagged { id: finished_tag, generation, event: None } }));
         let (abort, registration) = AbortHandle::new_pair();
-        self.streams
-            .push(Abortable::new(events, registration).boxed());
-        let active = Active {
-            generation,
-            abort,
-            seen_first: false,
-        };
+        self.streams.push(Abortable::new(events, registration).boxed());
+        let active = Active { generation, abort, seen_first: false };
         self.active.insert(id, active);
     }
 
@@ -94,12 +79,7 @@ impl Operations {
     /// Cancel-safe: the only await is `SelectAll::next`, which loses no items.
     pub(crate) async fn next(&mut self) -> Output {
         loop {
-            let Some(Tagged {
-                id,
-                generation,
-                event,
-            }) = self.streams.next().await
-            else {
+            let Some(Tagged { id, generation, event }) = self.streams.next().await else {
                 return std::future::pending().await;
             };
             let Some(active) = self.active.get_mut(&*id) else {

@@ -88,23 +88,16 @@ pub(crate) fn parse(protocol: Subprotocol, text: &str) -> Result<ClientMessage, 
         (_, "connection_init") => Ok(ClientMessage::Init {
             payload: optional_object(&mut message, "payload")?.map_or(Value::Null, Value::Object),
         }),
-        (TransportWs, "ping") => Ok(ClientMessage::Ping {
-            payload: optional_object(&mut message, "payload")?.map(Value::Object),
-        }),
-        (TransportWs, "pong") => {
-            optional_object(&mut message, "payload").map(|_| ClientMessage::Pong)
+        (TransportWs, "ping") => {
+            Ok(ClientMessage::Ping { payload: optional_object(&mut message, "payload")?.map(Value::Object) })
         }
+        (TransportWs, "pong") => optional_object(&mut message, "payload").map(|_| ClientMessage::Pong),
         (TransportWs, "subscribe") | (Legacy, "start") => {
             let id = take_id(&mut message, &ty)?;
             let request = parse_request(message.remove("payload"))?;
-            Ok(ClientMessage::Subscribe {
-                id,
-                request: Box::new(request),
-            })
+            Ok(ClientMessage::Subscribe { id, request: Box::new(request) })
         }
-        (TransportWs, "complete") | (Legacy, "stop") => Ok(ClientMessage::Complete {
-            id: take_id(&mut message, &ty)?,
-        }),
+        (TransportWs, "complete") | (Legacy, "stop") => Ok(ClientMessage::Complete { id: take_id(&mut message, &ty)? }),
         (Legacy, "connection_terminate") => Ok(ClientMessage::Terminate),
         _ => Err(format!("Unexpected message type \"{}\"", truncate(&ty, 32))),
     }
@@ -114,17 +107,12 @@ pub(crate) fn parse(protocol: Subprotocol, text: &str) -> Result<ClientMessage, 
 fn take_id(message: &mut Map<String, Value>, ty: &str) -> Result<String, String> {
     match message.remove("id") {
         Some(Value::String(id)) if !id.is_empty() => Ok(id),
-        _ => Err(format!(
-            "\"{ty}\" message requires a non-empty string \"id\""
-        )),
+        _ => Err(format!("\"{ty}\" message requires a non-empty string \"id\"")),
     }
 }
 
 /// A field that may be absent or null, but if present must be an object.
-fn optional_object(
-    message: &mut Map<String, Value>,
-    field: &str,
-) -> Result<Option<Map<String, Value>>, String> {
+fn optional_object(message: &mut Map<String, Value>, field: &str) -> Result<Option<Map<String, Value>>, String> {
     match message.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(object)) => Ok(Some(object)),

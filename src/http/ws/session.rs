@@ -94,10 +94,7 @@ pub(crate) async fn serve<E: Executor>(
 /// Reads until the peer's close reply (or the grace period ends); reading is also what
 /// makes tungstenite flush its automatic reply to a client-initiated close.
 async fn drain(socket: &mut WebSocket) {
-    let _ = timeout(CLOSE_GRACE, async {
-        while let Some(Ok(_)) = socket.recv().await {}
-    })
-    .await;
+    let _ = timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
 }
 
 async fn emit(socket: &mut WebSocket, protocol: Subprotocol, output: Output) -> Step {
@@ -110,10 +107,7 @@ async fn emit(socket: &mut WebSocket, protocol: Subprotocol, output: Output) -> 
 }
 
 pub(super) async fn send(socket: &mut WebSocket, text: String) -> Step {
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|_| End::Gone)
+    socket.send(Message::Text(text.into())).await.map_err(|_| End::Gone)
 }
 
 fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Data, String>>> {
@@ -145,12 +139,7 @@ pub(super) fn read_error(err: axum::Error) -> End {
 }
 
 impl<E: Executor> Session<E> {
-    async fn run(
-        &mut self,
-        socket: &mut WebSocket,
-        config: &WsConfig,
-        shutdown: &CancellationToken,
-    ) -> End {
+    async fn run(&mut self, socket: &mut WebSocket, config: &WsConfig, shutdown: &CancellationToken) -> End {
         let init_deadline = sleep(config.init_timeout);
         tokio::pin!(init_deadline);
         loop {

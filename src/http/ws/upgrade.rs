@@ -40,25 +40,12 @@ pub(crate) fn upgrade<E: Executor>(
             .into_response();
     };
     // A non-UTF-8 Authorization header is treated as absent; auth decides what that means.
-    let header_authorization = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    let header_authorization = headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()).map(str::to_owned);
     ws.protocols([protocol.name()])
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(BUFFER_BYTES)
         .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)
         .on_failed_upgrade(|err| tracing::warn!(error = %err, "graphql websocket upgrade failed"))
-        .on_upgrade(move |socket| {
-            serve(
-                socket,
-                protocol,
-                executor,
-                auth,
-                config,
-                header_authorization,
-                shutdown,
-            )
-        })
+        .on_upgrade(move |socket| serve(socket, protocol, executor, auth, config, header_authorization, shutdown))
 }

@@ -43,10 +43,7 @@ async fn query_over_ws() {
     let (_server, mut client) = ready().await;
     send(&mut client, start_op("q", "{ hello whoami }")).await;
     let messages = until_complete(&mut client, "q").await;
-    assert_eq!(
-        messages[0]["payload"],
-        json!({"data": {"hello": "world", "whoami": "alice"}})
-    );
+    assert_eq!(messages[0]["payload"], json!({"data": {"hello": "world", "whoami": "alice"}}));
 }
 
 #[tokio::test]
@@ -54,11 +51,7 @@ async fn start_before_ack_is_queued_until_auth() {
     // subscriptions-transport-ws sends `start` right after `connection_init`.
     let server = start(config()).await;
     let mut client = connect(&server, P).await;
-    send(
-        &mut client,
-        json!({"type": "connection_init", "payload": {"authorization": "Bearer good"}}),
-    )
-    .await;
+    send(&mut client, json!({"type": "connection_init", "payload": {"authorization": "Bearer good"}})).await;
     send(&mut client, start_op("1", "{ hello }")).await;
     assert_eq!(recv(&mut client).await, json!({"type": "connection_ack"}));
     assert_eq!(recv(&mut client).await, json!({"type": "ka"}));
@@ -78,26 +71,15 @@ async fn start_without_init_closes_4401() {
 async fn bad_auth_sends_connection_error_then_4403() {
     let server = start(config()).await;
     let mut client = connect(&server, P).await;
-    send(
-        &mut client,
-        json!({"type": "connection_init", "payload": {}}),
-    )
-    .await;
+    send(&mut client, json!({"type": "connection_init", "payload": {}})).await;
     let (code, _, seen) = expect_close(&mut client).await;
     assert_eq!(code, 4403);
-    assert_eq!(
-        seen,
-        vec![json!({"type": "connection_error", "payload": {"message": "bad token"}})]
-    );
+    assert_eq!(seen, vec![json!({"type": "connection_error", "payload": {"message": "bad token"}})]);
 }
 
 #[tokio::test]
 async fn init_timeout_closes_4408() {
-    let server = start(WsConfig {
-        init_timeout: Duration::from_millis(200),
-        ..config()
-    })
-    .await;
+    let server = start(WsConfig { init_timeout: Duration::from_millis(200), ..config() }).await;
     let mut client = connect(&server, P).await;
     let (code, _, _) = expect_close(&mut client).await;
     assert_eq!(code, 4408);
@@ -106,30 +88,18 @@ async fn init_timeout_closes_4408() {
 #[tokio::test]
 async fn stop_sends_complete() {
     let (_server, mut client) = ready().await;
-    send(
-        &mut client,
-        start_op("s", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, start_op("s", "subscription { ticks(n: 1000) }")).await;
     assert_eq!(recv(&mut client).await["type"], "data");
     send(&mut client, json!({"id": "s", "type": "stop"})).await;
     let messages = until_complete(&mut client, "s").await;
-    assert!(
-        messages[..messages.len() - 1]
-            .iter()
-            .all(|m| m["type"] == "data")
-    );
+    assert!(messages[..messages.len() - 1].iter().all(|m| m["type"] == "data"));
     expect_silence(&mut client, Duration::from_millis(200)).await;
 }
 
 #[tokio::test]
 async fn duplicate_id_closes_4409() {
     let (_server, mut client) = ready().await;
-    send(
-        &mut client,
-        start_op("a", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, start_op("a", "subscription { ticks(n: 1000) }")).await;
     send(&mut client, start_op("a", "{ hello }")).await;
     let (code, _, _) = expect_close(&mut client).await;
     assert_eq!(code, 4409);
@@ -139,17 +109,9 @@ async fn duplicate_id_closes_4409() {
 async fn malformed_messages_close_4400() {
     let cases = [
         Message::Text("nope".into()),
-        Message::Text(
-            json!({"type": "subscribe", "id": "1", "payload": {"query": "{ hello }"}})
-                .to_string()
-                .into(),
-        ),
+        Message::Text(json!({"type": "subscribe", "id": "1", "payload": {"query": "{ hello }"}}).to_string().into()),
         Message::Text(json!({"type": "ping"}).to_string().into()),
-        Message::Text(
-            json!({"type": "start", "id": "1", "payload": "{ hello }"})
-                .to_string()
-                .into(),
-        ),
+        Message::Text(json!({"type": "start", "id": "1", "payload": "{ hello }"}).to_string().into()),
         Message::Binary(vec![0].into()),
     ];
     let server = start(config()).await;
@@ -166,16 +128,8 @@ async fn validation_error_is_single_error_object() {
     let (_server, mut client) = ready().await;
     send(&mut client, start_op("v", "{ nope }")).await;
     let message = recv(&mut client).await;
-    assert_eq!(
-        (&message["id"], &message["type"]),
-        (&json!("v"), &json!("error"))
-    );
-    assert!(
-        message["payload"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("nope")),
-        "{message}"
-    );
+    assert_eq!((&message["id"], &message["type"]), (&json!("v"), &json!("error")));
+    assert!(message["payload"]["message"].as_str().is_some_and(|m| m.contains("nope")), "{message}");
     expect_silence(&mut client, Duration::from_millis(200)).await;
 }
 
@@ -189,11 +143,7 @@ async fn connection_terminate_closes_1000() {
 
 #[tokio::test]
 async fn keepalive_repeats() {
-    let server = start(WsConfig {
-        keepalive: Duration::from_millis(100),
-        ..config()
-    })
-    .await;
+    let server = start(WsConfig { keepalive: Duration::from_millis(100), ..config() }).await;
     let mut client = connect(&server, P).await;
     init(&mut client).await;
     for _ in 0..3 {

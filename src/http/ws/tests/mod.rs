@@ -78,17 +78,9 @@ type TestSchema = Schema<Query, Mutation, Subscription>;
 struct TestAuth;
 
 impl ConnectionAuth for TestAuth {
-    fn authenticate(
-        &self,
-        payload: Value,
-        header: Option<String>,
-    ) -> BoxFuture<'static, Result<Data, String>> {
+    fn authenticate(&self, payload: Value, header: Option<String>) -> BoxFuture<'static, Result<Data, String>> {
         Box::pin(async move {
-            let token = payload
-                .get("authorization")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or(header);
+            let token = payload.get("authorization").and_then(Value::as_str).map(str::to_owned).or(header);
             if token.as_deref() != Some("Bearer good") {
                 return Err("bad token".to_owned());
             }
@@ -107,35 +99,15 @@ struct AppState {
     shutdown: CancellationToken,
 }
 
-async fn handler(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(
-        ws,
-        &headers,
-        state.schema,
-        state.auth,
-        state.config,
-        state.shutdown,
-    )
+async fn handler(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    upgrade(ws, &headers, state.schema, state.auth, state.config, state.shutdown)
 }
 
 /// `serve` used directly, as an embedder with its own negotiation would.
 async fn raw_handler(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.protocols([Subprotocol::TransportWs.name()])
-        .on_upgrade(move |socket| {
-            serve(
-                socket,
-                Subprotocol::TransportWs,
-                state.schema,
-                state.auth,
-                state.config,
-                None,
-                state.shutdown,
-            )
-        })
+    ws.protocols([Subprotocol::TransportWs.name()]).on_upgrade(move |socket| {
+        serve(socket, Subprotocol::TransportWs, state.schema, state.auth, state.config, None, state.shutdown)
+    })
 }
 
 pub(super) struct Server {
@@ -145,36 +117,18 @@ pub(super) struct Server {
 }
 
 pub(super) fn config() -> WsConfig {
-    WsConfig {
-        init_timeout: WAIT,
-        keepalive: Duration::from_secs(60),
-        max_message_bytes: 16 * 1024,
-    }
+    WsConfig { init_timeout: WAIT, keepalive: Duration::from_secs(60), max_message_bytes: 16 * 1024 }
 }
 
 pub(super) async fn start(config: WsConfig) -> Server {
     let schema = Schema::build(Query, Mutation::default(), Subscription).finish();
     let shutdown = CancellationToken::new();
-    let state = AppState {
-        schema,
-        auth: Arc::new(TestAuth),
-        config,
-        shutdown: shutdown.clone(),
-    };
-    let app = Router::new()
-        .route("/ws", get(handler))
-        .route("/raw", get(raw_handler))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let state = AppState { schema, auth: Arc::new(TestAuth), config, shutdown: shutdown.clone() };
+    let app = Router::new().route("/ws", get(handler)).route("/raw", get(raw_handler)).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    Server {
-        url: format!("ws://{addr}/ws"),
-        raw_url: format!("ws://{addr}/raw"),
-        shutdown,
-    }
+    Server { url: format!("ws://{addr}/ws"), raw_url: format!("ws://{addr}/raw"), shutdown }
 }
 
 #[test]
@@ -188,13 +142,7 @@ fn subprotocol_selection_follows_client_order() {
     };
     assert_eq!(select(&[]), None);
     assert_eq!(select(&["foo", "bar,baz"]), None);
-    assert_eq!(
-        select(&["foo", " graphql-ws , graphql-transport-ws"]),
-        Some(Subprotocol::Legacy)
-    );
-    assert_eq!(
-        select(&["graphql-transport-ws", "graphql-ws"]),
-        Some(Subprotocol::TransportWs)
-    );
+    assert_eq!(select(&["foo", " graphql-ws , graphql-transport-ws"]), Some(Subprotocol::Legacy));
+    assert_eq!(select(&["graphql-transport-ws", "graphql-ws"]), Some(Subprotocol::TransportWs));
     assert_eq!(Subprotocol::Legacy.name(), "graphql-ws");
 }

@@ -35,19 +35,12 @@ async fn subscription_streams_next_then_complete() {
 #[tokio::test]
 async fn query_and_mutation_carry_session_data_and_free_the_id() {
     let (_server, mut client) = ready().await;
-    for (query, data) in [
-        (
-            "{ hello whoami }",
-            json!({"hello": "world", "whoami": "alice"}),
-        ),
-        ("mutation { bump }", json!({"bump": 1})),
-    ] {
+    for (query, data) in
+        [("{ hello whoami }", json!({"hello": "world", "whoami": "alice"})), ("mutation { bump }", json!({"bump": 1}))]
+    {
         send(&mut client, subscribe("1", query)).await;
         let messages = until_complete(&mut client, "1").await;
-        assert_eq!(
-            messages[0],
-            json!({"id": "1", "type": "next", "payload": {"data": data}})
-        );
+        assert_eq!(messages[0], json!({"id": "1", "type": "next", "payload": {"data": data}}));
         assert_eq!(messages.len(), 2);
     }
 }
@@ -57,10 +50,7 @@ async fn ping_gets_pong_even_before_init() {
     let server = start(config()).await;
     let mut client = connect(&server, P).await;
     send(&mut client, json!({"type": "ping", "payload": {"n": 1}})).await;
-    assert_eq!(
-        recv(&mut client).await,
-        json!({"type": "pong", "payload": {"n": 1}})
-    );
+    assert_eq!(recv(&mut client).await, json!({"type": "pong", "payload": {"n": 1}}));
     send(&mut client, json!({"type": "ping"})).await;
     assert_eq!(recv(&mut client).await, json!({"type": "pong"}));
     send(&mut client, json!({"type": "pong"})).await;
@@ -70,9 +60,7 @@ async fn ping_gets_pong_even_before_init() {
 #[tokio::test]
 async fn authorization_header_is_passed_to_auth() {
     let server = start(config()).await;
-    let mut client = try_connect(&server, Some(P), Some("Bearer good"))
-        .await
-        .expect("connect");
+    let mut client = try_connect(&server, Some(P), Some("Bearer good")).await.expect("connect");
     send(&mut client, json!({"type": "connection_init"})).await;
     assert_eq!(recv(&mut client).await, json!({"type": "connection_ack"}));
 }
@@ -80,11 +68,7 @@ async fn authorization_header_is_passed_to_auth() {
 #[tokio::test]
 async fn client_complete_stops_operation_and_frees_id() {
     let (_server, mut client) = ready().await;
-    send(
-        &mut client,
-        subscribe("s", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, subscribe("s", "subscription { ticks(n: 1000) }")).await;
     assert_eq!(recv(&mut client).await["type"], "next");
     send(&mut client, json!({"id": "s", "type": "complete"})).await;
     send(&mut client, json!({"type": "ping"})).await;
@@ -106,19 +90,9 @@ async fn validation_error_is_error_without_complete() {
     let (_server, mut client) = ready().await;
     send(&mut client, subscribe("v", "subscription { nope }")).await;
     let message = recv(&mut client).await;
-    assert_eq!(
-        (&message["id"], &message["type"]),
-        (&json!("v"), &json!("error"))
-    );
-    let errors = message["payload"]
-        .as_array()
-        .expect("payload is GraphQLError[]");
-    assert!(
-        errors[0]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("nope")),
-        "{message}"
-    );
+    assert_eq!((&message["id"], &message["type"]), (&json!("v"), &json!("error")));
+    let errors = message["payload"].as_array().expect("payload is GraphQLError[]");
+    assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains("nope")), "{message}");
     assert!(errors[0]["locations"].is_array());
     send(&mut client, json!({"type": "ping"})).await;
     assert_eq!(recv(&mut client).await, json!({"type": "pong"}));
@@ -141,18 +115,11 @@ async fn resolver_error_is_next_then_complete() {
 #[tokio::test]
 async fn client_close_is_answered() {
     let (_server, mut client) = ready().await;
-    send(
-        &mut client,
-        subscribe("1", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, subscribe("1", "subscription { ticks(n: 1000) }")).await;
     client.close(None).await.expect("close");
     // The server completes the handshake: the stream ends without an error.
     loop {
-        match tokio::time::timeout(WAIT, client.next())
-            .await
-            .expect("timed out")
-        {
+        match tokio::time::timeout(WAIT, client.next()).await.expect("timed out") {
             None => break,
             Some(Ok(_)) => {}
             Some(Err(err)) => panic!("unclean close: {err}"),
@@ -162,11 +129,7 @@ async fn client_close_is_answered() {
 
 #[tokio::test]
 async fn keepalive_pings_after_ack() {
-    let server = start(WsConfig {
-        keepalive: Duration::from_millis(100),
-        ..config()
-    })
-    .await;
+    let server = start(WsConfig { keepalive: Duration::from_millis(100), ..config() }).await;
     let mut client = connect(&server, P).await;
     init(&mut client).await;
     assert_eq!(recv(&mut client).await, json!({"type": "ping"}));
@@ -177,9 +140,7 @@ async fn keepalive_pings_after_ack() {
 #[tokio::test]
 async fn serve_works_without_upgrade_helper() {
     let server = start(config()).await;
-    let mut client = try_connect_to(&server.raw_url, Some(P), None)
-        .await
-        .expect("connect");
+    let mut client = try_connect_to(&server.raw_url, Some(P), None).await.expect("connect");
     init(&mut client).await;
     send(&mut client, subscribe("1", "{ whoami }")).await;
     let messages = until_complete(&mut client, "1").await;

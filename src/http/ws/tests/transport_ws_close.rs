@@ -11,18 +11,11 @@ use super::{client::*, *};
 
 #[tokio::test]
 async fn init_timeout_closes_4408() {
-    let server = start(WsConfig {
-        init_timeout: Duration::from_millis(200),
-        ..config()
-    })
-    .await;
+    let server = start(WsConfig { init_timeout: Duration::from_millis(200), ..config() }).await;
     let mut client = connect(&server, P).await;
     let started = Instant::now();
     let (code, reason, seen) = expect_close(&mut client).await;
-    assert_eq!(
-        (code, reason.as_str()),
-        (4408, "Connection initialisation timeout")
-    );
+    assert_eq!((code, reason.as_str()), (4408, "Connection initialisation timeout"));
     assert!(seen.is_empty());
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
@@ -32,10 +25,7 @@ async fn second_init_closes_4429() {
     let (_server, mut client) = ready().await;
     send(&mut client, json!({"type": "connection_init"})).await;
     let (code, reason, _) = expect_close(&mut client).await;
-    assert_eq!(
-        (code, reason.as_str()),
-        (4429, "Too many initialisation requests")
-    );
+    assert_eq!((code, reason.as_str()), (4429, "Too many initialisation requests"));
 }
 
 #[tokio::test]
@@ -51,11 +41,7 @@ async fn subscribe_before_ack_closes_4401() {
 async fn bad_auth_closes_4403() {
     let server = start(config()).await;
     let mut client = connect(&server, P).await;
-    send(
-        &mut client,
-        json!({"type": "connection_init", "payload": {"authorization": "Bearer bad"}}),
-    )
-    .await;
+    send(&mut client, json!({"type": "connection_init", "payload": {"authorization": "Bearer bad"}})).await;
     let (code, reason, seen) = expect_close(&mut client).await;
     assert_eq!(code, 4403);
     assert!(reason.starts_with("Forbidden"), "{reason}");
@@ -65,17 +51,10 @@ async fn bad_auth_closes_4403() {
 #[tokio::test]
 async fn duplicate_id_closes_4409() {
     let (_server, mut client) = ready().await;
-    send(
-        &mut client,
-        subscribe("a", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, subscribe("a", "subscription { ticks(n: 1000) }")).await;
     send(&mut client, subscribe("a", "subscription { ticks(n: 1) }")).await;
     let (code, reason, _) = expect_close(&mut client).await;
-    assert_eq!(
-        (code, reason.as_str()),
-        (4409, "Subscriber for a already exists")
-    );
+    assert_eq!((code, reason.as_str()), (4409, "Subscriber for a already exists"));
 }
 
 #[tokio::test]
@@ -85,22 +64,10 @@ async fn malformed_messages_close_4400() {
         Message::Text("{not json".into()),
         Message::Text("[1,2]".into()),
         Message::Text(json!({"type": huge_type}).to_string().into()),
-        Message::Text(
-            json!({"type": "next", "id": "1", "payload": {}})
-                .to_string()
-                .into(),
-        ),
-        Message::Text(
-            json!({"type": "subscribe", "payload": {"query": "{ hello }"}})
-                .to_string()
-                .into(),
-        ),
+        Message::Text(json!({"type": "next", "id": "1", "payload": {}}).to_string().into()),
+        Message::Text(json!({"type": "subscribe", "payload": {"query": "{ hello }"}}).to_string().into()),
         Message::Text(json!({"type": "subscribe", "id": "1"}).to_string().into()),
-        Message::Text(
-            json!({"type": "subscribe", "id": "1", "payload": {"query": 1}})
-                .to_string()
-                .into(),
-        ),
+        Message::Text(json!({"type": "subscribe", "id": "1", "payload": {"query": 1}}).to_string().into()),
         Message::Text(json!({"type": "complete", "id": 5}).to_string().into()),
         Message::Binary(vec![1, 2, 3].into()),
     ];
@@ -127,17 +94,10 @@ async fn oversized_message_closes_1009() {
 #[tokio::test]
 async fn unsupported_subprotocol_is_http_400() {
     let server = start(config()).await;
-    for protocol in [
-        None,
-        Some("foo"),
-        Some("graphql-transport-ws-2, GRAPHQL-WS"),
-    ] {
+    for protocol in [None, Some("foo"), Some("graphql-transport-ws-2, GRAPHQL-WS")] {
         match try_connect(&server, protocol, None).await {
             Err(Error::Http(response)) => assert_eq!(response.status(), 400),
-            other => panic!(
-                "{protocol:?}: expected HTTP 400, got {:?}",
-                other.map(|_| ())
-            ),
+            other => panic!("{protocol:?}: expected HTTP 400, got {:?}", other.map(|_| ())),
         }
     }
     // The first supported protocol in the client's list wins.
@@ -149,11 +109,7 @@ async fn unsupported_subprotocol_is_http_400() {
 #[tokio::test]
 async fn shutdown_closes_1001() {
     let (server, mut client) = ready().await;
-    send(
-        &mut client,
-        subscribe("1", "subscription { ticks(n: 1000) }"),
-    )
-    .await;
+    send(&mut client, subscribe("1", "subscription { ticks(n: 1000) }")).await;
     assert_eq!(recv(&mut client).await["type"], "next");
     server.shutdown.cancel();
     let (code, reason, _) = expect_close(&mut client).await;

@@ -1,0 +1,279 @@
+//! `spawn_app` and friends: boot the real `App` over a fresh database, talk to it over HTTP.
+
+use clinicstream::{App, AppState, Config};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the suite finds Postgres; `TEST_POSTGRES_URL` overrides it.
+fn postgres_server() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports a missing service: a skip on a bare machine, a failure under CI.
+fn unavailable(service: &str, why: &str) {
+    if in_ci() {
+        panic!("{service} is required under CI=true but is unavailable: {why}");
+    }
+    eprintln!("SKIPPED: {service} is not reachable ({why}); run with Postgres on 127.0.0.1:5432 to include this test");
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    http: reqwest::Client,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteFile(std::path::PathBuf),
+    PostgresDb(String),
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::PostgresDb(name) => {
+                let name = name.clone();
+                // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    rt.block_on(async {
+                        let admin = Database::connect(format!("{}/postgres", postgres_server())).await.ok()?;
+                        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A database URL for a fresh, empty database of `backend`, or None (skipped).
+async fn fresh_database(backend: Backend) -> Option<(String, Cleanup)> {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("clinicstream-test-{id}.sqlite"));
+            Some((format!("sqlite://{}?mode=rwc", path.display()), Cleanup::SqliteFile(path)))
+        }
+        Backend::Postgres => {
+            let name = format!("cs_test_{id}");
+            let admin = match Database::connect(format!("{}/postgres", postgres_server())).await {
+                Ok(db) => db,
+                Err(err) => {
+                    unavailable("PostgreSQL", &err.to_string());
+                    return None;
+                }
+            };
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            let _ = admin.close().await;
+            Some((format!("{}/{name}", postgres_server()), Cleanup::PostgresDb(name)))
+        }
+    }
+}
+
+/// Settings for a test app: port 0, the test admin key, fast websocket init timeout.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::with_database(database_url);
+    config.listen_addr = "127.0.0.1:0".into();
+    config.admin_key = Some(ADMIN_KEY.into());
+    config.db.db_max_connections = 10;
+    config
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Boots the app with `adjust` applied to its settings; None when the backend is unavailable.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let (url, cleanup) = fresh_database(backend).await?;
+    let mut config = test_config(&url);
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    Some(TestApp { addr, state, http: reqwest::Client::new(), cleanup })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// POSTs a GraphQL request with `key` (None: no Authorization header).
+    pub async fn gql(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), 200, "GraphQL over HTTP with application/json answers 200");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.gql(Some(ADMIN_KEY), query, variables).await
+    }
+
+    /// Like `gql`, but the response must have no errors; returns `data`.
+    pub async fn ok(&self, key: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(key), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// One practice with a provider, a patient and a key of each scoped role.
+    pub async fn fixture(&self) -> Fixture {
+        let practice = self
+            .ok(
+                ADMIN_KEY,
+                "mutation($n: String!) { createPractice(input: {name: $n, timezone: \"America/New_York\", currency: \"USD\"}) { id } }",
+                json!({ "n": format!("Practice {}", uuid::Uuid::now_v7().simple()) }),
+            )
+            .await["createPractice"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let provider = self
+            .ok(
+                ADMIN_KEY,
+                "mutation($p: ID!) { createProvider(input: {practiceId: $p, name: \"Dr. Ada Park\", kind: DENTIST}) { id } }",
+                json!({ "p": practice }),
+            )
+            .await["createProvider"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut keys = Vec::new();
+        for role in ["BACKOFFICE", "SUBSCRIBER", "ADMIN"] {
+            let data = self
+                .ok(
+                    ADMIN_KEY,
+                    "mutation($p: ID!, $r: Role!) { createApiKey(input: {practiceId: $p, role: $r, name: \"test\"}) { key } }",
+                    json!({ "p": practice, "r": role }),
+                )
+                .await;
+            keys.push(data["createApiKey"]["key"].as_str().unwrap().to_string());
+        }
+        let patient = self
+            .ok(
+                &keys[0],
+                "mutation($p: ID!) { createPatient(input: {practiceId: $p, firstName: \"Maria\", lastName: \"Lopez\", email: \"maria@example.com\"}) { id } }",
+                json!({ "p": practice }),
+            )
+            .await["createPatient"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Fixture {
+            practice,
+            provider,
+            patient,
+            backoffice: keys[0].clone(),
+            subscriber: keys[1].clone(),
+            practice_admin: keys[2].clone(),
+        }
+    }
+
+    /// Posts a payment as `key` and returns the response body.
+    pub async fn post_payment(&self, key: &str, patient: &str, cents: i64) -> Value {
+        self.gql(
+            Some(key),
+            "mutation($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id amountCents } }",
+            json!({ "p": patient, "a": cents }),
+        )
+        .await
+    }
+
+    /// The practice's whole log as (seq, type) pairs, via the `events` query.
+    pub async fn log(&self, practice: &str) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = self
+                .ok(
+                    ADMIN_KEY,
+                    "query($p: ID!, $a: String) { events(practiceId: $p, after: $a, first: 200) { edges { cursor node { seq type } } pageInfo { hasNextPage } } }",
+                    json!({ "p": practice, "a": after }),
+                )
+                .await;
+            let edges = data["events"]["edges"].as_array().unwrap().clone();
+            for edge in &edges {
+                out.push((edge["node"]["seq"].as_i64().unwrap(), edge["node"]["type"].as_str().unwrap().to_string()));
+                after = Some(edge["cursor"].as_str().unwrap().to_string());
+            }
+            if !data["events"]["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                return out;
+            }
+        }
+    }
+}
+
+pub struct Fixture {
+    pub practice: String,
+    pub provider: String,
+    pub patient: String,
+    pub backoffice: String,
+    pub subscriber: String,
+    pub practice_admin: String,
+}
+
+/// The `extensions.code` of the first error in a response body.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| {
+        let text = body.to_string();
+        panic!("expected an error with a code: {}", &text[..text.len().min(500)])
+    })
+}
+
+/// Declares a test for each backend: `name::sqlite` and `name::postgres`, each running the
+/// async fn `name(app: TestApp)` of the enclosing module.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::{Backend, spawn_app};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = spawn_app(Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = spawn_app(Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,16 @@
+//! The integration suite: one binary, each test booting the real app on a random port over
+//! its own database (a fresh SQLite file, or a fresh Postgres database).
+
+mod helpers;
+mod ws_client;
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod feed;
+mod http_protocol;
+mod idempotency;
+mod queries;
+mod resume;
+mod schema_drift;
+mod subscriptions;
