@@ -67,31 +67,34 @@ impl Feed {
 
     pub fn into_stream(mut self) -> impl Stream<Item = AppResult<Arc<StoredEvent>>> + Send {
         async_stream::try_stream! {
-            // Replay what the cursor missed.
-            for event in self.fill(None).await? {
-                yield event;
-            }
+            // While Some, the feed reads the log page by page (up to the inner bound, or to
+            // the end) before taking live events again; it starts by replaying the cursor.
+            let mut catch_up: Option<Option<i64>> = Some(None);
             loop {
+                if let Some(through) = catch_up {
+                    let (events, more) = self.next_page(through).await?;
+                    for event in events {
+                        yield event;
+                    }
+                    if !more {
+                        catch_up = None;
+                    }
+                    continue;
+                }
                 match self.subscription.receiver.recv().await {
-                    Ok(event) => {
-                        if event.seq <= self.last_seq {
-                            continue;
-                        }
-                        if event.seq > self.last_seq + 1 {
-                            for missed in self.fill(Some(event.seq - 1)).await? {
-                                yield missed;
-                            }
-                        }
+                    Ok(event) if event.seq <= self.last_seq => {}
+                    Ok(event) if event.seq == self.last_seq + 1 => {
                         self.last_seq = event.seq;
                         if self.filter.matches(&event) {
                             yield event;
                         }
                     }
+                    // Seq jumped: everything up to this event is committed, so read it all
+                    // (this event included) from the log, in order.
+                    Ok(event) => catch_up = Some(Some(event.seq)),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(practice_id = %self.practice_id, missed, "subscriber lagged; catching up from the log");
-                        for event in self.fill(None).await? {
-                            yield event;
-                        }
+                        catch_up = Some(None);
                     }
                     Err(RecvError::Closed) => break,
                 }
@@ -99,22 +102,18 @@ impl Feed {
         }
     }
 
-    /// Reads the log after `last_seq` (up to `through`, or to the end), advancing `last_seq`
-    /// and returning the events the filter wants.
-    async fn fill(&mut self, through: Option<i64>) -> AppResult<Vec<Arc<StoredEvent>>> {
-        let mut wanted = Vec::new();
-        loop {
-            let page = log::read_range(&self.db, &self.practice_id, self.last_seq, through, None, PAGE).await?;
-            let full = page.len() as u64 == PAGE;
-            for event in page {
-                self.last_seq = event.seq;
-                if self.filter.matches(&event) {
-                    wanted.push(Arc::new(event));
-                }
-            }
-            if !full {
-                return Ok(wanted);
+    /// One page of the log after `last_seq` (up to `through`): advances `last_seq` and
+    /// returns the events the filter wants, and whether more may follow.
+    async fn next_page(&mut self, through: Option<i64>) -> AppResult<(Vec<Arc<StoredEvent>>, bool)> {
+        let page = log::read_range(&self.db, &self.practice_id, self.last_seq, through, None, PAGE).await?;
+        let more = page.len() as u64 == PAGE;
+        let mut wanted = Vec::with_capacity(page.len());
+        for event in page {
+            self.last_seq = event.seq;
+            if self.filter.matches(&event) {
+                wanted.push(Arc::new(event));
             }
         }
+        Ok((wanted, more))
     }
 }

@@ -48,15 +48,17 @@ async fn roles_are_enforced(app: TestApp) {
         "FORBIDDEN"
     );
     // A key's expiry is honoured.
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let expiring = app
         .ok(ADMIN_KEY, "mutation($p: ID!, $e: DateTime) { createApiKey(input: {practiceId: $p, role: SUBSCRIBER, name: \"soon\", expiresAt: $e}) { key } }",
-            json!({ "p": f.practice, "e": (chrono::Utc::now() + chrono::Duration::milliseconds(800)).to_rfc3339() }))
+            json!({ "p": f.practice, "e": expires_at.to_rfc3339() }))
         .await["createApiKey"]["key"]
         .as_str()
         .unwrap()
         .to_string();
     app.ok(&expiring, query, json!({ "id": f.patient })).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let until_expired = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_expired + std::time::Duration::from_millis(200)).await;
     assert_eq!(code(&app.gql(Some(&expiring), query, json!({ "id": f.patient })).await), "UNAUTHENTICATED");
     // Websockets: a bad key is refused with 4403 after connection_init, on both protocols.
     for protocol in [TRANSPORT_WS, LEGACY_WS] {

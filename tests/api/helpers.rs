@@ -18,6 +18,26 @@ fn postgres_server() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }
 
+/// Whether the Postgres port answers, probed once per test process with a short timeout so
+/// a machine without Postgres skips quickly.
+fn postgres_reachable() -> Result<(), String> {
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let server = postgres_server();
+            let host = server.rsplit('@').next().unwrap_or(&server).trim_start_matches("postgres://");
+            let host = host.split('/').next().unwrap_or(host);
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+                .map_err(|e| format!("{host}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{host}: no address"))?;
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+                .map(|_| ())
+                .map_err(|e| format!("{host}: {e}"))
+        })
+        .clone()
+}
+
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
@@ -27,7 +47,12 @@ fn unavailable(service: &str, why: &str) {
     if in_ci() {
         panic!("{service} is required under CI=true but is unavailable: {why}");
     }
-    eprintln!("SKIPPED: {service} is not reachable ({why}); run with Postgres on 127.0.0.1:5432 to include this test");
+    // Straight to stderr: the test harness captures eprintln! of passing tests.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {service} is not reachable ({why}); start it on 127.0.0.1:5432 to include this test"
+    );
 }
 
 pub struct TestApp {
@@ -76,6 +101,10 @@ async fn fresh_database(backend: Backend) -> Option<(String, Cleanup)> {
             Some((format!("sqlite://{}?mode=rwc", path.display()), Cleanup::SqliteFile(path)))
         }
         Backend::Postgres => {
+            if let Err(why) = postgres_reachable() {
+                unavailable("PostgreSQL", &why);
+                return None;
+            }
             let name = format!("cs_test_{id}");
             let admin = match Database::connect(format!("{}/postgres", postgres_server())).await {
                 Ok(db) => db,

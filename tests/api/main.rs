@@ -6,6 +6,7 @@ mod ws_client;
 
 mod auth;
 mod bad_input;
+mod cli;
 mod concurrency;
 mod feed;
 mod http_protocol;
