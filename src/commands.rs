@@ -64,7 +64,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Services for a command that changes the database without serving.
 async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let db = crate::db::connect(db).await.context("connecting to the database")?;
-    Ok(Services { db, bus: Arc::new(MemoryBus::new(16)), clock: Arc::new(SystemClock), admin_key_hash: None })
+    // Nothing listens to this process's bus. What these commands append is in the log,
+    // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
+    Ok(Services {
+        db,
+        bus: Arc::new(MemoryBus::new(16)),
+        clock: Arc::new(SystemClock),
+        admin_key_hash: None,
+        outbox: false,
+        counters: Default::default(),
+        faults: Default::default(),
+    })
 }
 
 fn admin() -> Principal {

@@ -1,9 +1,11 @@
 //! What every service function works with: the database, the bus and the clock.
 
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::SharedClock;
-use crate::events::SharedBus;
+use crate::events::{Counters, SharedBus};
 
 #[derive(Clone)]
 pub struct Services {
@@ -12,10 +14,27 @@ pub struct Services {
     pub clock: SharedClock,
     /// SHA-256 (hex) of the bootstrap `ADMIN_KEY`, if one is configured.
     pub admin_key_hash: Option<String>,
+    /// Whether appends also write an outbox row (when the bus crosses a network).
+    pub outbox: bool,
+    pub counters: Arc<Counters>,
+    pub faults: Arc<Faults>,
 }
 
 impl Services {
     pub fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
+    }
+}
+
+/// Fault injection for tests of the delivery guarantees. Nothing in production sets these.
+#[derive(Default, Debug)]
+pub struct Faults {
+    /// Commit but do not publish, as if the process died between the two.
+    pub skip_publish: AtomicBool,
+}
+
+impl Faults {
+    pub fn skip_publish(&self) -> bool {
+        self.skip_publish.load(Ordering::SeqCst)
     }
 }

@@ -10,7 +10,7 @@ use super::idempotency::IdempotencyKey;
 use crate::auth::Principal;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
-use crate::events::{Payload, StoredEvent, log};
+use crate::events::{Payload, StoredEvent, log, outbox};
 use crate::graphql::types::EventType;
 
 #[allow(clippy::large_enum_variant)] // built once per mutation and matched at once
@@ -81,6 +81,9 @@ impl<'a> MutationTx<'a> {
             payload,
         };
         log::insert(&self.txn, &event).await?;
+        if self.services.outbox {
+            outbox::record(&self.txn, &event, self.now_ms()).await?;
+        }
         self.event = Some(event);
         Ok(())
     }
@@ -107,7 +110,9 @@ impl<'a> MutationTx<'a> {
             return Ok(serde_json::from_str(&stored)?);
         }
         txn.commit().await?;
-        if let Some(event) = event {
+        if let Some(event) = event
+            && !services.faults.skip_publish()
+        {
             services.bus.publish(Arc::new(event));
         }
         Ok(result)

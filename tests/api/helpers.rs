@@ -38,12 +38,12 @@ fn postgres_reachable() -> Result<(), String> {
         .clone()
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 /// Reports a missing service: a skip on a bare machine, a failure under CI.
-fn unavailable(service: &str, why: &str) {
+pub fn unavailable(service: &str, why: &str) {
     if in_ci() {
         panic!("{service} is required under CI=true but is unavailable: {why}");
     }
@@ -60,16 +60,22 @@ pub struct TestApp {
     pub state: AppState,
     http: reqwest::Client,
     cleanup: Cleanup,
+    /// Whether dropping this handle stops the app.
+    owner: bool,
 }
 
 enum Cleanup {
     SqliteFile(std::path::PathBuf),
     PostgresDb(String),
+    /// Another replica owns the database.
+    Nothing,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.state.shutdown.cancel();
+        if self.owner {
+            self.state.shutdown.cancel();
+        }
         match &self.cleanup {
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
@@ -88,6 +94,7 @@ impl Drop for TestApp {
                 })
                 .join();
             }
+            Cleanup::Nothing => {}
         }
     }
 }
@@ -142,10 +149,21 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let addr = app.local_addr();
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    Some(TestApp { addr, state, http: reqwest::Client::new(), cleanup })
+    Some(TestApp { addr, state, http: reqwest::Client::new(), cleanup, owner: true })
 }
 
 impl TestApp {
+    /// Another handle on the same running app, for spawned tasks (it cleans nothing up).
+    pub fn clone_handle(&self) -> TestApp {
+        TestApp {
+            addr: self.addr,
+            state: self.state.clone(),
+            http: self.http.clone(),
+            cleanup: Cleanup::Nothing,
+            owner: false,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -305,4 +323,29 @@ macro_rules! on_both_backends {
             }
         )+
     };
+}
+
+/// `n` replicas sharing one fresh Postgres database and the Redis at `redis_url`, under a
+/// channel prefix of their own. None when Postgres is unavailable (skipped).
+pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
+    let (url, cleanup) = fresh_database(Backend::Postgres).await?;
+    let prefix = format!("cs-test-{}", uuid::Uuid::now_v7().simple());
+    let mut replicas = Vec::new();
+    // Built one after another: each runs the migrations, which must not race.
+    for _ in 0..n {
+        let mut config = test_config(&url);
+        config.redis_url = Some(redis_url.to_string());
+        config.redis_prefix = prefix.clone();
+        adjust(&mut config);
+        let app = App::build(config).await.expect("replica builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        replicas.push(TestApp { addr, state, http: reqwest::Client::new(), cleanup: Cleanup::Nothing, owner: true });
+    }
+    // The last one dropped drops the database.
+    if let Some(last) = replicas.last_mut() {
+        last.cleanup = cleanup;
+    }
+    Some(replicas)
 }
