@@ -34,6 +34,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Some(Command::Asyncapi) => {
+            println!("{}", serde_json::to_string_pretty(&crate::asyncapi::document().await)?);
+            Ok(())
+        }
         Some(Command::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
             let role =
                 Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;

@@ -21,6 +21,8 @@ pub enum Command {
     Migrate(DbArgs),
     /// Print the GraphQL SDL (identical to the checked-in schema.graphql).
     Schema,
+    /// Print the AsyncAPI 3.0 document of the event API.
+    Asyncapi,
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -102,6 +104,9 @@ pub struct Config {
     /// How old an unpublished event must be before the relay publishes it, in ms.
     #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 1000)]
     pub relay_grace_ms: u64,
+    /// How long a stopping server (SIGTERM, Ctrl-C) may take to drain, in seconds.
+    #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10)]
+    pub shutdown_deadline_secs: u64,
     /// Events buffered per practice for live subscribers; a subscriber further behind
     /// catches up from the log.
     #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]

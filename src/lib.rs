@@ -12,9 +12,11 @@
 //!   `MutationTx` that appends its event to the log in the same transaction.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers, and
 //!   the `Feed` that gives each subscriber every event once, in order, across reconnects.
+//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
 
 pub mod app;
+pub mod asyncapi;
 pub mod auth;
 pub mod clock;
 pub mod commands;
@@ -24,7 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
-mod http;
+pub(crate) mod http;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -81,6 +81,7 @@ impl<'a> MutationTx<'a> {
             payload,
         };
         log::insert(&self.txn, &event).await?;
+        self.services.counters.appended.inc();
         if self.services.outbox {
             outbox::record(&self.txn, &event, self.now_ms()).await?;
         }

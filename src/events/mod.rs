@@ -14,7 +14,7 @@ pub mod outbox;
 mod redis;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
-pub use counters::{Counter, Counters};
+pub use counters::{Counters, GaugeGuard, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter};
