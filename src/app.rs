@@ -15,6 +15,7 @@ use crate::auth::hash_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::Services;
+use crate::domain::reminders::Reminders;
 use crate::events::{MemoryBus, SharedBus};
 use crate::graphql::{self, AppSchema};
 
@@ -55,7 +56,9 @@ impl App {
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
-        let services = Services { db, bus, clock, admin_key_hash: config.admin_key.as_deref().map(hash_key) };
+        let reminders = Arc::new(Reminders::new(config.reminder_lead));
+        let admin_key_hash = config.admin_key.as_deref().map(hash_key);
+        let services = Services { db, bus, clock, admin_key_hash, reminders };
         let schema = graphql::build(services.clone(), &config);
         let state = AppState {
             services,
@@ -81,6 +84,7 @@ impl App {
         let token = state.shutdown.clone();
         let tracker = state.tracker.clone();
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
+        crate::events::spawn_scheduler(state.services.clone(), token.clone(), &tracker);
         let router = crate::http::router(state);
         let shutdown = {
             let token = token.clone();
