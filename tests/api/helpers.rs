@@ -1,9 +1,13 @@
 //! `spawn_app` and friends: boot the real `App` over a fresh database, talk to it over HTTP.
 
+use clinicstream::clock::SharedClock;
+use clinicstream::events::MemoryBus;
 use clinicstream::{App, AppState, Config};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
 
@@ -59,7 +63,15 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
     http: reqwest::Client,
-    cleanup: Cleanup,
+    _db: TestDb,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A fresh database, shared by the apps (replicas) that run on it; removed with the last.
+#[derive(Clone)]
+pub struct TestDb {
+    pub url: String,
+    _cleanup: Arc<Cleanup>,
 }
 
 enum Cleanup {
@@ -70,7 +82,12 @@ enum Cleanup {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.state.shutdown.cancel();
-        match &self.cleanup {
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -92,7 +109,12 @@ impl Drop for TestApp {
     }
 }
 
-/// A database URL for a fresh, empty database of `backend`, or None (skipped).
+/// A fresh, empty database of `backend`, or None (skipped).
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    let (url, cleanup) = fresh_database(backend).await?;
+    Some(TestDb { url, _cleanup: Arc::new(cleanup) })
+}
+
 async fn fresh_database(backend: Backend) -> Option<(String, Cleanup)> {
     let id = uuid::Uuid::now_v7().simple().to_string();
     match backend {
@@ -135,14 +157,38 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Boots the app with `adjust` applied to its settings; None when the backend is unavailable.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
-    let (url, cleanup) = fresh_database(backend).await?;
-    let mut config = test_config(&url);
+    let db = fresh_db(backend).await?;
+    let mut config = test_config(&db.url);
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    Some(TestApp { addr, state, http: reqwest::Client::new(), cleanup })
+    Some(TestApp::run(app, db))
+}
+
+/// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
+pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
+    let mut config = test_config(&db.url);
+    config.db.db_max_connections = 5;
+    let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
+    let bus = Arc::new(MemoryBus::new(config.bus_capacity));
+    let app = App::build_with(config, conn, bus, clock).await.expect("app builds");
+    TestApp::run(app, db.clone())
+}
+
+impl TestApp {
+    fn run(app: App, db: TestDb) -> Self {
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let task = tokio::spawn(app.run_until(std::future::pending()));
+        TestApp { addr, state, http: reqwest::Client::new(), _db: db, task: Some(task) }
+    }
+
+    /// Stops the app the way a signal does and waits until it has (its workers included).
+    pub async fn stop(mut self) {
+        self.state.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("the app task ends").expect("the app stops cleanly");
+        }
+    }
 }
 
 impl TestApp {

@@ -12,6 +12,7 @@ mod feed;
 mod http_protocol;
 mod idempotency;
 mod queries;
+mod reminders;
 mod resume;
 mod schema_drift;
 mod subscriptions;
