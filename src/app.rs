@@ -16,7 +16,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::Services;
 use crate::domain::reminders::Reminders;
-use crate::events::{MemoryBus, SharedBus};
+use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
 use crate::graphql::{self, AppSchema};
 
 /// How long long-lived tasks (sockets) get to finish after the listener stops.
@@ -39,34 +39,91 @@ pub struct App {
     state: AppState,
 }
 
+/// What exists before the app: the stop signal, the task tracker and the counters that
+/// background tasks (the Redis bus) are started with.
+struct Parts {
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    counters: Arc<Counters>,
+}
+
+impl Parts {
+    fn new() -> Self {
+        Self { shutdown: CancellationToken::new(), tracker: TaskTracker::new(), counters: Arc::default() }
+    }
+}
+
 impl App {
-    /// Connects to the configured database (migrating it) with the in-process bus.
+    /// Connects to the configured database (migrating it) and bus: Redis when `REDIS_URL`
+    /// is set, in-process otherwise.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.db).await.context("connecting to the database")?;
-        let bus: SharedBus = Arc::new(MemoryBus::new(config.bus_capacity));
-        Self::build_with(config, db, bus, Arc::new(SystemClock)).await
+        Self::build_on(config, db, Arc::new(SystemClock)).await
     }
 
-    /// Builds over given parts: what tests use to share a bus or move the clock.
+    /// Like `build`, over an open database and a given clock: what tests use to share a
+    /// database between replicas or move time.
+    pub async fn build_on(config: Config, db: DatabaseConnection, clock: SharedClock) -> anyhow::Result<Self> {
+        let parts = Parts::new();
+        let (bus, outbox): (SharedBus, bool) = match &config.redis_url {
+            Some(url) => {
+                let settings = RedisSettings {
+                    url: url.clone(),
+                    prefix: config.redis_prefix.clone(),
+                    capacity: config.bus_capacity,
+                    relay: RelaySettings {
+                        interval: Duration::from_millis(config.relay_interval_ms.max(10)),
+                        grace: Duration::from_millis(config.relay_grace_ms),
+                    },
+                };
+                let bus = RedisBus::start(
+                    settings,
+                    db.clone(),
+                    parts.counters.clone(),
+                    parts.shutdown.clone(),
+                    &parts.tracker,
+                )
+                .context("opening the Redis bus")?;
+                (Arc::new(bus), true)
+            }
+            None => (Arc::new(MemoryBus::new(config.bus_capacity)), false),
+        };
+        Self::assemble(config, db, bus, clock, outbox, parts).await
+    }
+
+    /// Builds over given parts with an in-process `bus`: tests use it to share a bus.
     pub async fn build_with(
         config: Config,
         db: DatabaseConnection,
         bus: SharedBus,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
+        Self::assemble(config, db, bus, clock, false, Parts::new()).await
+    }
+
+    async fn assemble(
+        config: Config,
+        db: DatabaseConnection,
+        bus: SharedBus,
+        clock: SharedClock,
+        outbox: bool,
+        parts: Parts,
+    ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
-        let reminders = Arc::new(Reminders::new(config.reminder_lead));
-        let admin_key_hash = config.admin_key.as_deref().map(hash_key);
-        let services = Services { db, bus, clock, admin_key_hash, reminders };
-        let schema = graphql::build(services.clone(), &config);
-        let state = AppState {
-            services,
-            schema,
-            config: Arc::new(config),
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+        let services = Services {
+            db,
+            bus,
+            clock,
+            admin_key_hash: config.admin_key.as_deref().map(hash_key),
+            outbox,
+            counters: parts.counters,
+            faults: Default::default(),
+            reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
+        let schema = graphql::build(services.clone(), &config);
+        let state =
+            AppState { services, schema, config: Arc::new(config), shutdown: parts.shutdown, tracker: parts.tracker };
         Ok(Self { listener, state })
     }
 

@@ -67,12 +67,17 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let db = crate::db::connect(db).await.context("connecting to the database")?;
     // Reminders armed here use the default lead (the serving replicas' setting is theirs).
     let reminders = Arc::new(Reminders::new(crate::config::DEFAULT_REMINDER_LEAD));
+    // Nothing listens to this process's bus. What these commands append is in the log,
+    // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
     Ok(Services {
         db,
         bus: Arc::new(MemoryBus::new(16)),
         clock: Arc::new(SystemClock),
         admin_key_hash: None,
         reminders,
+        outbox: false,
+        counters: Default::default(),
+        faults: Default::default(),
     })
 }
 

@@ -93,6 +93,19 @@ pub struct Config {
     /// Largest accepted websocket message, in bytes.
     #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,
+    /// Redis URL (`redis://host:port`): fan events out across replicas. Without it the bus
+    /// is in-process (one replica).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channel names, so deployments (and tests) can share one Redis.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "clinicstream")]
+    pub redis_prefix: String,
+    /// How often the outbox relay looks for events whose publish did not happen, in ms.
+    #[arg(long, env = "RELAY_INTERVAL_MS", default_value_t = 250)]
+    pub relay_interval_ms: u64,
+    /// How old an unpublished event must be before the relay publishes it, in ms.
+    #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 1000)]
+    pub relay_grace_ms: u64,
     /// Events buffered per practice for live subscribers; a subscriber further behind
     /// catches up from the log.
     #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]

@@ -17,5 +17,5 @@ mod tx;
 pub mod validate;
 
 pub use ids::new_id;
-pub use services::Services;
+pub use services::{Faults, Services};
 pub use tx::{Begun, MutationTx};

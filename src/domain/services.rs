@@ -2,10 +2,11 @@
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::reminders::Reminders;
 use crate::clock::SharedClock;
-use crate::events::SharedBus;
+use crate::events::{Counters, SharedBus};
 
 #[derive(Clone)]
 pub struct Services {
@@ -16,10 +17,27 @@ pub struct Services {
     pub admin_key_hash: Option<String>,
     /// The reminder lead and the scheduler's wake-up, shared with the scheduler task.
     pub reminders: Arc<Reminders>,
+    /// Whether appends also write an outbox row (when the bus crosses a network).
+    pub outbox: bool,
+    pub counters: Arc<Counters>,
+    pub faults: Arc<Faults>,
 }
 
 impl Services {
     pub fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
+    }
+}
+
+/// Fault injection for tests of the delivery guarantees. Nothing in production sets these.
+#[derive(Default, Debug)]
+pub struct Faults {
+    /// Commit but do not publish, as if the process died between the two.
+    pub skip_publish: AtomicBool,
+}
+
+impl Faults {
+    pub fn skip_publish(&self) -> bool {
+        self.skip_publish.load(Ordering::SeqCst)
     }
 }

@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::db::entities::practice;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
-use crate::events::{Payload, StoredEvent, log};
+use crate::events::{Payload, StoredEvent, log, outbox};
 use crate::graphql::types::EventType;
 
 #[allow(clippy::large_enum_variant)] // built once per mutation and matched at once
@@ -117,6 +117,9 @@ impl<'a> MutationTx<'a> {
             payload,
         };
         log::insert(&self.txn, &event).await?;
+        if self.services.outbox {
+            outbox::record(&self.txn, &event, self.now_ms()).await?;
+        }
         self.events.push(event);
         Ok(())
     }
@@ -143,8 +146,10 @@ impl<'a> MutationTx<'a> {
             return Ok(serde_json::from_str(&stored)?);
         }
         txn.commit().await?;
-        for event in events {
-            services.bus.publish(Arc::new(event));
+        if !services.faults.skip_publish() {
+            for event in events {
+                services.bus.publish(Arc::new(event));
+            }
         }
         Ok(result)
     }

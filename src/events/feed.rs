@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{BusSubscription, Cursor, SharedBus, StoredEvent, log};
+use super::{BusMessage, BusSubscription, Counters, Cursor, SharedBus, StoredEvent, log};
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::EventType;
 
@@ -41,6 +41,7 @@ pub struct Feed {
     /// The last seq this subscriber has passed (delivered or filtered out).
     last_seq: i64,
     subscription: BusSubscription,
+    counters: Arc<Counters>,
 }
 
 impl Feed {
@@ -49,12 +50,13 @@ impl Feed {
     pub async fn open(
         db: &DatabaseConnection,
         bus: &SharedBus,
+        counters: &Arc<Counters>,
         practice_id: &str,
         after: Option<&str>,
         filter: FeedFilter,
     ) -> AppResult<Self> {
         let cursor = after.map(|c| Cursor::decode_for(c, practice_id)).transpose()?;
-        let subscription = bus.subscribe(practice_id);
+        let subscription = bus.subscribe(practice_id).await;
         let last_seq = match cursor {
             Some(cursor) => {
                 log::check_resume_point(db, practice_id, cursor.seq).await?;
@@ -62,7 +64,14 @@ impl Feed {
             }
             None => log::head(db, practice_id).await?.ok_or(AppError::NotFound("practice"))?,
         };
-        Ok(Self { db: db.clone(), practice_id: practice_id.to_string(), filter, last_seq, subscription })
+        Ok(Self {
+            db: db.clone(),
+            practice_id: practice_id.to_string(),
+            filter,
+            last_seq,
+            subscription,
+            counters: counters.clone(),
+        })
     }
 
     pub fn into_stream(mut self) -> impl Stream<Item = AppResult<Arc<StoredEvent>>> + Send {
@@ -82,8 +91,8 @@ impl Feed {
                     continue;
                 }
                 match self.subscription.receiver.recv().await {
-                    Ok(event) if event.seq <= self.last_seq => {}
-                    Ok(event) if event.seq == self.last_seq + 1 => {
+                    Ok(BusMessage::Event(event)) if event.seq <= self.last_seq => {}
+                    Ok(BusMessage::Event(event)) if event.seq == self.last_seq + 1 => {
                         self.last_seq = event.seq;
                         if self.filter.matches(&event) {
                             yield event;
@@ -91,9 +100,17 @@ impl Feed {
                     }
                     // Seq jumped: everything up to this event is committed, so read it all
                     // (this event included) from the log, in order.
-                    Ok(event) => catch_up = Some(Some(event.seq)),
+                    Ok(BusMessage::Event(event)) => {
+                        self.counters.gap_fills.inc();
+                        catch_up = Some(Some(event.seq));
+                    }
+                    Ok(BusMessage::Resync) => {
+                        self.counters.gap_fills.inc();
+                        catch_up = Some(None);
+                    }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(practice_id = %self.practice_id, missed, "subscriber lagged; catching up from the log");
+                        self.counters.lag_catch_ups.inc();
                         catch_up = Some(None);
                     }
                     Err(RecvError::Closed) => break,

@@ -1,18 +1,28 @@
-//! Business events: what is stored in the log, how it is encoded, the bus that carries it
-//! between transactions and subscribers, and the feed each subscriber reads.
+//! Business events: what is stored in the log, how it is encoded, the buses that carry it
+//! between transactions and subscribers (in-process, or Redis across replicas), the
+//! outbox relay, and the feed each subscriber reads.
 
 mod bus;
+mod counters;
 mod cursor;
 mod event;
 mod feed;
+mod local;
 pub mod log;
 mod memory;
+pub mod outbox;
+mod redis;
 // Reminder scheduler (issue 4).
 mod scheduler;
 
-pub use bus::{BusSubscription, EventBus, SharedBus};
+pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
+pub use counters::{Counter, Counters};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter};
 pub use memory::MemoryBus;
+pub use outbox::RelaySettings;
+pub use redis::{RedisBus, RedisSettings};
 pub use scheduler::spawn_scheduler;
+
+use self::redis::publisher as redis_publisher;

@@ -22,7 +22,7 @@ async fn feed(
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
-    let feed = Feed::open(&s.db, &s.bus, practice_id, after.as_deref(), filter).await.gql()?;
+    let feed = Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter).await.gql()?;
     Ok(feed.into_stream().map(|item| item.map(Event::from).map_err(|e| e.extend())))
 }
 

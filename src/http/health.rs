@@ -11,16 +11,18 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The process can serve: the database answers and the server is not shutting down.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// The process can serve: the database and the bus answer, and it is not shutting down.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if state.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
     }
-    match state.services.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-        }
+    if let Err(err) = state.services.db.execute_unprepared("SELECT 1").await {
+        tracing::warn!(error = %err, "readiness: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".into());
     }
+    if let Err(why) = state.services.bus.ready().await {
+        tracing::warn!(%why, "readiness: bus unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    (StatusCode::OK, "ready".into())
 }

@@ -16,7 +16,9 @@ async fn small_bus_app(backend: Backend) -> Option<TestApp> {
 async fn a_lagging_subscriber_catches_up_from_the_log(app: TestApp) {
     let f = app.fixture().await;
     let services = &app.state.services;
-    let feed = Feed::open(&services.db, &services.bus, &f.practice, None, FeedFilter::default()).await.unwrap();
+    let feed = Feed::open(&services.db, &services.bus, &services.counters, &f.practice, None, FeedFilter::default())
+        .await
+        .unwrap();
     let mut stream = Box::pin(feed.into_stream());
     // Nobody polls the feed while 100 events go by a bus that buffers 16.
     for _ in 0..100 {
@@ -42,7 +44,8 @@ async fn events_published_out_of_order_are_delivered_in_order(app: TestApp) {
     // A bus of our own, on which we publish 4, 3, 2 after the feed starts at seq 1.
     let bus: SharedBus = Arc::new(MemoryBus::new(64));
     let cursor = clinicstream::events::Cursor { practice_id: f.practice.clone(), seq: 1 }.encode();
-    let feed = Feed::open(db, &bus, &f.practice, Some(&cursor), FeedFilter::default()).await.unwrap();
+    let counters = app.state.services.counters.clone();
+    let feed = Feed::open(db, &bus, &counters, &f.practice, Some(&cursor), FeedFilter::default()).await.unwrap();
     let mut stream = Box::pin(feed.into_stream());
     // The replay from the cursor already yields 2, 3, 4 from the log...
     let mut seqs = Vec::new();
@@ -65,6 +68,7 @@ async fn events_published_out_of_order_are_delivered_in_order(app: TestApp) {
         Feed::open(
             db,
             &live_bus,
+            &counters,
             &f.practice,
             Some(&clinicstream::events::Cursor { practice_id: f.practice.clone(), seq: 5 }.encode()),
             FeedFilter::default(),

@@ -42,12 +42,12 @@ fn postgres_reachable() -> Result<(), String> {
         .clone()
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 /// Reports a missing service: a skip on a bare machine, a failure under CI.
-fn unavailable(service: &str, why: &str) {
+pub fn unavailable(service: &str, why: &str) {
     if in_ci() {
         panic!("{service} is required under CI=true but is unavailable: {why}");
     }
@@ -64,6 +64,8 @@ pub struct TestApp {
     pub state: AppState,
     http: reqwest::Client,
     _db: TestDb,
+    /// Whether dropping this handle stops the app.
+    owner: bool,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -81,7 +83,9 @@ enum Cleanup {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.state.shutdown.cancel();
+        if self.owner {
+            self.state.shutdown.cancel();
+        }
     }
 }
 
@@ -179,7 +183,7 @@ impl TestApp {
         let addr = app.local_addr();
         let state = app.state().clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));
-        TestApp { addr, state, http: reqwest::Client::new(), _db: db, task: Some(task) }
+        TestApp { addr, state, http: reqwest::Client::new(), _db: db, owner: true, task: Some(task) }
     }
 
     /// Stops the app the way a signal does and waits until it has (its workers included).
@@ -192,6 +196,18 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Another handle on the same running app, for spawned tasks (it cleans nothing up).
+    pub fn clone_handle(&self) -> TestApp {
+        TestApp {
+            addr: self.addr,
+            state: self.state.clone(),
+            http: self.http.clone(),
+            _db: self._db.clone(),
+            owner: false,
+            task: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -351,4 +367,23 @@ macro_rules! on_both_backends {
             }
         )+
     };
+}
+
+/// `n` replicas sharing one fresh Postgres database and the Redis at `redis_url`, under a
+/// channel prefix of their own. None when Postgres is unavailable (skipped).
+pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
+    let db = fresh_db(Backend::Postgres).await?;
+    let prefix = format!("cs-test-{}", uuid::Uuid::now_v7().simple());
+    let mut replicas = Vec::new();
+    // Built one after another: each runs the migrations, which must not race.
+    for _ in 0..n {
+        let mut config = test_config(&db.url);
+        config.redis_url = Some(redis_url.to_string());
+        config.redis_prefix = prefix.clone();
+        adjust(&mut config);
+        let app = App::build(config).await.expect("replica builds");
+        replicas.push(TestApp::run(app, db.clone()));
+    }
+    // The database goes with the last replica dropped.
+    Some(replicas)
 }

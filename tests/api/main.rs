@@ -2,10 +2,12 @@
 //! its own database (a fresh SQLite file, or a fresh Postgres database).
 
 mod helpers;
+mod redis_server;
 mod ws_client;
 
 mod auth;
 mod bad_input;
+mod chaos;
 mod cli;
 mod concurrency;
 mod feed;
@@ -13,6 +15,7 @@ mod http_protocol;
 mod idempotency;
 mod queries;
 mod reminders;
+mod replicas;
 mod resume;
 mod schema_drift;
 mod subscriptions;

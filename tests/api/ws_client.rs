@@ -17,6 +17,8 @@ pub const LEGACY_WS: &str = "graphql-ws";
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub protocol: &'static str,
+    /// Messages read ahead and put back, returned first by `recv`.
+    pending: std::collections::VecDeque<Value>,
 }
 
 impl WsClient {
@@ -25,7 +27,7 @@ impl WsClient {
         let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
-        Self { socket, protocol }
+        Self { socket, protocol, pending: Default::default() }
     }
 
     /// Opens and initialises with `key`, expecting the ack.
@@ -54,7 +56,15 @@ impl WsClient {
         self.recv_within(Duration::from_secs(5)).await
     }
 
+    /// Puts a message back: `recv` returns it before anything new.
+    pub fn unread(&mut self, message: Value) {
+        self.pending.push_back(message);
+    }
+
     pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(message) = self.pending.pop_front() {
+            return Some(message);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;

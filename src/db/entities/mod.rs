@@ -6,6 +6,7 @@ pub mod appointment;
 pub mod charge;
 pub mod event;
 pub mod idempotency;
+pub mod outbox;
 pub mod patient;
 pub mod payment;
 pub mod practice;

@@ -1,0 +1,122 @@
+//! `RedisBus`: starts the listener, the publisher and (with an outbox) the relay, and
+//! implements `EventBus` over them.
+
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::listener::{Command, Listener};
+use super::publisher::Publisher;
+use crate::events::local::{ChannelChange, LocalFanout};
+use crate::events::outbox::{Deleter, Relay, RelaySettings};
+use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
+
+pub struct RedisBus {
+    local: Arc<LocalFanout>,
+    commands: mpsc::UnboundedSender<Command>,
+    queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
+    connected: Arc<AtomicBool>,
+    ping: redis::aio::ConnectionManager,
+}
+
+/// How long a new subscriber waits for its SUBSCRIBE to be confirmed before going on
+/// (it then relies on the resync that follows a reconnect).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
+
+pub struct RedisSettings {
+    pub url: String,
+    pub prefix: String,
+    pub capacity: usize,
+    pub relay: RelaySettings,
+}
+
+impl RedisBus {
+    /// Opens the bus; its tasks run on `tracker` until `shutdown`.
+    pub fn start(
+        settings: RedisSettings,
+        db: DatabaseConnection,
+        counters: Arc<Counters>,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let watcher_commands = commands.clone();
+        let watcher = Arc::new(move |change: ChannelChange| {
+            let _ = watcher_commands.send(match change {
+                ChannelChange::Opened(p) => Command::Subscribe(p),
+                ChannelChange::Closed(p) => Command::Unsubscribe(p),
+            });
+        });
+        let local = Arc::new(LocalFanout::new(settings.capacity, Some(watcher)));
+        let connected = Arc::new(AtomicBool::new(false));
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let listener = Listener {
+            client,
+            prefix: settings.prefix.clone(),
+            local: local.clone(),
+            counters: counters.clone(),
+            connected: connected.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tracker.spawn(listener.run(command_rx));
+        let (published, published_rx) = mpsc::unbounded_channel();
+        tracker.spawn(Deleter { db: db.clone(), shutdown: shutdown.clone() }.run(published_rx));
+        let publisher = Publisher {
+            connection: connection.clone(),
+            prefix: settings.prefix.clone(),
+            counters: counters.clone(),
+            published: Some(published),
+            shutdown: shutdown.clone(),
+        };
+        let relay_publisher = publisher.clone_for_relay();
+        let (queue, queue_rx) = mpsc::unbounded_channel();
+        tracker.spawn(publisher.run(queue_rx));
+        let relay = Relay { db, publisher: relay_publisher, counters, settings: settings.relay, shutdown };
+        tracker.spawn(relay.run());
+        Ok(Self { local, commands, queue, connected, ping: connection })
+    }
+}
+
+impl EventBus for RedisBus {
+    fn publish(&self, event: Arc<StoredEvent>) {
+        // The publisher only stops at shutdown; an event queued after that is still in
+        // the outbox for the next replica's relay.
+        let _ = self.queue.send(event);
+    }
+
+    fn subscribe(&self, practice_id: &str) -> BoxFuture<'_, BusSubscription> {
+        let (subscription, _) = self.local.subscribe(practice_id);
+        let (done, confirmed) = oneshot::channel();
+        let _ = self.commands.send(Command::Barrier(done));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, confirmed).await;
+            subscription
+        })
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if !self.connected.load(Ordering::SeqCst) {
+                return Err("redis pub/sub is not connected".to_string());
+            }
+            let mut ping = self.ping.clone();
+            let answer: redis::RedisResult<String> =
+                match tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async(&mut ping)).await {
+                    Ok(answer) => answer,
+                    Err(_) => return Err("redis did not answer PING within 1 s".to_string()),
+                };
+            answer.map(|_| ()).map_err(|e| format!("redis: {e}"))
+        })
+    }
+}

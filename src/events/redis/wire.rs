@@ -1,0 +1,83 @@
+//! The message on a practice's channel: the event, snapshot included, serialised once per
+//! publish. It carries the practice and seq so receivers can order and dedupe.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::clock::{from_millis, to_millis};
+use crate::error::{AppError, AppResult};
+use crate::events::{Payload, StoredEvent};
+use crate::graphql::types::EventType;
+
+#[derive(Serialize)]
+struct Out<'a> {
+    p: &'a str,
+    s: i64,
+    t: &'a str,
+    o: i64,
+    d: &'a Payload,
+}
+
+#[derive(Deserialize)]
+struct In<'a> {
+    p: String,
+    s: i64,
+    t: &'a str,
+    o: i64,
+    #[serde(borrow)]
+    d: &'a RawValue,
+}
+
+/// The channel of a practice. The braces are a Redis Cluster hash tag: with sharded
+/// pub/sub, each practice's channel lives on one shard.
+pub fn channel(prefix: &str, practice_id: &str) -> String {
+    format!("{prefix}:practice:{{{practice_id}}}")
+}
+
+/// The practice id of a channel name made by `channel`.
+pub fn practice_of<'a>(prefix: &str, channel: &'a str) -> Option<&'a str> {
+    channel.strip_prefix(prefix)?.strip_prefix(":practice:{")?.strip_suffix('}')
+}
+
+pub fn encode(event: &StoredEvent) -> AppResult<String> {
+    let out = Out {
+        p: &event.practice_id,
+        s: event.seq,
+        t: event.event_type.as_str(),
+        o: to_millis(event.occurred_at),
+        d: &event.payload,
+    };
+    Ok(serde_json::to_string(&out)?)
+}
+
+pub fn decode(bytes: &[u8]) -> AppResult<StoredEvent> {
+    let message: In = serde_json::from_slice(bytes)?;
+    let event_type = EventType::parse(message.t)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown event type {:?} on the bus", message.t)))?;
+    Ok(StoredEvent {
+        practice_id: message.p,
+        seq: message.s,
+        event_type,
+        occurred_at: from_millis(message.o),
+        payload: Payload::decode(event_type, message.d.get())?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_round_trip() {
+        let name = channel("cs", "prc_1");
+        assert_eq!(name, "cs:practice:{prc_1}");
+        assert_eq!(practice_of("cs", &name), Some("prc_1"));
+        assert_eq!(practice_of("other", &name), None);
+    }
+
+    #[test]
+    fn garbage_does_not_decode() {
+        assert!(decode(b"not json").is_err());
+        assert!(decode(br#"{"p":"x","s":1,"t":"NOPE","o":0,"d":{}}"#).is_err());
+    }
+}
