@@ -15,6 +15,7 @@ mod http_protocol;
 mod idempotency;
 mod queries;
 mod reminders;
+mod reminders_at_scale;
 mod replicas;
 mod resume;
 mod schema_drift;

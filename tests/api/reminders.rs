@@ -40,18 +40,6 @@ on_both!(
     a_subscriber_receives_appointment_starting_soon,
 );
 
-mod ten_thousand_appointments_due_over_an_hour_are_each_reminded_once {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::ten_thousand_appointments(crate::helpers::Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_three_replicas() {
-        super::ten_thousand_appointments(crate::helpers::Backend::Postgres).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_sharing_postgres_send_each_reminder_once() {
     let Some((_db, clock, apps)) = cluster(Backend::Postgres, 3).await else { return };
@@ -213,85 +201,13 @@ async fn a_subscriber_receives_appointment_starting_soon(backend: Backend) {
     assert_eq!(starts_at, at(120));
 }
 
-async fn ten_thousand_appointments(backend: Backend) {
-    const N: usize = 10_000;
-    let replicas = if backend == Backend::Postgres { 3 } else { 1 };
-    let Some((_db, clock, apps)) = cluster(backend, replicas).await else { return };
-    let started = std::time::Instant::now();
-    let mut practices = Vec::new();
-    for _ in 0..4 {
-        practices.push(apps[0].fixture().await);
-    }
-    // Starts every 360 ms from T+35m: reminders due from T+5m to T+65m.
-    let rows: Vec<appointment::ActiveModel> = (0..N)
-        .map(|i| {
-            let f = &practices[i % practices.len()];
-            let starts_at = at(35).timestamp_millis() + i as i64 * 360;
-            appointment::ActiveModel {
-                id: sea_orm::Set(format!("apt_bulk_{i:05}")),
-                practice_id: sea_orm::Set(f.practice.clone()),
-                patient_id: sea_orm::Set(f.patient.clone()),
-                provider_id: sea_orm::Set(f.provider.clone()),
-                starts_at: sea_orm::Set(starts_at),
-                ends_at: sea_orm::Set(starts_at + 15 * 60_000),
-                status: sea_orm::Set("SCHEDULED".into()),
-                reason: sea_orm::Set(None),
-                cancellation_reason: sea_orm::Set(None),
-                version: sea_orm::Set(1),
-                created_at: sea_orm::Set(at(0).timestamp_millis()),
-                updated_at: sea_orm::Set(at(0).timestamp_millis()),
-                remind_at: sea_orm::Set(Some(starts_at - 30 * 60_000)),
-                reminded_at: sea_orm::Set(None),
-            }
-        })
-        .collect();
-    let db = &apps[0].state.services.db;
-    for chunk in rows.chunks(500) {
-        appointment::Entity::insert_many(chunk.to_vec()).exec(db).await.expect("bulk insert");
-    }
-    let inserted = started.elapsed();
-    // Written behind the schedulers' backs, like reminders armed on another replica: ring
-    // each one as a mutation would, rather than wait for their 10 s poll.
-    for app in &apps {
-        app.state.services.reminders.armed(Some(at(5).timestamp_millis()));
-    }
-    // Five minutes at a time across the window, each step's due reminders sent before the
-    // next (otherwise an appointment could start before its reminder and rightly get none).
-    for minute in (5..=70).step_by(5) {
-        clock.set(at(minute));
-        settle(&apps[0], &clock).await;
-    }
-    let reminders = sent(&apps[0]).await;
-    let mut distinct: Vec<&str> = reminders.iter().map(|r| r.appointment.as_str()).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let armed =
-        appointment::Entity::find().filter(appointment::Column::RemindAt.is_not_null()).count(db).await.unwrap();
-    for f in &practices {
-        assert_gapless(&apps[0], &f.practice).await;
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "reminders {backend:?}, {replicas} replica(s): {N} appointments, {} APPOINTMENT_STARTING_SOON events, \
-         {} distinct appointments, {armed} still armed; insert {:.1?}, sending {:.1?}",
-        reminders.len(),
-        distinct.len(),
-        inserted,
-        started.elapsed() - inserted,
-    );
-    assert_eq!(reminders.len(), N, "one event per appointment");
-    assert_eq!(distinct.len(), N, "no appointment reminded twice");
-    assert_eq!(armed, 0);
-}
-
 /// `minutes` after the tests' start time, a Monday at 08:00 UTC.
-fn at(minutes: i64) -> DateTime<Utc> {
+pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 7, 8, 0, 0).unwrap() + Duration::minutes(minutes)
 }
 
 /// A fresh database with `n` replicas on it sharing one hand-driven clock (at `at(0)`).
-async fn cluster(backend: Backend, n: usize) -> Option<(TestDb, Arc<ManualClock>, Vec<TestApp>)> {
+pub(crate) async fn cluster(backend: Backend, n: usize) -> Option<(TestDb, Arc<ManualClock>, Vec<TestApp>)> {
     let db = fresh_db(backend).await?;
     let clock = Arc::new(ManualClock::new(at(0)));
     let mut apps = Vec::new();
@@ -321,13 +237,13 @@ async fn reschedule(app: &TestApp, f: &Fixture, id: &str, starts_at: DateTime<Ut
     .await;
 }
 
-struct Reminder {
-    appointment: String,
+pub(crate) struct Reminder {
+    pub(crate) appointment: String,
     starts_at: DateTime<Utc>,
 }
 
 /// Every APPOINTMENT_STARTING_SOON in the log (all practices), in (practice, seq) order.
-async fn sent(app: &TestApp) -> Vec<Reminder> {
+pub(crate) async fn sent(app: &TestApp) -> Vec<Reminder> {
     let rows = event::Entity::find()
         .filter(event::Column::EventType.eq("APPOINTMENT_STARTING_SOON"))
         .order_by_asc(event::Column::PracticeId)
@@ -349,7 +265,7 @@ async fn sent(app: &TestApp) -> Vec<Reminder> {
 
 /// Waits until no reminder due by the clock is left armed, then a little longer (so a
 /// duplicate would have time to show), and returns what was sent.
-async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> {
+pub(crate) async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> {
     use clinicstream::clock::Clock;
     let now = clock.now().timestamp_millis();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(50);
@@ -383,7 +299,7 @@ async fn wait_for(app: &TestApp, n: usize) -> Vec<Reminder> {
 }
 
 /// The practice's seqs are 1..=n with no gap and no repeat.
-async fn assert_gapless(app: &TestApp, practice: &str) {
+pub(crate) async fn assert_gapless(app: &TestApp, practice: &str) {
     let seqs: Vec<i64> = event::Entity::find()
         .filter(event::Column::PracticeId.eq(practice))
         .all(&app.state.services.db)
