@@ -16,6 +16,7 @@ use crate::auth::hash_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::Services;
+use crate::domain::reminders::Reminders;
 use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
 use crate::graphql::{self, AppSchema};
 use crate::http::metrics::HttpMetrics;
@@ -129,6 +130,7 @@ impl App {
             outbox,
             counters: parts.counters,
             faults: Default::default(),
+            reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
         let schema = graphql::build(services.clone(), &config);
         let http_metrics = Arc::new(HttpMetrics::default());
@@ -163,6 +165,7 @@ impl App {
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
+        crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
         let router = crate::http::router(state);
         let graceful = {
             let drain = drain.clone();

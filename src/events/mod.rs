@@ -12,6 +12,8 @@ pub mod log;
 mod memory;
 pub mod outbox;
 mod redis;
+// Reminder scheduler (issue 4).
+mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use counters::{Counters, GaugeGuard, Transport, TransportLabel};
@@ -21,5 +23,6 @@ pub use feed::{Feed, FeedFilter};
 pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};
+pub use scheduler::spawn_scheduler;
 
 use self::redis::publisher as redis_publisher;

@@ -14,6 +14,8 @@ mod feed;
 mod http_protocol;
 mod idempotency;
 mod queries;
+mod reminders;
+mod reminders_at_scale;
 mod replicas;
 mod resume;
 mod schema_drift;
