@@ -61,9 +61,10 @@ pub fn unavailable(service: &str, why: &str) {
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub state: AppState,
+    /// The in-process app's state; None for a server in another process.
+    in_process: Option<AppState>,
     http: reqwest::Client,
-    _db: TestDb,
+    _db: Option<TestDb>,
     /// Whether dropping this handle stops the app.
     owner: bool,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -83,8 +84,10 @@ enum Cleanup {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if self.owner {
-            self.state.shutdown.cancel();
+        if self.owner
+            && let Some(state) = &self.in_process
+        {
+            state.shutdown.cancel();
         }
     }
 }
@@ -183,12 +186,19 @@ impl TestApp {
         let addr = app.local_addr();
         let state = app.state().clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));
-        TestApp { addr, state, http: reqwest::Client::new(), _db: db, owner: true, task: Some(task) }
+        TestApp {
+            addr,
+            in_process: Some(state),
+            http: reqwest::Client::new(),
+            _db: Some(db),
+            owner: true,
+            task: Some(task),
+        }
     }
 
     /// Stops the app the way a signal does and waits until it has (its workers included).
     pub async fn stop(mut self) {
-        self.state.shutdown.cancel();
+        self.state().shutdown.cancel();
         if let Some(task) = self.task.take() {
             task.await.expect("the app task ends").expect("the app stops cleanly");
         }
@@ -200,12 +210,22 @@ impl TestApp {
     pub fn clone_handle(&self) -> TestApp {
         TestApp {
             addr: self.addr,
-            state: self.state.clone(),
+            in_process: self.in_process.clone(),
             http: self.http.clone(),
             _db: self._db.clone(),
             owner: false,
             task: None,
         }
+    }
+
+    /// A handle on a server running in another process (the real binary) at `addr`.
+    pub fn external(addr: SocketAddr) -> TestApp {
+        TestApp { addr, in_process: None, http: reqwest::Client::new(), _db: None, owner: false, task: None }
+    }
+
+    /// The in-process app's state.
+    pub fn state(&self) -> &AppState {
+        self.in_process.as_ref().expect("an in-process app")
     }
 
     pub fn url(&self, path: &str) -> String {

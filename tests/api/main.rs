@@ -13,6 +13,7 @@ mod concurrency;
 mod feed;
 mod http_protocol;
 mod idempotency;
+mod operations;
 mod queries;
 mod reminders;
 mod reminders_at_scale;
