@@ -130,6 +130,8 @@ impl App {
             outbox,
             counters: parts.counters,
             faults: Default::default(),
+            sessions: Default::default(),
+            limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
         let schema = graphql::build(services.clone(), &config);
@@ -166,6 +168,8 @@ impl App {
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
         crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
+        let services = &state.services;
+        tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         let router = crate::http::router(state);
         let graceful = {
             let drain = drain.clone();

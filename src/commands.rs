@@ -82,6 +82,8 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         outbox: false,
         counters: Default::default(),
         faults: Default::default(),
+        sessions: Default::default(),
+        limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
     })
 }
 

@@ -108,6 +108,18 @@ pub struct Config {
     /// How old an unpublished event must be before the relay publishes it, in ms.
     #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 1000)]
     pub relay_grace_ms: u64,
+    /// Operations (subscriptions, queries) one websocket may run at once.
+    #[arg(long, env = "WS_MAX_OPERATIONS", default_value_t = 100)]
+    pub ws_max_operations: usize,
+    /// Open websocket connections one API key may hold on one replica.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_KEY", default_value_t = 1000)]
+    pub max_connections_per_key: usize,
+    /// Requests (HTTP GraphQL requests and websocket operations) per second per API key.
+    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 100)]
+    pub rate_limit_per_sec: u32,
+    /// Requests a key may burst above its rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
     /// How long a stopping server (SIGTERM, Ctrl-C) may take to drain, in seconds.
     #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10)]
     pub shutdown_deadline_secs: u64,

@@ -2,6 +2,10 @@
 
 mod keys;
 mod principal;
+mod rate_limit;
+mod sessions;
 
 pub use keys::{KeyMaterial, authenticate, bearer, hash_key, new_key};
 pub use principal::{Auth, Principal};
+pub use rate_limit::RateLimiter;
+pub use sessions::{SessionGuard, Sessions};

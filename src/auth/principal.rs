@@ -29,6 +29,11 @@ impl Principal {
         }
     }
 
+    /// What rate limits and connection counts are kept per: the key's id.
+    pub fn limit_key(&self) -> &str {
+        self.key_id().unwrap_or("bootstrap-admin")
+    }
+
     /// The practice the caller is confined to, if any.
     pub fn practice_id(&self) -> Option<&str> {
         match self {

@@ -105,7 +105,11 @@ pub async fn revoke(s: &Services, who: &Principal, input: RevokeApiKeyInput) -> 
     let mut active = row.into_active_model();
     active.revoked_at = Set(Some(tx.now_ms()));
     let row = active.update(tx.conn()).await?;
-    tx.commit(view(row)).await
+    let key_id = row.id.clone();
+    let revoked = tx.commit(view(row)).await?;
+    // This replica's sockets close now; other replicas' within a second (the sweep).
+    s.sessions.close_key(&key_id, "API key revoked");
+    Ok(revoked)
 }
 
 /// A key of another practice does not exist for the caller.

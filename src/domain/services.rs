@@ -21,6 +21,9 @@ pub struct Services {
     pub outbox: bool,
     pub counters: Arc<Counters>,
     pub faults: Arc<Faults>,
+    /// Open connections by API key, to close them when the key stops being valid.
+    pub sessions: Arc<crate::auth::Sessions>,
+    pub limiter: Arc<crate::auth::RateLimiter>,
 }
 
 impl Services {

@@ -32,6 +32,19 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
     let started = std::time::Instant::now();
     let operation = operation_type(&request);
     let auth = resolve(&state.services, authorization(headers).as_deref()).await;
+    if let Some(principal) = &auth.0
+        && !state.services.limiter.allow(principal.limit_key())
+    {
+        let body = json!({ "errors": [{
+            "message": "too many requests for this API key; slow down",
+            "extensions": { "code": "RATE_LIMITED" }
+        }] });
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+                .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let response = state.schema.execute(request.data(auth)).await;
     state
         .http_metrics

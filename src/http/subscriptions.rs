@@ -2,33 +2,38 @@
 //! from the `connection_init` payload (`{"authorization": "Bearer <key>"}`) or, for
 //! clients that can set headers, the upgrade request's `Authorization` header.
 
-use async_graphql::Data;
+use async_graphql::{Data, ErrorExtensionValues, Executor, Request, Response as GqlResponse, ServerError};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::resolve;
-use super::ws::{self, ConnectionAuth, WsConfig};
+use super::ws::{self, Authenticated, ConnectionAuth, WsConfig};
 use crate::app::AppState;
+use crate::auth::{Auth, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::graphql::AppSchema;
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {
         init_timeout: Duration::from_millis(state.config.ws_init_timeout_ms),
         keepalive: Duration::from_secs(state.config.ws_keepalive_secs),
         max_message_bytes: state.config.ws_max_message_bytes,
+        max_operations: state.config.ws_max_operations,
     };
-    let auth = Arc::new(KeyAuth { services: state.services.clone() });
+    let auth =
+        Arc::new(KeyAuth { services: state.services.clone(), max_connections: state.config.max_connections_per_key });
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(Transport::Websocket)).clone();
     ws::upgrade(
         upgrade,
         headers,
-        state.schema.clone(),
+        Limited { schema: state.schema.clone(), limiter: state.services.limiter.clone() },
         auth,
         config,
         state.shutdown.clone(),
@@ -39,6 +44,42 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
 
 struct KeyAuth {
     services: Services,
+    max_connections: usize,
+}
+
+/// The schema, with every operation a socket starts spending a token of its key's rate.
+#[derive(Clone)]
+struct Limited {
+    schema: AppSchema,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Executor for Limited {
+    async fn execute(&self, request: Request) -> GqlResponse {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, GqlResponse> {
+        let key = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Auth>()));
+        let key =
+            key.and_then(|a| a.downcast_ref::<Auth>()).and_then(|a| a.0.as_ref()).map(|p| p.limit_key().to_string());
+        if let Some(key) = key
+            && !self.limiter.allow(&key)
+        {
+            let refused = rate_limited();
+            return futures_util::stream::once(async move { refused }).boxed();
+        }
+        Executor::execute_stream(&self.schema, request, session)
+    }
+}
+
+/// A request refused by the rate limit, as a request error (an `error` message on sockets).
+pub fn rate_limited() -> GqlResponse {
+    let mut error = ServerError::new("too many requests for this API key; slow down", None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", "RATE_LIMITED");
+    error.extensions = Some(extensions);
+    GqlResponse::from_errors(vec![error])
 }
 
 /// The credentials a `connection_init` payload carries, under either spelling.
@@ -51,18 +92,28 @@ impl ConnectionAuth for KeyAuth {
         &self,
         init_payload: serde_json::Value,
         header_authorization: Option<String>,
-    ) -> BoxFuture<'static, Result<Data, String>> {
-        let services = self.services.clone();
+    ) -> BoxFuture<'static, Result<Authenticated, String>> {
+        let (services, max_connections) = (self.services.clone(), self.max_connections);
         async move {
             let presented = payload_authorization(&init_payload).or(header_authorization);
             let auth = resolve(&services, presented.as_deref()).await;
-            if auth.0.is_none() {
+            let Some(principal) = &auth.0 else {
                 return Err("a valid API key is required".to_string());
+            };
+            if services.sessions.count(principal.limit_key()) >= max_connections {
+                return Err(format!("this API key already holds {max_connections} connections"));
             }
             let mut data = Data::default();
+            // A stored key's connections close when it is revoked or expires; the
+            // bootstrap ADMIN_KEY lives as long as the process's configuration.
+            let (guard, closed) = services.sessions.register(principal.limit_key());
+            data.insert(guard);
+            // The bootstrap ADMIN_KEY is counted but never revoked: it lives as long as the
+            // process's configuration.
+            let closed = principal.key_id().map(|_| closed);
             data.insert(auth);
             data.insert(Transport::Websocket);
-            Ok(data)
+            Ok(Authenticated { data, closed })
         }
         .boxed()
     }

@@ -23,6 +23,8 @@ pub(crate) struct WsConfig {
     /// layer before being buffered, and the server closes with RFC 6455's
     /// 1009 "Message too big": the limit is a transport matter, not a GraphQL 4400.
     pub max_message_bytes: usize,
+    /// Operations one connection may run at once; one more is refused with an `error`.
+    pub max_operations: usize,
 }
 
 impl Default for WsConfig {
@@ -32,12 +34,27 @@ impl Default for WsConfig {
             init_timeout: Duration::from_secs(3),
             keepalive: Duration::from_secs(15),
             max_message_bytes: 64 * 1024,
+            max_operations: 100,
         }
     }
 }
 
+/// An accepted connection: the session data every operation gets, and optionally a
+/// future that resolves when the server must close the connection (its credentials
+/// were revoked or expired) with that close code and reason.
+pub(crate) struct Authenticated {
+    pub data: Data,
+    pub closed: Option<BoxFuture<'static, (u16, String)>>,
+}
+
+impl From<Data> for Authenticated {
+    fn from(data: Data) -> Self {
+        Self { data, closed: None }
+    }
+}
+
 /// Authenticates a connection from its `connection_init` payload (may be `null`) and the
-/// upgrade request's `Authorization` header (if any). `Ok(data)` is attached to every
+/// upgrade request's `Authorization` header (if any). `Ok(..)` is attached to every
 /// operation of the connection as session data; `Err(reason)` rejects the connection
 /// (close 4403; the legacy protocol first gets a `connection_error` carrying `reason`).
 pub(crate) trait ConnectionAuth: Send + Sync + 'static {
@@ -45,5 +62,5 @@ pub(crate) trait ConnectionAuth: Send + Sync + 'static {
         &self,
         init_payload: serde_json::Value,
         header_authorization: Option<String>,
-    ) -> BoxFuture<'static, Result<Data, String>>;
+    ) -> BoxFuture<'static, Result<Authenticated, String>>;
 }

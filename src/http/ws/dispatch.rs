@@ -4,10 +4,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{Data, Executor, Request};
+use async_graphql::{Executor, Request};
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+use super::config::Authenticated;
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
 use super::session::{AuthState, End, Session, Step, close, read_error, send};
@@ -20,11 +22,14 @@ impl<E: Executor> Session<E> {
     pub(super) async fn authenticated(
         &mut self,
         socket: &mut WebSocket,
-        result: Result<Data, String>,
+        result: Result<Authenticated, String>,
         keepalive: Duration,
     ) -> Step {
         let data = match result {
-            Ok(data) => Arc::new(data),
+            Ok(accepted) => {
+                self.closed = accepted.closed;
+                Arc::new(accepted.data)
+            }
             Err(reason) => {
                 tracing::debug!(reason, "graphql websocket connection rejected");
                 self.queued.clear();
@@ -113,6 +118,18 @@ impl<E: Executor> Session<E> {
             return Err(End::Close(close_code::SUBSCRIBER_EXISTS, format!("Subscriber for {id} already exists")));
         }
         match data {
+            Some(_) if self.operations.len() >= self.max_operations => {
+                // Refused like a request error: an `error` message, the connection stays.
+                let mut error = async_graphql::ServerError::new(
+                    format!("at most {} operations may run on one connection", self.max_operations),
+                    None,
+                );
+                let mut extensions = async_graphql::ErrorExtensionValues::default();
+                extensions.set("code", "RATE_LIMITED");
+                error.extensions = Some(extensions);
+                let refused = async_graphql::Response::from_errors(vec![error]);
+                self.operations.start(id, futures_util::stream::once(async move { refused }).boxed());
+            }
             Some(data) => {
                 let responses = self.executor.execute_stream(request, Some(data));
                 self.operations.start(id, responses);

@@ -25,7 +25,7 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use config::{ConnectionAuth, WsConfig};
+pub(crate) use config::{Authenticated, ConnectionAuth, WsConfig};
 // `serve` and `Subprotocol` are for embedding without `upgrade` (and for the tests).
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use protocol::Subprotocol;

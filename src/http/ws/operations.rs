@@ -43,6 +43,11 @@ pub(crate) struct Operations {
 }
 
 impl Operations {
+    /// How many operations are running.
+    pub(crate) fn len(&self) -> usize {
+        self.active.len()
+    }
+
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.active.contains_key(id)
     }

@@ -11,7 +11,7 @@ use futures_util::future::{BoxFuture, OptionFuture};
 use tokio::time::{Interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{ConnectionAuth, WsConfig};
+use super::config::{Authenticated, ConnectionAuth, WsConfig};
 use super::encode;
 use super::operations::{Operations, Output};
 use super::protocol::{self, Subprotocol, close_code};
@@ -23,7 +23,7 @@ const MAX_CLOSE_REASON: usize = 123;
 
 pub(super) enum AuthState {
     AwaitingInit,
-    Pending(BoxFuture<'static, Result<Data, String>>),
+    Pending(BoxFuture<'static, Result<Authenticated, String>>),
     Ready(Arc<Data>),
 }
 
@@ -52,6 +52,9 @@ pub(super) struct Session<E> {
     pub(super) operations: Operations,
     pub(super) queued: Vec<(String, Request)>,
     pub(super) keepalive: Option<Interval>,
+    /// Resolves when the server must close the connection (credentials revoked).
+    pub(super) closed: Option<BoxFuture<'static, (u16, String)>>,
+    pub(super) max_operations: usize,
 }
 
 /// Runs one connection until it ends or `shutdown` fires (then close 1001).
@@ -74,6 +77,8 @@ pub(crate) async fn serve<E: Executor>(
         operations: Operations::default(),
         queued: Vec::new(),
         keepalive: None,
+        closed: None,
+        max_operations: config.max_operations,
     };
     let end = session.run(&mut socket, &config, &shutdown).await;
     drop(session); // cancels every operation before the (possibly slow) close handshake
@@ -110,7 +115,7 @@ pub(super) async fn send(socket: &mut WebSocket, text: String) -> Step {
     socket.send(Message::Text(text.into())).await.map_err(|_| End::Gone)
 }
 
-fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Data, String>>> {
+fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Authenticated, String>>> {
     match state {
         AuthState::Pending(future) => Some(future),
         _ => None,
@@ -150,6 +155,7 @@ impl<E: Executor> Session<E> {
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Err(close(close_code::GOING_AWAY, "Server shutting down")),
+                Some((code, reason)) = OptionFuture::from(self.closed.as_mut()) => Err(End::Close(code, reason)),
                 () = &mut init_deadline, if !ready => {
                     Err(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout"))
                 }

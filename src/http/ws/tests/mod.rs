@@ -78,7 +78,11 @@ type TestSchema = Schema<Query, Mutation, Subscription>;
 struct TestAuth;
 
 impl ConnectionAuth for TestAuth {
-    fn authenticate(&self, payload: Value, header: Option<String>) -> BoxFuture<'static, Result<Data, String>> {
+    fn authenticate(
+        &self,
+        payload: Value,
+        header: Option<String>,
+    ) -> BoxFuture<'static, Result<super::Authenticated, String>> {
         Box::pin(async move {
             let token = payload.get("authorization").and_then(Value::as_str).map(str::to_owned).or(header);
             if token.as_deref() != Some("Bearer good") {
@@ -86,7 +90,7 @@ impl ConnectionAuth for TestAuth {
             }
             let mut data = Data::default();
             data.insert(User("alice".to_owned()));
-            Ok(data)
+            Ok(data.into())
         })
     }
 }
@@ -126,7 +130,12 @@ pub(super) struct Server {
 }
 
 pub(super) fn config() -> WsConfig {
-    WsConfig { init_timeout: WAIT, keepalive: Duration::from_secs(60), max_message_bytes: 16 * 1024 }
+    WsConfig {
+        init_timeout: WAIT,
+        keepalive: Duration::from_secs(60),
+        max_message_bytes: 16 * 1024,
+        max_operations: 100,
+    }
 }
 
 pub(super) async fn start(config: WsConfig) -> Server {
