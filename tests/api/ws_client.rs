@@ -47,6 +47,11 @@ impl WsClient {
         self.socket.send(Message::Text(message.to_string().into())).await.expect("send");
     }
 
+    /// Sends any text frame, well-formed or not.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::Text(text.to_string().into())).await.expect("send");
+    }
+
     /// Starts an operation under `id`, in the client's protocol.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.protocol == LEGACY_WS { "start" } else { "subscribe" };
