@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use crate::helpers::{ADMIN_KEY, Fixture, TestApp};
+use crate::helpers::{Fixture, TestApp};
 use crate::on_both_backends;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
 
