@@ -120,6 +120,7 @@ impl App {
             faults: Default::default(),
         };
         let schema = graphql::build(services.clone(), &config);
+        crate::webhooks::start(&config.webhooks, &services, &parts.shutdown, &parts.tracker);
         let state =
             AppState { services, schema, config: Arc::new(config), shutdown: parts.shutdown, tracker: parts.tracker };
         Ok(Self { listener, state })

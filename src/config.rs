@@ -106,6 +106,8 @@ pub struct Config {
     /// catches up from the log.
     #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]
     pub bus_capacity: usize,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 impl Config {

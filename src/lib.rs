@@ -27,6 +27,7 @@ pub mod graphql;
 mod http;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_outbox;
+mod m20261124_000001_webhooks;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_core::Migration), Box::new(m20261123_000002_outbox::Migration)]
+        vec![
+            Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_outbox::Migration),
+            Box::new(m20261124_000001_webhooks::Migration),
+        ]
     }
 }
