@@ -18,3 +18,4 @@ mod replicas;
 mod resume;
 mod schema_drift;
 mod subscriptions;
+mod webhooks;
