@@ -107,7 +107,7 @@ pub struct Config {
     #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]
     pub bus_capacity: usize,
     #[command(flatten)]
-    pub webhooks: crate::webhooks::WebhookArgs,
+    pub webhooks: Box<crate::webhooks::WebhookArgs>,
 }
 
 impl Config {

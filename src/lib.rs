@@ -12,6 +12,8 @@
 //!   `MutationTx` that appends its event to the log in the same transaction.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers, and
 //!   the `Feed` that gives each subscriber every event once, in order, across reconnects.
+//! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
+//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
 
 pub mod app;

@@ -18,6 +18,7 @@ webhook_tests!(fast =>
     signatures_verify_with_standard_webhooks_also_after_a_secret_rotation,
     a_receiver_failing_twice_gets_exactly_three_attempts_and_one_delivery,
     a_delivery_that_fails_every_retry_gives_way_and_410_disables_the_endpoint,
+    retry_after_is_honoured,
 );
 webhook_tests!(no_worker => events_created_while_no_worker_runs_are_delivered_when_one_starts);
 webhook_tests!(quick_to_disable => an_endpoint_failing_longer_than_the_limit_is_disabled);
@@ -101,6 +102,20 @@ async fn a_receiver_failing_twice_gets_exactly_three_attempts_and_one_delivery(a
     let requests = receiver.requests();
     assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 500, 200]);
     assert!(requests.iter().all(|r| r.id == delivery["webhookId"].as_str().unwrap()), "one webhook-id throughout");
+}
+
+async fn retry_after_is_honoured(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.script_retry_after(503, "1");
+    let f = app.fixture().await;
+    let (endpoint, _) = create_endpoint(&app, &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
+    pay(&app, &f.backoffice, &f.patient, 1).await;
+    let list =
+        wait_deliveries(&app, &f.backoffice, &endpoint, WAIT, |l| l.len() == 1 && l[0]["status"] == "SUCCEEDED").await;
+    let attempts = list[0]["attempts"].as_array().unwrap();
+    let at = |i: usize| chrono::DateTime::parse_from_rfc3339(attempts[i]["attemptedAt"].as_str().unwrap()).unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert!(at(1) - at(0) >= chrono::Duration::milliseconds(950), "waited as asked, not 50 ms: {attempts:?}");
 }
 
 async fn a_delivery_that_fails_every_retry_gives_way_and_410_disables_the_endpoint(app: TestApp) {
