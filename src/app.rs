@@ -4,9 +4,10 @@
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,11 +16,11 @@ use crate::auth::hash_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::Services;
+use crate::domain::reminders::Reminders;
 use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
 use crate::graphql::{self, AppSchema};
-
-/// How long long-lived tasks (sockets) get to finish after the listener stops.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+use crate::http::metrics::HttpMetrics;
+use prometheus_client::registry::Registry;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -27,10 +28,15 @@ pub struct AppState {
     pub services: Services,
     pub schema: AppSchema,
     pub config: Arc<Config>,
-    /// Cancelled when the server stops; every socket and worker watches it.
+    /// Cancelled when the server starts draining: readiness fails, sockets close with
+    /// 1001 so clients resume elsewhere, streams end.
     pub shutdown: CancellationToken,
-    /// Every long-lived task (each socket) is spawned here, so stopping can wait for them.
+    /// Cancelled once in-flight requests are done: background workers stop.
+    pub workers: CancellationToken,
+    /// Every long-lived task (each socket, each worker) runs here, so stopping waits for them.
     pub tracker: TaskTracker,
+    pub http_metrics: Arc<HttpMetrics>,
+    pub registry: Arc<Registry>,
 }
 
 pub struct App {
@@ -38,17 +44,23 @@ pub struct App {
     state: AppState,
 }
 
-/// What exists before the app: the stop signal, the task tracker and the counters that
+/// What exists before the app: the stop signals, the task tracker and the counters that
 /// background tasks (the Redis bus) are started with.
 struct Parts {
     shutdown: CancellationToken,
+    workers: CancellationToken,
     tracker: TaskTracker,
     counters: Arc<Counters>,
 }
 
 impl Parts {
     fn new() -> Self {
-        Self { shutdown: CancellationToken::new(), tracker: TaskTracker::new(), counters: Arc::default() }
+        Self {
+            shutdown: CancellationToken::new(),
+            workers: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            counters: Arc::default(),
+        }
     }
 }
 
@@ -79,13 +91,13 @@ impl App {
                     settings,
                     db.clone(),
                     parts.counters.clone(),
-                    parts.shutdown.clone(),
+                    parts.workers.clone(),
                     &parts.tracker,
                 )
                 .context("opening the Redis bus")?;
                 (Arc::new(bus), true)
             }
-            None => (Arc::new(MemoryBus::new(config.bus_capacity)), false),
+            None => (Arc::new(MemoryBus::counted(config.bus_capacity, parts.counters.clone())), false),
         };
         Self::assemble(config, db, bus, clock, outbox, parts).await
     }
@@ -118,11 +130,21 @@ impl App {
             outbox,
             counters: parts.counters,
             faults: Default::default(),
+            reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
         let schema = graphql::build(services.clone(), &config);
-        crate::webhooks::start(&config.webhooks, &services, &parts.shutdown, &parts.tracker);
-        let state =
-            AppState { services, schema, config: Arc::new(config), shutdown: parts.shutdown, tracker: parts.tracker };
+        let http_metrics = Arc::new(HttpMetrics::default());
+        let registry = Arc::new(crate::http::metrics::registry(&services.counters, &http_metrics));
+        let state = AppState {
+            services,
+            schema,
+            config: Arc::new(config),
+            shutdown: parts.shutdown,
+            workers: parts.workers,
+            tracker: parts.tracker,
+            http_metrics,
+            registry,
+        };
         Ok(Self { listener, state })
     }
 
@@ -134,27 +156,52 @@ impl App {
         &self.state
     }
 
-    /// Serves until `stop` completes, then closes sockets and waits for them (bounded).
+    /// Serves until `stop` completes, then drains within `SHUTDOWN_DEADLINE_SECS`:
+    /// readiness fails and the listener closes; in-flight requests (mutations) finish;
+    /// websockets close with 1001 and streams end, so clients resume on another replica;
+    /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, state } = self;
-        let token = state.shutdown.clone();
-        let tracker = state.tracker.clone();
+        let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
+        let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
+        crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
+        crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
         let router = crate::http::router(state);
-        let shutdown = {
-            let token = token.clone();
+        let graceful = {
+            let drain = drain.clone();
             async move {
                 tokio::select! {
-                    _ = stop => token.cancel(),
-                    _ = token.cancelled() => {},
+                    _ = stop => {},
+                    _ = drain.cancelled() => {},
                 }
+                tracing::info!("draining");
+                drain.cancel();
             }
         };
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        let serve = axum::serve(listener, router).with_graceful_shutdown(graceful).into_future();
+        tokio::pin!(serve);
+        let started = tokio::select! {
+            result = &mut serve => {
+                result?;
+                Instant::now()
+            }
+            _ = drain.cancelled() => {
+                let started = Instant::now();
+                match tokio::time::timeout(deadline, &mut serve).await {
+                    Ok(result) => result?,
+                    Err(_) => tracing::warn!("in-flight requests did not finish within the shutdown deadline"),
+                }
+                started
+            }
+        };
+        workers.cancel();
         tracker.close();
-        if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
-            tracing::warn!("some connections did not close within the drain deadline");
+        let left = deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
+        if tokio::time::timeout(left, tracker.wait()).await.is_err() {
+            tracing::warn!("some connections or workers did not stop within the shutdown deadline");
         }
+        tracing::info!("stopped");
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::clock::SystemClock;
 use crate::config::{Cli, Command, DbArgs, KeysCommand};
+use crate::domain::reminders::Reminders;
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
 use crate::events::MemoryBus;
 use crate::graphql::types::{PaymentMethod, ProviderKind, Role};
@@ -32,6 +33,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Schema) => {
             print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Asyncapi) => {
+            println!("{}", serde_json::to_string_pretty(&crate::asyncapi::document().await)?);
             Ok(())
         }
         Some(Command::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
@@ -64,6 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Services for a command that changes the database without serving.
 async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let db = crate::db::connect(db).await.context("connecting to the database")?;
+    // Reminders armed here use the default lead (the serving replicas' setting is theirs).
+    let reminders = Arc::new(Reminders::new(crate::config::DEFAULT_REMINDER_LEAD));
     // Nothing listens to this process's bus. What these commands append is in the log,
     // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
     Ok(Services {
@@ -71,6 +78,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         bus: Arc::new(MemoryBus::new(16)),
         clock: Arc::new(SystemClock),
         admin_key_hash: None,
+        reminders,
         outbox: false,
         counters: Default::default(),
         faults: Default::default(),

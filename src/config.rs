@@ -2,9 +2,13 @@
 //! resulting `Config` is a value passed down (never a global) so tests can build their own.
 
 use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
 
 /// The default database: a SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://clinicstream.sqlite?mode=rwc";
+
+/// The default `REMINDER_LEAD` (the flag's default, `30m`).
+pub const DEFAULT_REMINDER_LEAD: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Parser)]
 #[command(name = "clinicstream", version, about = "Real-time GraphQL event API for dental and veterinary practices")]
@@ -21,6 +25,8 @@ pub enum Command {
     Migrate(DbArgs),
     /// Print the GraphQL SDL (identical to the checked-in schema.graphql).
     Schema,
+    /// Print the AsyncAPI 3.0 document of the event API.
+    Asyncapi,
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -102,10 +108,17 @@ pub struct Config {
     /// How old an unpublished event must be before the relay publishes it, in ms.
     #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 1000)]
     pub relay_grace_ms: u64,
+    /// How long a stopping server (SIGTERM, Ctrl-C) may take to drain, in seconds.
+    #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10)]
+    pub shutdown_deadline_secs: u64,
     /// Events buffered per practice for live subscribers; a subscriber further behind
     /// catches up from the log.
     #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]
     pub bus_capacity: usize,
+    /// How long before an appointment starts its APPOINTMENT_STARTING_SOON is sent, like
+    /// `30m`, `90s`, `1h` or `1h30m`.
+    #[arg(long, env = "REMINDER_LEAD", default_value = "30m", value_parser = parse_lead)]
+    pub reminder_lead: Duration,
     #[command(flatten)]
     pub webhooks: Box<crate::webhooks::WebhookArgs>,
 }
@@ -127,5 +140,54 @@ impl Config {
             config: Config,
         }
         Only::parse_from(["clinicstream"]).config
+    }
+}
+
+/// Parses a lead time: one or more `<number><unit>` parts, units `h`, `m` and `s`
+/// (`30m`, `90s`, `1h30m`). Zero is refused: a reminder due when the appointment starts
+/// would never be sent (reminders are not sent once an appointment has started).
+pub fn parse_lead(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a lead time like 30m, 90s or 1h");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|secs| total.checked_add(secs)).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    if total > 7 * 24 * 3600 {
+        return Err(format!("{text:?} is longer than a week"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lead;
+    use std::time::Duration;
+
+    #[test]
+    fn lead_times_read_like_people_write_them() {
+        assert_eq!(parse_lead("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_lead("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_lead("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_lead("45m"), Ok(Duration::from_secs(2700)));
+        assert_eq!(parse_lead("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "30", "m", "0m", "-5m", "30 minutes", "1.5h", "8d", "200h"] {
+            assert!(parse_lead(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }

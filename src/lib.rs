@@ -9,14 +9,19 @@
 //! - [`auth`]: API keys and the principal they grant.
 //! - [`graphql`]: the schema, one file per resource, and the error codes.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
-//!   `MutationTx` that appends its event to the log in the same transaction.
-//! - [`events`]: the event log, the bus that carries committed events to subscribers, and
-//!   the `Feed` that gives each subscriber every event once, in order, across reconnects.
+//!   `MutationTx` that appends its event to the log in the same transaction;
+//!   `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
+//! - [`events`]: the event log, the bus that carries committed events to subscribers, the
+//!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
+//!   the reminder scheduler every replica runs.
+//! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
+//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
 
 pub mod app;
+pub mod asyncapi;
 pub mod auth;
 pub mod clock;
 pub mod commands;
@@ -26,7 +31,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
-mod http;
+pub(crate) mod http;
 pub mod shutdown;
 pub mod telemetry;
 pub mod webhooks;

@@ -5,7 +5,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_outbox;
-mod m20261124_000001_webhooks;
+mod m20261201_000003_reminders;
+mod m20261202_000004_webhooks;
 
 pub struct Migrator;
 
@@ -15,7 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_outbox::Migration),
-            Box::new(m20261124_000001_webhooks::Migration),
+            Box::new(m20261201_000003_reminders::Migration),
+            Box::new(m20261202_000004_webhooks::Migration),
         ]
     }
 }

@@ -127,6 +127,7 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     let end = start + i64::from(duration) * 60_000;
     ensure_free(tx.conn(), &provider.id, start, end, None).await?;
     let now = tx.now_ms();
+    let remind_at = s.reminders.remind_at(start, now);
     let row = appointment::ActiveModel {
         id: Set(new_id("apt")),
         practice_id: Set(patient.practice_id.clone()),
@@ -140,13 +141,17 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        remind_at: Set(remind_at),
+        reminded_at: Set(None),
     }
     .insert(tx.conn())
     .await?;
     let appointment = view(row, patient, provider);
     tx.append(EventType::AppointmentScheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
         .await?;
-    tx.commit(appointment).await
+    let appointment = tx.commit(appointment).await?;
+    s.reminders.armed(remind_at);
+    Ok(appointment)
 }
 
 /// Loads a SCHEDULED appointment for a change, with the practice locked.
@@ -175,7 +180,13 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
     let end = start + duration.map_or(current.ends_at - current.starts_at, |d| i64::from(d) * 60_000);
     ensure_free(tx.conn(), &current.provider_id, start, end, Some(&current.id)).await?;
     let version = current.version + 1;
+    // A new start time re-arms the reminder, even if the old one was already sent.
+    let remind_at = (start != current.starts_at).then(|| s.reminders.remind_at(start, tx.now_ms()));
     let mut active = current.into_active_model();
+    if let Some(remind_at) = remind_at {
+        active.remind_at = Set(remind_at);
+        active.reminded_at = Set(None);
+    }
     active.starts_at = Set(start);
     active.ends_at = Set(end);
     active.version = Set(version);
@@ -184,7 +195,9 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
     let appointment = snapshot(tx.conn(), row).await?;
     tx.append(EventType::AppointmentRescheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
         .await?;
-    tx.commit(appointment).await
+    let appointment = tx.commit(appointment).await?;
+    s.reminders.armed(remind_at.flatten());
+    Ok(appointment)
 }
 
 #[tracing::instrument(skip_all)]
@@ -222,6 +235,7 @@ async fn finish(
     let mut active = current.into_active_model();
     active.status = Set(status.as_str().to_string());
     active.cancellation_reason = Set(cancellation_reason);
+    active.remind_at = Set(None);
     active.version = Set(version);
     active.updated_at = Set(tx.now_ms());
     let row = active.update(tx.conn()).await?;

@@ -11,6 +11,7 @@ pub mod paging;
 pub mod patients;
 pub mod practices;
 pub mod providers;
+pub mod reminders;
 mod services;
 mod tx;
 pub mod validate;

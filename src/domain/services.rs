@@ -4,6 +4,7 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::reminders::Reminders;
 use crate::clock::SharedClock;
 use crate::events::{Counters, SharedBus};
 
@@ -14,6 +15,8 @@ pub struct Services {
     pub clock: SharedClock,
     /// SHA-256 (hex) of the bootstrap `ADMIN_KEY`, if one is configured.
     pub admin_key_hash: Option<String>,
+    /// The reminder lead and the scheduler's wake-up, shared with the scheduler task.
+    pub reminders: Arc<Reminders>,
     /// Whether appends also write an outbox row (when the bus crosses a network).
     pub outbox: bool,
     pub counters: Arc<Counters>,

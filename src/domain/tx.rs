@@ -1,13 +1,14 @@
 //! The transaction every mutation runs in: idempotency check, the practice lock, the
 //! event append, commit, and only then publishing to the bus.
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect, TransactionTrait};
 use serde::{Serialize, de::DeserializeOwned};
 use std::sync::Arc;
 
 use super::Services;
 use super::idempotency::IdempotencyKey;
 use crate::auth::Principal;
+use crate::db::entities::practice;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::events::{Payload, StoredEvent, log, outbox};
@@ -25,9 +26,12 @@ pub struct MutationTx<'a> {
     services: &'a Services,
     txn: DatabaseTransaction,
     idempotency: Option<IdempotencyKey>,
-    /// The practice whose counter row this transaction holds, and the seq it reserved.
-    reserved: Option<(String, i64)>,
-    event: Option<StoredEvent>,
+    /// The practice whose counter row this transaction holds.
+    locked: Option<String>,
+    /// A seq reserved by `lock_practice` that no event has taken yet.
+    reserved: Option<i64>,
+    /// Appended events, in seq order; published after the commit.
+    events: Vec<StoredEvent>,
 }
 
 impl<'a> MutationTx<'a> {
@@ -47,7 +51,17 @@ impl<'a> MutationTx<'a> {
         {
             return Ok(Begun::Replayed(serde_json::from_str(&stored)?));
         }
-        Ok(Begun::Fresh(Self { services, txn, idempotency, reserved: None, event: None }))
+        Ok(Begun::Fresh(Self::new(services, txn, idempotency)))
+    }
+
+    /// A transaction for the server's own work (the reminder scheduler): no principal and
+    /// no idempotency key, but the same append, commit and publish path as mutations.
+    pub async fn system(services: &'a Services) -> AppResult<Self> {
+        Ok(Self::new(services, services.db.begin().await?, None))
+    }
+
+    fn new(services: &'a Services, txn: DatabaseTransaction, idempotency: Option<IdempotencyKey>) -> Self {
+        Self { services, txn, idempotency, locked: None, reserved: None, events: Vec::new() }
     }
 
     pub fn conn(&self) -> &DatabaseTransaction {
@@ -63,16 +77,38 @@ impl<'a> MutationTx<'a> {
     /// run one at a time per practice.
     pub async fn lock_practice(&mut self, practice_id: &str) -> AppResult<()> {
         let seq = log::reserve_seq(&self.txn, practice_id).await?;
-        self.reserved = Some((practice_id.to_string(), seq));
+        self.locked = Some(practice_id.to_string());
+        self.reserved = Some(seq);
         Ok(())
     }
 
-    /// Appends this mutation's event, with the seq reserved by `lock_practice`.
+    /// Locks the practice's event counter like `lock_practice`, but reserves no seq yet:
+    /// for work that may end up appending nothing (seqs must stay gapless).
+    /// (SQLite has no row locks and needs none: it has one writer.)
+    pub async fn hold_practice(&mut self, practice_id: &str) -> AppResult<()> {
+        practice::Entity::find_by_id(practice_id)
+            .select_only()
+            .column(practice::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<String>()
+            .one(&self.txn)
+            .await?
+            .ok_or(AppError::NotFound("practice"))?;
+        self.locked = Some(practice_id.to_string());
+        Ok(())
+    }
+
+    /// Appends an event of the locked practice. The first takes the seq `lock_practice`
+    /// reserved; each further one (or any, after `hold_practice`) reserves the next.
     pub async fn append(&mut self, event_type: EventType, payload: Payload) -> AppResult<()> {
-        let (practice_id, seq) = self
-            .reserved
+        let practice_id = self
+            .locked
             .clone()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("event appended without the practice lock")))?;
+        let seq = match self.reserved.take() {
+            Some(seq) => seq,
+            None => log::reserve_seq(&self.txn, &practice_id).await?,
+        };
         let event = StoredEvent {
             practice_id,
             seq,
@@ -81,10 +117,11 @@ impl<'a> MutationTx<'a> {
             payload,
         };
         log::insert(&self.txn, &event).await?;
+        self.services.counters.appended.inc();
         if self.services.outbox {
             outbox::record(&self.txn, &event, self.now_ms()).await?;
         }
-        self.event = Some(event);
+        self.events.push(event);
         Ok(())
     }
 
@@ -97,7 +134,7 @@ impl<'a> MutationTx<'a> {
     /// Like `commit`, but stores `stored` for replays instead of `result` (used where the
     /// result holds a secret that must not be kept).
     pub async fn commit_storing<T: DeserializeOwned>(self, result: T, stored: String) -> AppResult<T> {
-        let Self { services, txn, idempotency, event, .. } = self;
+        let Self { services, txn, idempotency, events, .. } = self;
         if let Some(idem) = &idempotency
             && let Err(err) = idem.store(&txn, stored, services.now_ms()).await
         {
@@ -110,10 +147,10 @@ impl<'a> MutationTx<'a> {
             return Ok(serde_json::from_str(&stored)?);
         }
         txn.commit().await?;
-        if let Some(event) = event
-            && !services.faults.skip_publish()
-        {
-            services.bus.publish(Arc::new(event));
+        if !services.faults.skip_publish() {
+            for event in events {
+                services.bus.publish(Arc::new(event));
+            }
         }
         Ok(result)
     }

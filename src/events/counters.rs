@@ -1,27 +1,62 @@
-//! Counters of the event machinery's repairs, kept in state for readiness checks, tests
-//! and (later) the metrics endpoint.
+//! The event machinery's instruments: what was appended, published and delivered, how
+//! late, and every repair (gap fills, catch-ups, relay republishes, Redis reconnects).
+//! Registered for `/metrics` by `crate::metrics`; tests read them directly.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-#[derive(Default, Debug)]
-pub struct Counter(AtomicU64);
+/// How an event reached its subscriber. A closed set: labels never carry tenant ids,
+/// whose number is unbounded.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Transport {
+    Websocket,
+    Sse,
+    Http,
+}
 
-impl Counter {
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::Http => "http",
+        }
     }
 }
 
-#[derive(Default, Debug)]
+impl EncodeLabelValue for Transport {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: Transport,
+}
+
+impl TransportLabel {
+    pub fn of(transport: Transport) -> Self {
+        Self { transport }
+    }
+}
+
+#[derive(Debug)]
 pub struct Counters {
+    /// Events written to the log.
+    pub appended: Counter,
+    /// Events handed to the bus after commit (by the mutation or by the relay).
+    pub published: Counter,
+    /// Events handed to a subscriber's transport.
+    pub delivered: Family<TransportLabel, Counter>,
+    /// From an event's append to its hand-over to a subscriber's transport, in seconds.
+    pub delivery_latency: Histogram,
+    /// Subscriptions currently open.
+    pub subscriptions: Family<TransportLabel, Gauge>,
     /// A subscriber read a range from the log because seq jumped or the bus resynced.
     pub gap_fills: Counter,
     /// A subscriber fell behind the local bus and caught up from the log.
@@ -32,4 +67,38 @@ pub struct Counters {
     pub redis_reconnects: Counter,
     /// Publishes that failed (the relay retries them).
     pub publish_failures: Counter,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            appended: Counter::default(),
+            published: Counter::default(),
+            delivered: Family::default(),
+            // 0.25 ms … ~4 s
+            delivery_latency: Histogram::new(exponential_buckets(0.00025, 2.0, 15)),
+            subscriptions: Family::default(),
+            gap_fills: Counter::default(),
+            lag_catch_ups: Counter::default(),
+            republished: Counter::default(),
+            redis_reconnects: Counter::default(),
+            publish_failures: Counter::default(),
+        }
+    }
+}
+
+/// Holds one unit of a gauge: +1 now, −1 when dropped (a connection, a subscription).
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    pub fn hold(gauge: Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

@@ -4,20 +4,27 @@ use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 use super::local::LocalFanout;
-use super::{BusMessage, BusSubscription, EventBus, StoredEvent};
+use super::{BusMessage, BusSubscription, Counters, EventBus, StoredEvent};
 
 pub struct MemoryBus {
     local: LocalFanout,
+    counters: Arc<Counters>,
 }
 
 impl MemoryBus {
     pub fn new(capacity: usize) -> Self {
-        Self { local: LocalFanout::new(capacity, None) }
+        Self::counted(capacity, Arc::default())
+    }
+
+    /// A bus that counts what it publishes in `counters`.
+    pub fn counted(capacity: usize, counters: Arc<Counters>) -> Self {
+        Self { local: LocalFanout::new(capacity, None), counters }
     }
 }
 
 impl EventBus for MemoryBus {
     fn publish(&self, event: Arc<StoredEvent>) {
+        self.counters.published.inc();
         let practice_id = event.practice_id.clone();
         self.local.deliver(&practice_id, BusMessage::Event(event));
     }

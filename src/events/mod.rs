@@ -12,14 +12,17 @@ pub mod log;
 mod memory;
 pub mod outbox;
 mod redis;
+// Reminder scheduler (issue 4).
+mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
-pub use counters::{Counter, Counters};
+pub use counters::{Counters, GaugeGuard, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter};
 pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};
+pub use scheduler::spawn_scheduler;
 
 use self::redis::publisher as redis_publisher;

@@ -140,7 +140,8 @@ impl Relay {
             outbox::Entity::delete_many().filter(keys_condition(&done)).exec(&txn).await?;
         }
         txn.commit().await?;
-        self.counters.republished.add(done.len() as u64);
+        self.counters.republished.inc_by(done.len() as u64);
+        self.counters.published.inc_by(done.len() as u64);
         Ok(done.len() as u64)
     }
 }

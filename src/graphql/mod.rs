@@ -11,4 +11,4 @@ mod subscription;
 pub mod types;
 
 pub use errors::{ErrorCodes, GqlResult};
-pub use schema::{AppSchema, build, sdl};
+pub use schema::{AppSchema, build, introspection_schema, sdl};

@@ -25,5 +25,10 @@ pub fn build(services: Services, config: &Config) -> AppSchema {
 
 /// The SDL of the public contract: what `clinicstream schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription).finish().sdl()
+    introspection_schema().sdl()
+}
+
+/// The schema without services, for reading its own types (introspection).
+pub fn introspection_schema() -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription).finish()
 }

@@ -8,7 +8,7 @@ use super::context::caller;
 use super::errors::{GqlResult, IntoGql};
 use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
 use crate::domain::validate;
-use crate::events::{Feed, FeedFilter};
+use crate::events::{Feed, FeedFilter, GaugeGuard, Transport, TransportLabel};
 
 #[derive(Default)]
 pub struct Subscription;
@@ -23,7 +23,21 @@ async fn feed(
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
     let feed = Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter).await.gql()?;
-    Ok(feed.into_stream().map(|item| item.map(Event::from).map_err(|e| e.extend())))
+    let transport = ctx.data_opt::<Transport>().copied().unwrap_or(Transport::Http);
+    let label = TransportLabel::of(transport);
+    let open = GaugeGuard::hold(s.counters.subscriptions.get_or_create(&label).clone());
+    let delivered = s.counters.delivered.get_or_create(&label).clone();
+    let (counters, clock) = (s.counters.clone(), s.clock.clone());
+    Ok(feed.into_stream().map(move |item| {
+        let _open = &open;
+        item.map(|event| {
+            delivered.inc();
+            let age = clock.now() - event.occurred_at;
+            counters.delivery_latency.observe(age.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+            Event::from(event)
+        })
+        .map_err(|e| e.extend())
+    }))
 }
 
 fn appointments(types: EventType, provider_id: Option<ID>) -> FeedFilter {

@@ -3,7 +3,7 @@
 //! `application/json` always 200 for a well-formed request.
 
 use async_graphql::http::parse_query_string;
-use async_graphql::parser::{parse_query, types::OperationType};
+use async_graphql::parser::{parse_query, types::OperationType as GqlOperation};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::auth::{authorization, resolve};
 use super::graphiql;
+use super::metrics::{OperationLabel, OperationType};
 use crate::app::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -28,8 +29,15 @@ fn wants_graphql_response(headers: &HeaderMap) -> bool {
 
 /// Executes and encodes the answer for the media type the client asked for.
 async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let started = std::time::Instant::now();
+    let operation = operation_type(&request);
     let auth = resolve(&state.services, authorization(headers).as_deref()).await;
     let response = state.schema.execute(request.data(auth)).await;
+    state
+        .http_metrics
+        .request_duration
+        .get_or_create(&OperationLabel { operation })
+        .observe(started.elapsed().as_secs_f64());
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -94,7 +102,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         Ok(request) => request,
         Err(_) => return request_error(StatusCode::BAD_REQUEST, "malformed GraphQL query string parameters"),
     };
-    if is_mutation(&request) {
+    if operation_type(&request) == OperationType::mutation {
         let mut response = request_error(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
@@ -103,15 +111,18 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
     execute(&state, &parts.headers, request).await
 }
 
-/// Whether the operation the request would run is a mutation (unparsable documents are
-/// left to the executor, which reports them properly).
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else { return false };
-    document.operations.iter().any(|(name, op)| {
-        let selected = match (&request.operation_name, name) {
-            (Some(wanted), Some(name)) => wanted == name.as_str(),
-            _ => true,
-        };
-        selected && op.node.ty == OperationType::Mutation
-    })
+/// The type of the operation the request would run; `invalid` when the document does not
+/// parse or names no such operation (the executor then reports why).
+fn operation_type(request: &async_graphql::Request) -> OperationType {
+    let Ok(document) = parse_query(&request.query) else { return OperationType::invalid };
+    let selected = document.operations.iter().find(|(name, _)| match (&request.operation_name, name) {
+        (Some(wanted), Some(name)) => wanted == name.as_str(),
+        _ => true,
+    });
+    match selected.map(|(_, op)| op.node.ty) {
+        Some(GqlOperation::Query) => OperationType::query,
+        Some(GqlOperation::Mutation) => OperationType::mutation,
+        Some(GqlOperation::Subscription) => OperationType::subscription,
+        None => OperationType::invalid,
+    }
 }

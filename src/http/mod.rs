@@ -4,6 +4,7 @@ mod auth;
 mod graphiql;
 mod graphql;
 mod health;
+pub mod metrics;
 mod router;
 mod subscriptions;
 mod ws;

@@ -1,19 +1,38 @@
-//! All routes of the server.
+//! All routes of the server, with the layers every request passes: a request id (taken
+//! from `x-request-id` or made, and returned), a span per request, and the body limit.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{graphql, health};
+use super::{graphql, health, metrics};
 use crate::app::AppState;
+
+/// The span of one request: method, path (never the query string, which can carry a
+/// GraphQL document with patient data) and the request id.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+}
+
+/// The AsyncAPI document of the event API.
+async fn asyncapi() -> axum::Json<serde_json::Value> {
+    axum::Json(crate::asyncapi::document().await)
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/asyncapi.json", get(asyncapi))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }

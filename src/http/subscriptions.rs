@@ -15,6 +15,7 @@ use super::auth::resolve;
 use super::ws::{self, ConnectionAuth, WsConfig};
 use crate::app::AppState;
 use crate::domain::Services;
+use crate::events::{GaugeGuard, Transport, TransportLabel};
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {
@@ -23,7 +24,17 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         max_message_bytes: state.config.ws_max_message_bytes,
     };
     let auth = Arc::new(KeyAuth { services: state.services.clone() });
-    ws::upgrade(upgrade, headers, state.schema.clone(), auth, config, state.shutdown.clone())
+    let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(Transport::Websocket)).clone();
+    ws::upgrade(
+        upgrade,
+        headers,
+        state.schema.clone(),
+        auth,
+        config,
+        state.shutdown.clone(),
+        state.tracker.clone(),
+        GaugeGuard::hold(connection),
+    )
 }
 
 struct KeyAuth {
@@ -50,6 +61,7 @@ impl ConnectionAuth for KeyAuth {
             }
             let mut data = Data::default();
             data.insert(auth);
+            data.insert(Transport::Websocket);
             Ok(data)
         }
         .boxed()

@@ -1,7 +1,7 @@
 //! Putting events on an endpoint's queue: one delivery row per (endpoint, event), so
 //! enqueueing the same event twice (two dispatchers, a replay) is a no-op.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::db::entities::webhook_delivery::{self, Column};
@@ -30,6 +30,7 @@ pub async fn enqueue(
         attempts: Set(0),
         round_attempts: Set(0),
         next_attempt_at: Set(Some(now_ms)),
+        generation: Set(0),
         last_status_code: Set(None),
         last_latency_ms: Set(None),
         last_error: Set(None),
@@ -68,6 +69,7 @@ fn requeue(
     update
         .col_expr(Column::Status, Expr::value(WebhookDeliveryStatus::Pending.as_str()))
         .col_expr(Column::RoundAttempts, Expr::value(0))
+        .col_expr(Column::Generation, Expr::col(Column::Generation).add(1))
         .col_expr(Column::NextAttemptAt, Expr::value(now_ms))
         .col_expr(Column::UpdatedAt, Expr::value(now_ms))
 }

@@ -3,7 +3,10 @@
 //! (a 410 or failing for longer than `WEBHOOK_DISABLE_AFTER` disables it). Releases the
 //! endpoint's lease.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    TransactionTrait,
+};
 
 use super::claim::Claimed;
 use super::sender::Outcome;
@@ -73,16 +76,22 @@ pub async fn record(
     }
     .insert(&txn)
     .await?;
+    // Redelivered or replayed while this attempt was in flight: the new request stands.
+    let requeued = delivery.generation != claimed.delivery.generation;
     let round = delivery.round_attempts + 1;
-    let next = next(outcome, round as usize, settings, now, gone);
     let mut active = delivery.into_active_model();
     active.attempts = Set(number);
-    active.round_attempts = Set(round);
     active.last_status_code = Set(outcome.status.map(i32::from));
     active.last_latency_ms = Set(Some(outcome.latency_ms));
     active.last_error = Set(outcome.error.clone());
     active.updated_at = Set(now);
-    let status = match next {
+    if requeued {
+        active.update(&txn).await?;
+        release(&txn, claimed, outcome, settings, attempted_at, now).await?;
+        return Ok(txn.commit().await?);
+    }
+    active.round_attempts = Set(round);
+    let status = match next(outcome, round as usize, settings, now, gone) {
         Next::Delivered => {
             active.delivered_at = Set(Some(now));
             active.next_attempt_at = Set(None);
@@ -99,7 +108,21 @@ pub async fn record(
     };
     active.status = Set(status.as_str().to_string());
     active.update(&txn).await?;
-    if let Some(endpoint) = webhook_endpoint::Entity::find_by_id(&claimed.endpoint.id).one(&txn).await? {
+    release(&txn, claimed, outcome, settings, attempted_at, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Updates the endpoint's health after the attempt and releases its lease.
+async fn release(
+    txn: &DatabaseTransaction,
+    claimed: &Claimed,
+    outcome: &Outcome,
+    settings: &WebhookArgs,
+    attempted_at: i64,
+    now: i64,
+) -> AppResult<()> {
+    if let Some(endpoint) = webhook_endpoint::Entity::find_by_id(&claimed.endpoint.id).one(txn).await? {
         let mut active = endpoint.clone().into_active_model();
         active.lease_until = Set(None);
         if outcome.succeeded() {
@@ -116,8 +139,7 @@ pub async fn record(
                 active.updated_at = Set(now);
             }
         }
-        active.update(&txn).await?;
+        active.update(txn).await?;
     }
-    txn.commit().await?;
     Ok(())
 }

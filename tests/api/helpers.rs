@@ -1,9 +1,13 @@
 //! `spawn_app` and friends: boot the real `App` over a fresh database, talk to it over HTTP.
 
+use clinicstream::clock::SharedClock;
+use clinicstream::events::MemoryBus;
 use clinicstream::{App, AppState, Config};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
 
@@ -57,26 +61,40 @@ pub fn unavailable(service: &str, why: &str) {
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub state: AppState,
+    /// The in-process app's state; None for a server in another process.
+    in_process: Option<AppState>,
     http: reqwest::Client,
-    cleanup: Cleanup,
+    _db: Option<TestDb>,
     /// Whether dropping this handle stops the app.
     owner: bool,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A fresh database, shared by the apps (replicas) that run on it; removed with the last.
+#[derive(Clone)]
+pub struct TestDb {
+    pub url: String,
+    _cleanup: Arc<Cleanup>,
 }
 
 enum Cleanup {
     SqliteFile(std::path::PathBuf),
     PostgresDb(String),
-    /// Another replica owns the database.
-    Nothing,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if self.owner {
-            self.state.shutdown.cancel();
+        if self.owner
+            && let Some(state) = &self.in_process
+        {
+            state.shutdown.cancel();
         }
-        match &self.cleanup {
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -94,12 +112,16 @@ impl Drop for TestApp {
                 })
                 .join();
             }
-            Cleanup::Nothing => {}
         }
     }
 }
 
-/// A database URL for a fresh, empty database of `backend`, or None (skipped).
+/// A fresh, empty database of `backend`, or None (skipped).
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    let (url, cleanup) = fresh_database(backend).await?;
+    Some(TestDb { url, _cleanup: Arc::new(cleanup) })
+}
+
 async fn fresh_database(backend: Backend) -> Option<(String, Cleanup)> {
     let id = uuid::Uuid::now_v7().simple().to_string();
     match backend {
@@ -142,14 +164,45 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Boots the app with `adjust` applied to its settings; None when the backend is unavailable.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
-    let (url, cleanup) = fresh_database(backend).await?;
-    let mut config = test_config(&url);
+    let db = fresh_db(backend).await?;
+    let mut config = test_config(&db.url);
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    Some(TestApp { addr, state, http: reqwest::Client::new(), cleanup, owner: true })
+    Some(TestApp::run(app, db))
+}
+
+/// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
+pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
+    let mut config = test_config(&db.url);
+    config.db.db_max_connections = 5;
+    let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
+    let bus = Arc::new(MemoryBus::new(config.bus_capacity));
+    let app = App::build_with(config, conn, bus, clock).await.expect("app builds");
+    TestApp::run(app, db.clone())
+}
+
+impl TestApp {
+    fn run(app: App, db: TestDb) -> Self {
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let task = tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            addr,
+            in_process: Some(state),
+            http: reqwest::Client::new(),
+            _db: Some(db),
+            owner: true,
+            task: Some(task),
+        }
+    }
+
+    /// Stops the app the way a signal does and waits until it has (its workers included).
+    pub async fn stop(mut self) {
+        self.state().shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("the app task ends").expect("the app stops cleanly");
+        }
+    }
 }
 
 impl TestApp {
@@ -157,11 +210,22 @@ impl TestApp {
     pub fn clone_handle(&self) -> TestApp {
         TestApp {
             addr: self.addr,
-            state: self.state.clone(),
+            in_process: self.in_process.clone(),
             http: self.http.clone(),
-            cleanup: Cleanup::Nothing,
+            _db: self._db.clone(),
             owner: false,
+            task: None,
         }
+    }
+
+    /// A handle on a server running in another process (the real binary) at `addr`.
+    pub fn external(addr: SocketAddr) -> TestApp {
+        TestApp { addr, in_process: None, http: reqwest::Client::new(), _db: None, owner: false, task: None }
+    }
+
+    /// The in-process app's state.
+    pub fn state(&self) -> &AppState {
+        self.in_process.as_ref().expect("an in-process app")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -328,24 +392,18 @@ macro_rules! on_both_backends {
 /// `n` replicas sharing one fresh Postgres database and the Redis at `redis_url`, under a
 /// channel prefix of their own. None when Postgres is unavailable (skipped).
 pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
-    let (url, cleanup) = fresh_database(Backend::Postgres).await?;
+    let db = fresh_db(Backend::Postgres).await?;
     let prefix = format!("cs-test-{}", uuid::Uuid::now_v7().simple());
     let mut replicas = Vec::new();
     // Built one after another: each runs the migrations, which must not race.
     for _ in 0..n {
-        let mut config = test_config(&url);
+        let mut config = test_config(&db.url);
         config.redis_url = Some(redis_url.to_string());
         config.redis_prefix = prefix.clone();
         adjust(&mut config);
         let app = App::build(config).await.expect("replica builds");
-        let addr = app.local_addr();
-        let state = app.state().clone();
-        tokio::spawn(app.run_until(std::future::pending()));
-        replicas.push(TestApp { addr, state, http: reqwest::Client::new(), cleanup: Cleanup::Nothing, owner: true });
+        replicas.push(TestApp::run(app, db.clone()));
     }
-    // The last one dropped drops the database.
-    if let Some(last) = replicas.last_mut() {
-        last.cleanup = cleanup;
-    }
+    // The database goes with the last replica dropped.
     Some(replicas)
 }

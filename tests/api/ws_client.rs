@@ -19,6 +19,8 @@ pub struct WsClient {
     pub protocol: &'static str,
     /// Messages read ahead and put back, returned first by `recv`.
     pending: std::collections::VecDeque<Value>,
+    /// The close code the server sent, once `recv` has seen its close frame.
+    close_code: Option<u16>,
 }
 
 impl WsClient {
@@ -27,7 +29,7 @@ impl WsClient {
         let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
-        Self { socket, protocol, pending: Default::default() }
+        Self { socket, protocol, pending: Default::default(), close_code: None }
     }
 
     /// Opens and initialises with `key`, expecting the ack.
@@ -79,7 +81,10 @@ impl WsClient {
                     }
                     return Some(value);
                 }
-                Message::Close(_) => return None,
+                Message::Close(frame) => {
+                    self.close_code = Some(frame.map_or(u16::from(CloseCode::Status), |f| u16::from(f.code)));
+                    return None;
+                }
                 _ => continue,
             }
         }
@@ -96,6 +101,9 @@ impl WsClient {
 
     /// Waits for the server to close the socket and returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
+        if self.close_code.is_some() {
+            return self.close_code;
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?? {

@@ -18,6 +18,10 @@ pub struct Model {
     pub version: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the reminder is due (`starts_at − REMINDER_LEAD`); NULL when none is armed.
+    pub remind_at: Option<i64>,
+    /// When the reminder for the current `starts_at` was sent.
+    pub reminded_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ pub struct Model {
     pub attempts: i32,
     pub round_attempts: i32,
     pub next_attempt_at: Option<i64>,
+    pub generation: i32,
     pub last_status_code: Option<i32>,
     pub last_latency_ms: Option<i64>,
     pub last_error: Option<String>,

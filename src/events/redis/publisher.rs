@@ -33,16 +33,29 @@ impl Publisher {
     pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
         loop {
             let event = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
+                _ = self.shutdown.cancelled() => {
+                    // Workers stop after in-flight mutations: send what they queued.
+                    queue.close();
+                    while let Ok(event) = queue.try_recv() {
+                        self.publish_and_clear(&event).await;
+                    }
+                    return;
+                }
                 event = queue.recv() => match event { Some(event) => event, None => return },
             };
-            if self.publish(&event).await {
-                if let Some(published) = &self.published {
-                    let _ = published.send((event.practice_id.clone(), event.seq));
-                }
-            } else {
-                self.counters.publish_failures.inc();
+            self.publish_and_clear(&event).await;
+        }
+    }
+
+    /// Publishes, then queues the event's outbox row for deletion (or leaves it to the relay).
+    async fn publish_and_clear(&mut self, event: &StoredEvent) {
+        if self.publish(event).await {
+            self.counters.published.inc();
+            if let Some(published) = &self.published {
+                let _ = published.send((event.practice_id.clone(), event.seq));
             }
+        } else {
+            self.counters.publish_failures.inc();
         }
     }
 

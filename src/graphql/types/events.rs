@@ -89,6 +89,22 @@ impl From<Arc<StoredEvent>> for Event {
     }
 }
 
+/// The GraphQL object an event type is delivered as: the event catalog, shared by the
+/// resolvers and the AsyncAPI document.
+pub fn event_object(event_type: EventType) -> &'static str {
+    use EventType::*;
+    match event_type {
+        PatientCreated | PatientUpdated => "PatientEvent",
+        AppointmentScheduled
+        | AppointmentRescheduled
+        | AppointmentCancelled
+        | AppointmentCompleted
+        | AppointmentStartingSoon => "AppointmentEvent",
+        ChargePosted => "ChargeEvent",
+        PaymentPosted => "PaymentEvent",
+    }
+}
+
 impl Event {
     pub fn into_appointment(self) -> Option<AppointmentEvent> {
         match self {

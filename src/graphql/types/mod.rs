@@ -8,7 +8,7 @@ mod scalars;
 mod webhooks;
 
 pub use enums::{AppointmentStatus, EventType, PaymentMethod, ProviderKind, Role};
-pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent};
+pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};
 pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};
 pub use scalars::Date;
 pub use webhooks::{

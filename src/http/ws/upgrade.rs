@@ -11,6 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::config::{ConnectionAuth, WsConfig};
 use super::protocol::Subprotocol;
@@ -22,14 +23,18 @@ const BUFFER_BYTES: usize = 4 * 1024;
 /// Selects the subprotocol from the request headers; if none is supported, answers
 /// HTTP 400 with a plain-text explanation. Otherwise upgrades, echoing the chosen
 /// protocol, with small buffers and `config.max_message_bytes` as the message and frame
-/// limit, then runs [`serve`].
-pub(crate) fn upgrade<E: Executor>(
+/// limit, then runs [`serve`] on `tracker` (axum does not wait for upgraded sockets; the
+/// app does), holding `guard` for the connection's lifetime (e.g. a gauge).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn upgrade<E: Executor, G: Send + 'static>(
     ws: WebSocketUpgrade,
     headers: &HeaderMap,
     executor: E,
     auth: Arc<dyn ConnectionAuth>,
     config: WsConfig,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
+    guard: G,
 ) -> Response {
     let Some(protocol) = Subprotocol::select(headers) else {
         tracing::debug!("graphql websocket upgrade rejected: no supported subprotocol");
@@ -47,5 +52,10 @@ pub(crate) fn upgrade<E: Executor>(
         .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)
         .on_failed_upgrade(|err| tracing::warn!(error = %err, "graphql websocket upgrade failed"))
-        .on_upgrade(move |socket| serve(socket, protocol, executor, auth, config, header_authorization, shutdown))
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let _guard = guard;
+                serve(socket, protocol, executor, auth, config, header_authorization, shutdown).await
+            })
+        })
 }

@@ -6,14 +6,17 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::receiver::Receiver;
-use super::support::{create_endpoint, fast, pay, seqs};
+use super::support::{create_endpoint, fast, pay, seqs, wait_deliveries};
 use crate::helpers::TestApp;
 use crate::webhook_tests;
 
 const WAIT: Duration = Duration::from_secs(15);
 const REPLAY: &str = "mutation($e: ID!, $a: String) { replayWebhooks(input: {endpointId: $e, after: $a}) { queued } }";
 
-webhook_tests!(fast => replay_from_a_cursor_resends_exactly_the_requested_events);
+webhook_tests!(fast =>
+    replay_from_a_cursor_resends_exactly_the_requested_events,
+    a_redelivery_asked_for_while_an_attempt_is_in_flight_still_happens,
+);
 
 async fn replay_from_a_cursor_resends_exactly_the_requested_events(app: TestApp) {
     let receiver = Receiver::start().await;
@@ -46,8 +49,9 @@ async fn replay_from_a_cursor_resends_exactly_the_requested_events(app: TestApp)
     assert_eq!(seqs(&all[6..]), [2, 3, 5, 6]);
 
     // One delivery again.
-    let list = super::support::deliveries(&app, &f.backoffice, &endpoint).await;
-    assert_eq!(list.iter().map(|d| d["attemptCount"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 2, 3, 3]);
+    // (The last attempt is on record a moment after the receiver answered it.)
+    let attempts = |l: &[serde_json::Value]| l.iter().map(|d| d["attemptCount"].as_i64().unwrap()).collect::<Vec<_>>();
+    let list = wait_deliveries(&app, &f.backoffice, &endpoint, WAIT, |l| attempts(l) == [2, 2, 3, 3]).await;
     let redeliver = "mutation($d: ID!) { redeliverWebhook(input: {deliveryId: $d}) { seq status } }";
     let again = app.ok(&f.backoffice, redeliver, json!({ "d": list[1]["id"] })).await;
     assert_eq!(again["redeliverWebhook"]["seq"], 3);
@@ -61,4 +65,23 @@ async fn replay_from_a_cursor_resends_exactly_the_requested_events(app: TestApp)
         let body = app.gql(Some(&f.backoffice), REPLAY, json!({ "e": endpoint, "a": bad })).await;
         assert_eq!(crate::helpers::code(&body), "BAD_USER_INPUT", "{body}");
     }
+}
+
+async fn a_redelivery_asked_for_while_an_attempt_is_in_flight_still_happens(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(400));
+    let f = app.fixture().await;
+    let (endpoint, _) = create_endpoint(&app, &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
+    pay(&app, &f.backoffice, &f.patient, 1).await;
+    receiver.wait_for(WAIT, |r| r.len() == 1).await;
+    // The first attempt is still waiting for its answer.
+    let list = super::support::deliveries(&app, &f.backoffice, &endpoint).await;
+    let redeliver = "mutation($d: ID!) { redeliverWebhook(input: {deliveryId: $d}) { status } }";
+    app.ok(&f.backoffice, redeliver, json!({ "d": list[0]["id"] })).await;
+    let list = wait_deliveries(&app, &f.backoffice, &endpoint, WAIT, |l| {
+        l[0]["status"] == "SUCCEEDED" && l[0]["attemptCount"] == 2
+    })
+    .await;
+    assert_eq!(list[0]["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(receiver.requests().len(), 2, "the redelivery was not swallowed by the attempt in flight");
 }

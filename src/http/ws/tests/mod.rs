@@ -100,7 +100,16 @@ struct AppState {
 }
 
 async fn handler(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    upgrade(ws, &headers, state.schema, state.auth, state.config, state.shutdown)
+    upgrade(
+        ws,
+        &headers,
+        state.schema,
+        state.auth,
+        state.config,
+        state.shutdown,
+        tokio_util::task::TaskTracker::new(),
+        (),
+    )
 }
 
 /// `serve` used directly, as an embedder with its own negotiation would.

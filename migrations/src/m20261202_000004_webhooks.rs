@@ -62,6 +62,9 @@ impl MigrationTrait for Migration {
                     // Attempts since the delivery was last queued (the retry schedule's index).
                     .col(integer(WebhookDeliveries::RoundAttempts).default(0))
                     .col(big_integer_null(WebhookDeliveries::NextAttemptAt))
+                    // Bumped by every redelivery or replay, so an attempt already in flight
+                    // does not overwrite the new request with its own outcome.
+                    .col(integer(WebhookDeliveries::Generation).default(0))
                     .col(integer_null(WebhookDeliveries::LastStatusCode))
                     .col(big_integer_null(WebhookDeliveries::LastLatencyMs))
                     .col(string_null(WebhookDeliveries::LastError))
@@ -153,6 +156,7 @@ enum WebhookDeliveries {
     Attempts,
     RoundAttempts,
     NextAttemptAt,
+    Generation,
     LastStatusCode,
     LastLatencyMs,
     LastError,

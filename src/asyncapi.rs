@@ -1,0 +1,131 @@
+//! The AsyncAPI 3.0 document of the event API, generated from the code's own catalog: the
+//! event types (`EventType::ALL`), the object each is delivered as (`event_object`), and
+//! the JSON Schemas of those objects read from the GraphQL schema itself (by
+//! introspection), so the document cannot drift from what is served.
+
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+use crate::graphql::types::{EventType, event_object};
+
+const INTROSPECTION: &str = "{ __schema { types { name kind enumValues { name } \
+    fields { name args { name } type { ...T } } } } } \
+    fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
+
+/// Builds the document.
+pub async fn document() -> Value {
+    let schema = crate::graphql::introspection_schema();
+    let response = schema.execute(INTROSPECTION).await;
+    let types =
+        response.data.into_json().unwrap_or_default()["__schema"]["types"].as_array().cloned().unwrap_or_default();
+    let mut schemas = Map::new();
+    let mut pending: Vec<String> = EventType::ALL.iter().map(|t| event_object(*t).to_string()).collect();
+    let mut done = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !done.insert(name.clone()) {
+            continue;
+        }
+        let Some(ty) = types.iter().find(|t| t["name"] == name.as_str()) else { continue };
+        schemas.insert(name.clone(), type_schema(ty, &mut pending));
+    }
+    let mut messages = Map::new();
+    let mut channel_messages = Map::new();
+    for event_type in EventType::ALL {
+        let name = event_type.as_str();
+        messages.insert(
+            name.to_string(),
+            json!({
+                "name": name,
+                "title": name.replace('_', " ").to_lowercase(),
+                "contentType": "application/json",
+                "payload": {
+                    "allOf": [
+                        { "$ref": format!("#/components/schemas/{}", event_object(*event_type)) },
+                        { "type": "object", "properties": { "type": { "const": name } } }
+                    ]
+                }
+            }),
+        );
+        channel_messages.insert(name.to_string(), json!({ "$ref": format!("#/components/messages/{name}") }));
+    }
+    let operation_messages: Vec<Value> = EventType::ALL
+        .iter()
+        .map(|t| json!({ "$ref": format!("#/channels/practiceEvents/messages/{}", t.as_str()) }))
+        .collect();
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "clinicstream",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Business events of dental and veterinary practices. Each practice's events carry a gapless `seq` and an opaque `cursor`; every subscription takes `after: cursor` to replay what was missed, then continues live. Over websockets, events are the `next` payloads of GraphQL subscriptions (`events`, `appointmentScheduled`, `paymentPosted`, …) in the fields the client selects; the schemas below are the full objects."
+        },
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:8080",
+                "protocol": "ws",
+                "pathname": "/graphql",
+                "description": "GraphQL over WebSocket: subprotocols graphql-transport-ws and graphql-ws. Authenticate in connection_init: {\"authorization\": \"Bearer <key>\"}."
+            }
+        },
+        "channels": {
+            "practiceEvents": {
+                "address": "/graphql",
+                "title": "A practice's business events",
+                "description": "Subscribe with `subscription { events(practiceId: …, after: …) { … } }`, or one of the typed subscriptions.",
+                "servers": [{ "$ref": "#/servers/local" }],
+                "messages": channel_messages
+            }
+        },
+        "operations": {
+            "receivePracticeEvents": {
+                "action": "receive",
+                "title": "Receive a practice's events",
+                "channel": { "$ref": "#/channels/practiceEvents" },
+                "messages": operation_messages
+            }
+        },
+        "components": { "schemas": schemas, "messages": messages }
+    })
+}
+
+/// The JSON Schema of a GraphQL object or enum; queues the objects it refers to.
+fn type_schema(ty: &Value, pending: &mut Vec<String>) -> Value {
+    if ty["kind"] == "ENUM" {
+        let values: Vec<Value> = ty["enumValues"].as_array().into_iter().flatten().map(|v| v["name"].clone()).collect();
+        return json!({ "type": "string", "enum": values });
+    }
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in ty["fields"].as_array().into_iter().flatten() {
+        // Fields with arguments are resolvers, not part of the stored shape.
+        if field["args"].as_array().is_some_and(|a| !a.is_empty()) {
+            continue;
+        }
+        let name = field["name"].as_str().unwrap_or_default().to_string();
+        if field["type"]["kind"] == "NON_NULL" {
+            required.push(Value::from(name.clone()));
+        }
+        properties.insert(name, type_ref(&field["type"], pending));
+    }
+    json!({ "type": "object", "properties": properties, "required": required })
+}
+
+fn type_ref(ty: &Value, pending: &mut Vec<String>) -> Value {
+    match ty["kind"].as_str() {
+        Some("NON_NULL") => type_ref(&ty["ofType"], pending),
+        Some("LIST") => json!({ "type": "array", "items": type_ref(&ty["ofType"], pending) }),
+        Some("SCALAR") => match ty["name"].as_str() {
+            Some("Int") => json!({ "type": "integer" }),
+            Some("Float") => json!({ "type": "number" }),
+            Some("Boolean") => json!({ "type": "boolean" }),
+            Some("DateTime") => json!({ "type": "string", "format": "date-time" }),
+            Some("Date") => json!({ "type": "string", "format": "date" }),
+            _ => json!({ "type": "string" }),
+        },
+        _ => {
+            let name = ty["name"].as_str().unwrap_or_default().to_string();
+            pending.push(name.clone());
+            json!({ "$ref": format!("#/components/schemas/{name}") })
+        }
+    }
+}
