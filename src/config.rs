@@ -131,6 +131,8 @@ pub struct Config {
     /// `30m`, `90s`, `1h` or `1h30m`.
     #[arg(long, env = "REMINDER_LEAD", default_value = "30m", value_parser = parse_lead)]
     pub reminder_lead: Duration,
+    #[command(flatten)]
+    pub webhooks: Box<crate::webhooks::WebhookArgs>,
 }
 
 impl Config {

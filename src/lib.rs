@@ -16,6 +16,8 @@
 //!   the reminder scheduler every replica runs.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
+//! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
+//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
 
 pub mod app;
@@ -32,6 +34,7 @@ pub mod graphql;
 pub(crate) mod http;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_outbox;
 mod m20261201_000003_reminders;
+mod m20261202_000004_webhooks;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_outbox::Migration),
             Box::new(m20261201_000003_reminders::Migration),
+            Box::new(m20261202_000004_webhooks::Migration),
         ]
     }
 }

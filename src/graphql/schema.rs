@@ -14,6 +14,7 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 pub fn build(services: Services, config: &Config) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
+        .data(config.webhooks.allow_private.clone())
         .extension(ErrorCodes)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)

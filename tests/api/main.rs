@@ -24,3 +24,4 @@ mod replicas;
 mod resume;
 mod schema_drift;
 mod subscriptions;
+mod webhooks;

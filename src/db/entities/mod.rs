@@ -11,3 +11,6 @@ pub mod patient;
 pub mod payment;
 pub mod practice;
 pub mod provider;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -5,6 +5,7 @@ mod appointments;
 mod billing;
 mod patients;
 mod practices;
+mod webhooks;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
@@ -13,4 +14,5 @@ pub struct Mutation(
     appointments::AppointmentMutation,
     billing::BillingMutation,
     api_keys::ApiKeyMutation,
+    webhooks::WebhookMutation,
 );

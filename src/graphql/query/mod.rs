@@ -5,6 +5,7 @@ mod appointments;
 mod events;
 mod patients;
 mod practices;
+mod webhooks;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
@@ -13,4 +14,5 @@ pub struct Query(
     appointments::AppointmentQuery,
     events::EventQuery,
     api_keys::ApiKeyQuery,
+    webhooks::WebhookQuery,
 );

@@ -1,0 +1,34 @@
+//! Starting the dispatcher and the worker on the app's task tracker.
+
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::dispatcher::Dispatcher;
+use super::settings::WebhookArgs;
+use super::worker::Worker;
+use crate::domain::Services;
+
+/// Spawns both tasks unless `WEBHOOK_WORKER=false`; they stop when `shutdown` is cancelled.
+pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &CancellationToken, tracker: &TaskTracker) {
+    if !settings.worker {
+        return;
+    }
+    let settings = Arc::new(settings.clone());
+    let queued = Arc::new(Notify::new());
+    tracker.spawn(
+        Dispatcher {
+            db: services.db.clone(),
+            clock: services.clock.clone(),
+            settings: settings.clone(),
+            queued: queued.clone(),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tracker.spawn(
+        Worker { db: services.db.clone(), clock: services.clock.clone(), settings, queued, shutdown: shutdown.clone() }
+            .run(),
+    );
+}

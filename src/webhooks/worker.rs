@@ -1,0 +1,98 @@
+//! The delivery worker, one per replica: claims due deliveries, attempts each (up to
+//! `WEBHOOK_CONCURRENCY` at once, each to a different endpoint), and records the outcome.
+//! It wakes on its poll, when the dispatcher queued something, and when an attempt ends
+//! (so an endpoint's next delivery follows at once). On shutdown it stops claiming and
+//! lets attempts in flight finish (each is bounded by the timeout).
+
+use sea_orm::{DatabaseConnection, EntityTrait};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::claim::{Claimed, claim};
+use super::message::Message;
+use super::record::record;
+use super::sender::{Outcome, send};
+use super::settings::WebhookArgs;
+use crate::clock::SharedClock;
+use crate::db::entities::event;
+use crate::events::StoredEvent;
+
+pub struct Worker {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub settings: Arc<WebhookArgs>,
+    pub queued: Arc<Notify>,
+    pub shutdown: CancellationToken,
+}
+
+impl Worker {
+    #[tracing::instrument(skip_all, name = "webhook_worker")]
+    pub async fn run(self) {
+        let this = Arc::new(self);
+        let mut in_flight = JoinSet::new();
+        let concurrency = this.settings.concurrency.max(1);
+        loop {
+            let free = concurrency.saturating_sub(in_flight.len());
+            if free > 0 {
+                let now = this.clock.now().timestamp_millis();
+                let lease_until = now + this.settings.lease().as_millis() as i64;
+                match claim(&this.db, now, lease_until, free).await {
+                    Ok(batch) => {
+                        for claimed in batch {
+                            in_flight.spawn(this.clone().attempt(claimed));
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "claiming webhook deliveries failed"),
+                }
+            }
+            tokio::select! {
+                _ = this.shutdown.cancelled() => break,
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Err(err) = done {
+                        tracing::error!(error = %err, "a webhook attempt panicked");
+                    }
+                }
+                _ = this.queued.notified() => {}
+                _ = tokio::time::sleep(this.settings.poll) => {}
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Attempts one claimed delivery and records what happened.
+    #[tracing::instrument(skip_all, fields(delivery = %claimed.delivery.id, endpoint = %claimed.endpoint.id))]
+    async fn attempt(self: Arc<Self>, claimed: Claimed) {
+        let now = self.clock.now();
+        let (outcome, gone) = match self.message(&claimed).await {
+            Ok(Some(message)) => {
+                let settings = &self.settings;
+                (send(&claimed.endpoint, &message, &settings.allow_private, settings.timeout, now).await, false)
+            }
+            Ok(None) => (Outcome::failed("the event is no longer in the log"), true),
+            Err(err) => {
+                // The lease runs out and the delivery is attempted again later.
+                tracing::warn!(error = %err, "could not read the event to deliver");
+                return;
+            }
+        };
+        if outcome.succeeded() {
+            tracing::debug!(status = ?outcome.status, latency_ms = outcome.latency_ms, "webhook delivered");
+        } else {
+            tracing::info!(status = ?outcome.status, error = ?outcome.error, "webhook attempt failed");
+        }
+        if let Err(err) = record(&self.db, &claimed, &outcome, &self.settings, now.timestamp_millis(), gone).await {
+            // Unrecorded, the attempt is made again once the lease runs out: at least once.
+            tracing::warn!(error = %err, "could not record a webhook attempt");
+        }
+    }
+
+    /// The message for the claimed delivery's event, or None if the event was pruned.
+    async fn message(&self, claimed: &Claimed) -> anyhow::Result<Option<Message>> {
+        let key = (claimed.delivery.practice_id.clone(), claimed.delivery.seq);
+        let Some(row) = event::Entity::find_by_id(key).one(&self.db).await? else { return Ok(None) };
+        let event = StoredEvent::from_row(row)?;
+        Ok(Some(Message::for_event(&event)?))
+    }
+}

@@ -1,0 +1,9 @@
+//! Webhooks, end to end, against a real HTTP receiver started by each test.
+
+mod access;
+mod delivery;
+mod receiver;
+mod replay;
+mod replicas;
+mod support;
+mod verify;
