@@ -6,17 +6,45 @@
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use crate::helpers::{Fixture, TestApp};
-use crate::on_both_backends;
+use crate::helpers::{Backend, Fixture, TestApp, spawn_app_with};
 use crate::ws_client::{TRANSPORT_WS, WsClient};
 
-on_both_backends!(no_operation_lets_one_practice_reach_another);
+mod no_operation_lets_one_practice_reach_another {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        // Webhooks to loopback are allowed so B can have an endpoint (on a closed port).
+        let allow = |c: &mut clinicstream::Config| c.webhooks.allow_private = clinicstream::webhooks::Allowlist::any();
+        if let Some(app) = spawn_app_with(backend, allow).await {
+            super::no_operation_lets_one_practice_reach_another(app).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
+
+/// B's resources that A must never see or touch.
+struct Targets {
+    appointment: String,
+    key_id: String,
+    endpoint: String,
+    delivery: String,
+}
 
 /// One operation aimed at practice B: its document and variables.
 type Case = (String, Value);
 
-fn cases(b: &Fixture, appointment: &str, key_id: &str) -> BTreeMap<&'static str, Case> {
+fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
     let (p, pt, pr) = (&b.practice, &b.patient, &b.provider);
+    let (appointment, key_id, endpoint, delivery) = (&t.appointment, &t.key_id, &t.endpoint, &t.delivery);
     let case = |doc: &str, vars: Value| (doc.to_string(), vars);
     BTreeMap::from([
         // Queries
@@ -52,6 +80,17 @@ fn cases(b: &Fixture, appointment: &str, key_id: &str) -> BTreeMap<&'static str,
             ),
         ),
         ("apiKeys", case("query($id: ID!) { apiKeys(practiceId: $id) { id } }", json!({ "id": p }))),
+        (
+            "webhookEndpoints",
+            case("query($id: ID!) { webhookEndpoints(practiceId: $id) { id url } }", json!({ "id": p })),
+        ),
+        (
+            "webhookDeliveries",
+            case(
+                "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",
+                json!({ "id": endpoint }),
+            ),
+        ),
         // Mutations
         (
             "createPractice",
@@ -125,6 +164,39 @@ fn cases(b: &Fixture, appointment: &str, key_id: &str) -> BTreeMap<&'static str,
             ),
         ),
         ("revokeApiKey", case("mutation($id: ID!) { revokeApiKey(input: {id: $id}) { id } }", json!({ "id": key_id }))),
+        (
+            "createWebhookEndpoint",
+            case(
+                "mutation($id: ID!) { createWebhookEndpoint(input: {practiceId: $id, url: \"http://127.0.0.1:9/a\"}) { secret } }",
+                json!({ "id": p }),
+            ),
+        ),
+        (
+            "updateWebhookEndpoint",
+            case(
+                "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, description: \"hijacked\"}) { id } }",
+                json!({ "id": endpoint }),
+            ),
+        ),
+        (
+            "rotateWebhookSecret",
+            case("mutation($id: ID!) { rotateWebhookSecret(input: {id: $id}) { secret } }", json!({ "id": endpoint })),
+        ),
+        (
+            "deleteWebhookEndpoint",
+            case("mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) { id } }", json!({ "id": endpoint })),
+        ),
+        (
+            "redeliverWebhook",
+            case("mutation($id: ID!) { redeliverWebhook(input: {deliveryId: $id}) { id } }", json!({ "id": delivery })),
+        ),
+        (
+            "replayWebhooks",
+            case(
+                "mutation($id: ID!) { replayWebhooks(input: {endpointId: $id}) { __typename } }",
+                json!({ "id": endpoint }),
+            ),
+        ),
         // Subscriptions
         ("events:subscription", case("subscription($id: ID!) { events(practiceId: $id) { seq } }", json!({ "id": p }))),
         (
@@ -184,7 +256,20 @@ async fn snapshot_of(app: &TestApp, b: &Fixture) -> Value {
         )
         .await;
     let practices = app.admin("{ practices { edges { node { id } } } }", json!({})).await;
-    json!({ "log": app.log(&b.practice).await, "patient": patient, "keys": keys, "appointments": appointments, "practices": practices })
+    let endpoints = app
+        .admin(
+            "query($id: ID!) { webhookEndpoints(practiceId: $id) { id url description } }",
+            json!({ "id": b.practice }),
+        )
+        .await;
+    json!({
+        "log": app.log(&b.practice).await,
+        "patient": patient,
+        "keys": keys,
+        "appointments": appointments,
+        "practices": practices,
+        "endpoints": endpoints
+    })
 }
 
 async fn no_operation_lets_one_practice_reach_another(app: TestApp) {
@@ -198,10 +283,41 @@ async fn no_operation_lets_one_practice_reach_another(app: TestApp) {
         .to_string();
     let keys = app.admin("query($id: ID!) { apiKeys(practiceId: $id) { id } }", json!({ "id": b.practice })).await;
     let key_id = keys["data"]["apiKeys"][0]["id"].as_str().unwrap().to_string();
-    let cases = cases(&b, &appointment, &key_id);
+    let endpoint = app
+        .ok(&b.backoffice, "mutation($id: ID!) { createWebhookEndpoint(input: {practiceId: $id, url: \"http://127.0.0.1:9/hook\"}) { endpoint { id } } }", json!({ "id": b.practice }))
+        .await["createWebhookEndpoint"]["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post_payment(&b.backoffice, &b.patient, 1).await;
+    let mut delivery = String::new();
+    for _ in 0..100 {
+        let found = app
+            .ok(
+                &b.backoffice,
+                "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        if let Some(id) = found["webhookDeliveries"]["edges"][0]["node"]["id"].as_str() {
+            delivery = id.to_string();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!delivery.is_empty(), "B's endpoint got a delivery");
+    let targets = Targets { appointment, key_id, endpoint, delivery };
+    let cases = cases(&b, &targets);
     let before = snapshot_of(&app, &b).await;
-    let b_secrets =
-        [b.practice.as_str(), b.patient.as_str(), b.provider.as_str(), appointment.as_str(), key_id.as_str()];
+    let b_secrets = [
+        b.practice.as_str(),
+        b.patient.as_str(),
+        b.provider.as_str(),
+        targets.appointment.as_str(),
+        targets.key_id.as_str(),
+        targets.endpoint.as_str(),
+        targets.delivery.as_str(),
+    ];
     let mut checked = 0;
     for (name, kind) in operations(&app).await {
         let (document, variables) =
