@@ -45,6 +45,21 @@ impl TransportLabel {
     }
 }
 
+/// How a webhook attempt ended: delivered (2xx), refused by the receiver (another
+/// status), or failed before an answer (network, timeout, SSRF guard).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AttemptOutcome {
+    delivered,
+    http_error,
+    transport_error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: AttemptOutcome,
+}
+
 #[derive(Debug)]
 pub struct Counters {
     /// Events written to the log.
@@ -67,6 +82,8 @@ pub struct Counters {
     pub redis_reconnects: Counter,
     /// Publishes that failed (the relay retries them).
     pub publish_failures: Counter,
+    /// Webhook delivery attempts by outcome.
+    pub webhook_attempts: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Counters {
@@ -83,6 +100,7 @@ impl Default for Counters {
             republished: Counter::default(),
             redis_reconnects: Counter::default(),
             publish_failures: Counter::default(),
+            webhook_attempts: Family::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ mod redis;
 mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
-pub use counters::{Counters, GaugeGuard, Transport, TransportLabel};
+pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter};

@@ -75,6 +75,7 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         "Publishes Redis did not take (the relay retries)",
         counters.publish_failures.clone(),
     );
+    registry.register("webhook_attempts", "Webhook delivery attempts by outcome", counters.webhook_attempts.clone());
     registry.register(
         "graphql_request_duration_seconds",
         "GraphQL over HTTP request durations by operation type",

@@ -28,7 +28,14 @@ pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &Cancellatio
         .run(),
     );
     tracker.spawn(
-        Worker { db: services.db.clone(), clock: services.clock.clone(), settings, queued, shutdown: shutdown.clone() }
-            .run(),
+        Worker {
+            db: services.db.clone(),
+            clock: services.clock.clone(),
+            settings,
+            queued,
+            shutdown: shutdown.clone(),
+            counters: services.counters.clone(),
+        }
+        .run(),
     );
 }

@@ -17,7 +17,7 @@ use super::sender::{Outcome, send};
 use super::settings::WebhookArgs;
 use crate::clock::SharedClock;
 use crate::db::entities::event;
-use crate::events::StoredEvent;
+use crate::events::{AttemptOutcome, OutcomeLabel, StoredEvent};
 
 pub struct Worker {
     pub db: DatabaseConnection,
@@ -25,6 +25,7 @@ pub struct Worker {
     pub settings: Arc<WebhookArgs>,
     pub queued: Arc<Notify>,
     pub shutdown: CancellationToken,
+    pub counters: Arc<crate::events::Counters>,
 }
 
 impl Worker {
@@ -77,6 +78,12 @@ impl Worker {
                 return;
             }
         };
+        let label = match (outcome.succeeded(), outcome.status) {
+            (true, _) => AttemptOutcome::delivered,
+            (false, Some(_)) => AttemptOutcome::http_error,
+            (false, None) => AttemptOutcome::transport_error,
+        };
+        self.counters.webhook_attempts.get_or_create(&OutcomeLabel { outcome: label }).inc();
         if outcome.succeeded() {
             tracing::debug!(status = ?outcome.status, latency_ms = outcome.latency_ms, "webhook delivered");
         } else {

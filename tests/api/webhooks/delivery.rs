@@ -102,6 +102,10 @@ async fn a_receiver_failing_twice_gets_exactly_three_attempts_and_one_delivery(a
     let requests = receiver.requests();
     assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 500, 200]);
     assert!(requests.iter().all(|r| r.id == delivery["webhookId"].as_str().unwrap()), "one webhook-id throughout");
+    // And the attempts are counted by outcome on /metrics.
+    let metrics = app.http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("clinicstream_webhook_attempts_total{outcome=\"http_error\"} 2"), "{metrics}");
+    assert!(metrics.contains("clinicstream_webhook_attempts_total{outcome=\"delivered\"} 1"), "{metrics}");
 }
 
 async fn retry_after_is_honoured(app: TestApp) {
