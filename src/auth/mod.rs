@@ -8,4 +8,4 @@ mod sessions;
 pub use keys::{KeyMaterial, authenticate, bearer, hash_key, new_key};
 pub use principal::{Auth, Principal};
 pub use rate_limit::RateLimiter;
-pub use sessions::{SessionGuard, Sessions};
+pub use sessions::{Credentials, Sessions};

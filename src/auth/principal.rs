@@ -29,9 +29,12 @@ impl Principal {
         }
     }
 
+    /// The name the bootstrap `ADMIN_KEY` is counted and limited under.
+    pub const BOOTSTRAP: &'static str = "bootstrap-admin";
+
     /// What rate limits and connection counts are kept per: the key's id.
     pub fn limit_key(&self) -> &str {
-        self.key_id().unwrap_or("bootstrap-admin")
+        self.key_id().unwrap_or(Self::BOOTSTRAP)
     }
 
     /// The practice the caller is confined to, if any.

@@ -1,6 +1,7 @@
 //! Open connections by API key, so that a revoked or expired key's sockets are closed:
 //! at once on the replica that revoked it, and within a second everywhere by a sweep that
-//! checks every locally connected key in one query.
+//! checks every locally connected key in one query. A connection's credentials can be
+//! replaced while it is open (`refreshCredentials`), which moves it to the new key.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -9,73 +10,108 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::Principal;
 use crate::clock::SharedClock;
 use crate::db::entities::api_key;
 
 /// The close code of a connection whose credentials stopped being valid (graphql-ws: Forbidden).
 pub const FORBIDDEN: u16 = 4403;
 
-type Closers = HashMap<u64, oneshot::Sender<(u16, String)>>;
+/// Tells one connection to close, with a code and a reason.
+type Closer = Arc<watch::Sender<Option<(u16, String)>>>;
 
 #[derive(Default)]
 pub struct Sessions {
-    by_key: Mutex<HashMap<String, Closers>>,
+    by_key: Mutex<HashMap<String, HashMap<u64, Closer>>>,
     next_id: AtomicU64,
 }
 
-/// Unregisters its connection when dropped.
+/// Unregisters its connection from a key when dropped.
 pub struct SessionGuard {
     sessions: Arc<Sessions>,
-    key_id: String,
+    key: String,
     id: u64,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         let mut by_key = self.sessions.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(closers) = by_key.get_mut(&self.key_id) {
+        if let Some(closers) = by_key.get_mut(&self.key) {
             closers.remove(&self.id);
             if closers.is_empty() {
-                by_key.remove(&self.key_id);
+                by_key.remove(&self.key);
             }
         }
     }
 }
 
-impl Sessions {
-    /// Registers a connection of `key_id`: the guard keeps it registered, the future
-    /// resolves with a close code and reason when the connection must close.
-    pub fn register(self: &Arc<Self>, key_id: &str) -> (SessionGuard, BoxFuture<'static, (u16, String)>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).entry(key_id.to_string()).or_default().insert(id, tx);
-        let closed = async move {
-            match rx.await {
-                Ok(reason) => reason,
-                Err(_) => std::future::pending().await,
+/// The credentials of one open connection: who it acts as now, registered under its key.
+pub struct Credentials {
+    current: Mutex<(Principal, SessionGuard)>,
+    closer: Closer,
+}
+
+impl Credentials {
+    pub fn principal(&self) -> Principal {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// Acts as `principal` from now on; the old key's revocation no longer closes it.
+    pub fn replace(&self, principal: Principal) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = current.1.sessions.clone();
+        let guard = sessions.register(principal.limit_key(), self.closer.clone());
+        *current = (principal, guard);
+    }
+
+    /// Resolves when the connection must close.
+    pub fn closed(&self) -> BoxFuture<'static, (u16, String)> {
+        let mut receiver = self.closer.subscribe();
+        async move {
+            let reason = receiver.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+            match reason {
+                Some(reason) => reason,
+                None => std::future::pending().await,
             }
-        };
-        (SessionGuard { sessions: self.clone(), key_id: key_id.to_string(), id }, closed.boxed())
+        }
+        .boxed()
+    }
+}
+
+impl Sessions {
+    fn register(self: &Arc<Self>, key: &str, closer: Closer) -> SessionGuard {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_string()).or_default().insert(id, closer);
+        SessionGuard { sessions: self.clone(), key: key.to_string(), id }
+    }
+
+    /// Registers a new connection acting as `principal`.
+    pub fn open(self: &Arc<Self>, principal: Principal) -> Arc<Credentials> {
+        let closer: Closer = Arc::new(watch::channel(None).0);
+        let guard = self.register(principal.limit_key(), closer.clone());
+        Arc::new(Credentials { current: Mutex::new((principal, guard)), closer })
     }
 
     /// Closes every connection of a key on this replica.
     pub fn close_key(&self, key_id: &str, reason: &str) {
         let closers = self.by_key.lock().unwrap_or_else(|e| e.into_inner()).remove(key_id);
         for (_, closer) in closers.into_iter().flatten() {
-            let _ = closer.send((FORBIDDEN, reason.to_string()));
+            closer.send_replace(Some((FORBIDDEN, reason.to_string())));
         }
     }
 
     /// How many connections a key has open on this replica.
-    pub fn count(&self, key_id: &str) -> usize {
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).get(key_id).map_or(0, HashMap::len)
+    pub fn count(&self, key: &str) -> usize {
+        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).get(key).map_or(0, HashMap::len)
     }
 
+    /// The stored keys with open connections (the bootstrap admin key is not stored).
     fn key_ids(&self) -> Vec<String> {
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        by_key.keys().filter(|k| k.as_str() != Principal::BOOTSTRAP).cloned().collect()
     }
 
     /// Every second, closes the connections of keys that were revoked (on any replica),

@@ -130,3 +130,25 @@ pub async fn list(s: &Services, who: &Principal, practice_id: &str) -> AppResult
         .await?;
     Ok(rows.into_iter().map(view).collect())
 }
+
+/// Replaces the credentials of the calling websocket connection with `key`, keeping its
+/// subscriptions: from then on its operations act as the new key, and the old key's
+/// revocation or expiry no longer closes it. The new key must be of the same practice.
+pub async fn refresh(
+    s: &Services,
+    who: &Principal,
+    connection: Option<&std::sync::Arc<crate::auth::Credentials>>,
+    key: &str,
+) -> AppResult<bool> {
+    let presented = key.trim();
+    let presented = crate::auth::bearer(presented).unwrap_or(presented);
+    let new = crate::auth::authenticate(&s.db, s.admin_key_hash.as_deref(), presented, s.now_ms()).await?;
+    if new.practice_id() != who.practice_id() {
+        return Err(AppError::forbidden("the new key must belong to the same practice as the connection's key"));
+    }
+    let connection = connection.ok_or_else(|| {
+        AppError::bad_input("refreshCredentials replaces a websocket connection's key: send it over that connection")
+    })?;
+    connection.replace(new);
+    Ok(true)
+}

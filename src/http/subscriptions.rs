@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, WsConfig};
 use crate::app::AppState;
-use crate::auth::{Auth, RateLimiter};
+use crate::auth::{Auth, Credentials, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::AppSchema;
@@ -59,17 +59,18 @@ impl Executor for Limited {
         self.schema.execute(request).await
     }
 
+    /// Each operation acts as the connection's credentials at its start (they may have
+    /// been replaced since the connection opened) and spends a token of that key's rate.
     fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, GqlResponse> {
-        let key = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Auth>()));
-        let key =
-            key.and_then(|a| a.downcast_ref::<Auth>()).and_then(|a| a.0.as_ref()).map(|p| p.limit_key().to_string());
-        if let Some(key) = key
-            && !self.limiter.allow(&key)
+        let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
+        let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
+        if let Some(principal) = &principal
+            && !self.limiter.allow(principal.limit_key())
         {
             let refused = rate_limited();
             return futures_util::stream::once(async move { refused }).boxed();
         }
-        Executor::execute_stream(&self.schema, request, session)
+        Executor::execute_stream(&self.schema, request.data(Auth(principal)), session)
     }
 }
 
@@ -104,14 +105,11 @@ impl ConnectionAuth for KeyAuth {
                 return Err(format!("this API key already holds {max_connections} connections"));
             }
             let mut data = Data::default();
+            let credentials = services.sessions.open(principal.clone());
             // A stored key's connections close when it is revoked or expires; the
             // bootstrap ADMIN_KEY lives as long as the process's configuration.
-            let (guard, closed) = services.sessions.register(principal.limit_key());
-            data.insert(guard);
-            // The bootstrap ADMIN_KEY is counted but never revoked: it lives as long as the
-            // process's configuration.
-            let closed = principal.key_id().map(|_| closed);
-            data.insert(auth);
+            let closed = Some(credentials.closed());
+            data.insert(credentials);
             data.insert(Transport::Websocket);
             Ok(Authenticated { data, closed })
         }

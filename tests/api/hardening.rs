@@ -192,3 +192,51 @@ async fn internal_errors_say_nothing_but_a_correlation_id() {
     assert_eq!(balance["patient"]["balanceCents"], 0, "the failed mutation changed nothing");
     assert_eq!(app.log(&f.practice).await.len(), 1, "and appended nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_can_replace_its_key_without_dropping_its_subscriptions() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else { return };
+    let f = app.fixture().await;
+    let create = "mutation($p: ID!, $e: DateTime) { createApiKey(input: {practiceId: $p, role: SUBSCRIBER, name: \"rotating\", expiresAt: $e}) { key apiKey { id } } }";
+    let expires_at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let old = app.ok(ADMIN_KEY, create, json!({ "p": f.practice, "e": expires_at.to_rfc3339() })).await;
+    let new = app.ok(ADMIN_KEY, create, json!({ "p": f.practice, "e": null })).await;
+    let (old_key, new_key) =
+        (old["createApiKey"]["key"].as_str().unwrap(), new["createApiKey"]["key"].as_str().unwrap());
+    let mut client = subscriber(&app, old_key, &f.practice, None).await;
+    // A key of another practice is refused, over the socket too.
+    let other = app.fixture().await;
+    client
+        .subscribe("r0", "mutation($k: String!) { refreshCredentials(key: $k) }", json!({ "k": other.subscriber }))
+        .await;
+    let refused = client.recv().await.unwrap();
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    client.recv().await; // its complete
+    client
+        .subscribe(
+            "r1",
+            "mutation($k: String!) { refreshCredentials(key: $k) }",
+            json!({ "k": format!("Bearer {new_key}") }),
+        )
+        .await;
+    let refreshed = client.recv().await.unwrap();
+    assert_eq!(refreshed["payload"]["data"]["refreshCredentials"], true, "{refreshed}");
+    client.recv().await; // its complete
+    // Past the old key's expiry the socket stays open and its subscription keeps delivering.
+    tokio::time::sleep((expires_at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1300))
+        .await;
+    app.post_payment(&f.backoffice, &f.patient, 1).await;
+    let event = client.recv().await.expect("the subscription survived the old key");
+    assert_eq!(event["id"], "e");
+    assert_eq!(event["payload"]["data"]["events"]["seq"], 2);
+    // Over plain HTTP there is no connection to refresh.
+    let http = app
+        .gql(Some(&f.subscriber), "mutation($k: String!) { refreshCredentials(key: $k) }", json!({ "k": f.subscriber }))
+        .await;
+    assert_eq!(code(&http), "BAD_USER_INPUT");
+    // The new key's revocation closes it.
+    let id = new["createApiKey"]["apiKey"]["id"].clone();
+    app.ok(ADMIN_KEY, "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { id } }", json!({ "id": id })).await;
+    let (code, _) = closed_within(&mut client, Duration::from_secs(2)).await;
+    assert_eq!(code, Some(4403));
+}
