@@ -48,6 +48,43 @@ pub async fn document() -> Value {
         );
         channel_messages.insert(name.to_string(), json!({ "$ref": format!("#/components/messages/{name}") }));
     }
+    // Webhooks: the same events, POSTed as `{type, timestamp, data}` with `data` the full
+    // event object (Standard Webhooks).
+    let mut webhook_channel_messages = Map::new();
+    for event_type in EventType::ALL {
+        let name = format!("webhook_{}", event_type.as_str());
+        messages.insert(
+            name.clone(),
+            json!({
+                "name": name,
+                "title": format!("webhook: {}", event_type.as_str().replace('_', " ").to_lowercase()),
+                "contentType": "application/json",
+                "headers": {
+                    "type": "object",
+                    "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+                    "properties": {
+                        "webhook-id": { "type": "string", "description": "The event's cursor: stable across retries; dedupe on it." },
+                        "webhook-timestamp": { "type": "string", "description": "Unix seconds of this attempt." },
+                        "webhook-signature": { "type": "string", "description": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated during a secret rotation." }
+                    }
+                },
+                "payload": {
+                    "type": "object",
+                    "required": ["type", "timestamp", "data"],
+                    "properties": {
+                        "type": { "const": event_type.as_str() },
+                        "timestamp": { "type": "string", "format": "date-time" },
+                        "data": { "$ref": format!("#/components/schemas/{}", event_object(*event_type)) }
+                    }
+                }
+            }),
+        );
+        webhook_channel_messages.insert(name.clone(), json!({ "$ref": format!("#/components/messages/{name}") }));
+    }
+    let webhook_operation_messages: Vec<Value> = EventType::ALL
+        .iter()
+        .map(|t| json!({ "$ref": format!("#/channels/webhooks/messages/webhook_{}", t.as_str()) }))
+        .collect();
     let operation_messages: Vec<Value> = EventType::ALL
         .iter()
         .map(|t| json!({ "$ref": format!("#/channels/practiceEvents/messages/{}", t.as_str()) }))
@@ -74,6 +111,12 @@ pub async fn document() -> Value {
                 "description": "Subscribe with `subscription { events(practiceId: …, after: …) { … } }`, or one of the typed subscriptions.",
                 "servers": [{ "$ref": "#/servers/local" }],
                 "messages": channel_messages
+            },
+            "webhooks": {
+                "address": null,
+                "title": "Webhook deliveries",
+                "description": "POSTed to each endpoint registered with `createWebhookEndpoint`, per endpoint in seq order, retried on a Standard Webhooks schedule; 2xx acknowledges.",
+                "messages": webhook_channel_messages
             }
         },
         "operations": {
@@ -82,6 +125,12 @@ pub async fn document() -> Value {
                 "title": "Receive a practice's events",
                 "channel": { "$ref": "#/channels/practiceEvents" },
                 "messages": operation_messages
+            },
+            "sendWebhooks": {
+                "action": "send",
+                "title": "Deliver a practice's events to its webhook endpoints",
+                "channel": { "$ref": "#/channels/webhooks" },
+                "messages": webhook_operation_messages
             }
         },
         "components": { "schemas": schemas, "messages": messages }

@@ -164,7 +164,10 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
             ),
         ),
         ("revokeApiKey", case("mutation($id: ID!) { revokeApiKey(input: {id: $id}) { id } }", json!({ "id": key_id }))),
-        ("refreshCredentials", case("mutation($k: String!) { refreshCredentials(key: $k) }", json!({ "k": b.subscriber }))),
+        (
+            "refreshCredentials",
+            case("mutation($k: String!) { refreshCredentials(key: $k) }", json!({ "k": b.subscriber })),
+        ),
         (
             "createWebhookEndpoint",
             case(

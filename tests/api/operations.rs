@@ -245,6 +245,8 @@ async fn the_asyncapi_document_validates_with_the_official_parser() {
     assert_eq!(served, clinicstream::asyncapi::document().await, "the endpoint serves the generated document");
     for event_type in clinicstream::graphql::types::EventType::ALL {
         assert!(served["components"]["messages"][event_type.as_str()].is_object(), "{event_type:?} is documented");
+        let webhook = format!("webhook_{}", event_type.as_str());
+        assert!(served["components"]["messages"][&webhook].is_object(), "{webhook} is documented");
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/asyncapi");
     if Command::new("node").arg("--version").output().is_err() {
