@@ -6,6 +6,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod router;
+mod sse;
 mod subscriptions;
 mod ws;
 

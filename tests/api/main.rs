@@ -3,6 +3,7 @@
 
 mod helpers;
 mod redis_server;
+mod sse_client;
 mod ws_client;
 
 mod auth;
@@ -20,4 +21,5 @@ mod reminders_at_scale;
 mod replicas;
 mod resume;
 mod schema_drift;
+mod sse;
 mod subscriptions;
