@@ -4,6 +4,7 @@
 mod helpers;
 mod redis_server;
 mod sse_client;
+mod tools;
 mod ws_client;
 
 mod auth;

@@ -211,3 +211,62 @@ async fn streams_are_counted_and_end_when_the_server_drains() {
     assert!(stream.next().await.is_none(), "the stream ended");
     tokio::time::timeout(Duration::from_secs(5), stopping).await.expect("the app stops promptly").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_with_last_event_id_resumes_where_it_left_off() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        crate::tools::missing("curl", "apt-get install -y curl");
+        return;
+    }
+    let Some(app) = spawn_app(Backend::Sqlite).await else { return };
+    let f = app.fixture().await;
+    for _ in 0..3 {
+        app.post_payment(&f.backoffice, &f.patient, 100).await;
+    }
+    let log = app
+        .ok(
+            &f.subscriber,
+            "query($p: ID!) { events(practiceId: $p) { edges { cursor node { seq } } } }",
+            json!({ "p": f.practice }),
+        )
+        .await;
+    let seq2 = log["events"]["edges"][1]["cursor"].as_str().unwrap().to_string();
+    let body = json!({ "query": EVENTS, "variables": { "p": f.practice } }).to_string();
+    let mut curl = tokio::process::Command::new("curl")
+        .args(["-N", "-s", "-H", "Accept: text/event-stream", "-H", "Content-Type: application/json"])
+        .args(["-H", &format!("Authorization: Bearer {}", f.subscriber), "-H", &format!("Last-Event-ID: {seq2}")])
+        .args(["--data", &body, &app.url("/graphql/stream")])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("curl starts");
+    let mut lines = BufReader::new(curl.stdout.take().unwrap()).lines();
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    let mut id = String::new();
+    let mut posted = false;
+    while seen.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("curl prints")
+            .unwrap()
+            .expect("a line");
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let data: Value = serde_json::from_str(data).unwrap();
+            seen.push((std::mem::take(&mut id), data["data"]["events"]["seq"].as_i64().unwrap()));
+        }
+        if seen.len() == 2 && !posted {
+            app.post_payment(&f.backoffice, &f.patient, 100).await;
+            posted = true;
+        }
+    }
+    let seqs: Vec<i64> = seen.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, vec![3, 4, 5], "after seq 2: the missed events once, then live");
+    let cursors: Vec<&str> =
+        log["events"]["edges"].as_array().unwrap()[2..].iter().map(|e| e["cursor"].as_str().unwrap()).collect();
+    assert_eq!(seen[0].0, cursors[0]);
+    assert_eq!(seen[1].0, cursors[1]);
+    curl.kill().await.ok();
+}

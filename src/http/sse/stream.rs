@@ -72,11 +72,12 @@ fn next(mut response: async_graphql::Response, plan: &Plan) -> Event {
         json!({ "data": Value::Null, "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
             .to_string()
     });
-    let event = Event::default().event("next").data(data);
-    match cursor {
+    let event = Event::default().event("next");
+    let event = match cursor {
         Some(cursor) if !cursor.contains(['\n', '\r', '\0']) => event.id(cursor),
         _ => event,
-    }
+    };
+    event.data(data)
 }
 
 /// `complete`, with an empty `data:` so that EventSource listeners fire too.
