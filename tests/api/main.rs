@@ -24,3 +24,4 @@ mod resume;
 mod schema_drift;
 mod sse;
 mod subscriptions;
+mod web_assets;
