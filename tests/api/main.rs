@@ -9,6 +9,7 @@ mod ws_client;
 
 mod auth;
 mod bad_input;
+mod browser;
 mod chaos;
 mod cli;
 mod concurrency;
