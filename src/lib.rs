@@ -5,7 +5,8 @@
 //! - [`config`]: the command line and environment, as a `Config` value.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - `http`: the router; GraphQL over HTTP, websockets (graphql-transport-ws and the
-//!   legacy graphql-ws), GraphiQL, health.
+//!   legacy graphql-ws), GraphQL over SSE (`http::sse`, resumable by `Last-Event-ID`),
+//!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health.
 //! - [`auth`]: API keys and the principal they grant.
 //! - [`graphql`]: the schema, one file per resource, and the error codes.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a

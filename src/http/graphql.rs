@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::assets;
 use super::auth::{authorization, resolve};
-use super::graphiql;
 use super::metrics::{OperationLabel, OperationType};
 use crate::app::AppState;
 
@@ -107,7 +107,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         let accepts_html =
             parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
         if accepts_html {
-            return graphiql::page().into_response();
+            return assets::graphiql(&parts.headers);
         }
         return request_error(StatusCode::BAD_REQUEST, "missing `query` parameter");
     }

@@ -1,11 +1,13 @@
-//! The HTTP edge: the router, GraphQL over HTTP and websockets, GraphiQL and health.
+//! The HTTP edge: the router, GraphQL over HTTP, websockets and SSE, the browser assets
+//! (GraphiQL, the dashboard) and health.
 
+mod assets;
 mod auth;
-mod graphiql;
 mod graphql;
 mod health;
 pub mod metrics;
 mod router;
+mod sse;
 mod subscriptions;
 mod ws;
 

@@ -8,7 +8,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{graphql, health, metrics};
+use super::{assets, graphql, health, metrics, sse};
 use crate::app::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
@@ -26,6 +26,9 @@ async fn asyncapi() -> axum::Json<serde_json::Value> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/stream", get(sse::get).post(sse::post))
+        .route("/", get(assets::dashboard))
+        .route("/assets/{name}", get(assets::script))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

@@ -4,10 +4,13 @@
 mod hardening;
 mod helpers;
 mod redis_server;
+mod sse_client;
+mod tools;
 mod ws_client;
 
 mod auth;
 mod bad_input;
+mod browser;
 mod chaos;
 mod cli;
 mod concurrency;
@@ -23,5 +26,7 @@ mod reminders_at_scale;
 mod replicas;
 mod resume;
 mod schema_drift;
+mod sse;
 mod subscriptions;
+mod web_assets;
 mod webhooks;

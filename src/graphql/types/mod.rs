@@ -3,6 +3,7 @@
 
 mod enums;
 mod events;
+mod practice_cursor;
 mod resources;
 mod scalars;
 mod webhooks;

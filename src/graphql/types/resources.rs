@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{AppointmentStatus, Date, PaymentMethod, ProviderKind, Role};
 
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[graphql(complex)]
 #[serde(rename_all = "camelCase")]
 pub struct Practice {
     pub id: ID,

@@ -1,0 +1,74 @@
+// The live feed: one `events` subscription over graphql-ws, resumed after every drop from
+// the last cursor the board applied (so nothing is missed and nothing doubled). Each
+// (re)connection is a fresh client whose subscribe carries the *current* cursor: a
+// retrying client would replay its first subscribe, with a stale `after`.
+import { createClient } from 'graphql-ws';
+
+export const EVENT_FIELDS = `
+  seq cursor type occurredAt
+  ... on AppointmentEvent {
+    appointment {
+      id startsAt endsAt durationMinutes status reason cancellationReason version
+      provider { id } patient { firstName lastName }
+    }
+  }
+  ... on PaymentEvent { payment { id amountCents method postedAt } patient { firstName lastName } }`;
+
+const EVENTS = `subscription Live($p: ID!, $a: String) { events(practiceId: $p, after: $a) { ${EVENT_FIELDS} } }`;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs until `stop()`: calls `onEvent` for each event and `onStatus` with
+ * 'connecting' | 'live' | 'reconnecting' | 'failed'. `cursor()` gives the resume point.
+ */
+export function follow({ url, authorization, practiceId, cursor, onEvent, onStatus, onFatal }) {
+  let stopped = false;
+  let client = null;
+  (async () => {
+    for (let attempt = 0; !stopped; attempt++) {
+      onStatus(attempt ? 'reconnecting' : 'connecting');
+      client = createClient({
+        url,
+        lazy: true,
+        retryAttempts: 0,
+        keepAlive: 5000,
+        connectionParams: { authorization },
+        on: { connected: () => { attempt = 0; onStatus('live'); } },
+      });
+      const outcome = await new Promise((resolve) => {
+        client.subscribe(
+          { query: EVENTS, variables: { p: practiceId, a: cursor() } },
+          {
+            next: (result) => {
+              if (result.errors?.length) resolve({ errors: result.errors });
+              else onEvent(result.data.events);
+            },
+            error: (error) => resolve({ error }),
+            complete: () => resolve({}),
+          },
+        );
+      });
+      client.dispose();
+      if (stopped) break;
+      if (outcome.errors) {
+        // In-band refusals (CURSOR_EXPIRED, NOT_FOUND, FORBIDDEN) will not heal by retrying.
+        onStatus('failed');
+        onFatal(outcome.errors[0].message, outcome.errors[0].extensions?.code);
+        return;
+      }
+      if (outcome.error?.code === 4403) {
+        onStatus('failed');
+        onFatal('the API key was refused (revoked or expired)', 'UNAUTHENTICATED');
+        return;
+      }
+      await sleep(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+    }
+  })();
+  return {
+    stop() {
+      stopped = true;
+      client?.dispose();
+    },
+  };
+}
