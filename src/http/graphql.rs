@@ -35,13 +35,10 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
     if let Some(principal) = &auth.0
         && !state.services.limiter.allow(principal.limit_key())
     {
-        let body = json!({ "errors": [{
-            "message": "too many requests for this API key; slow down",
-            "extensions": { "code": "RATE_LIMITED" }
-        }] });
+        // The same refusal a socket gets, as a GraphQL error body.
+        let body = serde_json::to_string(&super::subscriptions::rate_limited()).unwrap_or_default();
         let mut response =
-            (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string())
-                .into_response();
+            (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     }
