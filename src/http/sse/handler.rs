@@ -38,13 +38,13 @@ async fn open(
     request::check_accept(headers)?;
     let presented = authorization(headers).unwrap_or_default();
     let auth = resolve(&state.services, Some(&presented)).await;
-    if auth.0.is_none() {
+    let Some(principal) = auth.0.clone() else {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
             code: "UNAUTHENTICATED",
             message: "a valid API key is required: Authorization: Bearer <key>".into(),
         });
-    }
+    };
     let mut request = read()?;
     let last_event_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
@@ -56,5 +56,5 @@ async fn open(
             message: "mutations must be sent with POST".into(),
         });
     }
-    Ok(stream::respond(state, request.data(auth).data(Transport::Sse), plan, presented))
+    Ok(stream::respond(state, request.data(auth).data(Transport::Sse), plan, principal))
 }

@@ -1,6 +1,8 @@
 //! One SSE response: the operation's results as `next` events (with the event's cursor as
 //! the SSE `id:`), then `complete`. Open streams are counted and tracked, end when the
-//! server drains, and end when their key stops authenticating (revoked or expired).
+//! server drains, and end when their key is revoked or expires — registered with the same
+//! connection registry as websockets (at once on the revoking replica, within a second
+//! elsewhere).
 
 use async_graphql::Value;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,45 +14,35 @@ use std::time::Duration;
 
 use super::resume::{Plan, take_cursor};
 use crate::app::AppState;
-use crate::auth::{authenticate, bearer};
-use crate::domain::Services;
-use crate::error::AppError;
+use crate::auth::Principal;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 
-/// How often an open stream re-checks its key: a revoked key's stream ends within this.
-pub(super) const REVALIDATE_EVERY: Duration = Duration::from_secs(1);
 /// Keep-alive comments keep proxies from timing out an idle stream.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 
-pub(super) fn respond(
-    state: &AppState,
-    request: async_graphql::Request,
-    plan: Plan,
-    authorization: String,
-) -> Response {
+pub(super) fn respond(state: &AppState, request: async_graphql::Request, plan: Plan, principal: Principal) -> Response {
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(Transport::Sse)).clone();
-    let held = (GaugeGuard::hold(connection), state.tracker.token());
+    let credentials = state.services.sessions.open(principal);
+    let mut revoked = credentials.closed();
+    let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials);
     let mut results = state.schema.execute_stream(request);
-    let (shutdown, services) = (state.shutdown.clone(), state.services.clone());
+    let shutdown = state.shutdown.clone();
     let events = async_stream::stream! {
         let _held = held;
-        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + REVALIDATE_EVERY, REVALIDATE_EVERY);
         loop {
             tokio::select! {
                 biased;
                 // Draining: end without `complete`, so the client reconnects (to another
                 // replica) with its Last-Event-ID and resumes.
                 _ = shutdown.cancelled() => break,
-                _ = recheck.tick() => {
-                    if !still_authenticated(&services, &authorization).await {
-                        let closed = json!({ "errors": [{
-                            "message": "the API key is no longer valid (revoked or expired)",
-                            "extensions": { "code": "UNAUTHENTICATED" },
-                        }] });
-                        yield Ok::<_, Infallible>(Event::default().event("next").data(closed.to_string()));
-                        yield Ok(complete());
-                        break;
-                    }
+                (_, reason) = &mut revoked => {
+                    let closed = json!({ "errors": [{
+                        "message": format!("the API key is no longer valid ({reason})"),
+                        "extensions": { "code": "UNAUTHENTICATED" },
+                    }] });
+                    yield Ok::<_, Infallible>(Event::default().event("next").data(closed.to_string()));
+                    yield Ok(complete());
+                    break;
                 }
                 result = results.next() => match result {
                     Some(response) => yield Ok(next(response, &plan)),
@@ -83,18 +75,4 @@ fn next(mut response: async_graphql::Response, plan: &Plan) -> Event {
 /// `complete`, with an empty `data:` so that EventSource listeners fire too.
 fn complete() -> Event {
     Event::default().event("complete").data("")
-}
-
-/// Whether the stream's key still authenticates. A failed lookup (the database is briefly
-/// unreachable) keeps the stream: only a definite "no" ends it.
-async fn still_authenticated(services: &Services, authorization: &str) -> bool {
-    let Some(key) = bearer(authorization) else { return false };
-    match authenticate(&services.db, services.admin_key_hash.as_deref(), key, services.now_ms()).await {
-        Ok(_) => true,
-        Err(AppError::Unauthenticated) => false,
-        Err(err) => {
-            tracing::warn!(error = %err, "re-checking an SSE stream's key failed; keeping the stream");
-            true
-        }
-    }
 }
