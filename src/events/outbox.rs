@@ -33,12 +33,10 @@ pub async fn record(conn: &impl ConnectionTrait, event: &StoredEvent, now_ms: i6
     Ok(())
 }
 
-fn keys_condition(keys: &[(String, i64)]) -> Condition {
-    keys.iter().fold(Condition::any(), |any, (practice_id, seq)| {
-        any.add(
-            Condition::all().add(outbox::Column::PracticeId.eq(practice_id.as_str())).add(outbox::Column::Seq.eq(*seq)),
-        )
-    })
+/// `(practice_id, seq) IN keys`, spelled portably, over either table keyed that way.
+fn keys_condition<C: ColumnTrait>(practice_id: C, seq: C, keys: &[(String, i64)]) -> Condition {
+    keys.iter()
+        .fold(Condition::any(), |any, (p, s)| any.add(Condition::all().add(practice_id.eq(p.as_str())).add(seq.eq(*s))))
 }
 
 #[derive(Clone, Debug)]
@@ -64,7 +62,10 @@ impl Deleter {
                 _ = self.shutdown.cancelled() => return,
                 n = published.recv_many(&mut keys, BATCH as usize) => if n == 0 { return },
             }
-            let result = outbox::Entity::delete_many().filter(keys_condition(&keys)).exec(&self.db).await;
+            let result = outbox::Entity::delete_many()
+                .filter(keys_condition(outbox::Column::PracticeId, outbox::Column::Seq, &keys))
+                .exec(&self.db)
+                .await;
             if let Err(err) = result {
                 // Rows left behind are republished by the relay: wasteful, never wrong.
                 tracing::warn!(error = %err, "could not clear published outbox rows");
@@ -120,9 +121,7 @@ impl Relay {
         }
         let keys: Vec<(String, i64)> = rows.into_iter().map(|r| (r.practice_id, r.seq)).collect();
         let events = event::Entity::find()
-            .filter(keys.iter().fold(Condition::any(), |any, (p, s)| {
-                any.add(Condition::all().add(event::Column::PracticeId.eq(p.as_str())).add(event::Column::Seq.eq(*s)))
-            }))
+            .filter(keys_condition(event::Column::PracticeId, event::Column::Seq, &keys))
             .order_by_asc(event::Column::PracticeId)
             .order_by_asc(event::Column::Seq)
             .all(&txn)
@@ -137,7 +136,10 @@ impl Relay {
             done.push(key);
         }
         if !done.is_empty() {
-            outbox::Entity::delete_many().filter(keys_condition(&done)).exec(&txn).await?;
+            outbox::Entity::delete_many()
+                .filter(keys_condition(outbox::Column::PracticeId, outbox::Column::Seq, &done))
+                .exec(&txn)
+                .await?;
         }
         txn.commit().await?;
         self.counters.republished.inc_by(done.len() as u64);
