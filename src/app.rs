@@ -2,6 +2,7 @@
 //! works), and returns before serving, so tests boot exactly what production runs.
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::future::IntoFuture;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     pub http_metrics: Arc<HttpMetrics>,
     pub registry: Arc<Registry>,
+    /// Events serialised once per distinct subscription operation, shared by sockets.
+    pub renders: Arc<graphql::RenderCache>,
 }
 
 pub struct App {
@@ -146,6 +149,7 @@ impl App {
             tracker: parts.tracker,
             http_metrics,
             registry,
+            renders: Arc::default(),
         };
         Ok(Self { listener, state })
     }
@@ -183,6 +187,13 @@ impl App {
                 drain.cancel();
             }
         };
+        // Events are small frames written one at a time: Nagle's algorithm would hold each
+        // one back until the previous one is acknowledged (tens of ms with delayed ACKs).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(listener, router).with_graceful_shutdown(graceful).into_future();
         tokio::pin!(serve);
         let started = tokio::select! {

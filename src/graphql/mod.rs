@@ -6,9 +6,11 @@ mod context;
 mod errors;
 mod mutation;
 mod query;
+mod render_cache;
 mod schema;
 mod subscription;
 pub mod types;
 
 pub use errors::{ErrorCodes, GqlResult};
+pub use render_cache::{RenderCache, RenderSlot};
 pub use schema::{AppSchema, build, introspection_schema, sdl};

@@ -6,6 +6,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::context::caller;
 use super::errors::{GqlResult, IntoGql};
+use super::render_cache::Cached;
 use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
 use crate::domain::validate;
 use crate::events::{Feed, FeedFilter, GaugeGuard, Transport, TransportLabel};
@@ -18,7 +19,7 @@ async fn feed(
     practice_id: &str,
     after: Option<String>,
     filter: FeedFilter,
-) -> GqlResult<impl Stream<Item = GqlResult<Event>> + use<>> {
+) -> GqlResult<impl Stream<Item = GqlResult<Cached<Event>>> + use<>> {
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
@@ -34,7 +35,7 @@ async fn feed(
             delivered.inc();
             let age = clock.now() - event.occurred_at;
             counters.delivery_latency.observe(age.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-            Event::from(event)
+            Cached { item: Event::from(event.clone()), event }
         })
         .map_err(|e| e.extend())
     }))
@@ -46,12 +47,12 @@ fn appointments(types: EventType, provider_id: Option<ID>) -> FeedFilter {
 
 /// Narrows a feed to one event shape (the filter already guarantees it).
 fn only<T>(
-    stream: impl Stream<Item = GqlResult<Event>>,
+    stream: impl Stream<Item = GqlResult<Cached<Event>>>,
     pick: fn(Event) -> Option<T>,
-) -> impl Stream<Item = GqlResult<T>> {
+) -> impl Stream<Item = GqlResult<Cached<T>>> {
     stream.filter_map(move |item| async move {
         match item {
-            Ok(event) => pick(event).map(Ok),
+            Ok(event) => event.map(pick).map(Ok),
             Err(err) => Some(Err(err)),
         }
     })
@@ -66,7 +67,7 @@ impl Subscription {
         practice_id: ID,
         types: Option<Vec<EventType>>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<Event>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<Event>>>> {
         feed(ctx, &practice_id, after, FeedFilter { types, ..Default::default() }).await
     }
 
@@ -76,7 +77,7 @@ impl Subscription {
         practice_id: ID,
         provider_id: Option<ID>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
         let filter = appointments(EventType::AppointmentScheduled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
@@ -87,7 +88,7 @@ impl Subscription {
         practice_id: ID,
         provider_id: Option<ID>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
         let filter = appointments(EventType::AppointmentRescheduled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
@@ -98,7 +99,7 @@ impl Subscription {
         practice_id: ID,
         provider_id: Option<ID>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
         let filter = appointments(EventType::AppointmentCancelled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
@@ -110,7 +111,7 @@ impl Subscription {
         practice_id: ID,
         provider_id: Option<ID>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<AppointmentEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
         let filter = appointments(EventType::AppointmentStartingSoon, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
@@ -120,7 +121,7 @@ impl Subscription {
         ctx: &Context<'_>,
         practice_id: ID,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<PatientEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<PatientEvent>>>> {
         let filter = FeedFilter { types: Some(vec![EventType::PatientCreated]), ..Default::default() };
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_patient))
     }
@@ -131,7 +132,7 @@ impl Subscription {
         practice_id: ID,
         patient_id: Option<ID>,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<PaymentEvent>>> {
+    ) -> Result<impl Stream<Item = Result<Cached<PaymentEvent>>>> {
         let filter = FeedFilter {
             types: Some(vec![EventType::PaymentPosted]),
             patient_id: patient_id.map(|p| p.0),

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::resolve;
-use super::ws::{self, Authenticated, ConnectionAuth, WsConfig};
+use super::ws::{self, Authenticated, ConnectionAuth, Execute, Reply, WsConfig};
 use crate::app::AppState;
 use crate::auth::{Auth, Credentials, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, RenderCache, RenderSlot};
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {
@@ -33,7 +33,11 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
     ws::upgrade(
         upgrade,
         headers,
-        Limited { schema: state.schema.clone(), limiter: state.services.limiter.clone() },
+        Limited {
+            schema: state.schema.clone(),
+            limiter: state.services.limiter.clone(),
+            renders: state.renders.clone(),
+        },
         auth,
         config,
         state.shutdown.clone(),
@@ -47,30 +51,35 @@ struct KeyAuth {
     max_connections: usize,
 }
 
-/// The schema, with every operation a socket starts spending a token of its key's rate.
-#[derive(Clone)]
+/// The schema, with every operation a socket starts spending a token of its key's rate,
+/// and events rendered once per distinct operation (see `graphql::RenderSlot`).
 struct Limited {
     schema: AppSchema,
     limiter: Arc<RateLimiter>,
+    renders: Arc<RenderCache>,
 }
 
-impl Executor for Limited {
-    async fn execute(&self, request: Request) -> GqlResponse {
-        self.schema.execute(request).await
-    }
-
+impl Execute for Limited {
     /// Each operation acts as the connection's credentials at its start (they may have
     /// been replaced since the connection opened) and spends a token of that key's rate.
-    fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, GqlResponse> {
+    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply> {
         let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
         let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
         if let Some(principal) = &principal
             && !self.limiter.allow(principal.limit_key())
         {
             let refused = rate_limited();
-            return futures_util::stream::once(async move { refused }).boxed();
+            return futures_util::stream::once(async move { refused.into() }).boxed();
         }
-        Executor::execute_stream(&self.schema, request.data(Auth(principal)), session)
+        let slot = RenderSlot::new(&self.renders, &request);
+        let request = request.data(Auth(principal)).data(slot.clone());
+        let responses = Executor::execute_stream(&self.schema, request, session);
+        responses
+            .map(move |response| match slot.json(&response) {
+                Some(json) => Reply::Json(json),
+                None => Reply::Response(response),
+            })
+            .boxed()
     }
 }
 

@@ -6,7 +6,11 @@ use crate::helpers::TestApp;
 use crate::on_both_backends;
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
 
-on_both_backends!(payment_posted_reaches_subscribers_on_both_subprotocols, filters_narrow_what_a_subscription_receives);
+on_both_backends!(
+    payment_posted_reaches_subscribers_on_both_subprotocols,
+    filters_narrow_what_a_subscription_receives,
+    an_event_is_rendered_once_per_distinct_operation
+);
 
 const PAYMENTS: &str = "subscription($p: ID!) { paymentPosted(practiceId: $p) { cursor seq type practiceId payment { amountCents method } patient { id balanceCents } } }";
 
@@ -90,4 +94,43 @@ async fn filters_narrow_what_a_subscription_receives(app: TestApp) {
     assert_eq!(seen[1].1["events"]["seq"], 2);
     assert_eq!(seen[2].1["events"]["seq"], 4);
     assert!(client.recv_within(std::time::Duration::from_millis(300)).await.is_none(), "the payment matched neither");
+}
+
+/// Subscribers that sent the same operation share one serialised result per event; an
+/// alias, a variable or a protocol that changes the result still gets its own.
+async fn an_event_is_rendered_once_per_distinct_operation(app: TestApp) {
+    let f = app.fixture().await;
+    let query = "subscription($p: ID!, $full: Boolean!) { events(practiceId: $p) { seq \
+                 ... on PaymentEvent { payment @include(if: $full) { amountCents } } } }";
+    let aliased = "subscription($p: ID!, $full: Boolean!) { e: events(practiceId: $p) { seq \
+                   ... on PaymentEvent { payment @include(if: $full) { amountCents } } } }";
+    let full = json!({ "p": f.practice, "full": true });
+    let mut clients = Vec::new();
+    for (protocol, query, variables) in [
+        (TRANSPORT_WS, query, full.clone()),
+        (TRANSPORT_WS, query, full.clone()),
+        (LEGACY_WS, query, full.clone()),
+        (TRANSPORT_WS, aliased, full.clone()),
+        (TRANSPORT_WS, query, json!({ "p": f.practice, "full": false })),
+    ] {
+        let mut client = WsClient::connect(app.addr, protocol, &f.subscriber).await;
+        client.subscribe("1", query, variables).await;
+        client.subscribe("sync", "{ __typename }", json!({})).await;
+        client.next_data("sync").await;
+        client.recv().await;
+        clients.push(client);
+    }
+    app.post_payment(&f.backoffice, &f.patient, 700).await;
+    let mut payloads = Vec::new();
+    for client in &mut clients {
+        payloads.push(client.next_data("1").await);
+    }
+    let shared = json!({ "data": { "events": { "seq": 2, "payment": { "amountCents": 700 } } } });
+    assert_eq!(payloads[0], shared);
+    assert_eq!(payloads[1], shared);
+    assert_eq!(payloads[2], shared, "legacy `data` carries the same result");
+    assert_eq!(payloads[3], json!({ "data": { "e": { "seq": 2, "payment": { "amountCents": 700 } } } }));
+    assert_eq!(payloads[4], json!({ "data": { "events": { "seq": 2 } } }), "the variable changes the result");
+    // Three distinct operations, one event: three serialisations for five subscribers.
+    assert_eq!(app.state().renders.len(), 3);
 }

@@ -1,10 +1,12 @@
 //! Connection tunables and the authentication hook, kept apart from the loop so the
 //! embedding application only needs these two items to wire the handler up.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use async_graphql::Data;
+use async_graphql::{Data, Executor, Request, Response};
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 
 /// Per-connection limits and timers.
 #[derive(Debug, Clone)]
@@ -63,4 +65,32 @@ pub(crate) trait ConnectionAuth: Send + Sync + 'static {
         init_payload: serde_json::Value,
         header_authorization: Option<String>,
     ) -> BoxFuture<'static, Result<Authenticated, String>>;
+}
+
+/// One result of an operation: a response still to be serialised, or an execution
+/// result that is JSON already (the same text may go to many subscribers).
+// A reply is moved a few times and then written; boxing the response would cost an
+// allocation per result to save copying 200 bytes.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Reply {
+    Response(Response),
+    Json(Arc<str>),
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply::Response(response)
+    }
+}
+
+/// Runs a connection's operations. Every async-graphql `Executor` does; an embedding may
+/// instead hand out results it serialised once for many connections.
+pub(crate) trait Execute: Send + Sync + 'static {
+    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply>;
+}
+
+impl<E: Executor> Execute for E {
+    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply> {
+        self.execute_stream(request, session).map(Reply::from).boxed()
+    }
 }

@@ -4,12 +4,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{Executor, Request};
+use async_graphql::Request;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use super::config::Authenticated;
+use super::config::{Authenticated, Execute};
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
 use super::session::{AuthState, End, Session, Step, close, read_error, send};
@@ -18,7 +18,7 @@ use super::session::{AuthState, End, Session, Step, close, read_error, send};
 /// (subscriptions-transport-ws does); such starts are held until auth ends, this many.
 const MAX_QUEUED_STARTS: usize = 32;
 
-impl<E: Executor> Session<E> {
+impl<E: Execute> Session<E> {
     pub(super) async fn authenticated(
         &mut self,
         socket: &mut WebSocket,
@@ -54,7 +54,7 @@ impl<E: Executor> Session<E> {
             self.keepalive = Some(interval);
         }
         for (id, request) in std::mem::take(&mut self.queued) {
-            let responses = self.executor.execute_stream(request, Some(data.clone()));
+            let responses = self.executor.stream(request, Some(data.clone()));
             self.operations.start(id, responses);
         }
         Ok(())
@@ -128,10 +128,10 @@ impl<E: Executor> Session<E> {
                 extensions.set("code", "RATE_LIMITED");
                 error.extensions = Some(extensions);
                 let refused = async_graphql::Response::from_errors(vec![error]);
-                self.operations.start(id, futures_util::stream::once(async move { refused }).boxed());
+                self.operations.start(id, futures_util::stream::once(async move { refused.into() }).boxed());
             }
             Some(data) => {
-                let responses = self.executor.execute_stream(request, Some(data));
+                let responses = self.executor.stream(request, Some(data));
                 self.operations.start(id, responses);
             }
             None if self.queued.len() >= MAX_QUEUED_STARTS => {

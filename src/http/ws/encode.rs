@@ -5,6 +5,7 @@ use async_graphql::{Response, ServerError};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::config::Reply;
 use super::protocol::Subprotocol;
 
 #[derive(Serialize)]
@@ -60,13 +61,24 @@ pub(crate) fn connection_error(reason: &str) -> String {
     encode(None, "connection_error", Some(serde_json::json!({ "message": reason })))
 }
 
-/// One execution result: `next` (transport-ws) or `data` (legacy).
-pub(crate) fn next(protocol: Subprotocol, id: &str, response: &Response) -> String {
+/// One execution result: `next` (transport-ws) or `data` (legacy). An already
+/// serialised result is spliced in as it is, so it is not parsed or serialised again.
+pub(crate) fn next(protocol: Subprotocol, id: &str, reply: &Reply) -> String {
     let ty = match protocol {
         Subprotocol::TransportWs => "next",
         Subprotocol::Legacy => "data",
     };
-    encode(Some(id), ty, Some(response))
+    match reply {
+        Reply::Response(response) => encode(Some(id), ty, Some(response)),
+        Reply::Json(json) => {
+            let id = serde_json::Value::from(id).to_string();
+            let mut text = String::with_capacity(json.len() + id.len() + 32);
+            for part in [r#"{"id":"#, &id, r#","type":""#, ty, r#"","payload":"#, json, "}"] {
+                text.push_str(part);
+            }
+            text
+        }
+    }
 }
 
 /// A request error: transport-ws sends the whole `GraphQLError[]`, legacy sends the
@@ -109,5 +121,11 @@ mod unit {
             r#"{"id":"1","type":"error","payload":{"message":"bad"}}"#
         );
         assert!(is_request_error(&Response::from_errors(errors)));
+        let json: std::sync::Arc<str> = r#"{"data":{"n":1}}"#.into();
+        let shared = next(Subprotocol::TransportWs, "a\"b", &Reply::Json(json));
+        assert_eq!(shared, r#"{"id":"a\"b","type":"next","payload":{"data":{"n":1}}}"#);
+        let value = async_graphql::Value::from_json(serde_json::json!({ "n": 1 })).expect("value");
+        let serialised = next(Subprotocol::Legacy, "1", &Reply::Response(Response::new(value)));
+        assert_eq!(serialised, r#"{"id":"1","type":"data","payload":{"data":{"n":1}}}"#);
     }
 }

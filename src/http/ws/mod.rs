@@ -1,6 +1,7 @@
 //! Strict GraphQL over WebSocket: `graphql-transport-ws` (graphql-ws PROTOCOL.md) and the
 //! legacy `graphql-ws` (subscriptions-transport-ws) protocol, over
-//! `async_graphql::Executor::execute_stream`.
+//! `async_graphql::Executor::execute_stream` (or any `Execute`, which may hand out
+//! results already serialised).
 //!
 //! Layout: `protocol` parses client messages, `encode` writes server messages,
 //! `operations` multiplexes running operations, `session` is the connection loop and
@@ -25,7 +26,7 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use config::{Authenticated, ConnectionAuth, WsConfig};
+pub(crate) use config::{Authenticated, ConnectionAuth, Execute, Reply, WsConfig};
 // `serve` and `Subprotocol` are for embedding without `upgrade` (and for the tests).
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use protocol::Subprotocol;

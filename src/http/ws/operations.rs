@@ -5,17 +5,18 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::{Response, ServerError};
+use async_graphql::ServerError;
 use futures_util::{
     StreamExt,
     stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
 };
 
+use super::config::Reply;
 use super::encode::is_request_error;
 
 /// What the connection has to tell the client about an operation.
 pub(crate) enum Output {
-    Next(String, Response),
+    Next(String, Reply),
     /// Request error as the first result: reported once, the operation is over, and no
     /// `complete` follows (graphql-transport-ws `Error` semantics).
     Error(String, Vec<ServerError>),
@@ -26,7 +27,7 @@ struct Tagged {
     id: Arc<str>,
     generation: u64,
     /// A result, or `None` once the operation's stream has ended.
-    event: Option<Response>,
+    event: Option<Reply>,
 }
 
 struct Active {
@@ -53,7 +54,7 @@ impl Operations {
     }
 
     /// Registers a new operation; the caller has already rejected duplicate ids.
-    pub(crate) fn start(&mut self, id: String, responses: BoxStream<'static, Response>) {
+    pub(crate) fn start(&mut self, id: String, responses: BoxStream<'static, Reply>) {
         // The generation tells results of a stopped operation apart from those of a new
         // one reusing its id (belt and braces: aborted streams yield nothing anyway).
         let generation = self.next_generation;
@@ -94,14 +95,16 @@ impl Operations {
                 continue;
             }
             match event {
-                Some(response) => {
+                Some(reply) => {
                     let first = !active.seen_first;
                     active.seen_first = true;
-                    if first && is_request_error(&response) {
-                        self.stop(&id);
-                        return Output::Error(id.to_string(), response.errors);
-                    }
-                    return Output::Next(id.to_string(), response);
+                    return match reply {
+                        Reply::Response(response) if first && is_request_error(&response) => {
+                            self.stop(&id);
+                            Output::Error(id.to_string(), response.errors)
+                        }
+                        reply => Output::Next(id.to_string(), reply),
+                    };
                 }
                 None => {
                     // Finished by itself: the id becomes free for reuse.

@@ -5,13 +5,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{Data, Executor, Request};
+use async_graphql::{Data, Request};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::future::{BoxFuture, OptionFuture};
 use tokio::time::{Interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Authenticated, ConnectionAuth, WsConfig};
+use super::config::{Authenticated, ConnectionAuth, Execute, WsConfig};
 use super::encode;
 use super::operations::{Operations, Output};
 use super::protocol::{self, Subprotocol, close_code};
@@ -58,7 +58,7 @@ pub(super) struct Session<E> {
 }
 
 /// Runs one connection until it ends or `shutdown` fires (then close 1001).
-pub(crate) async fn serve<E: Executor>(
+pub(crate) async fn serve<E: Execute>(
     mut socket: WebSocket,
     protocol: Subprotocol,
     executor: E,
@@ -143,7 +143,7 @@ pub(super) fn read_error(err: axum::Error) -> End {
     End::Gone
 }
 
-impl<E: Executor> Session<E> {
+impl<E: Execute> Session<E> {
     async fn run(&mut self, socket: &mut WebSocket, config: &WsConfig, shutdown: &CancellationToken) -> End {
         let init_deadline = sleep(config.init_timeout);
         tokio::pin!(init_deadline);

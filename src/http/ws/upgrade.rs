@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use async_graphql::Executor;
 use axum::{
     extract::ws::WebSocketUpgrade,
     http::{HeaderMap, StatusCode, header::AUTHORIZATION},
@@ -13,7 +12,7 @@ use axum::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::config::{ConnectionAuth, WsConfig};
+use super::config::{ConnectionAuth, Execute, WsConfig};
 use super::protocol::Subprotocol;
 use super::session::serve;
 
@@ -26,7 +25,7 @@ const BUFFER_BYTES: usize = 4 * 1024;
 /// limit, then runs [`serve`] on `tracker` (axum does not wait for upgraded sockets; the
 /// app does), holding `guard` for the connection's lifetime (e.g. a gauge).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn upgrade<E: Executor, G: Send + 'static>(
+pub(crate) fn upgrade<E: Execute, G: Send + 'static>(
     ws: WebSocketUpgrade,
     headers: &HeaderMap,
     executor: E,
