@@ -67,14 +67,17 @@ pub fn payment_view(row: payment::Model) -> Payment {
 }
 
 /// Adds `delta` to the patient's balance and returns the patient as it is now.
-async fn move_balance(tx: &MutationTx<'_>, who: &Principal, patient_id: &str, delta: i64) -> AppResult<patient::Model> {
+/// Adds `delta` to the patient's balance and returns the row as updated, in one statement
+/// (the practice lock is held meanwhile, so every round trip here is one writers wait on).
+async fn move_balance(tx: &MutationTx<'_>, patient_id: &str, delta: i64) -> AppResult<patient::Model> {
     patient::Entity::update_many()
         .col_expr(patient::Column::BalanceCents, Expr::col(patient::Column::BalanceCents).add(delta))
         .col_expr(patient::Column::UpdatedAt, Expr::value(tx.now_ms()))
         .filter(patient::Column::Id.eq(patient_id))
-        .exec(tx.conn())
-        .await?;
-    patients::load(tx.conn(), who, patient_id).await
+        .exec_with_returning(tx.conn())
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound("patient"))
 }
 
 #[tracing::instrument(skip_all)]
@@ -106,7 +109,7 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     }
     .insert(tx.conn())
     .await?;
-    let patient = move_balance(&tx, who, &patient.id, amount).await?;
+    let patient = move_balance(&tx, &patient.id, amount).await?;
     let charge = charge_view(row);
     let payload = Payload::Charge { charge: Arc::new(charge.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::ChargePosted, payload).await?;
@@ -135,7 +138,7 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     }
     .insert(tx.conn())
     .await?;
-    let patient = move_balance(&tx, who, &patient.id, -amount).await?;
+    let patient = move_balance(&tx, &patient.id, -amount).await?;
     let payment = payment_view(row);
     let payload = Payload::Payment { payment: Arc::new(payment.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::PaymentPosted, payload).await?;
