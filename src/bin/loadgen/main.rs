@@ -1,33 +1,46 @@
 //! The load generator behind BENCHMARKS.md: sets up its own practice with an ADMIN key,
 //! opens `--connections` websockets of `--subs-per-conn` subscriptions each over several
-//! loopback source addresses, posts payments at `--rate` per second for `--duration`
-//! seconds, waits for the deliveries to drain, and prints what it measured (text, then
-//! one JSON line). It only ever talks to 127.0.0.0/8.
+//! loopback source addresses and one or more `--target` servers, posts payments at
+//! `--rate` per second for `--duration` seconds (optionally with `--churn` clients
+//! connecting and leaving meanwhile), waits for the deliveries to drain, and prints what
+//! it measured (text, then one JSON line). It only ever talks to 127.0.0.0/8.
 //!
-//! Modules: `fixture` (the GraphQL-over-HTTP calls that build the practice), `subscriber`
-//! (one socket and its subscriptions), `mutator` (the fixed-rate payments), `stats`
-//! (histograms, per-subscription accounting, /proc) and `report` (the summary).
+//! Modules: `fixture` (the GraphQL-over-HTTP calls that build the practice), `eventlog`
+//! (the practice's log over HTTP), `subscriber` (one steady socket and its
+//! subscriptions), `churn` (the clients that keep reconnecting), `frame` (the frames
+//! read), `mutator` (the fixed-rate payments), `gauge` (the servers' open-subscription
+//! count), `servers` (/proc), `memory` (the S1 phases), `stats` (histograms and
+//! per-subscription accounting), `run` (the phases in order), `report` (the JSON
+//! summary) and `report_text` (the same for people).
 
+mod churn;
+mod eventlog;
 mod fixture;
+mod frame;
+mod gauge;
+mod memory;
 mod mutator;
 mod report;
+mod report_text;
+mod run;
+mod servers;
 mod stats;
 mod subscriber;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use stats::{Proc, Shared};
 
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", about = "Load generator for a clinicstream on this machine (loopback only)")]
 pub struct Args {
-    /// The server's address, an IPv4 loopback `127.x.y.z:port`.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    target: SocketAddr,
+    /// The servers' addresses, IPv4 loopback `127.x.y.z:port`; repeat the flag or separate
+    /// them by commas. Connections are spread over them in turn.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:8080")]
+    target: Vec<SocketAddr>,
+    /// Where the fixture is built and the payments are posted (default: the first target).
+    #[arg(long)]
+    mutate_target: Option<SocketAddr>,
     /// An ADMIN key of the server (its `--admin-key`), used to build the fixture.
     #[arg(long, env = "LOADGEN_ADMIN_KEY", hide_env_values = true)]
     admin_key: String,
@@ -37,7 +50,11 @@ pub struct Args {
     /// `events` subscriptions per connection.
     #[arg(long, default_value_t = 1)]
     subs_per_conn: usize,
-    /// Payments posted per second over HTTP (open loop: sent on schedule, not after replies).
+    /// Subscriptions added on every connection once the first ones are measured (S1).
+    #[arg(long, default_value_t = 0)]
+    extra_subs_per_conn: usize,
+    /// Payments posted per second over HTTP (open loop: sent on schedule, not after
+    /// replies). 0 posts none: an idle run that only measures memory.
     #[arg(long, default_value_t = 10)]
     rate: u32,
     /// Seconds of posting payments.
@@ -46,12 +63,16 @@ pub struct Args {
     /// Connections are spread over the source addresses 127.0.0.1 ..= 127.0.0.N.
     #[arg(long, default_value_t = 1)]
     source_addrs: u8,
-    /// The server's process id, to read its RSS and CPU seconds from /proc.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The servers' process ids, to read their RSS, CPU seconds and open files from
+    /// /proc; repeat the flag or separate them by commas.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Seconds to wait after the last payment for outstanding deliveries.
     #[arg(long, default_value_t = 10)]
     drain_timeout: u64,
+    /// Seconds to wait for the servers' gauge to show every subscription open.
+    #[arg(long, default_value_t = 60)]
+    subscribe_timeout: u64,
     /// Connections opened at once while connecting.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
@@ -59,18 +80,36 @@ pub struct Args {
     /// not sent (the server is not keeping up with the rate).
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
+    /// Clients that keep connecting, subscribing after their last cursor, and leaving,
+    /// next to the steady connections, for the whole payment phase (S5).
+    #[arg(long, default_value_t = 0)]
+    churn: usize,
+    /// How long a churning client stays connected, `MIN,MAX` milliseconds (uniform).
+    #[arg(long, default_value = "1000,10000", value_parser = parse_range)]
+    churn_hold_ms: (u64, u64),
+    /// Seconds between readings of the servers' RSS and open files for the series.
+    #[arg(long, default_value_t = 10)]
+    sample_every_secs: u64,
     /// A label copied into the JSON line (e.g. the scenario and database).
     #[arg(long, default_value = "")]
     label: String,
 }
 
+impl Args {
+    fn mutate_target(&self) -> SocketAddr {
+        self.mutate_target.unwrap_or(self.target[0])
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    check_loopback(args.target)?;
-    if args.source_addrs == 0 || args.subs_per_conn == 0 || args.rate == 0 {
-        bail!("--source-addrs, --subs-per-conn and --rate must be at least 1");
+    for target in args.target.iter().chain(&args.mutate_target) {
+        check_loopback(*target)?;
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+    if args.source_addrs == 0 || args.subs_per_conn == 0 || args.sample_every_secs == 0 {
+        bail!("--source-addrs, --subs-per-conn and --sample-every-secs must be at least 1");
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run::run(args))
 }
 
 /// Refuses anything but IPv4 loopback: this tool floods what it points at.
@@ -81,50 +120,13 @@ fn check_loopback(target: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let server = args.server_pid.map(Proc::new);
-    let me = Proc::new(std::process::id());
-    let http = fixture::Http::new(args.target)?;
-    let fixture = fixture::build(&http, &args.admin_key).await.context("building the fixture")?;
-    let before = server.as_ref().map(Proc::sample).transpose()?;
-
-    let shared = Arc::new(Shared::new());
-    let connect_started = Instant::now();
-    let sockets = subscriber::open_all(&args, &fixture, shared.clone()).await?;
-    let connect_secs = connect_started.elapsed().as_secs_f64();
-    // `subscribe` has no acknowledgement: give the server a moment to start them all.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let subscribed = server.as_ref().map(Proc::sample).transpose()?;
-    eprintln!("{} connections × {} subscriptions ready in {connect_secs:.1}s", sockets.len(), args.subs_per_conn);
-
-    let cpu_start = (server.as_ref().map(Proc::sample).transpose()?, me.sample()?);
-    let window_start = Instant::now();
-    let posted = mutator::run(&args, &http, &fixture, shared.clone()).await;
-    let expected = posted.ok * (sockets.len() * args.subs_per_conn) as u64;
-    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
-    while shared.delivered() < expected && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (min, max) = text.split_once(',').ok_or("expected MIN,MAX")?;
+    let (min, max) = (min.trim().parse::<u64>(), max.trim().parse::<u64>());
+    match (min, max) {
+        (Ok(min), Ok(max)) if min <= max => Ok((min, max)),
+        _ => Err(format!("{text:?} is not MIN,MAX with MIN ≤ MAX")),
     }
-    let window = window_start.elapsed();
-    let cpu_end = (server.as_ref().map(Proc::sample).transpose()?, me.sample()?);
-    shared.stop();
-    let mut subs = Vec::new();
-    for socket in sockets {
-        subs.extend(socket.await?);
-    }
-
-    let summary = report::Summary::new(report::Inputs {
-        args: &args,
-        connect_secs,
-        window,
-        posted,
-        subs,
-        shared: &shared,
-        server: [before, subscribed, cpu_start.0, cpu_end.0],
-        loadgen: [cpu_start.1, cpu_end.1],
-    });
-    summary.print();
-    Ok(())
 }
 
 /// The source address of connection `index`: 127.0.0.1 ..= 127.0.0.N in turn.

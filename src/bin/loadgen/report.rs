@@ -1,26 +1,40 @@
-//! The summary of a run: figures for people on stderr-free stdout, then one JSON line
-//! (prefixed `JSON `) for scripts that take medians.
+//! The summary of a run: figures for people on stdout, then one JSON line (prefixed
+//! `JSON `) for scripts that take medians. Per-target and per-server figures are objects
+//! keyed by target address and server index, so `bench/median.py` reaches them too.
 
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::{Map, Value, json};
 
 use crate::Args;
+use crate::churn::{self, ChurnTrack};
+use crate::eventlog::Tail;
+use crate::memory::Memory;
 use crate::mutator::Posted;
-use crate::stats::{ProcSample, Shared, SubTrack};
+use crate::servers::{Point, ProcSample, Samples, series_summary};
+use crate::stats::{Shared, SubTrack};
+
+/// The payment phase: from the first payment to the end of the drain.
+pub struct Window {
+    /// Seconds since loadgen started (the origin of the RSS series).
+    pub started_secs: f64,
+    pub secs: f64,
+}
 
 pub struct Inputs<'a> {
     pub args: &'a Args,
     pub connect_secs: f64,
-    /// From the first payment to the end of the drain.
-    pub window: Duration,
+    pub window: Window,
     pub posted: Posted,
-    pub subs: Vec<SubTrack>,
+    /// Every steady socket's subscriptions, with the index of its target.
+    pub subs: Vec<(usize, Vec<SubTrack>)>,
     pub shared: &'a Shared,
-    /// The server before connecting, once subscribed, at the first payment, after the drain.
-    pub server: [Option<ProcSample>; 4],
+    pub memory: &'a Memory,
+    /// The servers at the first payment and after the drain.
+    pub server: [Samples; 2],
     /// Loadgen itself at the first payment and after the drain.
     pub loadgen: [ProcSample; 2],
+    pub churn: Option<(Vec<ChurnTrack>, Tail)>,
+    pub series: Vec<Point>,
 }
 
 pub struct Summary(Value);
@@ -28,32 +42,28 @@ pub struct Summary(Value);
 impl Summary {
     pub fn new(i: Inputs<'_>) -> Self {
         let ok = i.posted.ok;
-        let subscriptions = i.subs.len() as u64;
-        let delivered: u64 = i.subs.iter().map(|s| s.distinct).sum();
-        let lost: u64 = i.subs.iter().map(|s| ok.saturating_sub(s.distinct)).sum();
-        let subs_with_loss = i.subs.iter().filter(|s| s.distinct < ok).count();
-        let window = i.window.as_secs_f64();
-        let server = match i.server {
-            [Some(before), Some(subscribed), Some(start), Some(end)] => {
-                let cpu = end.cpu_secs - start.cpu_secs;
-                json!({
-                    "rss_before_kib": before.rss_kib,
-                    "rss_subscribed_kib": subscribed.rss_kib,
-                    "rss_end_kib": end.rss_kib,
-                    "hwm_kib": end.hwm_kib,
-                    "bytes_per_subscription": (subscribed.rss_kib.saturating_sub(before.rss_kib) * 1024)
-                        .checked_div(subscriptions),
-                    "cpu_secs": round(cpu),
-                    "cpu_percent": round(100.0 * cpu / window),
-                })
-            }
-            _ => Value::Null,
-        };
-        Self(json!({
+        let all: Vec<&SubTrack> = i.subs.iter().flat_map(|(_, tracks)| tracks).collect();
+        let window = i.window.secs;
+        let mut by_target = Map::new();
+        for (t, target) in i.args.target.iter().enumerate() {
+            let on: Vec<&SubTrack> = i.subs.iter().filter(|(at, _)| *at == t).flat_map(|(_, tracks)| tracks).collect();
+            let mut figures = deliveries(&on, ok, window);
+            figures["end_to_end_ms"] = percentiles(&i.shared.end_to_end_by_target[t].merged());
+            by_target.insert(target.to_string(), figures);
+        }
+        let mut delivered = deliveries(&all, ok, window);
+        delivered["socket_errors"] = json!(i.shared.error_count());
+        delivered["end_to_end_ms"] = percentiles(&i.shared.end_to_end.merged());
+        delivered["commit_to_delivery_ms"] = percentiles(&i.shared.commit_to_delivery.merged());
+        delivered["by_target"] = Value::Object(by_target);
+        let mut summary = json!({
             "label": i.args.label,
+            "targets": i.args.target.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "mutate_target": i.args.mutate_target().to_string(),
             "connections": i.args.connections,
             "subs_per_conn": i.args.subs_per_conn,
-            "subscriptions": subscriptions,
+            "extra_subs_per_conn": i.args.extra_subs_per_conn,
+            "subscriptions": all.len(),
             "source_addrs": i.args.source_addrs,
             "rate": i.args.rate,
             "duration_secs": i.args.duration,
@@ -61,69 +71,80 @@ impl Summary {
             "window_secs": round(window),
             "mutations": {
                 "ok": ok, "failed": i.posted.failed, "not_sent": i.posted.not_sent,
-                "per_sec": round(ok as f64 / i.posted.secs),
+                "per_sec": per_sec(ok, i.posted.secs),
                 "latency_ms": percentiles(&i.shared.mutation.merged()),
             },
-            "deliveries": {
-                "expected": ok * subscriptions, "delivered": delivered,
-                "per_sec": round(delivered as f64 / window),
-                "lost": lost, "subs_with_loss": subs_with_loss,
-                "duplicates": i.subs.iter().map(|s| s.duplicates).sum::<u64>(),
-                "out_of_order": i.subs.iter().map(|s| s.out_of_order).sum::<u64>(),
-                "socket_errors": i.shared.error_count(),
-                "end_to_end_ms": percentiles(&i.shared.end_to_end.merged()),
-                "commit_to_delivery_ms": percentiles(&i.shared.commit_to_delivery.merged()),
-            },
-            "server": server,
+            "deliveries": delivered,
+            "memory": i.memory.summary(i.args),
+            "server": server(&i),
             "loadgen_cpu_secs": round(i.loadgen[1].cpu_secs - i.loadgen[0].cpu_secs),
-        }))
+            "churn": i.churn.as_ref().map(|(tracks, tail)| churn::summary(tracks, tail, i.args.churn_hold_ms)),
+        });
+        let soak = series_summary(&i.series, i.window.started_secs, i.window.started_secs + window);
+        summary.as_object_mut().expect("an object").extend(soak.as_object().cloned().unwrap_or_default());
+        Self(summary)
     }
 
     pub fn print(&self) {
-        let v = &self.0;
-        let (m, d, s) = (&v["mutations"], &v["deliveries"], &v["server"]);
-        let pct = |h: &Value| format!("p50 {} p90 {} p99 {} max {} ms", h["p50"], h["p90"], h["p99"], h["max"]);
-        println!("loadgen {}: {} subscriptions on {} connections", v["label"], v["subscriptions"], v["connections"]);
-        println!(
-            "  mutations: {} ok, {} failed, {} not sent, {}/s; {}",
-            m["ok"],
-            m["failed"],
-            m["not_sent"],
-            m["per_sec"],
-            pct(&m["latency_ms"])
-        );
-        println!(
-            "  deliveries: {} of {} ({}/s over {} s); lost {} ({} subscriptions), duplicates {}, out of order {}, socket errors {}",
-            d["delivered"],
-            d["expected"],
-            d["per_sec"],
-            v["window_secs"],
-            d["lost"],
-            d["subs_with_loss"],
-            d["duplicates"],
-            d["out_of_order"],
-            d["socket_errors"]
-        );
-        println!("  end to end (payment sent → event read): {}", pct(&d["end_to_end_ms"]));
-        println!("  commit → delivery (occurredAt → read):  {}", pct(&d["commit_to_delivery_ms"]));
-        if !s.is_null() {
-            println!(
-                "  server: RSS {} → {} → {} KiB (peak {}), {} B/subscription, {} CPU s ({}%)",
-                s["rss_before_kib"],
-                s["rss_subscribed_kib"],
-                s["rss_end_kib"],
-                s["hwm_kib"],
-                s["bytes_per_subscription"],
-                s["cpu_secs"],
-                s["cpu_percent"]
-            );
-        }
-        println!("  loadgen CPU s: {}", v["loadgen_cpu_secs"]);
+        crate::report_text::print(&self.0);
         println!("JSON {}", self.0);
     }
 }
 
-fn percentiles(h: &Histogram<u64>) -> Value {
+/// Delivery accounting over some subscriptions, each owed every successful payment.
+fn deliveries(subs: &[&SubTrack], ok: u64, window: f64) -> Value {
+    let delivered: u64 = subs.iter().map(|s| s.distinct).sum();
+    json!({
+        "subscriptions": subs.len(),
+        "expected": ok * subs.len() as u64, "delivered": delivered,
+        "per_sec": per_sec(delivered, window),
+        "lost": subs.iter().map(|s| ok.saturating_sub(s.distinct)).sum::<u64>(),
+        "subs_with_loss": subs.iter().filter(|s| s.distinct < ok).count(),
+        "duplicates": subs.iter().map(|s| s.duplicates).sum::<u64>(),
+        "out_of_order": subs.iter().map(|s| s.out_of_order).sum::<u64>(),
+    })
+}
+
+/// The servers summed (one server: its own figures), and each one when there are several.
+fn server(i: &Inputs<'_>) -> Value {
+    let (Some(before), Some(subscribed)) = (&i.memory.before, &i.memory.subscribed) else { return Value::Null };
+    let window = i.window.secs;
+    // Per subscription of the first `--subs-per-conn` ones, which `rss_subscribed` holds.
+    let figures = |pick: &dyn Fn(&[ProcSample]) -> Vec<ProcSample>, subs: u64| {
+        let sum = |samples: &[ProcSample]| {
+            pick(samples).iter().fold(ProcSample::default(), |a, s| ProcSample {
+                rss_kib: a.rss_kib + s.rss_kib,
+                hwm_kib: a.hwm_kib + s.hwm_kib,
+                cpu_secs: a.cpu_secs + s.cpu_secs,
+            })
+        };
+        let (before, subscribed) = (sum(&before.samples), sum(&subscribed.samples));
+        let (start, end) = (sum(&i.server[0]), sum(&i.server[1]));
+        let cpu = end.cpu_secs - start.cpu_secs;
+        json!({
+            "rss_before_kib": before.rss_kib,
+            "rss_subscribed_kib": subscribed.rss_kib,
+            "rss_end_kib": end.rss_kib,
+            "hwm_kib": end.hwm_kib,
+            "bytes_per_subscription": (subscribed.rss_kib.saturating_sub(before.rss_kib) * 1024).checked_div(subs),
+            "cpu_secs": round(cpu),
+            "cpu_percent": if window > 0.0 { round(100.0 * cpu / window) } else { 0.0 },
+        })
+    };
+    let mut all = figures(&|samples| samples.to_vec(), (i.args.connections * i.args.subs_per_conn) as u64);
+    let servers = i.server[0].len();
+    if servers > 1 {
+        // Server n serves target n when there are as many of each (run.sh passes them so).
+        let expected = &i.memory.confirmed.expected;
+        let subs_on = |n: usize| if expected.len() == servers { expected[n] } else { 0 };
+        let each: Map<String, Value> =
+            (0..servers).map(|n| (n.to_string(), figures(&|samples| vec![samples[n]], subs_on(n)))).collect();
+        all["by_server"] = Value::Object(each);
+    }
+    all
+}
+
+pub fn percentiles(h: &Histogram<u64>) -> Value {
     let ms = |micros: u64| round(micros as f64 / 1000.0);
     json!({
         "count": h.len(),
@@ -134,6 +155,10 @@ fn percentiles(h: &Histogram<u64>) -> Value {
     })
 }
 
-fn round(x: f64) -> f64 {
+fn per_sec(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { round(n as f64 / secs) } else { 0.0 }
+}
+
+pub fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }

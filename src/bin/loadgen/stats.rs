@@ -1,5 +1,5 @@
 //! What a run counts: latency histograms shared by every task (sharded so sockets rarely
-//! contend), per-subscription delivery accounting by `seq`, and /proc samples.
+//! contend), overall and per target, and per-subscription delivery accounting by `seq`.
 
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
@@ -39,6 +39,9 @@ impl Sharded {
 pub struct Shared {
     /// Payment sent (time in the payment's `reference`) → event read by a subscriber.
     pub end_to_end: Sharded,
+    /// The same, one histogram per `--target`, so subscribers on a replica that did not
+    /// take the mutation can be set against those on the one that did.
+    pub end_to_end_by_target: Vec<Sharded>,
     /// The event's `occurredAt` (its commit) → read by a subscriber.
     pub commit_to_delivery: Sharded,
     /// Payment request sent → its HTTP response read.
@@ -50,9 +53,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new() -> Self {
+    pub fn new(targets: usize) -> Self {
         Self {
             end_to_end: Sharded::new(),
+            end_to_end_by_target: (0..targets).map(|_| Sharded::new()).collect(),
             commit_to_delivery: Sharded::new(),
             mutation: Sharded::new(),
             delivered: AtomicU64::new(0),
@@ -79,6 +83,10 @@ impl Shared {
 
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
     }
 
     pub fn stopped(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
@@ -116,38 +124,9 @@ impl SubTrack {
         self.distinct += 1;
         true
     }
-}
 
-/// A process whose memory and CPU time are read from /proc.
-pub struct Proc(u32);
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcSample {
-    pub rss_kib: u64,
-    pub hwm_kib: u64,
-    pub cpu_secs: f64,
-}
-
-impl Proc {
-    pub fn new(pid: u32) -> Self {
-        Self(pid)
-    }
-
-    pub fn sample(&self) -> anyhow::Result<ProcSample> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0))?;
-        // Fields after the parenthesised command name; utime and stime are the 14th and
-        // 15th fields of the line, in clock ticks (USER_HZ, 100 on Linux).
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let ticks: u64 = after.split_whitespace().skip(11).take(2).filter_map(|n| n.parse::<u64>().ok()).sum();
-        Ok(ProcSample { rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:"), cpu_secs: ticks as f64 / 100.0 })
+    /// The highest `seq` delivered so far (0 before the first).
+    pub fn last(&self) -> u64 {
+        self.last
     }
 }

@@ -1,0 +1,64 @@
+//! The servers' own count of open websocket subscriptions, read from `/metrics`.
+//! graphql-transport-ws has no acknowledgement for `subscribe`, so this gauge is how
+//! loadgen knows every subscription is live (the server raises it once the feed is open)
+//! before it measures memory or sends the first payment.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const METRIC: &str = "clinicstream_subscriptions{transport=\"websocket\"}";
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// What the wait ended with, per target.
+#[derive(Debug, Default)]
+pub struct Confirmed {
+    pub expected: Vec<u64>,
+    pub seen: Vec<Option<u64>>,
+    pub secs: f64,
+}
+
+impl Confirmed {
+    pub fn ok(&self) -> bool {
+        self.expected.iter().zip(&self.seen).all(|(e, s)| s.is_some_and(|s| s >= *e))
+    }
+}
+
+/// Polls every target's gauge until each shows at least its `expected` subscriptions
+/// or `timeout` passes. A server whose `/metrics` cannot be read is given one second,
+/// the fixed wait loadgen used before it read the gauge.
+pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Duration) -> Confirmed {
+    let started = Instant::now();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build();
+    let mut seen = vec![None; targets.len()];
+    if let Ok(client) = client {
+        loop {
+            for (target, seen) in targets.iter().zip(&mut seen) {
+                *seen = read(&client, *target).await;
+            }
+            let done = expected.iter().zip(&seen).all(|(e, s)| s.is_none_or(|s| s >= *e));
+            if done || started.elapsed() >= timeout {
+                break;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+    if seen.iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let confirmed = Confirmed { expected, seen, secs: started.elapsed().as_secs_f64() };
+    if !confirmed.ok() {
+        eprintln!(
+            "open subscriptions not confirmed: expected {:?}, /metrics shows {:?}",
+            confirmed.expected, confirmed.seen
+        );
+    }
+    confirmed
+}
+
+async fn read(client: &reqwest::Client, target: SocketAddr) -> Option<u64> {
+    let response = client.get(format!("http://{target}/metrics")).send().await.ok()?;
+    let body = response.error_for_status().ok()?.text().await.ok()?;
+    // The server lists the gauge once its first websocket subscription opened: until then, 0.
+    let open = body.lines().find_map(|line| line.strip_prefix(METRIC)?.trim().parse::<f64>().ok());
+    Some(open.map_or(0, |n| n as u64))
+}

@@ -1,0 +1,137 @@
+//! One run, phase by phase: fixture, steady sockets (and their memory, S1), then the
+//! payment phase with any churning clients (S5), the drain, and the report. The servers'
+//! RSS series is sampled from start to end.
+
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+use crate::churn::{self, ChurnTrack};
+use crate::eventlog::{self, Tail};
+use crate::memory::{Memory, Phase};
+use crate::mutator::{self, Posted};
+use crate::report::{self, Window};
+use crate::servers::{Proc, Servers, sample_series};
+use crate::stats::Shared;
+use crate::subscriber::{self, target_of};
+use crate::{Args, fixture, gauge};
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let origin = Instant::now();
+    let servers = Servers::new(&args.server_pid);
+    let me = Proc::new(std::process::id());
+    let shared = Arc::new(Shared::new(args.target.len()));
+    let every = Duration::from_secs(args.sample_every_secs);
+    let series = (!servers.is_empty())
+        .then(|| tokio::spawn(sample_series(Servers::new(&args.server_pid), origin, every, shared.clone())));
+
+    let http = fixture::Http::new(args.mutate_target())?;
+    let fixture = fixture::build(&http, &args.admin_key).await.context("building the fixture")?;
+    let before = Phase::record(&servers, "before connecting").await?;
+
+    let connect_started = Instant::now();
+    let (wanted, _) = watch::channel(args.subs_per_conn);
+    let sockets = subscriber::open_all(&args, &fixture, &wanted, shared.clone()).await?;
+    let connect_secs = connect_started.elapsed().as_secs_f64();
+    let confirmed = gauge::wait_for(&args.target, expected(&args, args.subs_per_conn), timeout(&args)).await;
+    eprintln!("{} connections × {} subscriptions ready in {connect_secs:.1}s", sockets.len(), args.subs_per_conn);
+    let subscribed = Phase::record(&servers, "subscribed").await?;
+    let subs_per_conn = args.subs_per_conn + args.extra_subs_per_conn;
+    let (mut extra, mut confirmed_extra) = (None, None);
+    if args.extra_subs_per_conn > 0 {
+        wanted.send_replace(subs_per_conn);
+        confirmed_extra = Some(gauge::wait_for(&args.target, expected(&args, subs_per_conn), timeout(&args)).await);
+        extra = Phase::record(&servers, "with extra subscriptions").await?;
+    }
+    drop(wanted);
+    let memory = Memory { before, subscribed, extra, confirmed, confirmed_extra };
+
+    // The churning clients start where the log is now, so they owe every payment.
+    let churn_start = if args.churn > 0 {
+        let cursor = eventlog::last_cursor(&http, &fixture.writer_key, &fixture.practice_id).await?;
+        let start = churn::Start {
+            key: fixture.subscriber_key.clone(),
+            practice: fixture.practice_id.clone(),
+            cursor: cursor.clone(),
+        };
+        Some((cursor, churn::start_all(&args, start, shared.clone())))
+    } else {
+        None
+    };
+
+    let cpu_start = (servers.sample()?, me.sample()?);
+    let window_start = Instant::now();
+    let posted = if args.rate > 0 {
+        mutator::run(&args, &http, &fixture, shared.clone()).await
+    } else {
+        if args.churn > 0 {
+            tokio::time::sleep(Duration::from_secs(args.duration)).await;
+        }
+        Posted::default()
+    };
+    let tail = match &churn_start {
+        Some((cursor, _)) => eventlog::tail(&http, &fixture.writer_key, &fixture.practice_id, cursor).await?,
+        None => Tail::default(),
+    };
+    let expected = posted.ok * (sockets.len() * subs_per_conn) as u64;
+    let churned = |tail: &Tail| {
+        churn_start
+            .as_ref()
+            .is_none_or(|(_, (_, progress))| progress.iter().all(|p| p.load(Ordering::Relaxed) >= tail.last_seq))
+    };
+    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
+    let phase_ran = args.rate > 0 || args.churn > 0;
+    while phase_ran && (shared.delivered() < expected || !churned(&tail)) && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let window =
+        Window { started_secs: (window_start - origin).as_secs_f64(), secs: window_start.elapsed().as_secs_f64() };
+    let cpu_end = (servers.sample()?, me.sample()?);
+    shared.stop();
+
+    let mut subs = Vec::new();
+    for socket in sockets {
+        subs.push(socket.await?);
+    }
+    let mut churners: Vec<ChurnTrack> = Vec::new();
+    if let Some((_, (tasks, _))) = churn_start {
+        for task in tasks {
+            churners.push(task.await?);
+        }
+    }
+    let series = match series {
+        Some(task) => task.await?,
+        None => Vec::new(),
+    };
+
+    let summary = report::Summary::new(report::Inputs {
+        args: &args,
+        connect_secs,
+        window,
+        posted,
+        subs,
+        shared: &shared,
+        memory: &memory,
+        server: [cpu_start.0, cpu_end.0],
+        loadgen: [cpu_start.1, cpu_end.1],
+        churn: (args.churn > 0).then_some((churners, tail)),
+        series,
+    });
+    summary.print();
+    Ok(())
+}
+
+/// Subscriptions each target should show open: its steady sockets × `subs_per_conn`.
+fn expected(args: &Args, subs_per_conn: usize) -> Vec<u64> {
+    let mut per_target = vec![0; args.target.len()];
+    for index in 0..args.connections {
+        per_target[target_of(index, args.target.len())] += subs_per_conn as u64;
+    }
+    per_target
+}
+
+fn timeout(args: &Args) -> Duration {
+    Duration::from_secs(args.subscribe_timeout)
+}
