@@ -81,7 +81,9 @@ impl Feed {
             let mut catch_up: Option<Option<i64>> = Some(None);
             loop {
                 if let Some(through) = catch_up {
-                    let (events, more) = self.next_page(through).await?;
+                    // Boxed so the query's (large) future is not part of the stream's
+                    // own state, which every live subscriber holds.
+                    let (events, more) = Box::pin(self.next_page(through)).await?;
                     for event in events {
                         yield event;
                     }

@@ -23,7 +23,9 @@ async fn feed(
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
-    let feed = Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter).await.gql()?;
+    // Boxed: the database futures behind `open` are large, and an unboxed await would keep
+    // their space inside every subscription's stream for as long as it lives.
+    let feed = Box::pin(Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter)).await.gql()?;
     let transport = ctx.data_opt::<Transport>().copied().unwrap_or(Transport::Http);
     let label = TransportLabel::of(transport);
     let open = GaugeGuard::hold(s.counters.subscriptions.get_or_create(&label).clone());
