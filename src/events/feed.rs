@@ -3,13 +3,17 @@
 //!
 //! The bus is subscribed *before* the log is read, so nothing committed in between is
 //! missed; anything seen twice is dropped by seq. A seq that jumps (two commits published
-//! out of order) or a receiver that lagged behind the bus is repaired by reading the
-//! missing range from the log, so a slow subscriber catches up instead of losing events.
+//! out of order) first waits briefly for the missing events to arrive; a gap that stays,
+//! or a receiver that lagged behind the bus, is repaired by reading the missing range from
+//! the log, so a slow subscriber catches up instead of losing events.
 
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, timeout_at};
 
 use super::{BusMessage, BusSubscription, Counters, Cursor, SharedBus, StoredEvent, log};
 use crate::error::{AppError, AppResult};
@@ -17,6 +21,10 @@ use crate::graphql::types::EventType;
 
 /// Rows read from the log per round trip while replaying or catching up.
 const PAGE: u64 = 500;
+/// How long events that arrived ahead of a missing seq wait for it before the gap is
+/// read from the log. Out-of-order publishes of concurrent commits are usually
+/// microseconds apart; reading the log instead would queue behind those very writers.
+const REORDER_WAIT: Duration = Duration::from_millis(25);
 
 /// Which of the practice's events a subscriber wants.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +87,11 @@ impl Feed {
             // While Some, the feed reads the log page by page (up to the inner bound, or to
             // the end) before taking live events again; it starts by replaying the cursor.
             let mut catch_up: Option<Option<i64>> = Some(None);
+            // Events that arrived ahead of a missing seq. Concurrent commits often publish
+            // out of order and the missing event follows within a moment, so they wait up
+            // to REORDER_WAIT for it before the gap is read from the log.
+            let mut ahead: BTreeMap<i64, Arc<StoredEvent>> = BTreeMap::new();
+            let mut gap_deadline: Option<Instant> = None;
             loop {
                 if let Some(through) = catch_up {
                     // Boxed so the query's (large) future is not part of the stream's
@@ -92,7 +105,37 @@ impl Feed {
                     }
                     continue;
                 }
-                match self.subscription.receiver.recv().await {
+                while let Some(held) = ahead.first_entry() {
+                    let seq = *held.key();
+                    if seq > self.last_seq + 1 {
+                        break;
+                    }
+                    let event = held.remove();
+                    if seq == self.last_seq + 1 {
+                        self.last_seq = seq;
+                        if self.filter.matches(&event) {
+                            yield event;
+                        }
+                    }
+                }
+                if ahead.is_empty() {
+                    gap_deadline = None;
+                }
+                let received = match gap_deadline {
+                    None => self.subscription.receiver.recv().await,
+                    Some(deadline) => match timeout_at(deadline, self.subscription.receiver.recv()).await {
+                        Ok(received) => received,
+                        // The missing seq did not come (its publish was lost, or is slow):
+                        // read everything up to the last held event from the log.
+                        Err(_) => {
+                            self.counters.gap_fills.inc();
+                            catch_up = Some(ahead.last_key_value().map(|(seq, _)| *seq));
+                            ahead.clear();
+                            continue;
+                        }
+                    },
+                };
+                match received {
                     Ok(BusMessage::Event(event)) if event.seq <= self.last_seq => {}
                     Ok(BusMessage::Event(event)) if event.seq == self.last_seq + 1 => {
                         self.last_seq = event.seq;
@@ -100,19 +143,26 @@ impl Feed {
                             yield event;
                         }
                     }
-                    // Seq jumped: everything up to this event is committed, so read it all
-                    // (this event included) from the log, in order.
+                    // Seq jumped: hold the event until the missing ones arrive or the wait
+                    // ends; a gap wider than a page goes to the log at once.
                     Ok(BusMessage::Event(event)) => {
-                        self.counters.gap_fills.inc();
-                        catch_up = Some(Some(event.seq));
+                        gap_deadline.get_or_insert_with(|| Instant::now() + REORDER_WAIT);
+                        ahead.insert(event.seq, event);
+                        if ahead.len() as u64 >= PAGE {
+                            self.counters.gap_fills.inc();
+                            catch_up = Some(ahead.last_key_value().map(|(seq, _)| *seq));
+                            ahead.clear();
+                        }
                     }
                     Ok(BusMessage::Resync) => {
                         self.counters.gap_fills.inc();
+                        ahead.clear();
                         catch_up = Some(None);
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(practice_id = %self.practice_id, missed, "subscriber lagged; catching up from the log");
                         self.counters.lag_catch_ups.inc();
+                        ahead.clear();
                         catch_up = Some(None);
                     }
                     Err(RecvError::Closed) => break,
