@@ -66,7 +66,6 @@ pub fn payment_view(row: payment::Model) -> Payment {
     }
 }
 
-/// Adds `delta` to the patient's balance and returns the patient as it is now.
 /// Adds `delta` to the patient's balance and returns the row as updated, in one statement
 /// (the practice lock is held meanwhile, so every round trip here is one writers wait on).
 async fn move_balance(tx: &MutationTx<'_>, patient_id: &str, delta: i64) -> AppResult<patient::Model> {

@@ -26,6 +26,14 @@ const PAGE: u64 = 500;
 /// microseconds apart; reading the log instead would queue behind those very writers.
 const REORDER_WAIT: Duration = Duration::from_millis(25);
 
+/// Drops the events held ahead of a gap and returns the last one's seq: the log is read
+/// through it instead.
+fn release(ahead: &mut BTreeMap<i64, Arc<StoredEvent>>) -> Option<i64> {
+    let through = ahead.last_key_value().map(|(seq, _)| *seq);
+    ahead.clear();
+    through
+}
+
 /// Which of the practice's events a subscriber wants.
 #[derive(Clone, Debug, Default)]
 pub struct FeedFilter {
@@ -129,8 +137,7 @@ impl Feed {
                         // read everything up to the last held event from the log.
                         Err(_) => {
                             self.counters.gap_fills.inc();
-                            catch_up = Some(ahead.last_key_value().map(|(seq, _)| *seq));
-                            ahead.clear();
+                            catch_up = Some(release(&mut ahead));
                             continue;
                         }
                     },
@@ -150,8 +157,7 @@ impl Feed {
                         ahead.insert(event.seq, event);
                         if ahead.len() as u64 >= PAGE {
                             self.counters.gap_fills.inc();
-                            catch_up = Some(ahead.last_key_value().map(|(seq, _)| *seq));
-                            ahead.clear();
+                            catch_up = Some(release(&mut ahead));
                         }
                     }
                     Ok(BusMessage::Resync) => {

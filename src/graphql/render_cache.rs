@@ -56,6 +56,12 @@ struct Entry {
     json: Arc<str>,
 }
 
+impl Entry {
+    fn is(&self, shape: &Shape, practice_id: &str) -> bool {
+        self.practice_id == practice_id && self.shape.same(shape)
+    }
+}
+
 /// The serialised results of recent events, oldest evicted first.
 #[derive(Default)]
 pub struct RenderCache {
@@ -74,7 +80,7 @@ impl RenderCache {
     fn get(&self, shape: &Shape, practice_id: &str, seq: i64) -> Option<Arc<str>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let found = entries.map.get(&(shape.hash, seq))?;
-        found.iter().find(|e| e.practice_id == practice_id && e.shape.same(shape)).map(|e| e.json.clone())
+        found.iter().find(|e| e.is(shape, practice_id)).map(|e| e.json.clone())
     }
 
     fn insert(&self, key: Key, json: Arc<str>) {
@@ -82,7 +88,7 @@ impl RenderCache {
         let Entries { map, order } = &mut *entries;
         let slot = (key.shape.hash, key.seq);
         let under = map.entry(slot).or_default();
-        if under.iter().any(|e| e.practice_id == key.practice_id && e.shape.same(&key.shape)) {
+        if under.iter().any(|e| e.is(&key.shape, &key.practice_id)) {
             return; // another subscriber rendered it at the same time
         }
         under.push(Entry { shape: key.shape, practice_id: key.practice_id, json });
