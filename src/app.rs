@@ -38,8 +38,11 @@ pub struct AppState {
     pub tracker: TaskTracker,
     pub http_metrics: Arc<HttpMetrics>,
     pub registry: Arc<Registry>,
-    /// Events serialised once per distinct subscription operation, shared by sockets.
+    /// Events serialised once per distinct operation, for operations outside the hubs.
     pub renders: Arc<graphql::RenderCache>,
+    /// The practices' delivery hubs: subscriptions as registrations, one execution per
+    /// distinct operation per event.
+    pub hubs: crate::hub::Hubs,
 }
 
 pub struct App {
@@ -140,6 +143,8 @@ impl App {
         let schema = graphql::build(services.clone(), &config);
         let http_metrics = Arc::new(HttpMetrics::default());
         let registry = Arc::new(crate::http::metrics::registry(&services.counters, &http_metrics));
+        let hubs =
+            crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone());
         let state = AppState {
             services,
             schema,
@@ -150,6 +155,7 @@ impl App {
             http_metrics,
             registry,
             renders: Arc::default(),
+            hubs,
         };
         Ok(Self { listener, state })
     }

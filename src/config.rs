@@ -111,6 +111,14 @@ pub struct Config {
     /// Operations (subscriptions, queries) one websocket may run at once.
     #[arg(long, env = "WS_MAX_OPERATIONS", default_value_t = 100)]
     pub ws_max_operations: usize,
+    /// Bytes of subscription results queued for one websocket or SSE stream; past it its
+    /// subscriptions catch up from the log as the client reads, instead of queueing more.
+    #[arg(long, env = "OUTBOUND_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub outbound_max_bytes: usize,
+    /// Seconds a write to a client may make no progress before the connection is closed
+    /// (websockets: 1013 with the cursors to resume from).
+    #[arg(long, env = "SLOW_CONSUMER_TIMEOUT_SECS", default_value_t = 30)]
+    pub slow_consumer_timeout_secs: u64,
     /// Open websocket connections one API key may hold on one replica.
     #[arg(long, env = "MAX_CONNECTIONS_PER_KEY", default_value_t = 1000)]
     pub max_connections_per_key: usize,

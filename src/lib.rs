@@ -32,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod hub;
 pub(crate) mod http;
 pub mod shutdown;
 pub mod telemetry;

@@ -72,6 +72,11 @@ pub struct Counters {
     pub delivery_latency: Histogram,
     /// Subscriptions currently open.
     pub subscriptions: Family<TransportLabel, Gauge>,
+    /// Distinct subscription operations the hubs run (each shared by its subscribers).
+    pub shared_operations: Gauge,
+    /// Executions of a shared operation: one per event and operation, whatever the
+    /// number of subscribers.
+    pub shared_executions: Counter,
     /// A subscriber read a range from the log because seq jumped or the bus resynced.
     pub gap_fills: Counter,
     /// A subscriber fell behind the local bus and caught up from the log.
@@ -95,6 +100,8 @@ impl Default for Counters {
             // 0.25 ms … ~4 s
             delivery_latency: Histogram::new(exponential_buckets(0.00025, 2.0, 15)),
             subscriptions: Family::default(),
+            shared_operations: Gauge::default(),
+            shared_executions: Counter::default(),
             gap_fills: Counter::default(),
             lag_catch_ups: Counter::default(),
             republished: Counter::default(),

@@ -50,6 +50,18 @@ impl FeedFilter {
     }
 }
 
+/// Where a subscriber starts: after the cursor's seq (checked against the log's head and
+/// retention), or at the current head for one that only wants what happens from now on.
+pub async fn start_seq(db: &DatabaseConnection, practice_id: &str, cursor: Option<Cursor>) -> AppResult<i64> {
+    match cursor {
+        Some(cursor) => {
+            log::check_resume_point(db, practice_id, cursor.seq).await?;
+            Ok(cursor.seq)
+        }
+        None => log::head(db, practice_id).await?.ok_or(AppError::NotFound("practice")),
+    }
+}
+
 pub struct Feed {
     db: DatabaseConnection,
     practice_id: String,
@@ -73,13 +85,7 @@ impl Feed {
     ) -> AppResult<Self> {
         let cursor = after.map(|c| Cursor::decode_for(c, practice_id)).transpose()?;
         let subscription = bus.subscribe(practice_id).await;
-        let last_seq = match cursor {
-            Some(cursor) => {
-                log::check_resume_point(db, practice_id, cursor.seq).await?;
-                cursor.seq
-            }
-            None => log::head(db, practice_id).await?.ok_or(AppError::NotFound("practice"))?,
-        };
+        let last_seq = start_seq(db, practice_id, cursor).await?;
         Ok(Self {
             db: db.clone(),
             practice_id: practice_id.to_string(),
@@ -88,6 +94,11 @@ impl Feed {
             subscription,
             counters: counters.clone(),
         })
+    }
+
+    /// The last seq the feed has passed: where it stands before it yields anything.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
     }
 
     pub fn into_stream(mut self) -> impl Stream<Item = AppResult<Arc<StoredEvent>>> + Send {

@@ -19,7 +19,7 @@ pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
-pub use feed::{Feed, FeedFilter};
+pub use feed::{Feed, FeedFilter, start_seq};
 pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};

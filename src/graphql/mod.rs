@@ -8,6 +8,7 @@ mod mutation;
 mod query;
 mod render_cache;
 mod schema;
+pub mod shared_feed;
 mod subscription;
 pub mod types;
 

@@ -2,27 +2,44 @@
 //! optional cursor, then live), filtered and shaped for its field.
 
 use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription as GqlSubscription};
+use futures_util::stream::{self, BoxStream};
 use futures_util::{Stream, StreamExt};
+use std::sync::Arc;
 
 use super::context::caller;
 use super::errors::{GqlResult, IntoGql};
 use super::render_cache::Cached;
+use super::shared_feed::{FeedSpec, Probe, Source};
 use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
 use crate::domain::validate;
-use crate::events::{Feed, FeedFilter, GaugeGuard, Transport, TransportLabel};
+use crate::events::{Cursor, Feed, FeedFilter, GaugeGuard, StoredEvent, Transport, TransportLabel, start_seq};
 
 #[derive(Default)]
 pub struct Subscription;
 
-async fn feed(
-    ctx: &Context<'_>,
-    practice_id: &str,
-    after: Option<String>,
-    filter: FeedFilter,
-) -> GqlResult<impl Stream<Item = GqlResult<Cached<Event>>> + use<>> {
+type Events = BoxStream<'static, GqlResult<Cached<Event>>>;
+
+fn cached(event: Arc<StoredEvent>) -> Cached<Event> {
+    Cached { item: Event::from(event.clone()), event }
+}
+
+/// The field's events: from the hub's shared execution (a `Source`), nothing at all while
+/// the hub only probes the subscriber's start (a `Probe`), or a `Feed` of its own.
+async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, filter: FeedFilter) -> GqlResult<Events> {
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
+    if let Some(source) = ctx.data_opt::<Source>() {
+        source.bind(practice_id, filter);
+        return Ok(source.events().map(|event| Ok(cached(event))).boxed());
+    }
+    if let Some(probe) = ctx.data_opt::<Probe>() {
+        let after = probe.after.as_deref().or(after.as_deref());
+        let cursor = after.map(|c| Cursor::decode_for(c, practice_id)).transpose().gql()?;
+        let start = Box::pin(start_seq(&s.db, practice_id, cursor)).await.gql()?;
+        probe.found(FeedSpec { practice_id: practice_id.to_string(), filter, start });
+        return Ok(stream::pending().boxed());
+    }
     // Boxed: the database futures behind `open` are large, and an unboxed await would keep
     // their space inside every subscription's stream for as long as it lives.
     let feed = Box::pin(Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter)).await.gql()?;
@@ -31,16 +48,19 @@ async fn feed(
     let open = GaugeGuard::hold(s.counters.subscriptions.get_or_create(&label).clone());
     let delivered = s.counters.delivered.get_or_create(&label).clone();
     let (counters, clock) = (s.counters.clone(), s.clock.clone());
-    Ok(feed.into_stream().map(move |item| {
-        let _open = &open;
-        item.map(|event| {
-            delivered.inc();
-            let age = clock.now() - event.occurred_at;
-            counters.delivery_latency.observe(age.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-            Cached { item: Event::from(event.clone()), event }
+    Ok(feed
+        .into_stream()
+        .map(move |item| {
+            let _open = &open;
+            item.map(|event| {
+                delivered.inc();
+                let age = clock.now() - event.occurred_at;
+                counters.delivery_latency.observe(age.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+                cached(event)
+            })
+            .map_err(|e| e.extend())
         })
-        .map_err(|e| e.extend())
-    }))
+        .boxed())
 }
 
 fn appointments(types: EventType, provider_id: Option<ID>) -> FeedFilter {

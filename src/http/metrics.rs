@@ -54,6 +54,16 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
     let mut registry = Registry::with_prefix("clinicstream");
     registry.register("connections", "Open connections by transport", http.connections.clone());
     registry.register("subscriptions", "Open subscriptions by transport", counters.subscriptions.clone());
+    registry.register(
+        "shared_operations",
+        "Distinct subscription operations run once per event for all their subscribers",
+        counters.shared_operations.clone(),
+    );
+    registry.register(
+        "shared_executions",
+        "Executions of shared subscription operations (one per event and operation)",
+        counters.shared_executions.clone(),
+    );
     registry.register("events_appended", "Events appended to the log", counters.appended.clone());
     registry.register("events_published", "Events handed to the bus after commit", counters.published.clone());
     registry.register("events_delivered", "Events handed to a subscriber's transport", counters.delivered.clone());

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::resolve;
-use super::ws::{self, Authenticated, ConnectionAuth, Execute, Reply, WsConfig};
+use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
 use crate::app::AppState;
-use crate::auth::{Auth, Credentials, RateLimiter};
+use crate::auth::{Auth, Credentials, Principal, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
+use crate::hub::{Hubs, Subscribe, Subscribed};
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {
@@ -26,6 +27,8 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         keepalive: Duration::from_secs(state.config.ws_keepalive_secs),
         max_message_bytes: state.config.ws_max_message_bytes,
         max_operations: state.config.ws_max_operations,
+        max_outbound_bytes: state.config.outbound_max_bytes,
+        slow_consumer_timeout: Duration::from_secs(state.config.slow_consumer_timeout_secs),
     };
     let auth =
         Arc::new(KeyAuth { services: state.services.clone(), max_connections: state.config.max_connections_per_key });
@@ -37,6 +40,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
             schema: state.schema.clone(),
             limiter: state.services.limiter.clone(),
             renders: state.renders.clone(),
+            hubs: state.hubs.clone(),
         },
         auth,
         config,
@@ -51,35 +55,67 @@ struct KeyAuth {
     max_connections: usize,
 }
 
-/// The schema, with every operation a socket starts spending a token of its key's rate,
-/// and events rendered once per distinct operation (see `graphql::RenderSlot`).
+/// The schema, with every operation a socket starts spending a token of its key's rate.
+/// Subscriptions go to the practice's hub (one execution per distinct operation, results
+/// queued on the connection); anything else runs here, its events rendered once per
+/// distinct operation (see `graphql::RenderSlot`).
+#[derive(Clone)]
 struct Limited {
     schema: AppSchema,
     limiter: Arc<RateLimiter>,
     renders: Arc<RenderCache>,
+    hubs: Hubs,
+}
+
+impl Limited {
+    fn run(&self, request: Request, principal: Option<Principal>, session: Option<Arc<Data>>) -> BoxStream<'static, OpItem> {
+        let slot = RenderSlot::new(&self.renders, &request);
+        let request = request.data(Auth(principal)).data(slot.clone());
+        let responses = Executor::execute_stream(&self.schema, request, session);
+        responses
+            .map(move |response| {
+                OpItem::Reply(match slot.json(&response) {
+                    Some(json) => Reply::Json(json),
+                    None => Reply::Response(response),
+                })
+            })
+            .boxed()
+    }
 }
 
 impl Execute for Limited {
     /// Each operation acts as the connection's credentials at its start (they may have
     /// been replaced since the connection opened) and spends a token of that key's rate.
-    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply> {
+    fn stream(&self, request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
         let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
         let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
-        if let Some(principal) = &principal
-            && !self.limiter.allow(principal.limit_key())
-        {
-            let refused = rate_limited();
-            return futures_util::stream::once(async move { refused.into() }).boxed();
+        let Some(principal) = principal else {
+            return self.run(request, None, session);
+        };
+        if !self.limiter.allow(principal.limit_key()) {
+            let refused = OpItem::Reply(rate_limited().into());
+            return futures_util::stream::once(async move { refused }).boxed();
         }
-        let slot = RenderSlot::new(&self.renders, &request);
-        let request = request.data(Auth(principal)).data(slot.clone());
-        let responses = Executor::execute_stream(&self.schema, request, session);
-        responses
-            .map(move |response| match slot.json(&response) {
-                Some(json) => Reply::Json(json),
-                None => Reply::Response(response),
-            })
-            .boxed()
+        let (this, link) = (self.clone(), link.clone());
+        async_stream::stream! {
+            let subscribe =
+                Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: Transport::Websocket };
+            match this.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {
+                Subscribed::Registered(registration) => yield OpItem::Registered(Box::new(registration)),
+                Subscribed::Running(mut responses) => {
+                    while let Some(response) = responses.next().await {
+                        yield OpItem::Reply(response.into());
+                    }
+                }
+                Subscribed::Unshared(request) => {
+                    let mut items = this.run(request, Some(principal), session);
+                    while let Some(item) = items.next().await {
+                        yield item;
+                    }
+                }
+            }
+        }
+        .boxed()
     }
 }
 

@@ -96,8 +96,9 @@ async fn filters_narrow_what_a_subscription_receives(app: TestApp) {
     assert!(client.recv_within(std::time::Duration::from_millis(300)).await.is_none(), "the payment matched neither");
 }
 
-/// Subscribers that sent the same operation share one serialised result per event; an
-/// alias, a variable or a protocol that changes the result still gets its own.
+/// Subscribers that sent the same operation share one execution and one serialised result
+/// per event (whatever their protocol); an alias or a variable that changes the result
+/// gets its own.
 async fn an_event_is_rendered_once_per_distinct_operation(app: TestApp) {
     let f = app.fixture().await;
     let query = "subscription($p: ID!, $full: Boolean!) { events(practiceId: $p) { seq \
@@ -131,6 +132,7 @@ async fn an_event_is_rendered_once_per_distinct_operation(app: TestApp) {
     assert_eq!(payloads[2], shared, "legacy `data` carries the same result");
     assert_eq!(payloads[3], json!({ "data": { "e": { "seq": 2, "payment": { "amountCents": 700 } } } }));
     assert_eq!(payloads[4], json!({ "data": { "events": { "seq": 2 } } }), "the variable changes the result");
-    // Three distinct operations, one event: three serialisations for five subscribers.
-    assert_eq!(app.state().renders.len(), 3);
+    // Three distinct operations, one event: three executions for five subscribers.
+    assert_eq!(app.state().services.counters.shared_executions.get(), 3);
+    assert_eq!(app.state().services.counters.shared_operations.get(), 3);
 }

@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
+use crate::hub::{Outbound, Tag};
+
 /// Per-connection limits and timers.
 #[derive(Debug, Clone)]
 pub(crate) struct WsConfig {
@@ -27,6 +29,12 @@ pub(crate) struct WsConfig {
     pub max_message_bytes: usize,
     /// Operations one connection may run at once; one more is refused with an `error`.
     pub max_operations: usize,
+    /// Bytes of results queued for one connection before its subscriptions stop taking
+    /// live events and catch up from the log as it drains.
+    pub max_outbound_bytes: usize,
+    /// A write to the client that makes no progress for this long closes the connection
+    /// (1013, with the cursor to resume from).
+    pub slow_consumer_timeout: Duration,
 }
 
 impl Default for WsConfig {
@@ -37,6 +45,8 @@ impl Default for WsConfig {
             keepalive: Duration::from_secs(15),
             max_message_bytes: 64 * 1024,
             max_operations: 100,
+            max_outbound_bytes: 256 * 1024,
+            slow_consumer_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -83,14 +93,30 @@ impl From<Response> for Reply {
     }
 }
 
+/// What an operation's stream yields: a result for the client, or the handle of a
+/// registration that delivers its results through the connection's outbound queue
+/// (dropping the handle ends that delivery).
+pub(crate) enum OpItem {
+    Reply(Reply),
+    Registered(Box<dyn Send>),
+}
+
+/// Where an operation's results may be queued instead of streamed, and its name there.
+#[derive(Clone)]
+pub(crate) struct OpLink {
+    pub outbound: Arc<Outbound>,
+    pub tag: Arc<Tag>,
+}
+
 /// Runs a connection's operations. Every async-graphql `Executor` does; an embedding may
-/// instead hand out results it serialised once for many connections.
+/// instead hand out results it serialised once for many connections, or register the
+/// operation with a hub that queues them on `link`.
 pub(crate) trait Execute: Send + Sync + 'static {
-    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply>;
+    fn stream(&self, request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem>;
 }
 
 impl<E: Executor> Execute for E {
-    fn stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Reply> {
-        self.execute_stream(request, session).map(Reply::from).boxed()
+    fn stream(&self, request: Request, session: Option<Arc<Data>>, _link: &OpLink) -> BoxStream<'static, OpItem> {
+        self.execute_stream(request, session).map(|response| OpItem::Reply(response.into())).boxed()
     }
 }

@@ -9,7 +9,8 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use super::config::{Authenticated, Execute};
+use super::config::{Authenticated, Execute, OpItem, OpLink};
+use crate::hub::Tag;
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
 use super::session::{AuthState, End, Session, Step, close, read_error, send};
@@ -54,8 +55,7 @@ impl<E: Execute> Session<E> {
             self.keepalive = Some(interval);
         }
         for (id, request) in std::mem::take(&mut self.queued) {
-            let responses = self.executor.stream(request, Some(data.clone()));
-            self.operations.start(id, responses);
+            self.start(id, request, data.clone());
         }
         Ok(())
     }
@@ -107,6 +107,12 @@ impl<E: Execute> Session<E> {
         }
     }
 
+    fn start(&mut self, id: String, request: Request, data: Arc<async_graphql::Data>) {
+        let link = OpLink { outbound: self.outbound.clone(), tag: Tag::new(&id) };
+        let responses = self.executor.stream(request, Some(data), &link);
+        self.operations.start(id, link.tag, responses);
+    }
+
     fn subscribe(&mut self, id: String, request: Request) -> Step {
         let duplicate = self.operations.contains(&id) || self.queued.iter().any(|(queued, _)| *queued == id);
         let data = match (&self.state, self.protocol) {
@@ -127,13 +133,11 @@ impl<E: Execute> Session<E> {
                 let mut extensions = async_graphql::ErrorExtensionValues::default();
                 extensions.set("code", "RATE_LIMITED");
                 error.extensions = Some(extensions);
-                let refused = async_graphql::Response::from_errors(vec![error]);
-                self.operations.start(id, futures_util::stream::once(async move { refused.into() }).boxed());
+                let refused = OpItem::Reply(async_graphql::Response::from_errors(vec![error]).into());
+                let tag = Tag::new(&id);
+                self.operations.start(id, tag, futures_util::stream::once(async move { refused }).boxed());
             }
-            Some(data) => {
-                let responses = self.executor.stream(request, Some(data));
-                self.operations.start(id, responses);
-            }
+            Some(data) => self.start(id, request, data),
             None if self.queued.len() >= MAX_QUEUED_STARTS => {
                 return Err(close(close_code::BAD_REQUEST, "Too many operations before connection_ack"));
             }

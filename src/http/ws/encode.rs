@@ -64,21 +64,29 @@ pub(crate) fn connection_error(reason: &str) -> String {
 /// One execution result: `next` (transport-ws) or `data` (legacy). An already
 /// serialised result is spliced in as it is, so it is not parsed or serialised again.
 pub(crate) fn next(protocol: Subprotocol, id: &str, reply: &Reply) -> String {
-    let ty = match protocol {
+    match reply {
+        Reply::Response(response) => encode(Some(id), next_type(protocol), Some(response)),
+        Reply::Json(json) => shared_next(protocol, &serde_json::Value::from(id).to_string(), json),
+    }
+}
+
+/// The type of a result message.
+fn next_type(protocol: Subprotocol) -> &'static str {
+    match protocol {
         Subprotocol::TransportWs => "next",
         Subprotocol::Legacy => "data",
-    };
-    match reply {
-        Reply::Response(response) => encode(Some(id), ty, Some(response)),
-        Reply::Json(json) => {
-            let id = serde_json::Value::from(id).to_string();
-            let mut text = String::with_capacity(json.len() + id.len() + 32);
-            for part in [r#"{"id":"#, &id, r#","type":""#, ty, r#"","payload":"#, json, "}"] {
-                text.push_str(part);
-            }
-            text
-        }
     }
+}
+
+/// `next` (or legacy `data`) around a shared, already serialised result; `id_json` is
+/// the operation id as a JSON string.
+pub(crate) fn shared_next(protocol: Subprotocol, id_json: &str, payload: &str) -> String {
+    let ty = next_type(protocol);
+    let mut text = String::with_capacity(payload.len() + id_json.len() + 32);
+    for part in [r#"{"id":"#, id_json, r#","type":""#, ty, r#"","payload":"#, payload, "}"] {
+        text.push_str(part);
+    }
+    text
 }
 
 /// A request error: transport-ws sends the whole `GraphQLError[]`, legacy sends the

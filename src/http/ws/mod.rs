@@ -26,7 +26,7 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use config::{Authenticated, ConnectionAuth, Execute, Reply, WsConfig};
+pub(crate) use config::{Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
 // `serve` and `Subprotocol` are for embedding without `upgrade` (and for the tests).
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use protocol::Subprotocol;

@@ -11,8 +11,9 @@ use futures_util::{
     stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
 };
 
-use super::config::Reply;
+use super::config::{OpItem, Reply};
 use super::encode::is_request_error;
+use crate::hub::Tag;
 
 /// What the connection has to tell the client about an operation.
 pub(crate) enum Output {
@@ -27,13 +28,17 @@ struct Tagged {
     id: Arc<str>,
     generation: u64,
     /// A result, or `None` once the operation's stream has ended.
-    event: Option<Reply>,
+    event: Option<OpItem>,
 }
 
 struct Active {
     generation: u64,
     abort: AbortHandle,
     seen_first: bool,
+    tag: Arc<Tag>,
+    /// Set when a hub delivers the operation's results (through the outbound queue);
+    /// dropping it unsubscribes.
+    registration: Option<Box<dyn Send>>,
 }
 
 #[derive(Default)]
@@ -54,19 +59,19 @@ impl Operations {
     }
 
     /// Registers a new operation; the caller has already rejected duplicate ids.
-    pub(crate) fn start(&mut self, id: String, responses: BoxStream<'static, Reply>) {
+    pub(crate) fn start(&mut self, id: String, tag: Arc<Tag>, responses: BoxStream<'static, OpItem>) {
         // The generation tells results of a stopped operation apart from those of a new
         // one reusing its id (belt and braces: aborted streams yield nothing anyway).
         let generation = self.next_generation;
         self.next_generation += 1;
-        let tag: Arc<str> = Arc::from(id.as_str());
-        let finished_tag = tag.clone();
+        let name: Arc<str> = Arc::from(id.as_str());
+        let finished_name = name.clone();
         let events = responses
-            .map(move |response| Tagged { id: tag.clone(), generation, event: Some(response) })
-            .chain(stream::once(async move { Tagged { id: finished_tag, generation, event: None } }));
+            .map(move |response| Tagged { id: name.clone(), generation, event: Some(response) })
+            .chain(stream::once(async move { Tagged { id: finished_name, generation, event: None } }));
         let (abort, registration) = AbortHandle::new_pair();
         self.streams.push(Abortable::new(events, registration).boxed());
-        let active = Active { generation, abort, seen_first: false };
+        let active = Active { generation, abort, seen_first: false, tag, registration: None };
         self.active.insert(id, active);
     }
 
@@ -74,11 +79,27 @@ impl Operations {
     pub(crate) fn stop(&mut self, id: &str) -> bool {
         match self.active.remove(id) {
             Some(active) => {
+                active.tag.stop();
                 active.abort.abort();
                 true
             }
             None => false,
         }
+    }
+
+    /// A hub ended the operation behind `tag`: it is over (the id may be reused). Returns
+    /// whether it was still running.
+    pub(crate) fn finish(&mut self, tag: &Arc<Tag>) -> bool {
+        let current = self.active.get(&*tag.id).is_some_and(|active| Arc::ptr_eq(&active.tag, tag));
+        if current {
+            self.active.remove(&*tag.id);
+        }
+        current
+    }
+
+    /// The tags of the running operations.
+    pub(crate) fn tags(&self) -> impl Iterator<Item = &Arc<Tag>> {
+        self.active.values().map(|active| &active.tag)
     }
 
     /// Next output of any operation; pending forever while none is running.
@@ -95,7 +116,10 @@ impl Operations {
                 continue;
             }
             match event {
-                Some(reply) => {
+                Some(OpItem::Registered(registration)) => {
+                    active.registration = Some(registration);
+                }
+                Some(OpItem::Reply(reply)) => {
                     let first = !active.seen_first;
                     active.seen_first = true;
                     return match reply {
@@ -106,6 +130,8 @@ impl Operations {
                         reply => Output::Next(id.to_string(), reply),
                     };
                 }
+                // A registered operation goes on in its hub after its stream ended.
+                None if active.registration.is_some() => {}
                 None => {
                     // Finished by itself: the id becomes free for reuse.
                     self.active.remove(&*id);

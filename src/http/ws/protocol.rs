@@ -44,6 +44,9 @@ impl Subprotocol {
 pub(crate) mod close_code {
     pub(crate) const NORMAL: u16 = 1000;
     pub(crate) const GOING_AWAY: u16 = 1001;
+    /// RFC 6455 "Try Again Later": a client too slow to take its events; graphql-ws
+    /// clients reconnect after it (and resume from the cursor in the reason).
+    pub(crate) const TRY_AGAIN_LATER: u16 = 1013;
     /// RFC 6455 "Message Too Big": the limit is a transport concern, not a GraphQL one.
     pub(crate) const MESSAGE_TOO_BIG: u16 = 1009;
     pub(crate) const BAD_REQUEST: u16 = 4400;

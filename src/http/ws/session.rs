@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_graphql::{Data, Request};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use futures_util::future::{BoxFuture, OptionFuture};
 use tokio::time::{Interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
@@ -15,11 +16,14 @@ use super::config::{Authenticated, ConnectionAuth, Execute, WsConfig};
 use super::encode;
 use super::operations::{Operations, Output};
 use super::protocol::{self, Subprotocol, close_code};
+use crate::hub::{Frame, Outbound};
 
 /// Time allowed for the close handshake to finish once either side started it.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// RFC 6455 limits a close reason to 123 bytes.
 const MAX_CLOSE_REASON: usize = 123;
+/// Frames taken from the outbound queue and written in one go.
+const MAX_BATCH: usize = 64;
 
 pub(super) enum AuthState {
     AwaitingInit,
@@ -55,6 +59,8 @@ pub(super) struct Session<E> {
     /// Resolves when the server must close the connection (credentials revoked).
     pub(super) closed: Option<BoxFuture<'static, (u16, String)>>,
     pub(super) max_operations: usize,
+    /// Where hubs queue this connection's subscription results.
+    pub(super) outbound: Arc<Outbound>,
 }
 
 /// Runs one connection until it ends or `shutdown` fires (then close 1001).
@@ -79,15 +85,18 @@ pub(crate) async fn serve<E: Execute>(
         keepalive: None,
         closed: None,
         max_operations: config.max_operations,
+        outbound: Outbound::new(config.max_outbound_bytes),
     };
     let end = session.run(&mut socket, &config, &shutdown).await;
+    session.outbound.close();
     drop(session); // cancels every operation before the (possibly slow) close handshake
     match end {
         End::Close(code, reason) => {
             tracing::debug!(code, reason, "closing graphql websocket");
             let reason = protocol::truncate(&reason, MAX_CLOSE_REASON).into();
             let frame = CloseFrame { code, reason };
-            if socket.send(Message::Close(Some(frame))).await.is_ok() {
+            // A client that reads nothing cannot take the close frame either.
+            if let Ok(Ok(())) = timeout(CLOSE_GRACE, socket.send(Message::Close(Some(frame)))).await {
                 drain(&mut socket).await;
             }
         }
@@ -144,10 +153,70 @@ pub(super) fn read_error(err: axum::Error) -> End {
 }
 
 impl<E: Execute> Session<E> {
+    /// Writes queued frames in one go. A write that makes no progress within
+    /// `slow` closes the connection, telling the client where to resume.
+    async fn write_frames(&mut self, socket: &mut WebSocket, frames: Vec<Frame>, slow: Duration) -> Step {
+        let mut texts = Vec::with_capacity(frames.len());
+        for frame in &frames {
+            let tag = frame.tag();
+            if tag.is_stopped() {
+                continue;
+            }
+            texts.push(match frame {
+                Frame::Next { tag, payload, .. } => encode::shared_next(self.protocol, &tag.id_json, payload),
+                Frame::Complete { tag } if self.operations.finish(tag) => encode::complete(&tag.id),
+                Frame::Complete { .. } => continue,
+            });
+        }
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            for text in texts {
+                socket.feed(Message::Text(text.into())).await?;
+            }
+            socket.flush().await
+        };
+        tokio::pin!(write);
+        // Most writes finish at once; only a blocked one pays for a timer.
+        let written = match futures_util::poll!(&mut write) {
+            std::task::Poll::Ready(result) => Some(result),
+            std::task::Poll::Pending => timeout(slow, write).await.ok(),
+        };
+        match written {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return Err(End::Gone),
+            None => return Err(self.slow_consumer()),
+        }
+        for frame in &frames {
+            if let Frame::Next { tag, event, .. } = frame {
+                tag.written(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// The close of a client that stopped reading: 1013 (try again later, which clients
+    /// retry), with the cursor each subscription can resume after.
+    fn slow_consumer(&self) -> End {
+        let mut reason = String::from("Slow consumer; resume");
+        for tag in self.operations.tags() {
+            let Some(cursor) = tag.resume_cursor() else { continue };
+            let part = format!(" {}={cursor}", tag.id);
+            if reason.len() + part.len() > MAX_CLOSE_REASON {
+                break;
+            }
+            reason.push_str(&part);
+        }
+        End::Close(close_code::TRY_AGAIN_LATER, reason)
+    }
+
     async fn run(&mut self, socket: &mut WebSocket, config: &WsConfig, shutdown: &CancellationToken) -> End {
         let init_deadline = sleep(config.init_timeout);
         tokio::pin!(init_deadline);
+        let outbound = self.outbound.clone();
         loop {
+            let mut frames = Vec::new();
             let ready = matches!(self.state, AuthState::Ready(_));
             let authenticating = matches!(self.state, AuthState::Pending(_));
             // select! drops the branch futures before running a handler, so handlers may
@@ -164,6 +233,9 @@ impl<E: Execute> Session<E> {
                 }
                 incoming = socket.recv() => self.incoming(socket, incoming).await,
                 output = self.operations.next() => emit(socket, self.protocol, output).await,
+                () = outbound.take(MAX_BATCH, &mut frames) => {
+                    self.write_frames(socket, frames, config.slow_consumer_timeout).await
+                }
                 () = tick(&mut self.keepalive) => {
                     let text = match self.protocol {
                         Subprotocol::TransportWs => encode::ping(),

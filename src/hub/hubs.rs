@@ -1,0 +1,181 @@
+//! The replica's hubs, one per practice with subscribers here, and the way in: a
+//! subscription is probed (authorised, validated, its start point fixed — exactly as if
+//! it ran on its own), keyed, and registered with its practice's hub, which serves every
+//! registration of the same key from one execution.
+
+use async_graphql::{Data, Executor, Request, Response};
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::key::{OperationKey, Scope};
+use super::outbound::{Outbound, Tag};
+use super::practice::{Command, Ids, Install, PracticeHub, Reg};
+use super::producer::Prepared;
+use crate::auth::{Auth, Principal};
+use crate::domain::Services;
+use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::graphql::AppSchema;
+use crate::graphql::shared_feed::Probe;
+
+/// What every practice hub shares.
+pub(super) struct Shared {
+    pub schema: AppSchema,
+    pub services: Services,
+    pub stop: CancellationToken,
+    /// How long a hub without registrations stays (so a reconnecting client finds it).
+    pub linger: Duration,
+    tracker: TaskTracker,
+    hubs: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
+}
+
+impl Shared {
+    /// Called by an idle hub: it goes only if nothing was sent to it meanwhile.
+    pub(super) fn retire(&self, practice_id: &str, commands: &mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        if !commands.is_empty() {
+            return false;
+        }
+        hubs.remove(practice_id);
+        true
+    }
+
+    fn hub(self: &Arc<Self>, practice_id: &str) -> mpsc::UnboundedSender<Command> {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hub) = hubs.get(practice_id).filter(|hub| !hub.is_closed()) {
+            return hub.clone();
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let hub = PracticeHub::new(practice_id.to_string(), self.clone(), sender.clone());
+        self.tracker.spawn(hub.run(receiver));
+        hubs.insert(practice_id.to_string(), sender.clone());
+        sender
+    }
+}
+
+/// A subscription to start, as a connection hands it over.
+pub struct Subscribe {
+    pub request: Request,
+    pub principal: Principal,
+    /// The connection's session data, for an operation that runs on its own.
+    pub session: Option<Arc<Data>>,
+    /// Replaces the subscription's `after` (SSE's `Last-Event-ID`).
+    pub after: Option<String>,
+    pub transport: Transport,
+}
+
+/// How a subscription runs.
+pub enum Subscribed {
+    /// Its results arrive in the connection's outbound queue; dropping the registration
+    /// unsubscribes.
+    Registered(Registration),
+    /// Its own results: a request error, or a subscription the hub cannot serve.
+    Running(BoxStream<'static, Response>),
+    /// Not for the hub (not a single-field subscription, or its shared execution could
+    /// not start): the request, to run the way the transport runs anything else.
+    Unshared(Request),
+}
+
+/// A subscription held by a hub. Dropping it stops delivery and frees the registration.
+pub struct Registration {
+    hub: mpsc::UnboundedSender<Command>,
+    ids: Ids,
+    tag: Arc<Tag>,
+    _open: GaugeGuard,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.tag.stop();
+        let _ = self.hub.send(Command::Remove(self.ids));
+    }
+}
+
+#[derive(Clone)]
+pub struct Hubs(Arc<Shared>);
+
+impl Hubs {
+    pub fn new(schema: AppSchema, services: Services, stop: CancellationToken, tracker: TaskTracker) -> Self {
+        Self(Arc::new(Shared {
+            schema,
+            services,
+            stop,
+            linger: Duration::from_secs(10),
+            tracker,
+            hubs: Mutex::default(),
+        }))
+    }
+
+    /// Practices with a hub on this replica (for tests and metrics).
+    pub fn practices(&self) -> usize {
+        self.0.hubs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Starts a subscription whose results go to `outbound` under `tag`.
+    pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
+        let Subscribe { mut request, principal, session, after, transport } = subscribe;
+        let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
+            return Subscribed::Unshared(request);
+        };
+        let prepared = Prepared { key, variables: request.variables.clone() };
+        let rebuild = Rebuild(prepared.clone());
+        // The probe runs with the subscriber's own credentials and session: its errors,
+        // and its start point, are the subscriber's.
+        let (probe, found) = Probe::new(after);
+        let mut results = Executor::execute_stream(&self.0.schema, request.data(Auth(Some(principal))).data(probe), session);
+        let spec = tokio::select! {
+            spec = found => spec,
+            first = results.next() => {
+                let first = stream::iter(first);
+                return Subscribed::Running(first.chain(results).boxed());
+            }
+        };
+        drop(results);
+        let Ok(spec) = spec else { return Subscribed::Unshared(rebuild.request()) };
+        tag.bind(&spec.practice_id);
+        let counters = &self.0.services.counters;
+        let label = TransportLabel::of(transport);
+        let reg = Reg { tag: tag.clone(), outbound: outbound.clone(), delivered: counters.delivered.get_or_create(&label).clone() };
+        let install = Install { prepared, reg, start: spec.start };
+        // A hub that retired just as we reached it drops the install: ask a new one.
+        for _ in 0..3 {
+            let hub = self.0.hub(&spec.practice_id);
+            let (ack, acked) = oneshot::channel();
+            if hub.send(Command::Install(install.clone(), ack)).is_err() {
+                continue;
+            }
+            match acked.await {
+                Ok(Ok(ids)) => {
+                    let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
+                    return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open });
+                }
+                Ok(Err(reason)) => {
+                    tracing::debug!(reason, "subscription runs on its own");
+                    return Subscribed::Unshared(rebuild.request());
+                }
+                Err(_) => continue,
+            }
+        }
+        Subscribed::Unshared(rebuild.request())
+    }
+}
+
+/// The subscriber's request again, for when it has to run on its own after all (the
+/// transport adds its credentials, as to any request).
+struct Rebuild(Prepared);
+
+impl Rebuild {
+    fn request(self) -> Request {
+        let Prepared { key, variables } = self.0;
+        let request = Request::new(key.query).variables(variables);
+        match key.operation_name {
+            Some(name) => request.operation_name(name),
+            None => request,
+        }
+    }
+}

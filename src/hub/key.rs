@@ -1,0 +1,146 @@
+//! What makes two subscriptions the same operation, so that one execution serves both:
+//! the document, the operation name, the variables (but for the cursor each subscriber
+//! starts from) and the caller's scope — everything a resolver or guard of an event may
+//! read. Two callers whose answers could differ never share a key.
+
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::{Request, Variables};
+use async_graphql_value::Value;
+use std::collections::BTreeMap;
+
+use crate::auth::Principal;
+use crate::graphql::types::Role;
+
+/// The part of a caller that results may depend on: its practice and role, never its
+/// key (two keys of one practice and role see the same events the same way).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Admin,
+    Practice { practice_id: String, role: Role },
+}
+
+/// The key id the shared execution acts under; no stored key has it.
+const SHARED_KEY_ID: &str = "shared-execution";
+
+impl Scope {
+    pub fn of(principal: &Principal) -> Self {
+        match principal {
+            Principal::Admin { .. } => Scope::Admin,
+            Principal::Scoped { role, practice_id, .. } => {
+                Scope::Practice { practice_id: practice_id.clone(), role: *role }
+            }
+        }
+    }
+
+    /// The principal a shared execution runs as: this scope and nothing else, so a
+    /// resolver cannot see anything of one subscriber that another would not share.
+    pub fn principal(&self) -> Principal {
+        match self {
+            Scope::Admin => Principal::Admin { key_id: None },
+            Scope::Practice { practice_id, role } => {
+                Principal::Scoped { key_id: SHARED_KEY_ID.to_string(), role: *role, practice_id: practice_id.clone() }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OperationKey {
+    pub query: String,
+    pub operation_name: Option<String>,
+    /// The variables that shape results, as canonical JSON.
+    variables: String,
+    pub scope: Scope,
+}
+
+impl OperationKey {
+    /// The key of a subscription the hub can serve: one root field, selected directly.
+    /// None for anything else (a query, several root fields, a document that does not
+    /// parse): those run on their own.
+    pub fn of(request: &mut Request, scope: Scope) -> Option<Self> {
+        let query = request.query.clone();
+        let operation_name = request.operation_name.clone();
+        let document = request.parsed_query().ok()?;
+        let operation = match (&document.operations, operation_name.as_deref()) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+            _ => return None,
+        };
+        if operation.node.ty != OperationType::Subscription {
+            return None;
+        }
+        let [root] = operation.node.selection_set.node.items.as_slice() else { return None };
+        let Selection::Field(field) = &root.node else { return None };
+        if field.node.name.node.starts_with("__") || !field.node.directives.is_empty() {
+            return None;
+        }
+        // A cursor passed as a variable used nowhere else does not change what an event
+        // renders to: subscribers resuming from different points still share.
+        let cursor_variable = field.node.get_argument("after").and_then(|value| match &value.node {
+            Value::Variable(name) if query.matches(&format!("${name}")).count() == 2 => Some(name.to_string()),
+            _ => None,
+        });
+        let variables = canonical(&request.variables, cursor_variable.as_deref());
+        Some(Self { query, operation_name, variables, scope })
+    }
+}
+
+/// Variables as JSON with sorted names, leaving out `skip`.
+fn canonical(variables: &Variables, skip: Option<&str>) -> String {
+    let sorted: BTreeMap<&str, String> = variables
+        .iter()
+        .filter(|(name, _)| Some(name.as_str()) != skip)
+        .map(|(name, value)| (name.as_str(), value.to_string()))
+        .collect();
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(query: &str, variables: serde_json::Value) -> Option<OperationKey> {
+        let mut request = Request::new(query).variables(Variables::from_json(variables));
+        OperationKey::of(&mut request, Scope::Admin)
+    }
+
+    #[test]
+    fn a_cursor_variable_does_not_split_subscribers() {
+        let q = "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq } }";
+        let one = key(q, serde_json::json!({ "p": "x", "a": "c1" }));
+        let two = key(q, serde_json::json!({ "a": "c2", "p": "x" }));
+        assert!(one.is_some());
+        assert_eq!(one, two);
+        assert_ne!(one, key(q, serde_json::json!({ "p": "y", "a": "c1" })));
+    }
+
+    #[test]
+    fn a_variable_used_twice_stays_in_the_key() {
+        let q = "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq x: cursor(f: $a) } }";
+        assert_ne!(key(q, serde_json::json!({ "p": "x", "a": "1" })), key(q, serde_json::json!({ "p": "x", "a": "2" })));
+    }
+
+    #[test]
+    fn only_single_root_field_subscriptions_are_shared() {
+        assert!(key("{ practices { edges { cursor } } }", serde_json::json!({})).is_none());
+        assert!(key("subscription { a: events(practiceId: \"p\") { seq } b: events(practiceId: \"p\") { seq } }", serde_json::json!({})).is_none());
+        assert!(key("subscription { __typename }", serde_json::json!({})).is_none());
+        assert!(key("subscription {", serde_json::json!({})).is_none());
+    }
+
+    #[test]
+    fn scopes_never_share() {
+        let q = "subscription { events(practiceId: \"p\") { seq } }";
+        let mut request = Request::new(q);
+        let admin = OperationKey::of(&mut request, Scope::Admin);
+        let mut request = Request::new(q);
+        let scoped = Scope::Practice { practice_id: "p".into(), role: Role::Subscriber };
+        let subscriber = OperationKey::of(&mut request, scoped.clone());
+        let mut request = Request::new(q);
+        let backoffice = Scope::Practice { practice_id: "p".into(), role: Role::Backoffice };
+        assert_ne!(admin, subscriber);
+        assert_ne!(subscriber, OperationKey::of(&mut request, backoffice));
+        assert_eq!(Scope::of(&scoped.principal()), scoped);
+    }
+}

@@ -1,0 +1,220 @@
+//! A connection's outbound queue: what the hubs hand a socket (or an SSE stream), bounded
+//! in bytes. The hub pushes without waiting; the connection's one task takes everything
+//! queued at once and writes it in one go. A queue past its bound takes nothing more:
+//! the hub moves that connection's registrations to catching up from the log instead,
+//! and is told when the queue has drained.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use crate::events::{Cursor, StoredEvent};
+
+/// What one of a connection's operations is called on the wire, and how far it got.
+pub struct Tag {
+    pub id: Box<str>,
+    /// The id as a JSON string, ready to splice into a message.
+    pub id_json: Box<str>,
+    stopped: AtomicBool,
+    /// The seq of the last event written to the client (0: none yet).
+    last_written: AtomicI64,
+    practice_id: OnceLock<Box<str>>,
+}
+
+impl Tag {
+    pub fn new(id: &str) -> Arc<Self> {
+        let id_json = serde_json::Value::from(id).to_string().into_boxed_str();
+        Arc::new(Self {
+            id: id.into(),
+            id_json,
+            stopped: AtomicBool::new(false),
+            last_written: AtomicI64::new(0),
+            practice_id: OnceLock::new(),
+        })
+    }
+
+    /// The operation was stopped: anything still queued for it is not written.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// The operation reads this practice's events.
+    pub fn bind(&self, practice_id: &str) {
+        let _ = self.practice_id.set(practice_id.into());
+    }
+
+    /// Notes that `event` went out to the client.
+    pub fn written(&self, event: &StoredEvent) {
+        self.last_written.store(event.seq, Ordering::Relaxed);
+    }
+
+    /// Where the client can resume: the cursor of the last event it was sent.
+    pub fn resume_cursor(&self) -> Option<String> {
+        let seq = self.last_written.load(Ordering::Relaxed);
+        let practice_id = self.practice_id.get()?;
+        (seq > 0).then(|| Cursor { practice_id: practice_id.to_string(), seq }.encode())
+    }
+}
+
+/// One message for a connection.
+pub enum Frame {
+    /// A result of a shared execution: the serialised `{"data": …}`, shared by every
+    /// subscriber of that operation, and the event it is about.
+    Next { tag: Arc<Tag>, payload: Arc<str>, event: Arc<StoredEvent> },
+    /// The operation ended on the server's side.
+    Complete { tag: Arc<Tag> },
+}
+
+impl Frame {
+    pub fn tag(&self) -> &Arc<Tag> {
+        match self {
+            Frame::Next { tag, .. } | Frame::Complete { tag } => tag,
+        }
+    }
+
+    /// What it costs the queue: the payload and the message around it.
+    fn cost(&self) -> usize {
+        match self {
+            Frame::Next { tag, payload, .. } => payload.len() + tag.id_json.len() + 48,
+            Frame::Complete { tag } => tag.id_json.len() + 32,
+        }
+    }
+}
+
+/// What became of an offered frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    Queued,
+    /// At the bound: the subscriber catches up from the log once the queue drains.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
+/// Called once the queue has room again.
+pub type Drained = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    waker: Option<Waker>,
+    drained: Vec<Drained>,
+    closed: bool,
+}
+
+pub struct Outbound {
+    queue: Mutex<Queue>,
+    max_bytes: usize,
+}
+
+impl Outbound {
+    pub fn new(max_bytes: usize) -> Arc<Self> {
+        Arc::new(Self { queue: Mutex::default(), max_bytes: max_bytes.max(1) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the queue is at its bound (or the connection is gone): push nothing more.
+    pub fn is_full(&self) -> bool {
+        let queue = self.lock();
+        queue.closed || queue.bytes >= self.max_bytes
+    }
+
+    /// Queues a frame unless the queue is at its bound, and wakes the connection if it
+    /// waits.
+    pub fn offer(&self, frame: Frame) -> Offer {
+        self.put(frame, false)
+    }
+
+    /// Queues a frame whatever the bound (the last word of an operation). Returns false
+    /// once the connection is gone.
+    pub fn push(&self, frame: Frame) -> bool {
+        matches!(self.put(frame, true), Offer::Queued)
+    }
+
+    fn put(&self, frame: Frame, always: bool) -> Offer {
+        let waker = {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Offer::Closed;
+            }
+            if !always && queue.bytes >= self.max_bytes {
+                return Offer::Full;
+            }
+            queue.bytes += frame.cost();
+            queue.frames.push_back(frame);
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Offer::Queued
+    }
+
+    /// Runs `then` once the queue has drained to half its bound (at once if it has).
+    /// A closed queue never calls it: the connection's registrations are going away.
+    pub fn when_drained(&self, then: Drained) {
+        let mut queue = self.lock();
+        if queue.closed {
+            return;
+        }
+        if queue.bytes * 2 < self.max_bytes {
+            drop(queue);
+            then();
+        } else {
+            queue.drained.push(then);
+        }
+    }
+
+    /// Moves up to `max` frames into `out`; pending (the waker kept) while none is queued.
+    pub fn poll_take(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Frame>) -> Poll<()> {
+        let drained = {
+            let mut queue = self.lock();
+            if queue.frames.is_empty() {
+                if !queue.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    queue.waker = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            let take = queue.frames.len().min(max);
+            let mut freed = 0;
+            for frame in queue.frames.drain(..take) {
+                freed += frame.cost();
+                out.push(frame);
+            }
+            queue.bytes -= freed;
+            if queue.bytes * 2 < self.max_bytes { std::mem::take(&mut queue.drained) } else { Vec::new() }
+        };
+        for then in drained {
+            then();
+        }
+        Poll::Ready(())
+    }
+
+    /// Waits until frames are queued, then takes up to `max` of them.
+    pub async fn take(&self, max: usize, out: &mut Vec<Frame>) {
+        std::future::poll_fn(|cx| self.poll_take(cx, max, out)).await
+    }
+
+    /// The connection is gone: drop what is queued and refuse what comes.
+    pub fn close(&self) {
+        let mut queue = self.lock();
+        queue.closed = true;
+        queue.frames.clear();
+        queue.bytes = 0;
+        queue.drained.clear();
+    }
+
+    /// Bytes queued now (for tests and metrics).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
