@@ -23,6 +23,11 @@ use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::AppSchema;
 use crate::graphql::shared_feed::Probe;
 
+/// How long a hub without registrations stays, so a client that reconnects at once finds
+/// it subscribed; short, since an idle practice should cost nothing (not even its bus
+/// channel).
+const LINGER: Duration = Duration::from_millis(250);
+
 /// What every practice hub shares.
 pub(super) struct Shared {
     pub schema: AppSchema,
@@ -105,7 +110,7 @@ impl Hubs {
             schema,
             services,
             stop,
-            linger: Duration::from_secs(10),
+            linger: LINGER,
             tracker,
             hubs: Mutex::default(),
         }))

@@ -48,13 +48,18 @@ async fn open(
     let mut request = read()?;
     let last_event_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let plan = resume::prepare(&mut request, last_event_id).map_err(Refusal::bad_request)?;
-    if by_get && plan.kind == Some(OperationType::Mutation) {
+    let kind = resume::kind(&mut request).map_err(Refusal::bad_request)?;
+    if by_get && kind == Some(OperationType::Mutation) {
         return Err(Refusal {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "BAD_USER_INPUT",
             message: "mutations must be sent with POST".into(),
         });
     }
+    if kind == Some(OperationType::Subscription) {
+        let after = last_event_id.map(str::to_string);
+        return Ok(stream::subscribe(state, request, after, principal).await);
+    }
+    let plan = resume::prepare(&mut request, last_event_id).map_err(Refusal::bad_request)?;
     Ok(stream::respond(state, request.data(auth).data(Transport::Sse), plan, principal))
 }

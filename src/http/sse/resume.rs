@@ -13,22 +13,26 @@ pub(super) const CURSOR_KEY: &str = "_sseCursor";
 
 /// What the stream needs to know about the operation it runs.
 pub(super) struct Plan {
-    /// The selected operation's type; None when the document names no such operation
-    /// (the executor then says why).
-    pub kind: Option<OperationType>,
     /// The response keys of the subscription's root fields (empty for queries and mutations).
     pub root_keys: Vec<String>,
+}
+
+/// The type of the operation the request runs (None when the document names no such
+/// operation). Errors are syntax errors.
+pub(super) fn kind(request: &mut async_graphql::Request) -> Result<Option<OperationType>, String> {
+    let name = request.operation_name.clone();
+    let mut document = request.parsed_query().map_err(|e| e.message.clone())?.clone();
+    Ok(selected(&mut document, name.as_deref()).map(|op| op.node.ty))
 }
 
 /// Prepares `request` for SSE. Errors are syntax errors: the protocol answers them with 400.
 pub(super) fn prepare(request: &mut async_graphql::Request, last_event_id: Option<&str>) -> Result<Plan, String> {
     let mut document = request.parsed_query().map_err(|e| e.message)?.clone();
     let Some(operation) = selected(&mut document, request.operation_name.as_deref()) else {
-        return Ok(Plan { kind: None, root_keys: Vec::new() });
+        return Ok(Plan { root_keys: Vec::new() });
     };
-    let kind = operation.node.ty;
-    if kind != OperationType::Subscription {
-        return Ok(Plan { kind: Some(kind), root_keys: Vec::new() });
+    if operation.node.ty != OperationType::Subscription {
+        return Ok(Plan { root_keys: Vec::new() });
     }
     let mut root_keys = Vec::new();
     let fields = operation.node.selection_set.node.items.iter_mut().filter_map(|item| match &mut item.node {
@@ -46,7 +50,7 @@ pub(super) fn prepare(request: &mut async_graphql::Request, last_event_id: Optio
         }
     }
     request.set_parsed_query(document);
-    Ok(Plan { kind: Some(kind), root_keys })
+    Ok(Plan { root_keys })
 }
 
 /// The operation the request runs: the named one, or the document's only one.

@@ -12,20 +12,79 @@ use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use super::resume::{Plan, take_cursor};
+use futures_util::stream::BoxStream;
+use std::sync::Arc;
+
+use super::request::Refusal;
+use super::resume::{self, Plan, take_cursor};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::{Auth, Principal};
 use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::hub::{Frame, Outbound, Registration, Subscribe, Subscribed, Tag};
 
 /// Keep-alive comments keep proxies from timing out an idle stream.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
+/// Queued frames taken at once.
+const MAX_BATCH: usize = 64;
 
 pub(super) fn respond(state: &AppState, request: async_graphql::Request, plan: Plan, principal: Principal) -> Response {
+    let events = state.schema.execute_stream(request).map(move |response| next(response, &plan));
+    open(state, events.boxed(), principal)
+}
+
+/// A subscription: served by its practice's hub when it can be (results queued on this
+/// stream's own outbound queue, each with its event's cursor as the SSE `id:`), on its
+/// own otherwise.
+pub(super) async fn subscribe(
+    state: &AppState,
+    request: async_graphql::Request,
+    after: Option<String>,
+    principal: Principal,
+) -> Response {
+    let outbound = Outbound::new(state.config.outbound_max_bytes);
+    let tag = Tag::new("sse");
+    let subscribe =
+        Subscribe { request, principal: principal.clone(), session: None, after: after.clone(), transport: Transport::Sse };
+    match state.hubs.subscribe(subscribe, &outbound, &tag).await {
+        Subscribed::Registered(registration) => open(state, queued(outbound, registration), principal),
+        Subscribed::Running(results) => {
+            let no_cursor = Plan { root_keys: Vec::new() };
+            open(state, results.map(move |response| next(response, &no_cursor)).boxed(), principal)
+        }
+        Subscribed::Unshared(mut request) => match resume::prepare(&mut request, after.as_deref()) {
+            Ok(plan) => respond(state, request.data(Auth(Some(principal.clone()))).data(Transport::Sse), plan, principal),
+            Err(message) => Refusal::bad_request(message).into_response(),
+        },
+    }
+}
+
+/// The frames a hub queues for this stream, as SSE events; ends when the hub ends the
+/// subscription.
+fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'static, Event> {
+    async_stream::stream! {
+        let _registration = registration;
+        loop {
+            let mut frames = Vec::new();
+            outbound.take(MAX_BATCH, &mut frames).await;
+            for frame in frames {
+                match frame {
+                    Frame::Next { payload, event, .. } => yield Event::default().event("next").id(event.cursor()).data(&*payload),
+                    Frame::Complete { .. } => return,
+                }
+            }
+        }
+    }
+    .boxed()
+}
+
+/// The SSE response around a stream of `next` events: `complete` when they end; it ends
+/// early when the server drains (without `complete`, so the client resumes elsewhere) or
+/// the key stops being valid.
+fn open(state: &AppState, mut results: BoxStream<'static, Event>, principal: Principal) -> Response {
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(Transport::Sse)).clone();
     let credentials = state.services.sessions.open(principal);
     let mut revoked = credentials.closed();
     let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials);
-    let mut results = state.schema.execute_stream(request);
     let shutdown = state.shutdown.clone();
     let events = async_stream::stream! {
         let _held = held;
@@ -45,7 +104,7 @@ pub(super) fn respond(state: &AppState, request: async_graphql::Request, plan: P
                     break;
                 }
                 result = results.next() => match result {
-                    Some(response) => yield Ok(next(response, &plan)),
+                    Some(event) => yield Ok(event),
                     None => {
                         yield Ok(complete());
                         break;
