@@ -35,6 +35,7 @@ pub mod graphql;
 pub(crate) mod http;
 pub mod shutdown;
 pub mod telemetry;
+pub mod vocab;
 pub mod webhooks;
 
 pub use app::{App, AppState};
