@@ -33,10 +33,13 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub mod shutdown;
+pub mod state;
 pub mod telemetry;
 pub mod vocab;
 pub mod webhooks;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, Reply, WsConfig};
-use crate::app::AppState;
 use crate::auth::{Auth, Credentials, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
+use crate::state::AppState;
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {

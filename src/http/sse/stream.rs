@@ -13,9 +13,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use super::resume::{Plan, take_cursor};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::state::AppState;
 
 /// Keep-alive comments keep proxies from timing out an idle stream.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
