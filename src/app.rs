@@ -19,31 +19,9 @@ use crate::config::Config;
 use crate::domain::Services;
 use crate::domain::reminders::Reminders;
 use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
-use crate::graphql::{self, AppSchema};
-use crate::http::metrics::HttpMetrics;
-use prometheus_client::registry::Registry;
-
-/// What every handler gets.
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Services,
-    pub schema: AppSchema,
-    pub config: Arc<Config>,
-    /// Cancelled when the server starts draining: readiness fails, sockets close with
-    /// 1001 so clients resume elsewhere, streams end.
-    pub shutdown: CancellationToken,
-    /// Cancelled once in-flight requests are done: background workers stop.
-    pub workers: CancellationToken,
-    /// Every long-lived task (each socket, each worker) runs here, so stopping waits for them.
-    pub tracker: TaskTracker,
-    pub http_metrics: Arc<HttpMetrics>,
-    pub registry: Arc<Registry>,
-    /// Events serialised once per distinct operation, for operations outside the hubs.
-    pub renders: Arc<graphql::RenderCache>,
-    /// The practices' delivery hubs: subscriptions as registrations, one execution per
-    /// distinct operation per event.
-    pub hubs: crate::hub::Hubs,
-}
+use crate::graphql;
+use crate::metrics::HttpMetrics;
+use crate::state::AppState;
 
 pub struct App {
     listener: TcpListener,
@@ -142,7 +120,7 @@ impl App {
         };
         let schema = graphql::build(services.clone(), &config);
         let http_metrics = Arc::new(HttpMetrics::default());
-        let registry = Arc::new(crate::http::metrics::registry(&services.counters, &http_metrics));
+        let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics));
         let hubs =
             crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone());
         let state = AppState {

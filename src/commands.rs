@@ -12,7 +12,7 @@ use crate::config::{Cli, Command, DbArgs, KeysCommand};
 use crate::domain::reminders::Reminders;
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
 use crate::events::MemoryBus;
-use crate::graphql::types::{PaymentMethod, ProviderKind, Role};
+use crate::vocab::{PaymentMethod, ProviderKind, Role};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

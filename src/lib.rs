@@ -1,25 +1,39 @@
 //! clinicstream: a real-time GraphQL event API for dental and veterinary practices.
 //!
-//! A tour of the modules, in the order a request meets them:
+//! A tour of the modules, in the order a request meets them. The layers import downwards:
+//! `app` builds the [`state`] that `http` serves with; `http` hands operations to
+//! `graphql`; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
+//! through `events` and `db`; and all of them speak [`vocab`], which imports nothing from
+//! the crate. Nothing under `domain`, `events`, `auth`, `webhooks` or `db` imports from
+//! `graphql`, `http`, `state` or `app`. (`config`, `clock` and `error` are used at every
+//! level; `events` and `domain` call each other, as the reminder scheduler runs the
+//! domain's rules.)
 //!
 //! - [`config`]: the command line and environment, as a `Config` value.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
+//! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
 //! - `http`: the router; GraphQL over HTTP, websockets (graphql-transport-ws and the
 //!   legacy graphql-ws), GraphQL over SSE (`http::sse`, resumable by `Last-Event-ID`),
-//!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health.
+//!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health and
+//!   `/metrics`.
+//! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
+//! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
+//!   records of [`vocab`] as they are and adds the `Event` interface over the log.
 //! - [`auth`]: API keys and the principal they grant.
-//! - [`graphql`]: the schema, one file per resource, and the error codes.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
 //!   `MutationTx` that appends its event to the log in the same transaction;
 //!   `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
+//! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
+//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers, the
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
 //!   the reminder scheduler every replica runs.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
-//! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
-//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
+//! - [`vocab`]: the words all of them share, at the bottom: event types, roles,
+//!   statuses, payment methods and the resource records the domain returns, the log
+//!   snapshots and the schema serves.
 
 pub mod app;
 pub mod asyncapi;
@@ -34,9 +48,13 @@ pub mod events;
 pub mod graphql;
 pub mod hub;
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub mod shutdown;
+pub mod state;
 pub mod telemetry;
+pub mod vocab;
 pub mod webhooks;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use super::Principal;
 use crate::db::entities::api_key;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::Role;
+use crate::vocab::Role;
 
 /// Every key starts with this, so a leaked key is recognisable (e.g. by secret scanners).
 pub const KEY_PREFIX: &str = "cs_";

@@ -1,7 +1,7 @@
 //! The caller of an operation and what it may touch.
 
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::Role;
+use crate::vocab::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {

@@ -10,7 +10,7 @@ use crate::auth::{Principal, new_key};
 use crate::clock::{from_millis, to_millis};
 use crate::db::entities::{api_key, practice};
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::{ApiKey, CreatedApiKey, Role};
+use crate::vocab::{ApiKey, CreatedApiKey, Role};
 
 #[derive(InputObject, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,7 +17,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::db::entities::{appointment, patient, practice, provider};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
-use crate::graphql::types::{Appointment, AppointmentStatus, EventType};
+use crate::vocab::{Appointment, AppointmentStatus, EventType};
 
 const MAX_REASON: usize = 500;
 

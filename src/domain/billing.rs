@@ -13,7 +13,7 @@ use crate::clock::from_millis;
 use crate::db::entities::{charge, patient, payment};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
-use crate::graphql::types::{Charge, EventType, Payment, PaymentMethod};
+use crate::vocab::{Charge, EventType, Payment, PaymentMethod};
 
 const MAX_DESCRIPTION: usize = 500;
 const MAX_REFERENCE: usize = 200;

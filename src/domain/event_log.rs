@@ -6,7 +6,7 @@ use super::{Services, paging::Page, validate};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::events::{Cursor, StoredEvent, log};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 pub async fn page(
     s: &Services,

@@ -15,7 +15,7 @@ use crate::clock::from_millis;
 use crate::db::entities::{patient, practice};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
-use crate::graphql::types::{Date, EventType, Patient};
+use crate::vocab::{Date, EventType, Patient};
 
 #[derive(InputObject, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,7 +9,7 @@ use crate::auth::Principal;
 use crate::clock::from_millis;
 use crate::db::entities::practice;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::Practice;
+use crate::vocab::Practice;
 
 #[derive(InputObject, Serialize)]
 #[serde(rename_all = "camelCase")]

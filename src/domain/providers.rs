@@ -8,7 +8,7 @@ use super::{Begun, MutationTx, Services, new_id, validate};
 use crate::auth::Principal;
 use crate::db::entities::{practice, provider};
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::{Provider, ProviderKind};
+use crate::vocab::{Provider, ProviderKind};
 
 #[derive(InputObject, Serialize)]
 #[serde(rename_all = "camelCase")]

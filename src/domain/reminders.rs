@@ -23,7 +23,7 @@ use super::{MutationTx, Services, appointments};
 use crate::db::entities::{appointment, patient, provider};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
-use crate::graphql::types::{AppointmentStatus, EventType};
+use crate::vocab::{AppointmentStatus, EventType};
 
 /// Due reminders looked at per round (the oldest first).
 const CANDIDATES: u64 = 1000;

@@ -12,7 +12,7 @@ use crate::db::entities::practice;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::events::{Payload, StoredEvent, log, outbox};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 #[allow(clippy::large_enum_variant)] // built once per mutation and matched at once
 pub enum Begun<'a, T> {

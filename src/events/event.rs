@@ -8,7 +8,7 @@ use super::Cursor;
 use crate::clock::from_millis;
 use crate::db::entities::event;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::{Appointment, Charge, EventType, Patient, Payment};
+use crate::vocab::{Appointment, Charge, EventType, Patient, Payment};
 
 /// The snapshot stored with an event: the resource as it was when the event happened.
 /// Serialised once when appended; delivering it never reads the database.

@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{BusMessage, BusSubscription, Counters, Cursor, SharedBus, StoredEvent, log};
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 /// Rows read from the log per round trip while replaying or catching up.
 const PAGE: u64 = 500;

@@ -8,7 +8,7 @@ use super::StoredEvent;
 use crate::clock::to_millis;
 use crate::db::entities::{event, practice};
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 /// Takes the practice's next seq. The UPDATE locks the practice's counter row until the
 /// transaction ends, so concurrent appenders queue up and seqs are gapless in commit order.

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::assets;
 use super::auth::{authorization, resolve};
-use super::metrics::{OperationLabel, OperationType};
-use crate::app::AppState;
+use crate::metrics::{OperationLabel, OperationType};
+use crate::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 

@@ -1,98 +1,10 @@
-//! `/metrics`: Prometheus text from one registry per app (no global recorder, so tests
-//! that boot several apps in one process each read their own).
-//!
-//! Label rule: labels come from closed sets only (transport, operation type, outcome).
-//! Practice ids, keys and paths with ids never become labels: their number is unbounded.
+//! `/metrics`: the app's registry (`crate::metrics`) as Prometheus text.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
-use crate::app::AppState;
-use crate::events::{Counters, TransportLabel};
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum OperationType {
-    query,
-    mutation,
-    subscription,
-    /// Requests that never got as far as an operation (malformed, refused).
-    invalid,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabel {
-    pub operation: OperationType,
-}
-
-/// Instruments of the HTTP edge.
-#[derive(Debug)]
-pub struct HttpMetrics {
-    /// Open connections by transport (websockets; SSE streams).
-    pub connections: Family<TransportLabel, Gauge>,
-    /// GraphQL-over-HTTP request durations by operation type, in seconds.
-    pub request_duration: Family<OperationLabel, Histogram>,
-}
-
-impl Default for HttpMetrics {
-    fn default() -> Self {
-        Self {
-            connections: Family::default(),
-            request_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 14))),
-        }
-    }
-}
-
-/// A registry over the app's instruments (they are shared handles: registering clones).
-pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
-    let mut registry = Registry::with_prefix("clinicstream");
-    registry.register("connections", "Open connections by transport", http.connections.clone());
-    registry.register("subscriptions", "Open subscriptions by transport", counters.subscriptions.clone());
-    registry.register(
-        "shared_operations",
-        "Distinct subscription operations run once per event for all their subscribers",
-        counters.shared_operations.clone(),
-    );
-    registry.register(
-        "shared_executions",
-        "Executions of shared subscription operations (one per event and operation)",
-        counters.shared_executions.clone(),
-    );
-    registry.register("events_appended", "Events appended to the log", counters.appended.clone());
-    registry.register("events_published", "Events handed to the bus after commit", counters.published.clone());
-    registry.register("events_delivered", "Events handed to a subscriber's transport", counters.delivered.clone());
-    registry.register(
-        "event_delivery_latency_seconds",
-        "From an event's append to its hand-over to a subscriber's transport",
-        counters.delivery_latency.clone(),
-    );
-    registry.register("gap_fills", "Log reads after a seq jump or a bus resync", counters.gap_fills.clone());
-    registry.register(
-        "slow_consumer_catch_ups",
-        "Subscribers that lagged and caught up from the log",
-        counters.lag_catch_ups.clone(),
-    );
-    registry.register("relay_republished", "Events published by the outbox relay", counters.republished.clone());
-    registry.register("redis_reconnects", "Redis pub/sub reconnections", counters.redis_reconnects.clone());
-    registry.register(
-        "publish_failures",
-        "Publishes Redis did not take (the relay retries)",
-        counters.publish_failures.clone(),
-    );
-    registry.register("webhook_attempts", "Webhook delivery attempts by outcome", counters.webhook_attempts.clone());
-    registry.register(
-        "graphql_request_duration_seconds",
-        "GraphQL over HTTP request durations by operation type",
-        http.request_duration.clone(),
-    );
-    registry
-}
+use crate::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut body = String::new();

@@ -9,7 +9,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::{assets, graphql, health, metrics, sse};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
 /// GraphQL document with patient data) and the request id.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::{Auth, Credentials, Principal, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};

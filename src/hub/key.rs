@@ -9,7 +9,7 @@ use async_graphql_value::Value;
 use std::collections::BTreeMap;
 
 use crate::auth::Principal;
-use crate::graphql::types::Role;
+use crate::vocab::Role;
 
 /// The part of a caller that results may depend on: its practice and role, never its
 /// key (two keys of one practice and role see the same events the same way).

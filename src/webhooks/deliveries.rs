@@ -14,7 +14,7 @@ use crate::domain::paging::{self, Page};
 use crate::domain::{Begun, MutationTx, Services, validate};
 use crate::error::{AppError, AppResult};
 use crate::events::{Cursor, log};
-use crate::graphql::types::{EventType, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookReplay};
+use crate::vocab::{EventType, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookReplay};
 
 /// Events read from the log per step of a replay.
 const REPLAY_BATCH: u64 = 500;

@@ -13,7 +13,7 @@ use crate::clock::from_millis;
 use crate::db::entities::{practice, webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::domain::{Begun, MutationTx, Services, new_id, validate};
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::{EventType, WebhookEndpoint, WebhookEndpointSecret};
+use crate::vocab::{EventType, WebhookEndpoint, WebhookEndpointSecret};
 
 /// The most endpoints one practice may register.
 const MAX_ENDPOINTS: u64 = 50;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::guard::{self, Allowlist, Refused};
 use crate::domain::validate;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 pub const MAX_URL: usize = 2048;
 pub const MAX_DESCRIPTION: usize = 500;

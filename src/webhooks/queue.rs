@@ -8,7 +8,7 @@ use crate::db::entities::webhook_delivery::{self, Column};
 use crate::domain::new_id;
 use crate::error::AppResult;
 use crate::events::StoredEvent;
-use crate::graphql::types::WebhookDeliveryStatus;
+use crate::vocab::WebhookDeliveryStatus;
 
 /// Queues `events` for the endpoint, due at once. Events already queued are left alone.
 pub async fn enqueue(

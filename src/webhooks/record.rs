@@ -14,7 +14,7 @@ use super::settings::WebhookArgs;
 use crate::clock::from_millis;
 use crate::db::entities::{webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::error::AppResult;
-use crate::graphql::types::WebhookDeliveryStatus;
+use crate::vocab::WebhookDeliveryStatus;
 
 /// What becomes of the delivery after an attempt.
 #[derive(Debug, PartialEq)]

@@ -1,5 +1,5 @@
-//! One sea-orm entity per table. These are the storage shapes; the public shapes live in
-//! `graphql::types`.
+//! One sea-orm entity per table. These are the storage shapes; the records the domain
+//! returns and the schema serves live in `vocab`.
 
 pub mod api_key;
 pub mod appointment;

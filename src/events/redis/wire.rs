@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{AppError, AppResult};
 use crate::events::{Payload, StoredEvent};
-use crate::graphql::types::EventType;
+use crate::vocab::EventType;
 
 #[derive(Serialize)]
 struct Out<'a> {

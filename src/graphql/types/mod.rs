@@ -1,17 +1,13 @@
-//! The public shapes of the API. Resources double as the event snapshots, so a snapshot
-//! in the log reads exactly like the GraphQL object (camelCase JSON).
+//! The public shapes of the API. The resources and enumerations are the domain's own
+//! (`crate::vocab`), re-exported here; what only the API has lives here: the `Event`
+//! interface over the log's snapshots and `Practice.lastCursor`.
 
-mod enums;
 mod events;
 mod practice_cursor;
-mod resources;
-mod scalars;
-mod webhooks;
 
-pub use enums::{AppointmentStatus, EventType, PaymentMethod, ProviderKind, Role};
-pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};
-pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};
-pub use scalars::Date;
-pub use webhooks::{
-    WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
+pub use crate::vocab::{
+    ApiKey, Appointment, AppointmentStatus, Charge, CreatedApiKey, Date, EventType, Patient, Payment, PaymentMethod,
+    Practice, Provider, ProviderKind, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
+    WebhookEndpointSecret, WebhookReplay,
 };
+pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::request::{self, Refusal};
 use super::{resume, stream};
-use crate::app::AppState;
 use crate::events::Transport;
 use crate::http::auth::{authorization, resolve};
+use crate::state::AppState;
 
 #[tracing::instrument(skip_all, name = "graphql_sse_post")]
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

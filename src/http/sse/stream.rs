@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::request::Refusal;
 use super::resume::{self, Plan, take_cursor};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::{Auth, Principal};
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::hub::{Frame, Outbound, Registration, Subscribe, Subscribed, Tag};

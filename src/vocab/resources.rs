@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppointmentStatus, Date, PaymentMethod, ProviderKind, Role};
 
+// `complex`: the API adds `lastCursor`, resolved in `graphql::types::practice_cursor`.
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[graphql(complex)]
 #[serde(rename_all = "camelCase")]

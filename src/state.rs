@@ -1,0 +1,35 @@
+//! `AppState`: what every handler gets. It lives below both `app` (which builds it) and
+//! `http` (which serves with it), so neither has to import the other for it.
+
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::domain::Services;
+use crate::graphql::{AppSchema, RenderCache};
+use crate::hub::Hubs;
+use crate::metrics::HttpMetrics;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: AppSchema,
+    pub config: Arc<Config>,
+    /// Cancelled when the server starts draining: readiness fails, sockets close with
+    /// 1001 so clients resume elsewhere, streams end.
+    pub shutdown: CancellationToken,
+    /// Cancelled once in-flight requests are done: background workers stop.
+    pub workers: CancellationToken,
+    /// Every long-lived task (each socket, each worker) runs here, so stopping waits for them.
+    pub tracker: TaskTracker,
+    pub http_metrics: Arc<HttpMetrics>,
+    pub registry: Arc<Registry>,
+    /// Events serialised once per distinct operation, for operations outside the hubs.
+    pub renders: Arc<RenderCache>,
+    /// The practices' delivery hubs: subscriptions as registrations, one execution per
+    /// distinct operation per event.
+    pub hubs: Hubs,
+}
