@@ -2,7 +2,7 @@
 //!
 //! A tour of the modules, in the order a request meets them. The layers import downwards:
 //! `app` builds the [`state`] that `http` serves with; `http` hands operations to
-//! `graphql`; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
+//! `graphql`, subscriptions through [`hub`]; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
 //! through `events` and `db`; and all of them speak [`vocab`], which imports nothing from
 //! the crate. Nothing under `domain`, `events`, `auth`, `webhooks` or `db` imports from
 //! `graphql`, `http`, `state` or `app`. (`config`, `clock` and `error` are used at every
@@ -16,6 +16,10 @@
 //!   legacy graphql-ws), GraphQL over SSE (`http::sse`, resumable by `Last-Event-ID`),
 //!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health and
 //!   `/metrics`.
+//! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
+//!   task holds its subscriptions as small registrations, runs each distinct operation
+//!   once per event and queues the shared bytes on each connection's bounded outbound
+//!   queue; a subscriber replaying, or past its byte bound, catches up from the log.
 //! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log.
@@ -46,8 +50,8 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
-pub mod hub;
 pub(crate) mod http;
+pub mod hub;
 pub(crate) mod metrics;
 pub mod shutdown;
 pub mod state;

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
-use crate::state::AppState;
 use crate::auth::{Auth, Credentials, Principal, RateLimiter};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
 use crate::hub::{Hubs, Subscribe, Subscribed};
+use crate::state::AppState;
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
     let config = WsConfig {
@@ -68,7 +68,12 @@ struct Limited {
 }
 
 impl Limited {
-    fn run(&self, request: Request, principal: Option<Principal>, session: Option<Arc<Data>>) -> BoxStream<'static, OpItem> {
+    fn run(
+        &self,
+        request: Request,
+        principal: Option<Principal>,
+        session: Option<Arc<Data>>,
+    ) -> BoxStream<'static, OpItem> {
         let slot = RenderSlot::new(&self.renders, &request);
         let request = request.data(Auth(principal)).data(slot.clone());
         let responses = Executor::execute_stream(&self.schema, request, session);

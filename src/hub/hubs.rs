@@ -74,7 +74,8 @@ pub struct Subscribe {
     pub transport: Transport,
 }
 
-/// How a subscription runs.
+/// How a subscription runs. Made once per subscription and taken apart at once.
+#[allow(clippy::large_enum_variant)]
 pub enum Subscribed {
     /// Its results arrive in the connection's outbound queue; dropping the registration
     /// unsubscribes.
@@ -106,14 +107,7 @@ pub struct Hubs(Arc<Shared>);
 
 impl Hubs {
     pub fn new(schema: AppSchema, services: Services, stop: CancellationToken, tracker: TaskTracker) -> Self {
-        Self(Arc::new(Shared {
-            schema,
-            services,
-            stop,
-            linger: LINGER,
-            tracker,
-            hubs: Mutex::default(),
-        }))
+        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs: Mutex::default() }))
     }
 
     /// Practices with a hub on this replica (for tests and metrics).
@@ -132,7 +126,8 @@ impl Hubs {
         // The probe runs with the subscriber's own credentials and session: its errors,
         // and its start point, are the subscriber's.
         let (probe, found) = Probe::new(after);
-        let mut results = Executor::execute_stream(&self.0.schema, request.data(Auth(Some(principal))).data(probe), session);
+        let mut results =
+            Executor::execute_stream(&self.0.schema, request.data(Auth(Some(principal))).data(probe), session);
         let spec = tokio::select! {
             spec = found => spec,
             first = results.next() => {
@@ -145,7 +140,11 @@ impl Hubs {
         tag.bind(&spec.practice_id);
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
-        let reg = Reg { tag: tag.clone(), outbound: outbound.clone(), delivered: counters.delivered.get_or_create(&label).clone() };
+        let reg = Reg {
+            tag: tag.clone(),
+            outbound: outbound.clone(),
+            delivered: counters.delivered.get_or_create(&label).clone(),
+        };
         let install = Install { prepared, reg, start: spec.start };
         // A hub that retired just as we reached it drops the install: ask a new one.
         for _ in 0..3 {

@@ -118,13 +118,22 @@ mod tests {
     #[test]
     fn a_variable_used_twice_stays_in_the_key() {
         let q = "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq x: cursor(f: $a) } }";
-        assert_ne!(key(q, serde_json::json!({ "p": "x", "a": "1" })), key(q, serde_json::json!({ "p": "x", "a": "2" })));
+        assert_ne!(
+            key(q, serde_json::json!({ "p": "x", "a": "1" })),
+            key(q, serde_json::json!({ "p": "x", "a": "2" }))
+        );
     }
 
     #[test]
     fn only_single_root_field_subscriptions_are_shared() {
         assert!(key("{ practices { edges { cursor } } }", serde_json::json!({})).is_none());
-        assert!(key("subscription { a: events(practiceId: \"p\") { seq } b: events(practiceId: \"p\") { seq } }", serde_json::json!({})).is_none());
+        assert!(
+            key(
+                "subscription { a: events(practiceId: \"p\") { seq } b: events(practiceId: \"p\") { seq } }",
+                serde_json::json!({})
+            )
+            .is_none()
+        );
         assert!(key("subscription { __typename }", serde_json::json!({})).is_none());
         assert!(key("subscription {", serde_json::json!({})).is_none());
     }

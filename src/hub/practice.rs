@@ -160,7 +160,9 @@ impl PracticeHub {
                     self.position = self.position.max(feed.last_seq());
                     return Some(feed.into_stream().boxed());
                 }
-                Err(err) => tracing::warn!(practice_id = %self.practice_id, error = %err, "cannot open the practice feed"),
+                Err(err) => {
+                    tracing::warn!(practice_id = %self.practice_id, error = %err, "cannot open the practice feed")
+                }
             }
             tokio::select! {
                 () = self.shared.stop.cancelled() => return None,

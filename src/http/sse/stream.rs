@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use super::request::Refusal;
 use super::resume::{self, Plan, take_cursor};
-use crate::state::AppState;
 use crate::auth::{Auth, Principal};
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::hub::{Frame, Outbound, Registration, Subscribe, Subscribed, Tag};
+use crate::state::AppState;
 
 /// Keep-alive comments keep proxies from timing out an idle stream.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
@@ -43,8 +43,13 @@ pub(super) async fn subscribe(
 ) -> Response {
     let outbound = Outbound::new(state.config.outbound_max_bytes);
     let tag = Tag::new("sse");
-    let subscribe =
-        Subscribe { request, principal: principal.clone(), session: None, after: after.clone(), transport: Transport::Sse };
+    let subscribe = Subscribe {
+        request,
+        principal: principal.clone(),
+        session: None,
+        after: after.clone(),
+        transport: Transport::Sse,
+    };
     match state.hubs.subscribe(subscribe, &outbound, &tag).await {
         Subscribed::Registered(registration) => open(state, queued(outbound, registration), principal),
         Subscribed::Running(results) => {
@@ -52,7 +57,9 @@ pub(super) async fn subscribe(
             open(state, results.map(move |response| next(response, &no_cursor)).boxed(), principal)
         }
         Subscribed::Unshared(mut request) => match resume::prepare(&mut request, after.as_deref()) {
-            Ok(plan) => respond(state, request.data(Auth(Some(principal.clone()))).data(Transport::Sse), plan, principal),
+            Ok(plan) => {
+                respond(state, request.data(Auth(Some(principal.clone()))).data(Transport::Sse), plan, principal)
+            }
             Err(message) => Refusal::bad_request(message).into_response(),
         },
     }

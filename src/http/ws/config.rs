@@ -96,6 +96,8 @@ impl From<Response> for Reply {
 /// What an operation's stream yields: a result for the client, or the handle of a
 /// registration that delivers its results through the connection's outbound queue
 /// (dropping the handle ends that delivery).
+// Like `Reply`: moved a few times and then written, so not boxed.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum OpItem {
     Reply(Reply),
     Registered(Box<dyn Send>),

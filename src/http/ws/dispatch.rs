@@ -10,10 +10,10 @@ use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use super::config::{Authenticated, Execute, OpItem, OpLink};
-use crate::hub::Tag;
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
 use super::session::{AuthState, End, Session, Step, close, read_error, send};
+use crate::hub::Tag;
 
 /// Legacy clients send `start` right after `connection_init` without awaiting the ack
 /// (subscriptions-transport-ws does); such starts are held until auth ends, this many.

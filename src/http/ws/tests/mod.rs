@@ -135,6 +135,7 @@ pub(super) fn config() -> WsConfig {
         keepalive: Duration::from_secs(60),
         max_message_bytes: 16 * 1024,
         max_operations: 100,
+        ..WsConfig::default()
     }
 }
 
