@@ -57,6 +57,11 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         counters.shared_operations.clone(),
     );
     registry.register(
+        "slow_consumers",
+        "Connections closed because their client stopped reading",
+        counters.slow_consumers.clone(),
+    );
+    registry.register(
         "shared_executions",
         "Executions of shared subscription operations (one per event and operation)",
         counters.shared_executions.clone(),

@@ -74,6 +74,8 @@ pub struct Counters {
     pub subscriptions: Family<TransportLabel, Gauge>,
     /// Distinct subscription operations the hubs run (each shared by its subscribers).
     pub shared_operations: Gauge,
+    /// Connections closed because their client stopped reading (websockets: 1013).
+    pub slow_consumers: Counter,
     /// Executions of a shared operation: one per event and operation, whatever the
     /// number of subscribers.
     pub shared_executions: Counter,
@@ -102,6 +104,7 @@ impl Default for Counters {
             subscriptions: Family::default(),
             shared_operations: Gauge::default(),
             shared_executions: Counter::default(),
+            slow_consumers: Counter::default(),
             gap_fills: Counter::default(),
             lag_catch_ups: Counter::default(),
             republished: Counter::default(),

@@ -29,6 +29,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         max_operations: state.config.ws_max_operations,
         max_outbound_bytes: state.config.outbound_max_bytes,
         slow_consumer_timeout: Duration::from_secs(state.config.slow_consumer_timeout_secs),
+        slow_consumers: state.services.counters.slow_consumers.clone(),
     };
     let auth =
         Arc::new(KeyAuth { services: state.services.clone(), max_connections: state.config.max_connections_per_key });

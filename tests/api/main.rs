@@ -17,6 +17,7 @@ mod concurrency;
 mod feed;
 mod fuzz;
 mod http_protocol;
+mod hub;
 mod idempotency;
 mod isolation;
 mod operations;

@@ -21,6 +21,8 @@ pub struct WsClient {
     pending: std::collections::VecDeque<Value>,
     /// The close code the server sent, once `recv` has seen its close frame.
     close_code: Option<u16>,
+    /// The reason of the server's close frame, once it came.
+    pub close_reason: Option<String>,
 }
 
 impl WsClient {
@@ -29,7 +31,7 @@ impl WsClient {
         let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
-        Self { socket, protocol, pending: Default::default(), close_code: None }
+        Self { socket, protocol, pending: Default::default(), close_code: None, close_reason: None }
     }
 
     /// Opens and initialises with `key`, expecting the ack.
@@ -87,6 +89,7 @@ impl WsClient {
                     return Some(value);
                 }
                 Message::Close(frame) => {
+                    self.close_reason = frame.as_ref().map(|f| f.reason.to_string());
                     self.close_code = Some(frame.map_or(u16::from(CloseCode::Status), |f| u16::from(f.code)));
                     return None;
                 }

@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::hub::{Outbound, Tag};
 
 /// Per-connection limits and timers.
@@ -35,6 +37,8 @@ pub(crate) struct WsConfig {
     /// A write to the client that makes no progress for this long closes the connection
     /// (1013, with the cursor to resume from).
     pub slow_consumer_timeout: Duration,
+    /// Counts the connections closed for that.
+    pub slow_consumers: Counter,
 }
 
 impl Default for WsConfig {
@@ -47,6 +51,7 @@ impl Default for WsConfig {
             max_operations: 100,
             max_outbound_bytes: 256 * 1024,
             slow_consumer_timeout: Duration::from_secs(30),
+            slow_consumers: Counter::default(),
         }
     }
 }

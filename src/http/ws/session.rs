@@ -17,6 +17,7 @@ use super::encode;
 use super::operations::{Operations, Output};
 use super::protocol::{self, Subprotocol, close_code};
 use crate::hub::{Frame, Outbound};
+use prometheus_client::metrics::counter::Counter;
 
 /// Time allowed for the close handshake to finish once either side started it.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -95,8 +96,13 @@ pub(crate) async fn serve<E: Execute>(
             tracing::debug!(code, reason, "closing graphql websocket");
             let reason = protocol::truncate(&reason, MAX_CLOSE_REASON).into();
             let frame = CloseFrame { code, reason };
-            // A client that reads nothing cannot take the close frame either.
-            if let Ok(Ok(())) = timeout(CLOSE_GRACE, socket.send(Message::Close(Some(frame)))).await {
+            // A client that reads nothing cannot take the close frame either; one closed
+            // for that gets as long to take it as it had to take its events.
+            let grace = match code {
+                close_code::TRY_AGAIN_LATER => config.slow_consumer_timeout.max(CLOSE_GRACE),
+                _ => CLOSE_GRACE,
+            };
+            if let Ok(Ok(())) = timeout(grace, socket.send(Message::Close(Some(frame)))).await {
                 drain(&mut socket).await;
             }
         }
@@ -155,7 +161,8 @@ pub(super) fn read_error(err: axum::Error) -> End {
 impl<E: Execute> Session<E> {
     /// Writes queued frames in one go. A write that makes no progress within
     /// `slow` closes the connection, telling the client where to resume.
-    async fn write_frames(&mut self, socket: &mut WebSocket, frames: Vec<Frame>, slow: Duration) -> Step {
+    async fn write_frames(&mut self, socket: &mut WebSocket, frames: Vec<Frame>, config: &WsConfig) -> Step {
+        let (slow, slow_consumers) = (config.slow_consumer_timeout, &config.slow_consumers);
         let mut texts = Vec::with_capacity(frames.len());
         for frame in &frames {
             let tag = frame.tag();
@@ -186,7 +193,7 @@ impl<E: Execute> Session<E> {
         match written {
             Some(Ok(())) => {}
             Some(Err(_)) => return Err(End::Gone),
-            None => return Err(self.slow_consumer()),
+            None => return Err(self.slow_consumer(slow_consumers)),
         }
         for frame in &frames {
             if let Frame::Next { tag, event, .. } = frame {
@@ -198,7 +205,8 @@ impl<E: Execute> Session<E> {
 
     /// The close of a client that stopped reading: 1013 (try again later, which clients
     /// retry), with the cursor each subscription can resume after.
-    fn slow_consumer(&self) -> End {
+    fn slow_consumer(&self, slow_consumers: &Counter) -> End {
+        slow_consumers.inc();
         let mut reason = String::from("Slow consumer; resume");
         for tag in self.operations.tags() {
             let Some(cursor) = tag.resume_cursor() else { continue };
@@ -234,7 +242,7 @@ impl<E: Execute> Session<E> {
                 incoming = socket.recv() => self.incoming(socket, incoming).await,
                 output = self.operations.next() => emit(socket, self.protocol, output).await,
                 () = outbound.take(MAX_BATCH, &mut frames) => {
-                    self.write_frames(socket, frames, config.slow_consumer_timeout).await
+                    self.write_frames(socket, frames, config).await
                 }
                 () = tick(&mut self.keepalive) => {
                     let text = match self.protocol {
