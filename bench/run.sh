@@ -10,6 +10,7 @@
 # Redis bus (REDIS_URL, default redis://127.0.0.1:6379, under a channel prefix of its
 # own per run); every server is a `--target` and a `--server-pid` of loadgen. N > 1
 # needs Postgres. BUS=redis puts a single replica on Redis too (to compare bus costs).
+# SERVER_BIN picks another server build (default ./target/release/clinicstream).
 # Expects `cargo build --release --bin loadgen --bin clinicstream` to have been run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,7 @@ for run in $(seq 1 "$RUNS"); do
   for replica in $(seq 0 $((REPLICAS - 1))); do
     port=$((PORT + replica))
     # The rate limiter and per-key connection cap are not what is measured: lift them.
-    RUST_LOG=warn ./target/release/clinicstream serve --database-url "$url" \
+    RUST_LOG=warn "${SERVER_BIN:-./target/release/clinicstream}" serve --database-url "$url" \
       --listen-addr "127.0.0.1:$port" --admin-key "$ADMIN_KEY" \
       --rate-limit-per-sec 1000000 --rate-limit-burst 1000000 --max-connections-per-key 1000000 \
       "${bus[@]}" >"$tmp/server$run-$replica.log" 2>&1 &

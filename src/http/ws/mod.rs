@@ -18,6 +18,7 @@
 mod config;
 mod dispatch;
 mod encode;
+mod gate;
 mod operations;
 mod protocol;
 mod session;

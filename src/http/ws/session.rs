@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{Authenticated, ConnectionAuth, Execute, WsConfig};
 use super::encode;
+use super::gate::Gate;
 use super::operations::{Operations, Output};
 use super::protocol::{self, Subprotocol, close_code};
 use crate::hub::{Frame, Outbound};
@@ -43,6 +44,18 @@ pub(super) enum End {
 }
 
 pub(super) type Step = Result<(), End>;
+
+/// What woke the connection.
+enum Turn {
+    Shutdown,
+    Closed(u16, String),
+    InitTimeout,
+    Authenticated(Result<Authenticated, String>),
+    Incoming(Option<Result<Message, axum::Error>>),
+    Output(Output),
+    Tick,
+    Frames,
+}
 
 pub(super) fn close(code: u16, reason: &str) -> End {
     End::Close(code, reason.to_owned())
@@ -222,29 +235,51 @@ impl<E: Execute> Session<E> {
     async fn run(&mut self, socket: &mut WebSocket, config: &WsConfig, shutdown: &CancellationToken) -> End {
         let init_deadline = sleep(config.init_timeout);
         tokio::pin!(init_deadline);
+        // Kept across turns: a fresh one per turn would register and unregister each time.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         let outbound = self.outbound.clone();
+        let (gate, gate_waker) = Gate::new();
         loop {
             let mut frames = Vec::new();
             let ready = matches!(self.state, AuthState::Ready(_));
             let authenticating = matches!(self.state, AuthState::Pending(_));
-            // select! drops the branch futures before running a handler, so handlers may
-            // borrow the whole session again.
-            let step = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => Err(close(close_code::GOING_AWAY, "Server shutting down")),
-                Some((code, reason)) = OptionFuture::from(self.closed.as_mut()) => Err(End::Close(code, reason)),
-                () = &mut init_deadline, if !ready => {
-                    Err(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout"))
+            // Every branch is cancel-safe: a turn only learns what happened, and the
+            // handlers below run with no branch future left borrowing the session.
+            let turn = {
+                let others = async {
+                    tokio::select! {
+                        biased;
+                        () = &mut cancelled => Turn::Shutdown,
+                        Some((code, reason)) = OptionFuture::from(self.closed.as_mut()) => Turn::Closed(code, reason),
+                        () = &mut init_deadline, if !ready => Turn::InitTimeout,
+                        Some(result) = OptionFuture::from(pending_auth(&mut self.state)), if authenticating => {
+                            Turn::Authenticated(result)
+                        }
+                        incoming = socket.recv() => Turn::Incoming(incoming),
+                        output = self.operations.next() => Turn::Output(output),
+                        () = tick(&mut self.keepalive) => Turn::Tick,
+                    }
+                };
+                tokio::pin!(others);
+                tokio::select! {
+                    biased;
+                    turn = std::future::poll_fn(|cx| gate.poll(&gate_waker, others.as_mut(), cx)) => turn,
+                    () = outbound.take(MAX_BATCH, &mut frames) => Turn::Frames,
                 }
-                Some(result) = OptionFuture::from(pending_auth(&mut self.state)), if authenticating => {
-                    self.authenticated(socket, result, config.keepalive).await
-                }
-                incoming = socket.recv() => self.incoming(socket, incoming).await,
-                output = self.operations.next() => emit(socket, self.protocol, output).await,
-                () = outbound.take(MAX_BATCH, &mut frames) => {
-                    self.write_frames(socket, frames, config).await
-                }
-                () = tick(&mut self.keepalive) => {
+            };
+            if !matches!(turn, Turn::Frames) {
+                gate.open();
+            }
+            let step = match turn {
+                Turn::Shutdown => Err(close(close_code::GOING_AWAY, "Server shutting down")),
+                Turn::Closed(code, reason) => Err(End::Close(code, reason)),
+                Turn::InitTimeout => Err(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout")),
+                Turn::Authenticated(result) => self.authenticated(socket, result, config.keepalive).await,
+                Turn::Incoming(incoming) => self.incoming(socket, incoming).await,
+                Turn::Output(output) => emit(socket, self.protocol, output).await,
+                Turn::Frames => self.write_frames(socket, frames, config).await,
+                Turn::Tick => {
                     let text = match self.protocol {
                         Subprotocol::TransportWs => encode::ping(),
                         Subprotocol::Legacy => encode::keep_alive(),
