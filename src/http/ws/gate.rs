@@ -76,7 +76,6 @@ mod tests {
         assert!(matches!(poll_once(), Some(Poll::Pending)), "not woken: not polled");
         sender.send(7).unwrap();
         assert!(matches!(poll_once(), Some(Poll::Ready(Ok(7)))));
-        drop(poll_once);
         assert_eq!(polls, 2);
     }
 }

@@ -104,6 +104,12 @@ pub(crate) async fn serve<E: Execute>(
     let end = session.run(&mut socket, &config, &shutdown).await;
     session.outbound.close();
     drop(session); // cancels every operation before the (possibly slow) close handshake
+    Box::pin(finish(socket, end, &config)).await;
+}
+
+/// Ends the connection as `end` says (boxed: its timers would otherwise take room in every
+/// live connection's task).
+async fn finish(mut socket: WebSocket, end: End, config: &WsConfig) {
     match end {
         End::Close(code, reason) => {
             tracing::debug!(code, reason, "closing graphql websocket");
@@ -275,16 +281,19 @@ impl<E: Execute> Session<E> {
                 Turn::Shutdown => Err(close(close_code::GOING_AWAY, "Server shutting down")),
                 Turn::Closed(code, reason) => Err(End::Close(code, reason)),
                 Turn::InitTimeout => Err(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout")),
-                Turn::Authenticated(result) => self.authenticated(socket, result, config.keepalive).await,
-                Turn::Incoming(incoming) => self.incoming(socket, incoming).await,
-                Turn::Output(output) => emit(socket, self.protocol, output).await,
-                Turn::Frames => self.write_frames(socket, frames, config).await,
+                // The rarer handlers are boxed: a connection's task is as big as its largest
+                // state, and every idle socket would hold their space.
+                Turn::Authenticated(result) => Box::pin(self.authenticated(socket, result, config.keepalive)).await,
+                Turn::Incoming(incoming) => Box::pin(self.incoming(socket, incoming)).await,
+                Turn::Output(output) => Box::pin(emit(socket, self.protocol, output)).await,
+                // Boxed too: a write is in progress on few sockets at any moment.
+                Turn::Frames => Box::pin(self.write_frames(socket, frames, config)).await,
                 Turn::Tick => {
                     let text = match self.protocol {
                         Subprotocol::TransportWs => encode::ping(),
                         Subprotocol::Legacy => encode::keep_alive(),
                     };
-                    send(socket, text).await
+                    Box::pin(send(socket, text)).await
                 }
             };
             if let Err(end) = step {

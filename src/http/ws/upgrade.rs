@@ -16,8 +16,13 @@ use super::config::{ConnectionAuth, Execute, WsConfig};
 use super::protocol::Subprotocol;
 use super::session::serve;
 
-/// GraphQL messages are small; tungstenite's 128 KiB defaults would be wasted per socket.
-const BUFFER_BYTES: usize = 4 * 1024;
+/// Client messages are small (subscribe, complete, pong): tungstenite allocates and
+/// zero-fills its read buffer eagerly, so every byte here is paid by every idle socket;
+/// a bigger message grows it. 128 KiB is tungstenite's default.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Frames are written once this much is buffered (or on flush); the buffer itself only
+/// grows to the largest batch written.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Selects the subprotocol from the request headers; if none is supported, answers
 /// HTTP 400 with a plain-text explanation. Otherwise upgrades, echoing the chosen
@@ -46,8 +51,8 @@ pub(crate) fn upgrade<E: Execute, G: Send + 'static>(
     // A non-UTF-8 Authorization header is treated as absent; auth decides what that means.
     let header_authorization = headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()).map(str::to_owned);
     ws.protocols([protocol.name()])
-        .read_buffer_size(BUFFER_BYTES)
-        .write_buffer_size(BUFFER_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)
         .on_failed_upgrade(|err| tracing::warn!(error = %err, "graphql websocket upgrade failed"))
