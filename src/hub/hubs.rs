@@ -9,7 +9,7 @@ use futures_util::stream::{self, BoxStream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,6 +27,11 @@ use crate::graphql::shared_feed::Probe;
 /// it subscribed; short, since an idle practice should cost nothing (not even its bus
 /// channel).
 const LINGER: Duration = Duration::from_millis(250);
+/// Subscriptions being probed at once. A probe holds a whole execution (parsed document,
+/// validation, a log read) for a moment; thousands started together would each hold one,
+/// and the allocator keeps that high-water mark long after. Waiting ones hold only their
+/// request.
+const CONCURRENT_STARTS: usize = 32;
 
 /// What every practice hub shares.
 pub(super) struct Shared {
@@ -37,6 +42,7 @@ pub(super) struct Shared {
     pub linger: Duration,
     tracker: TaskTracker,
     hubs: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
+    starts: Semaphore,
 }
 
 impl Shared {
@@ -107,7 +113,8 @@ pub struct Hubs(Arc<Shared>);
 
 impl Hubs {
     pub fn new(schema: AppSchema, services: Services, stop: CancellationToken, tracker: TaskTracker) -> Self {
-        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs: Mutex::default() }))
+        let starts = Semaphore::new(CONCURRENT_STARTS);
+        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs: Mutex::default(), starts }))
     }
 
     /// Practices with a hub on this replica (for tests and metrics).
@@ -118,6 +125,8 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
+        // The semaphore is never closed, so acquiring fails never.
+        let _start = self.0.starts.acquire().await.ok();
         let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
             return Subscribed::Unshared(request);
         };
