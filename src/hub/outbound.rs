@@ -212,9 +212,4 @@ impl Outbound {
         queue.bytes = 0;
         queue.drained.clear();
     }
-
-    /// Bytes queued now (for tests and metrics).
-    pub fn queued_bytes(&self) -> usize {
-        self.lock().bytes
-    }
 }

@@ -79,7 +79,8 @@ impl Operation {
 
 struct PageRead {
     ids: Ids,
-    result: AppResult<Vec<StoredEvent>>,
+    /// None: the wait after a failed or empty read is over; read again.
+    result: Option<AppResult<Vec<StoredEvent>>>,
 }
 
 pub(super) struct PracticeHub {
@@ -349,7 +350,7 @@ impl PracticeHub {
         self.reads.push(
             async move {
                 let result = log::read_range(&db, &practice_id, after, Some(position), None, PAGE).await;
-                PageRead { ids, result }
+                PageRead { ids, result: Some(result) }
             }
             .boxed(),
         );
@@ -362,16 +363,23 @@ impl PracticeHub {
         let Operation { producer, lagging, .. } = op;
         let Some(lag) = lagging.get_mut(&ids.1) else { return };
         let events = match read.result {
-            Ok(events) => events,
-            Err(err) => {
-                tracing::warn!(practice_id = %self.practice_id, error = %err, "catching up from the log failed; retrying");
-                self.reads.push(
-                    async move {
-                        sleep(RETRY).await;
-                        PageRead { ids, result: Ok(Vec::new()) }
+            None => Vec::new(),
+            Some(Ok(events)) if !events.is_empty() => events,
+            // A failed read, or none of the committed events it must find (the log lost
+            // them): try again in a while rather than spin, and never skip them.
+            Some(failed) => {
+                let practice_id = &self.practice_id;
+                match failed {
+                    Err(err) => tracing::warn!(%practice_id, error = %err, "catching up from the log failed; retrying"),
+                    Ok(_) => {
+                        tracing::warn!(%practice_id, after = lag.last, "no events in the log where a subscriber catches up")
                     }
-                    .boxed(),
-                );
+                }
+                let retry = async move {
+                    sleep(RETRY).await;
+                    PageRead { ids, result: None }
+                };
+                self.reads.push(retry.boxed());
                 return;
             }
         };
