@@ -82,7 +82,7 @@ impl Limited {
             .map(move |response| {
                 OpItem::Reply(match slot.json(&response) {
                     Some(json) => Reply::Json(json),
-                    None => Reply::Response(response),
+                    None => response.into(),
                 })
             })
             .boxed()

@@ -133,7 +133,7 @@ mod unit {
         let shared = next(Subprotocol::TransportWs, "a\"b", &Reply::Json(json));
         assert_eq!(shared, r#"{"id":"a\"b","type":"next","payload":{"data":{"n":1}}}"#);
         let value = async_graphql::Value::from_json(serde_json::json!({ "n": 1 })).expect("value");
-        let serialised = next(Subprotocol::Legacy, "1", &Reply::Response(Response::new(value)));
+        let serialised = next(Subprotocol::Legacy, "1", &Response::new(value).into());
         assert_eq!(serialised, r#"{"id":"1","type":"data","payload":{"data":{"n":1}}}"#);
     }
 }

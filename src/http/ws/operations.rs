@@ -123,9 +123,9 @@ impl Operations {
                     let first = !active.seen_first;
                     active.seen_first = true;
                     return match reply {
-                        Reply::Response(response) if first && is_request_error(&response) => {
+                        Reply::Response(mut response) if first && is_request_error(&response) => {
                             self.stop(&id);
-                            Output::Error(id.to_string(), response.errors)
+                            Output::Error(id.to_string(), std::mem::take(&mut response.errors))
                         }
                         reply => Output::Next(id.to_string(), reply),
                     };
