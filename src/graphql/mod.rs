@@ -5,6 +5,7 @@ mod connection;
 mod context;
 mod errors;
 mod mutation;
+mod operation;
 mod query;
 mod render_cache;
 mod schema;
@@ -13,5 +14,6 @@ mod subscription;
 pub mod types;
 
 pub use errors::{ErrorCodes, GqlResult};
+pub use operation::selected_operation;
 pub use render_cache::{RenderCache, RenderSlot};
 pub use schema::{AppSchema, build, introspection_schema, sdl};

@@ -125,11 +125,12 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
-        // The semaphore is never closed, so acquiring fails never.
-        let _start = self.0.starts.acquire().await.ok();
         let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
             return Subscribed::Unshared(request);
         };
+        // Only probes wait their turn, not the queries and mutations a socket sends. The
+        // semaphore is never closed, so acquiring never fails.
+        let _start = self.0.starts.acquire().await.ok();
         let prepared = Prepared { key, variables: request.variables.clone() };
         let rebuild = Rebuild(prepared.clone());
         // The probe runs with the subscriber's own credentials and session: its errors,

@@ -3,12 +3,13 @@
 //! starts from) and the caller's scope — everything a resolver or guard of an event may
 //! read. Two callers whose answers could differ never share a key.
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::{OperationType, Selection};
 use async_graphql::{Request, Variables};
 use async_graphql_value::Value;
 use std::collections::BTreeMap;
 
 use crate::auth::Principal;
+use crate::graphql::selected_operation;
 use crate::vocab::Role;
 
 /// The part of a caller that results may depend on: its practice and role, never its
@@ -61,12 +62,7 @@ impl OperationKey {
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
-        let operation = match (&document.operations, operation_name.as_deref()) {
-            (DocumentOperations::Single(op), _) => op,
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-            _ => return None,
-        };
+        let operation = selected_operation(document, operation_name.as_deref())?;
         if operation.node.ty != OperationType::Subscription {
             return None;
         }

@@ -8,6 +8,8 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Pos, Positioned, Value};
 use async_graphql_value::{ConstValue, Value as ArgumentValue};
 
+use crate::graphql::selected_operation;
+
 /// The response key under which the cursor is selected; clients never see it.
 pub(super) const CURSOR_KEY: &str = "_sseCursor";
 
@@ -21,8 +23,8 @@ pub(super) struct Plan {
 /// operation). Errors are syntax errors.
 pub(super) fn kind(request: &mut async_graphql::Request) -> Result<Option<OperationType>, String> {
     let name = request.operation_name.clone();
-    let mut document = request.parsed_query().map_err(|e| e.message.clone())?.clone();
-    Ok(selected(&mut document, name.as_deref()).map(|op| op.node.ty))
+    let document = request.parsed_query().map_err(|e| e.message.clone())?;
+    Ok(selected_operation(document, name.as_deref()).map(|op| op.node.ty))
 }
 
 /// Prepares `request` for SSE. Errors are syntax errors: the protocol answers them with 400.
@@ -53,7 +55,7 @@ pub(super) fn prepare(request: &mut async_graphql::Request, last_event_id: Optio
     Ok(Plan { root_keys })
 }
 
-/// The operation the request runs: the named one, or the document's only one.
+/// `graphql::selected_operation`, for rewriting the operation in place.
 fn selected<'a>(
     document: &'a mut ExecutableDocument,
     name: Option<&str>,
