@@ -106,6 +106,15 @@ impl App {
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
+        let faults = Arc::new(crate::domain::Faults::default());
+        let writers = crate::domain::writer::Writers::new(
+            db.clone(),
+            bus.clone(),
+            faults.clone(),
+            outbox,
+            clock.clone(),
+            parts.counters.clone(),
+        );
         let services = Services {
             db,
             bus,
@@ -113,7 +122,8 @@ impl App {
             admin_key_hash: config.admin_key.as_deref().map(hash_key),
             outbox,
             counters: parts.counters,
-            faults: Default::default(),
+            faults,
+            writers,
             sessions: Default::default(),
             limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),

@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::clock::SystemClock;
 use crate::config::{Cli, Command, DbArgs, KeysCommand};
 use crate::domain::reminders::Reminders;
+use crate::domain::writer::Writers;
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
 use crate::events::MemoryBus;
 use crate::vocab::{PaymentMethod, ProviderKind, Role};
@@ -73,17 +74,23 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let reminders = Arc::new(Reminders::new(crate::config::DEFAULT_REMINDER_LEAD));
     // Nothing listens to this process's bus. What these commands append is in the log,
     // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
+    let bus: crate::events::SharedBus = Arc::new(MemoryBus::new(16));
+    let (clock, counters, faults): (crate::clock::SharedClock, _, _) =
+        (Arc::new(SystemClock), Arc::default(), Arc::default());
+    let writers =
+        Writers::new(db.clone(), bus.clone(), Arc::clone(&faults), false, clock.clone(), Arc::clone(&counters));
     Ok(Services {
         db,
-        bus: Arc::new(MemoryBus::new(16)),
-        clock: Arc::new(SystemClock),
+        bus,
+        clock,
         admin_key_hash: None,
         reminders,
         outbox: false,
-        counters: Default::default(),
-        faults: Default::default(),
+        counters,
+        faults,
         sessions: Default::default(),
         limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
+        writers,
     })
 }
 

@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -112,17 +112,16 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     let duration = validate::duration_minutes(input.duration_minutes)?;
     let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
     let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
-    let mut tx =
-        match MutationTx::begin(s, who, "scheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
-            Begun::Replayed(done) => return Ok(done),
-            Begun::Fresh(tx) => tx,
-        };
-    let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
-    let provider = providers::load(tx.conn(), who, &input.provider_id).await?;
+    let patient = patients::load(&s.db, who, &input.patient_id).await?;
+    let provider = providers::load(&s.db, who, &input.provider_id).await?;
     if patient.practice_id != provider.practice_id {
         return Err(AppError::bad_input("providerId: the provider belongs to another practice than the patient"));
     }
-    tx.lock_practice(&patient.practice_id).await?;
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "scheduleAppointment", key, &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
     let start = to_millis(starts_at);
     let end = start + i64::from(duration) * 60_000;
     ensure_free(tx.conn(), &provider.id, start, end, None).await?;
@@ -147,17 +146,27 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     .insert(tx.conn())
     .await?;
     let appointment = view(row, patient, provider);
-    tx.append(EventType::AppointmentScheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
-        .await?;
+    tx.append(EventType::AppointmentScheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })?;
     let appointment = tx.commit(appointment).await?;
     s.reminders.armed(remind_at);
     Ok(appointment)
 }
 
-/// Loads a SCHEDULED appointment for a change, with the practice locked.
-async fn load_for_change(tx: &mut MutationTx<'_>, who: &Principal, id: &str) -> AppResult<appointment::Model> {
-    let current = load(tx.conn(), who, id).await?;
-    tx.lock_practice(&current.practice_id).await?;
+/// Starts a change of an appointment in its practice's writer.
+async fn begin_change<'a, T: DeserializeOwned>(
+    s: &'a Services,
+    who: &Principal,
+    id: &str,
+    operation: &'static str,
+    key: Option<&str>,
+    request: &impl Serialize,
+) -> AppResult<Begun<'a, T>> {
+    let practice_id = load(&s.db, who, id).await?.practice_id;
+    MutationTx::begin_in(s, &practice_id, who, operation, key, request).await
+}
+
+/// Loads a SCHEDULED appointment for a change, in the practice's writer.
+async fn load_for_change(tx: &MutationTx<'_>, who: &Principal, id: &str) -> AppResult<appointment::Model> {
     let current = load(tx.conn(), who, id).await?;
     if current.status != AppointmentStatus::Scheduled.as_str() {
         return Err(AppError::conflict(format!("the appointment is {} and can no longer change", current.status)));
@@ -170,12 +179,12 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
     who.require_writer()?;
     let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
     let duration = input.duration_minutes.map(validate::duration_minutes).transpose()?;
-    let mut tx =
-        match MutationTx::begin(s, who, "rescheduleAppointment", input.idempotency_key.as_deref(), &input).await? {
-            Begun::Replayed(done) => return Ok(done),
-            Begun::Fresh(tx) => tx,
-        };
-    let current = load_for_change(&mut tx, who, &input.id).await?;
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match begin_change(s, who, &input.id, "rescheduleAppointment", key, &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
+    let current = load_for_change(&tx, who, &input.id).await?;
     let start = to_millis(starts_at);
     let end = start + duration.map_or(current.ends_at - current.starts_at, |d| i64::from(d) * 60_000);
     ensure_free(tx.conn(), &current.provider_id, start, end, Some(&current.id)).await?;
@@ -193,8 +202,7 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
     active.updated_at = Set(tx.now_ms());
     let row = active.update(tx.conn()).await?;
     let appointment = snapshot(tx.conn(), row).await?;
-    tx.append(EventType::AppointmentRescheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })
-        .await?;
+    tx.append(EventType::AppointmentRescheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })?;
     let appointment = tx.commit(appointment).await?;
     s.reminders.armed(remind_at.flatten());
     Ok(appointment)
@@ -204,7 +212,8 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
 pub async fn cancel(s: &Services, who: &Principal, input: CancelAppointmentInput) -> AppResult<Appointment> {
     who.require_writer()?;
     let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
-    let tx = match MutationTx::begin(s, who, "cancelAppointment", input.idempotency_key.as_deref(), &input).await? {
+    let key = input.idempotency_key.as_deref();
+    let tx = match begin_change(s, who, &input.id, "cancelAppointment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
@@ -214,7 +223,8 @@ pub async fn cancel(s: &Services, who: &Principal, input: CancelAppointmentInput
 #[tracing::instrument(skip_all)]
 pub async fn complete(s: &Services, who: &Principal, input: CompleteAppointmentInput) -> AppResult<Appointment> {
     who.require_writer()?;
-    let tx = match MutationTx::begin(s, who, "completeAppointment", input.idempotency_key.as_deref(), &input).await? {
+    let key = input.idempotency_key.as_deref();
+    let tx = match begin_change(s, who, &input.id, "completeAppointment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
@@ -230,7 +240,7 @@ async fn finish(
     cancellation_reason: Option<String>,
     event_type: EventType,
 ) -> AppResult<Appointment> {
-    let current = load_for_change(&mut tx, who, id).await?;
+    let current = load_for_change(&tx, who, id).await?;
     let version = current.version + 1;
     let mut active = current.into_active_model();
     active.status = Set(status.as_str().to_string());
@@ -240,7 +250,7 @@ async fn finish(
     active.updated_at = Set(tx.now_ms());
     let row = active.update(tx.conn()).await?;
     let appointment = snapshot(tx.conn(), row).await?;
-    tx.append(event_type, Payload::Appointment { appointment: Arc::new(appointment.clone()) }).await?;
+    tx.append(event_type, Payload::Appointment { appointment: Arc::new(appointment.clone()) })?;
     tx.commit(appointment).await
 }
 

@@ -67,7 +67,7 @@ pub fn payment_view(row: payment::Model) -> Payment {
 }
 
 /// Adds `delta` to the patient's balance and returns the row as updated, in one statement
-/// (the practice lock is held meanwhile, so every round trip here is one writers wait on).
+/// (inside the practice's batch, so every round trip here is one the batch waits on).
 async fn move_balance(tx: &MutationTx<'_>, patient_id: &str, delta: i64) -> AppResult<patient::Model> {
     patient::Entity::update_many()
         .col_expr(patient::Column::BalanceCents, Expr::col(patient::Column::BalanceCents).add(delta))
@@ -85,18 +85,18 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     let amount = validate::amount_cents(input.amount_cents)?;
     let description = validate::name("description", &input.description)?;
     validate::text("description", &description, MAX_DESCRIPTION)?;
-    let mut tx = match MutationTx::begin(s, who, "postCharge", input.idempotency_key.as_deref(), &input).await? {
-        Begun::Replayed(done) => return Ok(done),
-        Begun::Fresh(tx) => tx,
-    };
-    let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
+    let patient = patients::load(&s.db, who, &input.patient_id).await?;
     if let Some(appointment_id) = &input.appointment_id {
-        let appointment = appointments::load(tx.conn(), who, appointment_id).await?;
+        let appointment = appointments::load(&s.db, who, appointment_id).await?;
         if appointment.patient_id != patient.id {
             return Err(AppError::bad_input("appointmentId: the appointment belongs to another patient"));
         }
     }
-    tx.lock_practice(&patient.practice_id).await?;
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "postCharge", key, &input).await? {
+        Begun::Replayed(done) => return Ok(done),
+        Begun::Fresh(tx) => tx,
+    };
     let row = charge::ActiveModel {
         id: Set(new_id("chg")),
         practice_id: Set(patient.practice_id.clone()),
@@ -111,7 +111,7 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     let patient = move_balance(&tx, &patient.id, amount).await?;
     let charge = charge_view(row);
     let payload = Payload::Charge { charge: Arc::new(charge.clone()), patient: Arc::new(patients::view(patient)) };
-    tx.append(EventType::ChargePosted, payload).await?;
+    tx.append(EventType::ChargePosted, payload)?;
     tx.commit(charge).await
 }
 
@@ -120,12 +120,12 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     who.require_writer()?;
     let amount = validate::amount_cents(input.amount_cents)?;
     let reference = validate::optional_text("reference", input.reference.as_deref(), MAX_REFERENCE)?;
-    let mut tx = match MutationTx::begin(s, who, "postPayment", input.idempotency_key.as_deref(), &input).await? {
+    let patient = patients::load(&s.db, who, &input.patient_id).await?;
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "postPayment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
-    let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
-    tx.lock_practice(&patient.practice_id).await?;
     let row = payment::ActiveModel {
         id: Set(new_id("pay")),
         practice_id: Set(patient.practice_id.clone()),
@@ -140,7 +140,7 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     let patient = move_balance(&tx, &patient.id, -amount).await?;
     let payment = payment_view(row);
     let payload = Payload::Payment { payment: Arc::new(payment.clone()), patient: Arc::new(patients::view(patient)) };
-    tx.append(EventType::PaymentPosted, payload).await?;
+    tx.append(EventType::PaymentPosted, payload)?;
     tx.commit(payment).await
 }
 

@@ -1,6 +1,6 @@
 //! Idempotency records: the first result of a mutation, kept under its key.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -39,13 +39,10 @@ impl IdempotencyKey {
         Ok(Some(row.response))
     }
 
-    pub async fn store(
-        &self,
-        conn: &impl ConnectionTrait,
-        response: String,
-        now_ms: i64,
-    ) -> Result<(), sea_orm::DbErr> {
-        idempotency::Entity::insert(idempotency::ActiveModel {
+    /// Stores the first result under the key; false if a concurrent request with the same
+    /// key committed first (on Postgres this waits for that request's transaction).
+    pub async fn store(&self, conn: &impl ConnectionTrait, response: String, now_ms: i64) -> AppResult<bool> {
+        let inserted = idempotency::Entity::insert(idempotency::ActiveModel {
             scope: Set(self.scope.clone()),
             key: Set(self.key.clone()),
             operation: Set(self.operation.to_string()),
@@ -53,8 +50,9 @@ impl IdempotencyKey {
             response: Set(response),
             created_at: Set(now_ms),
         })
+        .on_conflict_do_nothing()
         .exec_without_returning(conn)
-        .await
-        .map(|_| ())
+        .await?;
+        Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
     }
 }

@@ -15,6 +15,7 @@ pub mod reminders;
 mod services;
 mod tx;
 pub mod validate;
+pub mod writer;
 
 pub use ids::new_id;
 pub use services::{Faults, Services};

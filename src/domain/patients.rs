@@ -75,11 +75,11 @@ pub async fn create(s: &Services, who: &Principal, input: CreatePatientInput) ->
     let email = validate::email(input.email.as_deref())?;
     let phone = validate::phone(input.phone.as_deref())?;
     let dob = validate::date_of_birth(input.date_of_birth.map(|d| d.0), s.clock.now().date_naive())?;
-    let mut tx = match MutationTx::begin(s, who, "createPatient", input.idempotency_key.as_deref(), &input).await? {
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match MutationTx::begin_in(s, &practice_id, who, "createPatient", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
-    tx.lock_practice(&practice_id).await?;
     let now = tx.now_ms();
     let row = patient::ActiveModel {
         id: Set(new_id("pat")),
@@ -97,7 +97,7 @@ pub async fn create(s: &Services, who: &Principal, input: CreatePatientInput) ->
     .insert(tx.conn())
     .await?;
     let patient = view(row);
-    tx.append(EventType::PatientCreated, Payload::Patient { patient: Arc::new(patient.clone()) }).await?;
+    tx.append(EventType::PatientCreated, Payload::Patient { patient: Arc::new(patient.clone()) })?;
     tx.commit(patient).await
 }
 
@@ -119,13 +119,13 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     if let MaybeUndefined::Value(d) = &input.date_of_birth {
         validate::date_of_birth(Some(d.0), s.clock.now().date_naive())?;
     }
-    let mut tx = match MutationTx::begin(s, who, "updatePatient", input.idempotency_key.as_deref(), &input).await? {
+    let practice_id = load(&s.db, who, &input.id).await?.practice_id;
+    let key = input.idempotency_key.as_deref();
+    let mut tx = match MutationTx::begin_in(s, &practice_id, who, "updatePatient", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
-    let current = load(tx.conn(), who, &input.id).await?;
-    tx.lock_practice(&current.practice_id).await?;
-    // Re-read under the lock: a concurrent balance change must not be overwritten.
+    // Read in the practice's writer: a concurrent balance change must not be overwritten.
     let current = load(tx.conn(), who, &input.id).await?;
     let first = first_name.unwrap_or_else(|| current.first_name.clone());
     let last = last_name.unwrap_or_else(|| current.last_name.clone());
@@ -154,7 +154,7 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     active.updated_at = Set(tx.now_ms());
     let row = active.update(tx.conn()).await?;
     let patient = view(row);
-    tx.append(EventType::PatientUpdated, Payload::Patient { patient: Arc::new(patient.clone()) }).await?;
+    tx.append(EventType::PatientUpdated, Payload::Patient { patient: Arc::new(patient.clone()) })?;
     tx.commit(patient).await
 }
 

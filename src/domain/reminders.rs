@@ -122,8 +122,7 @@ pub async fn send_due(s: &Services, now: i64) -> AppResult<Sent> {
 }
 
 async fn send_batch(s: &Services, practice_id: &str, ids: &[String], now: i64) -> AppResult<Sent> {
-    let mut tx = MutationTx::system(s).await?;
-    tx.hold_practice(practice_id).await?;
+    let mut tx = MutationTx::system_in(s, practice_id).await?;
     let rows = appointment::Entity::find()
         .filter(appointment::Column::Id.is_in(ids))
         .filter(appointment::Column::RemindAt.lte(now))
@@ -142,7 +141,7 @@ async fn send_batch(s: &Services, practice_id: &str, ids: &[String], now: i64) -
         let patient = patients.get(&row.patient_id).cloned().ok_or(AppError::NotFound("patient"))?;
         let provider = providers.get(&row.provider_id).cloned().ok_or(AppError::NotFound("provider"))?;
         let appointment = Arc::new(appointments::view(row, patient, provider));
-        tx.append(EventType::AppointmentStartingSoon, Payload::Appointment { appointment }).await?;
+        tx.append(EventType::AppointmentStartingSoon, Payload::Appointment { appointment })?;
     }
     for (ids, reminded_at) in [(due_ids, Some(now)), (late_ids, None)] {
         if ids.is_empty() {

@@ -24,6 +24,8 @@ pub struct Services {
     /// Open connections by API key, to close them when the key stops being valid.
     pub sessions: Arc<crate::auth::Sessions>,
     pub limiter: Arc<crate::auth::RateLimiter>,
+    /// The practices' writers (group commit).
+    pub writers: Arc<super::writer::Writers>,
 }
 
 impl Services {

@@ -1,17 +1,18 @@
-//! The transaction every mutation runs in: idempotency check, the practice lock, the
-//! event append, commit, and only then publishing to the bus.
+//! The transaction every mutation runs in. A mutation that appends events runs in its
+//! practice's writer (`writer`): a savepoint of a batch that holds the practice's counter
+//! row lock and commits together. One that appends none (a practice, a key, an endpoint)
+//! runs in a transaction of its own. Either way: the idempotency check first, the result
+//! stored under its key in the same transaction, and events published only after commit.
 
-use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect, TransactionTrait};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::{Serialize, de::DeserializeOwned};
-use std::sync::Arc;
 
 use super::Services;
 use super::idempotency::IdempotencyKey;
+use super::writer::Turn;
 use crate::auth::Principal;
-use crate::db::entities::practice;
-use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
-use crate::events::{Payload, StoredEvent, log, outbox};
+use crate::events::{Payload, StoredEvent};
 use crate::vocab::EventType;
 
 #[allow(clippy::large_enum_variant)] // built once per mutation and matched at once
@@ -24,17 +25,21 @@ pub enum Begun<'a, T> {
 
 pub struct MutationTx<'a> {
     services: &'a Services,
-    txn: DatabaseTransaction,
+    mode: Mode,
     idempotency: Option<IdempotencyKey>,
-    /// The practice whose counter row this transaction holds.
-    locked: Option<String>,
-    /// A seq reserved by `lock_practice` that no event has taken yet.
-    reserved: Option<i64>,
-    /// Appended events, in seq order; published after the commit.
+    /// Appended events, in seq order; written and published by the writer.
     events: Vec<StoredEvent>,
 }
 
+enum Mode {
+    /// A transaction of its own, for work that appends no event.
+    Alone(DatabaseTransaction),
+    /// A turn in the practice's batch.
+    Batched { practice_id: String, turn: Turn },
+}
+
 impl<'a> MutationTx<'a> {
+    /// A mutation that appends no events: its own transaction.
     pub async fn begin<T: DeserializeOwned>(
         services: &'a Services,
         principal: &Principal,
@@ -42,90 +47,84 @@ impl<'a> MutationTx<'a> {
         idempotency_key: Option<&str>,
         request: &impl Serialize,
     ) -> AppResult<Begun<'a, T>> {
-        let idempotency = idempotency_key
-            .map(|key| IdempotencyKey::new(principal.idempotency_scope(), key, operation, request))
-            .transpose()?;
+        let idempotency = key(principal, operation, idempotency_key, request)?;
         let txn = services.db.begin().await?;
-        if let Some(idem) = &idempotency
-            && let Some(stored) = idem.lookup(&txn).await?
+        Self::start(services, Mode::Alone(txn), idempotency).await
+    }
+
+    /// A mutation of `practice_id`'s data: waits for its turn in the practice's writer,
+    /// then runs with the practice's counter row locked.
+    pub async fn begin_in<T: DeserializeOwned>(
+        services: &'a Services,
+        practice_id: &str,
+        principal: &Principal,
+        operation: &'static str,
+        idempotency_key: Option<&str>,
+        request: &impl Serialize,
+    ) -> AppResult<Begun<'a, T>> {
+        let idempotency = key(principal, operation, idempotency_key, request)?;
+        let turn = services.writers.turn(practice_id).await?;
+        Self::start(services, Mode::Batched { practice_id: practice_id.to_string(), turn }, idempotency).await
+    }
+
+    /// The server's own work on a practice (the reminder scheduler): no principal and no
+    /// idempotency key, but the same writer, append and publish path as mutations.
+    pub async fn system_in(services: &'a Services, practice_id: &str) -> AppResult<Self> {
+        let turn = services.writers.turn(practice_id).await?;
+        Ok(Self::new(services, Mode::Batched { practice_id: practice_id.to_string(), turn }, None))
+    }
+
+    async fn start<T: DeserializeOwned>(
+        services: &'a Services,
+        mode: Mode,
+        idempotency: Option<IdempotencyKey>,
+    ) -> AppResult<Begun<'a, T>> {
+        let tx = Self::new(services, mode, idempotency);
+        if let Some(idem) = &tx.idempotency
+            && let Some(stored) = idem.lookup(tx.conn()).await?
         {
-            return Ok(Begun::Replayed(serde_json::from_str(&stored)?));
+            // Seen inside a batch, the first result may not be committed yet: answer it
+            // only once it is.
+            let result = serde_json::from_str(&stored)?;
+            tx.finish().await?;
+            return Ok(Begun::Replayed(result));
         }
-        Ok(Begun::Fresh(Self::new(services, txn, idempotency)))
+        Ok(Begun::Fresh(tx))
     }
 
-    /// A transaction for the server's own work (the reminder scheduler): no principal and
-    /// no idempotency key, but the same append, commit and publish path as mutations.
-    pub async fn system(services: &'a Services) -> AppResult<Self> {
-        Ok(Self::new(services, services.db.begin().await?, None))
-    }
-
-    fn new(services: &'a Services, txn: DatabaseTransaction, idempotency: Option<IdempotencyKey>) -> Self {
-        Self { services, txn, idempotency, locked: None, reserved: None, events: Vec::new() }
+    fn new(services: &'a Services, mode: Mode, idempotency: Option<IdempotencyKey>) -> Self {
+        Self { services, mode, idempotency, events: Vec::new() }
     }
 
     pub fn conn(&self) -> &DatabaseTransaction {
-        &self.txn
+        match &self.mode {
+            Mode::Alone(txn) => txn,
+            Mode::Batched { turn, .. } => &turn.txn,
+        }
     }
 
     pub fn now_ms(&self) -> i64 {
         self.services.now_ms()
     }
 
-    /// Locks the practice's event counter for the rest of the transaction. Taken before
-    /// any check that concurrent writers could race on (double booking), so those checks
-    /// run one at a time per practice.
-    pub async fn lock_practice(&mut self, practice_id: &str) -> AppResult<()> {
-        let seq = log::reserve_seq(&self.txn, practice_id).await?;
-        self.locked = Some(practice_id.to_string());
-        self.reserved = Some(seq);
-        Ok(())
-    }
-
-    /// Locks the practice's event counter like `lock_practice`, but reserves no seq yet:
-    /// for work that may end up appending nothing (seqs must stay gapless).
-    /// (SQLite has no row locks and needs none: it has one writer.)
-    pub async fn hold_practice(&mut self, practice_id: &str) -> AppResult<()> {
-        practice::Entity::find_by_id(practice_id)
-            .select_only()
-            .column(practice::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<String>()
-            .one(&self.txn)
-            .await?
-            .ok_or(AppError::NotFound("practice"))?;
-        self.locked = Some(practice_id.to_string());
-        Ok(())
-    }
-
-    /// Appends an event of the locked practice. The first takes the seq `lock_practice`
-    /// reserved; each further one (or any, after `hold_practice`) reserves the next.
-    pub async fn append(&mut self, event_type: EventType, payload: Payload) -> AppResult<()> {
-        let practice_id = self
-            .locked
-            .clone()
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("event appended without the practice lock")))?;
-        let seq = match self.reserved.take() {
-            Some(seq) => seq,
-            None => log::reserve_seq(&self.txn, &practice_id).await?,
+    /// Appends an event of the practice: it takes the next seq of the batch.
+    pub fn append(&mut self, event_type: EventType, payload: Payload) -> AppResult<()> {
+        let Mode::Batched { practice_id, turn } = &self.mode else {
+            return Err(AppError::Internal(anyhow::anyhow!("event appended outside the practice's writer")));
         };
         let event = StoredEvent {
-            practice_id,
-            seq,
+            practice_id: practice_id.clone(),
+            seq: turn.next_seq + self.events.len() as i64,
             event_type,
             occurred_at: crate::clock::from_millis(self.now_ms()),
             payload,
         };
-        log::insert(&self.txn, &event).await?;
-        self.services.counters.appended.inc();
-        if self.services.outbox {
-            outbox::record(&self.txn, &event, self.now_ms()).await?;
-        }
         self.events.push(event);
         Ok(())
     }
 
-    /// Commits and publishes. `result` is returned and stored for the idempotency key.
+    /// Commits (with the batch) and publishes. `result` is returned and stored for the
+    /// idempotency key.
     pub async fn commit<T: Serialize + DeserializeOwned>(self, result: T) -> AppResult<T> {
         let stored = serde_json::to_string(&result)?;
         self.commit_storing(result, stored).await
@@ -134,24 +133,33 @@ impl<'a> MutationTx<'a> {
     /// Like `commit`, but stores `stored` for replays instead of `result` (used where the
     /// result holds a secret that must not be kept).
     pub async fn commit_storing<T: DeserializeOwned>(self, result: T, stored: String) -> AppResult<T> {
-        let Self { services, txn, idempotency, events, .. } = self;
-        if let Some(idem) = &idempotency
-            && let Err(err) = idem.store(&txn, stored, services.now_ms()).await
+        if let Some(idem) = &self.idempotency
+            && !idem.store(self.conn(), stored, self.services.now_ms()).await?
         {
-            txn.rollback().await?;
-            if !is_unique_violation(&err) {
-                return Err(err.into());
-            }
-            // A concurrent request with the same key won the race: answer with its result.
-            let stored = idem.lookup(&services.db).await?.ok_or_else(|| AppError::Internal(err.into()))?;
-            return Ok(serde_json::from_str(&stored)?);
+            // A concurrent request with the same key committed first: answer with its
+            // result, and drop this one's work.
+            let first = idem.lookup(self.conn()).await?.ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("idempotency key taken, but its record is not there"))
+            })?;
+            return Ok(serde_json::from_str(&first)?);
         }
-        txn.commit().await?;
-        if !services.faults.skip_publish() {
-            for event in events {
-                services.bus.publish(Arc::new(event));
-            }
-        }
+        self.finish().await?;
         Ok(result)
     }
+
+    async fn finish(self) -> AppResult<()> {
+        match self.mode {
+            Mode::Alone(txn) => Ok(txn.commit().await?),
+            Mode::Batched { turn, .. } => turn.keep(self.events).await,
+        }
+    }
+}
+
+fn key(
+    principal: &Principal,
+    operation: &'static str,
+    idempotency_key: Option<&str>,
+    request: &impl Serialize,
+) -> AppResult<Option<IdempotencyKey>> {
+    idempotency_key.map(|key| IdempotencyKey::new(principal.idempotency_scope(), key, operation, request)).transpose()
 }

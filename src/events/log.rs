@@ -1,7 +1,6 @@
-//! The durable event log: appending inside a mutation's transaction, and reading ranges
+//! The durable event log: appending inside a batch's transaction, and reading ranges
 //! back for replay, gap fill and the `events` query.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, prelude::*};
 
 use super::StoredEvent;
@@ -10,28 +9,27 @@ use crate::db::entities::{event, practice};
 use crate::error::{AppError, AppResult};
 use crate::vocab::EventType;
 
-/// Takes the practice's next seq. The UPDATE locks the practice's counter row until the
-/// transaction ends, so concurrent appenders queue up and seqs are gapless in commit order.
-pub async fn reserve_seq(conn: &impl ConnectionTrait, practice_id: &str) -> AppResult<i64> {
-    let rows = practice::Entity::update_many()
-        .col_expr(practice::Column::LastSeq, Expr::col(practice::Column::LastSeq).add(1))
-        .filter(practice::Column::Id.eq(practice_id))
-        .exec_with_returning(conn)
-        .await?;
-    rows.first().map(|p| p.last_seq).ok_or(AppError::NotFound("practice"))
-}
+/// Rows per INSERT statement (Postgres takes at most 65,535 bind parameters).
+pub const ROWS_PER_INSERT: usize = 1000;
 
-/// Writes an event whose seq came from `reserve_seq` in the same transaction.
-pub async fn insert(conn: &impl ConnectionTrait, event: &StoredEvent) -> AppResult<()> {
-    event::Entity::insert(event::ActiveModel {
-        practice_id: Set(event.practice_id.clone()),
-        seq: Set(event.seq),
-        event_type: Set(event.event_type.as_str().to_string()),
-        occurred_at: Set(to_millis(event.occurred_at)),
-        payload: Set(serde_json::to_string(&event.payload)?),
-    })
-    .exec_without_returning(conn)
-    .await?;
+/// Writes a batch's events (seqs assigned by the practice's writer, which holds the
+/// practice's counter row lock) in one statement.
+pub async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) -> AppResult<()> {
+    let rows = events
+        .iter()
+        .map(|event| {
+            Ok(event::ActiveModel {
+                practice_id: Set(event.practice_id.clone()),
+                seq: Set(event.seq),
+                event_type: Set(event.event_type.as_str().to_string()),
+                occurred_at: Set(to_millis(event.occurred_at)),
+                payload: Set(serde_json::to_string(&event.payload)?),
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        event::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
+    }
     Ok(())
 }
 

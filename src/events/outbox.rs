@@ -21,15 +21,16 @@ use crate::error::AppResult;
 /// Rows handled per relay round or delete statement.
 const BATCH: u64 = 200;
 
-/// Records, inside the event's transaction, that the event still has to be published.
-pub async fn record(conn: &impl ConnectionTrait, event: &StoredEvent, now_ms: i64) -> AppResult<()> {
-    outbox::Entity::insert(outbox::ActiveModel {
-        practice_id: Set(event.practice_id.clone()),
-        seq: Set(event.seq),
-        created_at: Set(now_ms),
-    })
-    .exec_without_returning(conn)
-    .await?;
+/// Records, inside the events' transaction, that they still have to be published.
+pub async fn record_many(conn: &impl ConnectionTrait, events: &[StoredEvent], now_ms: i64) -> AppResult<()> {
+    for chunk in events.chunks(super::log::ROWS_PER_INSERT) {
+        let rows = chunk.iter().map(|event| outbox::ActiveModel {
+            practice_id: Set(event.practice_id.clone()),
+            seq: Set(event.seq),
+            created_at: Set(now_ms),
+        });
+        outbox::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    }
     Ok(())
 }
 
