@@ -3,6 +3,7 @@
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::watch;
 
 use super::reminders::Reminders;
 use crate::clock::SharedClock;
@@ -39,10 +40,20 @@ impl Services {
 pub struct Faults {
     /// Commit but do not publish, as if the process died between the two.
     pub skip_publish: AtomicBool,
+    /// While true, the practices' writers hold each batch before its commit (so that
+    /// tests can queue mutations into one batch).
+    pub hold_commits: watch::Sender<bool>,
 }
 
 impl Faults {
     pub fn skip_publish(&self) -> bool {
         self.skip_publish.load(Ordering::SeqCst)
+    }
+
+    /// Returns once commits are not held.
+    pub async fn commits_allowed(&self) {
+        if *self.hold_commits.borrow() {
+            let _ = self.hold_commits.subscribe().wait_for(|held| !held).await;
+        }
     }
 }

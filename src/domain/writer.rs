@@ -103,6 +103,7 @@ impl Writers {
             // Sent under the map's lock: a writer only leaves the map under it, with an
             // empty queue, so no mutation is ever queued to a writer that is gone.
             queue.send(join).map_err(|_| gone())?;
+            self.counters.write_queue.inc();
         }
         turn.await.map_err(|_| gone())?
     }
@@ -110,7 +111,10 @@ impl Writers {
     async fn run(self: Arc<Self>, practice_id: String, mut joins: mpsc::UnboundedReceiver<Join>) {
         loop {
             let first = match tokio::time::timeout(LINGER, joins.recv()).await {
-                Ok(Some(join)) => join,
+                Ok(Some(join)) => {
+                    self.counters.write_queue.dec();
+                    join
+                }
                 Ok(None) => return,
                 Err(_) => {
                     let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -133,6 +137,7 @@ impl Writers {
             Err(err) => {
                 // The others queued meanwhile get the same answer rather than a wait.
                 while let Ok(join) = joins.try_recv() {
+                    self.counters.write_queue.dec();
                     let _ = join.send(Err(again(&err)));
                 }
                 let _ = first.send(Err(err));
@@ -162,16 +167,23 @@ impl Writers {
             }
             if turns < MAX_BATCH {
                 join = joins.try_recv().ok();
+                if join.is_some() {
+                    self.counters.write_queue.dec();
+                }
             }
         }
+        self.faults.commits_allowed().await;
         let committed = self.finish(txn, practice_id, &events).await;
         let answer = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let kept_count = kept.len() as u64;
         for outcome in kept {
             let _ = outcome.send(answer.clone());
         }
         if committed.is_err() {
             return;
         }
+        self.counters.write_batches.inc();
+        self.counters.batched_writes.inc_by(kept_count);
         self.counters.appended.inc_by(events.len() as u64);
         if !self.faults.skip_publish() {
             for event in events {

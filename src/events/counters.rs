@@ -91,6 +91,12 @@ pub struct Counters {
     pub publish_failures: Counter,
     /// Webhook delivery attempts by outcome.
     pub webhook_attempts: Family<OutcomeLabel, Counter>,
+    /// Transactions the practices' writers committed (group commit).
+    pub write_batches: Counter,
+    /// Mutations committed in those batches (kept turns).
+    pub batched_writes: Counter,
+    /// Mutations waiting for their turn in a practice's writer.
+    pub write_queue: Gauge,
 }
 
 impl Default for Counters {
@@ -111,6 +117,9 @@ impl Default for Counters {
             redis_reconnects: Counter::default(),
             publish_failures: Counter::default(),
             webhook_attempts: Family::default(),
+            write_batches: Counter::default(),
+            batched_writes: Counter::default(),
+            write_queue: Gauge::default(),
         }
     }
 }
