@@ -1,9 +1,15 @@
-//! The loadgen's own practice: built over GraphQL-over-HTTP with the ADMIN key, so a run
-//! never depends on what is already in the database.
+//! The loadgen's own practices (`--practices`, one by default): built over
+//! GraphQL-over-HTTP with the ADMIN key, so a run never depends on what is already in the
+//! database.
 
 use anyhow::{Context, bail};
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+
+/// Practices set up at once: enough that 100 are ready in a few seconds, few enough not
+/// to queue up on the server's write lock.
+const BUILD_CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
 pub struct Http {
@@ -30,21 +36,40 @@ impl Http {
     }
 }
 
-pub struct Fixture {
+/// One practice of the fixture and what a run needs of it.
+pub struct Practice {
     pub practice_id: String,
     pub patient_id: String,
-    /// A SUBSCRIBER key of the practice, used by every socket.
+    /// A SUBSCRIBER key of the practice, used by every socket on it.
     pub subscriber_key: String,
-    /// A BACKOFFICE key of the practice, used for the payments.
+    /// A BACKOFFICE key of the practice, used for its payments.
     pub writer_key: String,
 }
 
-pub async fn build(http: &Http, admin_key: &str) -> anyhow::Result<Fixture> {
+/// The index into the fixture's practices of steady connection (or payment) `index`.
+pub fn practice_of(index: usize, practices: usize) -> usize {
+    index % practices
+}
+
+/// Builds `count` practices, `BUILD_CONCURRENCY` at a time, returned in order.
+pub async fn build_all(http: &Http, admin_key: &str, count: usize) -> anyhow::Result<Vec<Practice>> {
+    futures_util::stream::iter(0..count)
+        .map(|n| async move {
+            // A lone practice keeps the name it always had.
+            let name = if count == 1 { "loadgen".to_string() } else { format!("loadgen {n}") };
+            build(http, admin_key, &name).await.with_context(|| format!("practice {n}"))
+        })
+        .buffered(BUILD_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+async fn build(http: &Http, admin_key: &str, name: &str) -> anyhow::Result<Practice> {
     let practice = http
         .call(
             admin_key,
             "mutation($i: CreatePracticeInput!) { createPractice(input: $i) { id } }",
-            json!({ "i": { "name": "loadgen", "timezone": "UTC", "currency": "USD" } }),
+            json!({ "i": { "name": name, "timezone": "UTC", "currency": "USD" } }),
         )
         .await?;
     let practice_id = string(&practice["createPractice"]["id"])?;
@@ -64,7 +89,7 @@ pub async fn build(http: &Http, admin_key: &str) -> anyhow::Result<Fixture> {
     let patient_id = string(&patient["createPatient"]["id"])?;
     let subscriber_key = key(http, admin_key, &practice_id, "SUBSCRIBER").await?;
     let writer_key = key(http, admin_key, &practice_id, "BACKOFFICE").await?;
-    Ok(Fixture { practice_id, patient_id, subscriber_key, writer_key })
+    Ok(Practice { practice_id, patient_id, subscriber_key, writer_key })
 }
 
 async fn key(http: &Http, admin_key: &str, practice_id: &str, role: &str) -> anyhow::Result<String> {

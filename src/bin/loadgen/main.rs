@@ -1,11 +1,13 @@
-//! The load generator behind BENCHMARKS.md: sets up its own practice with an ADMIN key,
-//! opens `--connections` websockets of `--subs-per-conn` subscriptions each over several
-//! loopback source addresses and one or more `--target` servers, posts payments at
-//! `--rate` per second for `--duration` seconds (optionally with `--churn` clients
-//! connecting and leaving meanwhile), waits for the deliveries to drain, and prints what
-//! it measured (text, then one JSON line). It only ever talks to 127.0.0.0/8.
+//! The load generator behind BENCHMARKS.md: sets up its own `--practices` (one by
+//! default) with an ADMIN key, opens `--connections` websockets of `--subs-per-conn`
+//! subscriptions each over several loopback source addresses and one or more `--target`
+//! servers (connection i on practice i mod `--practices`), posts payments at `--rate` per
+//! second in all for `--duration` seconds, round-robin over the practices (optionally with
+//! `--churn` clients connecting and leaving meanwhile), waits for the deliveries to drain,
+//! and prints what it measured (text, then one JSON line). It only ever talks to
+//! 127.0.0.0/8.
 //!
-//! Modules: `fixture` (the GraphQL-over-HTTP calls that build the practice), `eventlog`
+//! Modules: `fixture` (the GraphQL-over-HTTP calls that build the practices), `eventlog`
 //! (the practice's log over HTTP), `subscriber` (one steady socket and its
 //! subscriptions), `churn` (the clients that keep reconnecting), `frame` (the frames
 //! read), `mutator` (the fixed-rate payments), `gauge` (the servers' open-subscription
@@ -44,6 +46,10 @@ pub struct Args {
     /// An ADMIN key of the server (its `--admin-key`), used to build the fixture.
     #[arg(long, env = "LOADGEN_ADMIN_KEY", hide_env_values = true)]
     admin_key: String,
+    /// Practices to build, each with its own provider, patient and keys. Connection i
+    /// subscribes to practice i mod N; payment n goes to practice n mod N.
+    #[arg(long, default_value_t = 1)]
+    practices: usize,
     /// Websocket connections to open.
     #[arg(long, default_value_t = 100)]
     connections: usize,
@@ -106,8 +112,12 @@ fn main() -> anyhow::Result<()> {
     for target in args.target.iter().chain(&args.mutate_target) {
         check_loopback(*target)?;
     }
-    if args.source_addrs == 0 || args.subs_per_conn == 0 || args.sample_every_secs == 0 {
-        bail!("--source-addrs, --subs-per-conn and --sample-every-secs must be at least 1");
+    if args.source_addrs == 0 || args.subs_per_conn == 0 || args.sample_every_secs == 0 || args.practices == 0 {
+        bail!("--source-addrs, --subs-per-conn, --sample-every-secs and --practices must be at least 1");
+    }
+    if args.practices > 1 && args.churn > 0 {
+        // Churning clients resume on one practice's log and are judged against it.
+        bail!("--churn works on a single practice only: drop --churn or use --practices 1");
     }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run::run(args))
 }

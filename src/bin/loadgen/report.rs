@@ -12,6 +12,7 @@ use crate::memory::Memory;
 use crate::mutator::Posted;
 use crate::servers::{Point, ProcSample, Samples, series_summary};
 use crate::stats::{Shared, SubTrack};
+use crate::subscriber::Tracks;
 
 /// The payment phase: from the first payment to the end of the drain.
 pub struct Window {
@@ -25,8 +26,8 @@ pub struct Inputs<'a> {
     pub connect_secs: f64,
     pub window: Window,
     pub posted: Posted,
-    /// Every steady socket's subscriptions, with the index of its target.
-    pub subs: Vec<(usize, Vec<SubTrack>)>,
+    /// Every steady socket's subscriptions, with its target and practice.
+    pub subs: Vec<Tracks>,
     pub shared: &'a Shared,
     pub memory: &'a Memory,
     /// The servers at the first payment and after the drain.
@@ -39,19 +40,22 @@ pub struct Inputs<'a> {
 
 pub struct Summary(Value);
 
+/// A subscription and the deliveries it is owed: its practice's successful payments.
+type Owed<'a> = (&'a SubTrack, u64);
+
 impl Summary {
     pub fn new(i: Inputs<'_>) -> Self {
         let ok = i.posted.ok;
-        let all: Vec<&SubTrack> = i.subs.iter().flat_map(|(_, tracks)| tracks).collect();
+        let all = owed(i.subs.iter(), &i.posted);
         let window = i.window.secs;
         let mut by_target = Map::new();
         for (t, target) in i.args.target.iter().enumerate() {
-            let on: Vec<&SubTrack> = i.subs.iter().filter(|(at, _)| *at == t).flat_map(|(_, tracks)| tracks).collect();
-            let mut figures = deliveries(&on, ok, window);
+            let on = owed(i.subs.iter().filter(|socket| socket.target == t), &i.posted);
+            let mut figures = deliveries(&on, window);
             figures["end_to_end_ms"] = percentiles(&i.shared.end_to_end_by_target[t].merged());
             by_target.insert(target.to_string(), figures);
         }
-        let mut delivered = deliveries(&all, ok, window);
+        let mut delivered = deliveries(&all, window);
         delivered["socket_errors"] = json!(i.shared.error_count());
         delivered["end_to_end_ms"] = percentiles(&i.shared.end_to_end.merged());
         delivered["commit_to_delivery_ms"] = percentiles(&i.shared.commit_to_delivery.merged());
@@ -60,6 +64,7 @@ impl Summary {
             "label": i.args.label,
             "targets": i.args.target.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "mutate_target": i.args.mutate_target().to_string(),
+            "practices": i.args.practices,
             "connections": i.args.connections,
             "subs_per_conn": i.args.subs_per_conn,
             "extra_subs_per_conn": i.args.extra_subs_per_conn,
@@ -91,17 +96,22 @@ impl Summary {
     }
 }
 
-/// Delivery accounting over some subscriptions, each owed every successful payment.
-fn deliveries(subs: &[&SubTrack], ok: u64, window: f64) -> Value {
-    let delivered: u64 = subs.iter().map(|s| s.distinct).sum();
+/// Every subscription of `sockets`, with what it is owed.
+fn owed<'a>(sockets: impl Iterator<Item = &'a Tracks>, posted: &Posted) -> Vec<Owed<'a>> {
+    sockets.flat_map(|socket| socket.subs.iter().map(|sub| (sub, posted.ok_of(socket.practice)))).collect()
+}
+
+/// Delivery accounting over some subscriptions, each against what it is owed.
+fn deliveries(subs: &[Owed], window: f64) -> Value {
+    let delivered: u64 = subs.iter().map(|(s, _)| s.distinct).sum();
     json!({
         "subscriptions": subs.len(),
-        "expected": ok * subs.len() as u64, "delivered": delivered,
+        "expected": subs.iter().map(|(_, owed)| owed).sum::<u64>(), "delivered": delivered,
         "per_sec": per_sec(delivered, window),
-        "lost": subs.iter().map(|s| ok.saturating_sub(s.distinct)).sum::<u64>(),
-        "subs_with_loss": subs.iter().filter(|s| s.distinct < ok).count(),
-        "duplicates": subs.iter().map(|s| s.duplicates).sum::<u64>(),
-        "out_of_order": subs.iter().map(|s| s.out_of_order).sum::<u64>(),
+        "lost": subs.iter().map(|(s, owed)| owed.saturating_sub(s.distinct)).sum::<u64>(),
+        "subs_with_loss": subs.iter().filter(|(s, owed)| s.distinct < *owed).count(),
+        "duplicates": subs.iter().map(|(s, _)| s.duplicates).sum::<u64>(),
+        "out_of_order": subs.iter().map(|(s, _)| s.out_of_order).sum::<u64>(),
     })
 }
 

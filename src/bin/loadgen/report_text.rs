@@ -5,7 +5,10 @@ use serde_json::Value;
 
 pub fn print(v: &Value) {
     let (m, d, s) = (&v["mutations"], &v["deliveries"], &v["server"]);
-    println!("loadgen {}: {} subscriptions on {} connections", v["label"], v["subscriptions"], v["connections"]);
+    println!(
+        "loadgen {}: {} subscriptions on {} connections, {} practices",
+        v["label"], v["subscriptions"], v["connections"], v["practices"]
+    );
     println!(
         "  mutations: {} ok, {} failed, {} not sent, {}/s; {}",
         m["ok"],

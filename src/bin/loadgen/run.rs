@@ -1,6 +1,7 @@
 //! One run, phase by phase: fixture, steady sockets (and their memory, S1), then the
-//! payment phase with any churning clients (S5), the drain, and the report. The servers'
-//! RSS series is sampled from start to end.
+//! payment phase with any churning clients (S5), the drain (until every practice's
+//! subscriptions have what they are owed), and the report. The servers' RSS series is
+//! sampled from start to end.
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::churn::{self, ChurnTrack};
 use crate::eventlog::{self, Tail};
+use crate::fixture::practice_of;
 use crate::memory::{Memory, Phase};
 use crate::mutator::{self, Posted};
 use crate::report::{self, Window};
@@ -22,18 +24,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let origin = Instant::now();
     let servers = Servers::new(&args.server_pid);
     let me = Proc::new(std::process::id());
-    let shared = Arc::new(Shared::new(args.target.len()));
+    let shared = Arc::new(Shared::new(args.target.len(), args.practices));
     let every = Duration::from_secs(args.sample_every_secs);
     let series = (!servers.is_empty())
         .then(|| tokio::spawn(sample_series(Servers::new(&args.server_pid), origin, every, shared.clone())));
 
     let http = fixture::Http::new(args.mutate_target())?;
-    let fixture = fixture::build(&http, &args.admin_key).await.context("building the fixture")?;
+    let practices = fixture::build_all(&http, &args.admin_key, args.practices).await.context("building the fixture")?;
     let before = Phase::record(&servers, "before connecting").await?;
 
     let connect_started = Instant::now();
     let (wanted, _) = watch::channel(args.subs_per_conn);
-    let sockets = subscriber::open_all(&args, &fixture, &wanted, shared.clone()).await?;
+    let sockets = subscriber::open_all(&args, &practices, &wanted, shared.clone()).await?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
     let confirmed = gauge::wait_for(&args.target, expected(&args, args.subs_per_conn), timeout(&args)).await;
     eprintln!("{} connections × {} subscriptions ready in {connect_secs:.1}s", sockets.len(), args.subs_per_conn);
@@ -48,12 +50,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(wanted);
     let memory = Memory { before, subscribed, extra, confirmed, confirmed_extra };
 
-    // The churning clients start where the log is now, so they owe every payment.
+    // The churning clients start where the log is now, so they owe every payment. They
+    // are on the only practice: main refuses `--churn` with several.
+    let churned_on = &practices[0];
     let churn_start = if args.churn > 0 {
-        let cursor = eventlog::last_cursor(&http, &fixture.writer_key, &fixture.practice_id).await?;
+        let cursor = eventlog::last_cursor(&http, &churned_on.writer_key, &churned_on.practice_id).await?;
         let start = churn::Start {
-            key: fixture.subscriber_key.clone(),
-            practice: fixture.practice_id.clone(),
+            key: churned_on.subscriber_key.clone(),
+            practice: churned_on.practice_id.clone(),
             cursor: cursor.clone(),
         };
         Some((cursor, churn::start_all(&args, start, shared.clone())))
@@ -64,7 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cpu_start = (servers.sample()?, me.sample()?);
     let window_start = Instant::now();
     let posted = if args.rate > 0 {
-        mutator::run(&args, &http, &fixture, shared.clone()).await
+        mutator::run(&args, &http, &practices, shared.clone()).await
     } else {
         if args.churn > 0 {
             tokio::time::sleep(Duration::from_secs(args.duration)).await;
@@ -72,10 +76,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Posted::default()
     };
     let tail = match &churn_start {
-        Some((cursor, _)) => eventlog::tail(&http, &fixture.writer_key, &fixture.practice_id, cursor).await?,
+        Some((cursor, _)) => eventlog::tail(&http, &churned_on.writer_key, &churned_on.practice_id, cursor).await?,
         None => Tail::default(),
     };
-    let expected = posted.ok * (sockets.len() * subs_per_conn) as u64;
+    let owed = owed(&args, &posted, subs_per_conn);
+    let delivered = || owed.iter().enumerate().all(|(practice, &owed)| shared.delivered(practice) >= owed);
     let churned = |tail: &Tail| {
         churn_start
             .as_ref()
@@ -83,7 +88,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
     let phase_ran = args.rate > 0 || args.churn > 0;
-    while phase_ran && (shared.delivered() < expected || !churned(&tail)) && Instant::now() < drain_deadline {
+    while phase_ran && (!delivered() || !churned(&tail)) && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let window =
@@ -130,6 +135,16 @@ fn expected(args: &Args, subs_per_conn: usize) -> Vec<u64> {
         per_target[target_of(index, args.target.len())] += subs_per_conn as u64;
     }
     per_target
+}
+
+/// Deliveries owed per practice: its successful payments × the subscriptions on it.
+fn owed(args: &Args, posted: &Posted, subs_per_conn: usize) -> Vec<u64> {
+    let mut per_practice = vec![0; args.practices];
+    for index in 0..args.connections {
+        let practice = practice_of(index, args.practices);
+        per_practice[practice] += posted.ok_of(practice) * subs_per_conn as u64;
+    }
+    per_practice
 }
 
 fn timeout(args: &Args) -> Duration {

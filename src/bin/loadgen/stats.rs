@@ -1,5 +1,6 @@
 //! What a run counts: latency histograms shared by every task (sharded so sockets rarely
-//! contend), overall and per target, and per-subscription delivery accounting by `seq`.
+//! contend), overall and per target, deliveries counted per practice (what the drain
+//! waits for), and per-subscription delivery accounting by `seq`.
 
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
@@ -46,31 +47,32 @@ pub struct Shared {
     pub commit_to_delivery: Sharded,
     /// Payment request sent → its HTTP response read.
     pub mutation: Sharded,
-    delivered: AtomicU64,
+    /// First deliveries of a `seq` to a subscription, per practice.
+    delivered: Vec<AtomicU64>,
     /// `error` messages, unexpected frames and sockets closed by the server.
     pub socket_errors: AtomicU64,
     stop: CancellationToken,
 }
 
 impl Shared {
-    pub fn new(targets: usize) -> Self {
+    pub fn new(targets: usize, practices: usize) -> Self {
         Self {
             end_to_end: Sharded::new(),
             end_to_end_by_target: (0..targets).map(|_| Sharded::new()).collect(),
             commit_to_delivery: Sharded::new(),
             mutation: Sharded::new(),
-            delivered: AtomicU64::new(0),
+            delivered: (0..practices).map(|_| AtomicU64::new(0)).collect(),
             socket_errors: AtomicU64::new(0),
             stop: CancellationToken::new(),
         }
     }
 
-    pub fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
+    pub fn delivered(&self, practice: usize) -> u64 {
+        self.delivered[practice].load(Ordering::Relaxed)
     }
 
-    pub fn count_delivery(&self) {
-        self.delivered.fetch_add(1, Ordering::Relaxed);
+    pub fn count_delivery(&self, practice: usize) {
+        self.delivered[practice].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn error_count(&self) -> u64 {

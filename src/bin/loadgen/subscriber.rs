@@ -1,7 +1,8 @@
 //! One websocket per task: bound to its loopback source address, connected to its target
-//! (round-robin over `--target`), initialised with the practice's SUBSCRIBER key, running
-//! `--subs-per-conn` `events` subscriptions (more when told to, for the S1 memory step),
-//! and counting every delivery until the run stops.
+//! (round-robin over `--target`), on its practice (round-robin over the fixture's
+//! practices) and initialised with that practice's SUBSCRIBER key, running
+//! `--subs-per-conn` `events` subscriptions of it (more when told to, for the S1 memory
+//! step), and counting every delivery until the run stops.
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -17,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::fixture::Fixture;
+use crate::fixture::{Practice, practice_of};
 use crate::frame::Frame;
 use crate::mutator::REFERENCE_PREFIX;
 use crate::stats::{Shared, SubTrack};
@@ -28,8 +29,14 @@ const SUBSCRIPTION: &str = "subscription($p: ID!) { events(practiceId: $p) { seq
 
 pub type Socket = WebSocketStream<TcpStream>;
 
-/// A socket's subscriptions once the run stops, with the index of its target.
-pub type Tracks = (usize, Vec<SubTrack>);
+/// A socket's subscriptions once the run stops.
+pub struct Tracks {
+    /// Its index into `--target`.
+    pub target: usize,
+    /// Its index into the fixture's practices: the payments its subscriptions are owed.
+    pub practice: usize,
+    pub subs: Vec<SubTrack>,
+}
 
 /// The index into `--target` of steady connection `index`.
 pub fn target_of(index: usize, targets: usize) -> usize {
@@ -41,13 +48,14 @@ pub fn target_of(index: usize, targets: usize) -> usize {
 /// socket subscribe the missing ids.
 pub async fn open_all(
     args: &Args,
-    fixture: &Fixture,
+    practices: &[Practice],
     wanted: &watch::Sender<usize>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<Vec<JoinHandle<Tracks>>> {
     let mut tasks = Vec::with_capacity(args.connections);
     let mut opening = futures_util::stream::iter((0..args.connections).map(|index| {
-        let (key, practice) = (fixture.subscriber_key.clone(), fixture.practice_id.clone());
+        let on = &practices[practice_of(index, practices.len())];
+        let (key, practice) = (on.subscriber_key.clone(), on.practice_id.clone());
         let target = target_of(index, args.target.len());
         let (addr, source, subs) = (args.target[target], source_addr(index, args.source_addrs), args.subs_per_conn);
         async move {
@@ -60,7 +68,9 @@ pub async fn open_all(
     .buffer_unordered(args.connect_concurrency.max(1));
     while let Some(opened) = opening.next().await {
         let (index, target, socket) = opened?;
-        let reader = Reader { index, target, practice: fixture.practice_id.clone(), shared: shared.clone() };
+        let practice = practice_of(index, practices.len());
+        let practice_id = practices[practice].practice_id.clone();
+        let reader = Reader { index, target, practice, practice_id, shared: shared.clone() };
         tasks.push(tokio::spawn(reader.read(socket, args.subs_per_conn, wanted.subscribe())));
     }
     Ok(tasks)
@@ -96,7 +106,8 @@ async fn subscribe(socket: &mut Socket, practice: &str, ids: std::ops::Range<usi
 struct Reader {
     index: usize,
     target: usize,
-    practice: String,
+    practice: usize,
+    practice_id: String,
     shared: Arc<Shared>,
 }
 
@@ -113,7 +124,7 @@ impl Reader {
                     growing = changed.is_ok();
                     let more = *wanted.borrow_and_update();
                     if more > tracks.len() {
-                        if subscribe(&mut socket, &self.practice, tracks.len()..more).await.is_err() {
+                        if subscribe(&mut socket, &self.practice_id, tracks.len()..more).await.is_err() {
                             shared.error();
                         }
                         tracks.resize(more, SubTrack::default());
@@ -163,7 +174,7 @@ impl Reader {
             if !tracks[sub].deliver(event.seq) {
                 continue;
             }
-            shared.count_delivery();
+            shared.count_delivery(self.practice);
             if let Ok(sent) = sent.parse::<u64>() {
                 let micros = now_micros.saturating_sub(sent);
                 shared.end_to_end.record(self.index, micros);
@@ -175,6 +186,6 @@ impl Reader {
             }
         }
         let _ = socket.close(None).await;
-        (self.target, tracks)
+        Tracks { target: self.target, practice: self.practice, subs: tracks }
     }
 }
