@@ -124,6 +124,7 @@ impl App {
             counters: parts.counters,
             faults,
             writers,
+            owners: Default::default(),
             sessions: Default::default(),
             limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),

@@ -91,6 +91,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         sessions: Default::default(),
         limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
         writers,
+        owners: Default::default(),
     })
 }
 

@@ -112,16 +112,17 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     let duration = validate::duration_minutes(input.duration_minutes)?;
     let starts_at = validate::starts_at(input.starts_at, s.clock.now())?;
     let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
-    let patient = patients::load(&s.db, who, &input.patient_id).await?;
-    let provider = providers::load(&s.db, who, &input.provider_id).await?;
-    if patient.practice_id != provider.practice_id {
+    let practice_id = patients::practice_of(s, who, &input.patient_id).await?;
+    if providers::practice_of(s, who, &input.provider_id).await? != practice_id {
         return Err(AppError::bad_input("providerId: the provider belongs to another practice than the patient"));
     }
     let key = input.idempotency_key.as_deref();
-    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "scheduleAppointment", key, &input).await? {
+    let mut tx = match MutationTx::begin_in(s, &practice_id, who, "scheduleAppointment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
+    let patient = patients::load(tx.conn(), who, &input.patient_id).await?;
+    let provider = providers::load(tx.conn(), who, &input.provider_id).await?;
     let start = to_millis(starts_at);
     let end = start + i64::from(duration) * 60_000;
     ensure_free(tx.conn(), &provider.id, start, end, None).await?;
@@ -148,6 +149,7 @@ pub async fn schedule(s: &Services, who: &Principal, input: ScheduleAppointmentI
     let appointment = view(row, patient, provider);
     tx.append(EventType::AppointmentScheduled, Payload::Appointment { appointment: Arc::new(appointment.clone()) })?;
     let appointment = tx.commit(appointment).await?;
+    s.owners.remember(&appointment.id, &appointment.practice_id);
     s.reminders.armed(remind_at);
     Ok(appointment)
 }
@@ -161,7 +163,7 @@ async fn begin_change<'a, T: DeserializeOwned>(
     key: Option<&str>,
     request: &impl Serialize,
 ) -> AppResult<Begun<'a, T>> {
-    let practice_id = load(&s.db, who, id).await?.practice_id;
+    let practice_id = practice_of(s, who, id).await?;
     MutationTx::begin_in(s, &practice_id, who, operation, key, request).await
 }
 
@@ -252,6 +254,18 @@ async fn finish(
     let appointment = snapshot(tx.conn(), row).await?;
     tx.append(event_type, Payload::Appointment { appointment: Arc::new(appointment.clone()) })?;
     tx.commit(appointment).await
+}
+
+/// The practice of a appointment the caller may see (cached: a appointment never changes practice).
+pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
+    let id = validate::id("id", id)?;
+    let load = async {
+        let row = appointment::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("appointment"))?;
+        Ok(row.practice_id)
+    };
+    let practice_id = s.owners.practice_of(id, load).await?;
+    who.read(&practice_id, "appointment")?;
+    Ok(practice_id)
 }
 
 /// Loads an appointment the caller may see.

@@ -85,22 +85,22 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     let amount = validate::amount_cents(input.amount_cents)?;
     let description = validate::name("description", &input.description)?;
     validate::text("description", &description, MAX_DESCRIPTION)?;
-    let patient = patients::load(&s.db, who, &input.patient_id).await?;
-    if let Some(appointment_id) = &input.appointment_id {
-        let appointment = appointments::load(&s.db, who, appointment_id).await?;
-        if appointment.patient_id != patient.id {
-            return Err(AppError::bad_input("appointmentId: the appointment belongs to another patient"));
-        }
-    }
+    let practice_id = patients::practice_of(s, who, &input.patient_id).await?;
     let key = input.idempotency_key.as_deref();
-    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "postCharge", key, &input).await? {
+    let mut tx = match MutationTx::begin_in(s, &practice_id, who, "postCharge", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
+    if let Some(appointment_id) = &input.appointment_id {
+        let appointment = appointments::load(tx.conn(), who, appointment_id).await?;
+        if appointment.patient_id != input.patient_id.as_str() {
+            return Err(AppError::bad_input("appointmentId: the appointment belongs to another patient"));
+        }
+    }
     let row = charge::ActiveModel {
         id: Set(new_id("chg")),
-        practice_id: Set(patient.practice_id.clone()),
-        patient_id: Set(patient.id.clone()),
+        practice_id: Set(practice_id),
+        patient_id: Set(input.patient_id.to_string()),
         appointment_id: Set(input.appointment_id.as_ref().map(|a| a.to_string())),
         amount_cents: Set(amount),
         description: Set(description),
@@ -108,7 +108,7 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     }
     .insert(tx.conn())
     .await?;
-    let patient = move_balance(&tx, &patient.id, amount).await?;
+    let patient = move_balance(&tx, &input.patient_id, amount).await?;
     let charge = charge_view(row);
     let payload = Payload::Charge { charge: Arc::new(charge.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::ChargePosted, payload)?;
@@ -120,16 +120,16 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     who.require_writer()?;
     let amount = validate::amount_cents(input.amount_cents)?;
     let reference = validate::optional_text("reference", input.reference.as_deref(), MAX_REFERENCE)?;
-    let patient = patients::load(&s.db, who, &input.patient_id).await?;
+    let practice_id = patients::practice_of(s, who, &input.patient_id).await?;
     let key = input.idempotency_key.as_deref();
-    let mut tx = match MutationTx::begin_in(s, &patient.practice_id, who, "postPayment", key, &input).await? {
+    let mut tx = match MutationTx::begin_in(s, &practice_id, who, "postPayment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
     let row = payment::ActiveModel {
         id: Set(new_id("pay")),
-        practice_id: Set(patient.practice_id.clone()),
-        patient_id: Set(patient.id.clone()),
+        practice_id: Set(practice_id),
+        patient_id: Set(input.patient_id.to_string()),
         amount_cents: Set(amount),
         method: Set(input.method.as_str().to_string()),
         reference: Set(reference),
@@ -137,7 +137,7 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     }
     .insert(tx.conn())
     .await?;
-    let patient = move_balance(&tx, &patient.id, -amount).await?;
+    let patient = move_balance(&tx, &input.patient_id, -amount).await?;
     let payment = payment_view(row);
     let payload = Payload::Payment { payment: Arc::new(payment.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::PaymentPosted, payload)?;

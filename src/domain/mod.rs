@@ -7,6 +7,7 @@ pub mod billing;
 pub mod event_log;
 pub mod idempotency;
 mod ids;
+mod owners;
 pub mod paging;
 pub mod patients;
 pub mod practices;

@@ -98,7 +98,9 @@ pub async fn create(s: &Services, who: &Principal, input: CreatePatientInput) ->
     .await?;
     let patient = view(row);
     tx.append(EventType::PatientCreated, Payload::Patient { patient: Arc::new(patient.clone()) })?;
-    tx.commit(patient).await
+    let patient = tx.commit(patient).await?;
+    s.owners.remember(&patient.id, &patient.practice_id);
+    Ok(patient)
 }
 
 #[tracing::instrument(skip_all)]
@@ -119,7 +121,7 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     if let MaybeUndefined::Value(d) = &input.date_of_birth {
         validate::date_of_birth(Some(d.0), s.clock.now().date_naive())?;
     }
-    let practice_id = load(&s.db, who, &input.id).await?.practice_id;
+    let practice_id = practice_of(s, who, &input.id).await?;
     let key = input.idempotency_key.as_deref();
     let mut tx = match MutationTx::begin_in(s, &practice_id, who, "updatePatient", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
@@ -156,6 +158,18 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     let patient = view(row);
     tx.append(EventType::PatientUpdated, Payload::Patient { patient: Arc::new(patient.clone()) })?;
     tx.commit(patient).await
+}
+
+/// The practice of a patient the caller may see (cached: a patient never changes practice).
+pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
+    let id = validate::id("patientId", id)?;
+    let load = async {
+        let row = patient::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("patient"))?;
+        Ok(row.practice_id)
+    };
+    let practice_id = s.owners.practice_of(id, load).await?;
+    who.read(&practice_id, "patient")?;
+    Ok(practice_id)
 }
 
 /// Loads a patient the caller may see.

@@ -48,10 +48,24 @@ pub async fn create(s: &Services, who: &Principal, input: CreateProviderInput) -
     }
     .insert(tx.conn())
     .await?;
-    tx.commit(view(row)).await
+    let provider = tx.commit(view(row)).await?;
+    s.owners.remember(&provider.id, &provider.practice_id);
+    Ok(provider)
 }
 
 /// Loads a provider the caller may see.
+/// The practice of a provider the caller may see (cached: a provider never changes practice).
+pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
+    let id = validate::id("providerId", id)?;
+    let load = async {
+        let row = provider::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("provider"))?;
+        Ok(row.practice_id)
+    };
+    let practice_id = s.owners.practice_of(id, load).await?;
+    who.read(&practice_id, "provider")?;
+    Ok(practice_id)
+}
+
 pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<provider::Model> {
     let id = validate::id("providerId", id)?;
     let row = provider::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("provider"))?;
