@@ -87,9 +87,17 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         "Publishes Redis did not take (the relay retries)",
         counters.publish_failures.clone(),
     );
-    registry.register("write_batches", "Transactions committed by the practices' writers", counters.write_batches.clone());
+    registry.register(
+        "write_batches",
+        "Transactions committed by the practices' writers",
+        counters.write_batches.clone(),
+    );
     registry.register("batched_writes", "Mutations committed in the writers' batches", counters.batched_writes.clone());
-    registry.register("write_queue", "Mutations waiting for their turn in a practice's writer", counters.write_queue.clone());
+    registry.register(
+        "write_queue",
+        "Mutations waiting for their turn in a practice's writer",
+        counters.write_queue.clone(),
+    );
     registry.register("webhook_attempts", "Webhook delivery attempts by outcome", counters.webhook_attempts.clone());
     registry.register(
         "graphql_request_duration_seconds",

@@ -2,7 +2,7 @@
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 use super::reminders::Reminders;
@@ -42,9 +42,11 @@ impl Services {
 pub struct Faults {
     /// Commit but do not publish, as if the process died between the two.
     pub skip_publish: AtomicBool,
-    /// While true, the practices' writers hold each batch before its commit (so that
-    /// tests can queue mutations into one batch).
-    pub hold_commits: watch::Sender<bool>,
+    /// While true, a practice's writer that has a mutation waits before it starts the
+    /// batch (so that tests can queue mutations into one batch).
+    pub hold_batches: watch::Sender<bool>,
+    /// Writers waiting at that hold now.
+    pub held_batches: AtomicUsize,
 }
 
 impl Faults {
@@ -52,10 +54,12 @@ impl Faults {
         self.skip_publish.load(Ordering::SeqCst)
     }
 
-    /// Returns once commits are not held.
-    pub async fn commits_allowed(&self) {
-        if *self.hold_commits.borrow() {
-            let _ = self.hold_commits.subscribe().wait_for(|held| !held).await;
+    /// Returns once batches are not held.
+    pub async fn batches_allowed(&self) {
+        if *self.hold_batches.borrow() {
+            self.held_batches.fetch_add(1, Ordering::SeqCst);
+            let _ = self.hold_batches.subscribe().wait_for(|held| !held).await;
+            self.held_batches.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

@@ -125,6 +125,7 @@ impl Writers {
                     continue;
                 }
             };
+            self.faults.batches_allowed().await;
             self.batch(&practice_id, first, &mut joins).await;
         }
     }
@@ -172,7 +173,6 @@ impl Writers {
                 }
             }
         }
-        self.faults.commits_allowed().await;
         let committed = self.finish(txn, practice_id, &events).await;
         let answer = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let kept_count = kept.len() as u64;

@@ -16,6 +16,7 @@ mod cli;
 mod concurrency;
 mod feed;
 mod fuzz;
+mod group_commit;
 mod http_protocol;
 mod hub;
 mod idempotency;

@@ -1,0 +1,207 @@
+//! Group commit: mutations of one practice committed in one batch keep every guarantee a
+//! lone mutation has. Each test holds the practice's writer before it starts a batch (a
+//! test fault), queues the mutations it wants in one batch, checks that they are queued,
+//! and lets the batch go.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{Fixture, TestApp, code, spawn_replicas};
+use crate::on_both_backends;
+use crate::redis_server::shared;
+use crate::replicas::{collect, seqs, subscriber};
+
+on_both_backends!(
+    a_failing_mutation_in_a_batch_rolls_back_alone,
+    an_idempotent_retry_inside_one_batch_gets_the_first_result,
+    a_double_booking_inside_one_batch_lets_one_win,
+    a_lone_mutation_is_a_batch_of_one,
+);
+
+const PAY: &str = "mutation($p: ID!, $a: Int!, $k: String) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD, idempotencyKey: $k}) { id amountCents } }";
+const SCHEDULE: &str = "mutation($p: ID!, $d: ID!, $at: DateTime!) { scheduleAppointment(input: {patientId: $p, providerId: $d, startsAt: $at, durationMinutes: 30}) { id } }";
+const CANCEL: &str = "mutation($id: ID!) { cancelAppointment(input: {id: $id}) { id status } }";
+const BALANCE: &str = "query($id: ID!) { patient(id: $id) { balanceCents } }";
+
+/// Polls until `done` holds (the server got that far), or fails the test.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Holds the app's writers and sends a first payment, which the practice's writer takes
+/// and then waits; the next mutations queue behind it, in the same batch.
+async fn hold_with_a_first_payment(app: &Arc<TestApp>, f: &Fixture) -> JoinHandle<Value> {
+    let faults = &app.state().services.faults;
+    faults.hold_batches.send_replace(true);
+    let first = send(app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 1 }));
+    until("the writer holds the first payment", || faults.held_batches.load(Ordering::SeqCst) == 1).await;
+    first
+}
+
+/// Sends a mutation from a task of its own.
+fn send(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value) -> JoinHandle<Value> {
+    let (app, key) = (app.clone(), key.to_string());
+    tokio::spawn(async move { app.gql(Some(&key), query, variables).await })
+}
+
+/// Sends a mutation and waits until it is queued in the writer (the `queued`-th).
+async fn queue(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value, queued: i64) -> JoinHandle<Value> {
+    let task = send(app, key, query, variables);
+    let counters = &app.state().services.counters;
+    until(&format!("{queued} mutations are queued"), || counters.write_queue.get() == queued).await;
+    task
+}
+
+fn release(app: &TestApp) {
+    app.state().services.faults.hold_batches.send_replace(false);
+}
+
+fn batches(app: &TestApp) -> (u64, u64) {
+    let counters = &app.state().services.counters;
+    (counters.write_batches.get(), counters.batched_writes.get())
+}
+
+async fn answer(task: JoinHandle<Value>) -> Value {
+    task.await.expect("the request task")
+}
+
+fn tomorrow_at(hour: u32) -> String {
+    let day = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    format!("{day}T{hour:02}:00:00Z")
+}
+
+async fn a_failing_mutation_in_a_batch_rolls_back_alone(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let appointment = app
+        .ok(&f.backoffice, SCHEDULE, json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(9) }))
+        .await["scheduleAppointment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.ok(&f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    let head = app.log(&f.practice).await.len() as i64;
+    let before = batches(&app);
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let ten = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 1).await;
+    // Cancelled already: CONFLICT, found inside the batch.
+    let again = queue(&app, &f.backoffice, CANCEL, json!({ "id": appointment }), 2).await;
+    let hundred = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 100 }), 3).await;
+    release(&app);
+
+    for task in [first, ten, hundred] {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    assert_eq!(code(&answer(again).await), "CONFLICT");
+    let after = batches(&app);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 3), "one batch; three of its mutations kept");
+    let log = app.log(&f.practice).await;
+    assert_eq!(log.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (1..=head + 3).collect::<Vec<_>>(), "gapless");
+    assert!(log[head as usize..].iter().all(|(_, t)| t == "PAYMENT_POSTED"), "{log:?}");
+    let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], -111);
+}
+
+async fn an_idempotent_retry_inside_one_batch_gets_the_first_result(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let head = app.log(&f.practice).await.len();
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let once = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 50, "k": "visit-7" }), 1).await;
+    let retry = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 50, "k": "visit-7" }), 2).await;
+    let changed = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 60, "k": "visit-7" }), 3).await;
+    release(&app);
+
+    answer(first).await;
+    let (once, retry) = (answer(once).await, answer(retry).await);
+    assert!(once.get("errors").is_none(), "{once}");
+    assert_eq!(once["data"], retry["data"], "the retry answers the first result");
+    assert_eq!(code(&answer(changed).await), "CONFLICT", "the same key with another request");
+    assert_eq!(app.log(&f.practice).await.len(), head + 2, "one event for the first payment, one for the key");
+    let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], -51, "the key's payment moved the balance once");
+}
+
+async fn a_double_booking_inside_one_batch_lets_one_win(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let head = app.log(&f.practice).await.len();
+    let slot = json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(10) });
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let one = queue(&app, &f.backoffice, SCHEDULE, slot.clone(), 1).await;
+    let other = queue(&app, &f.backoffice, SCHEDULE, slot, 2).await;
+    release(&app);
+
+    answer(first).await;
+    let (one, other) = (answer(one).await, answer(other).await);
+    assert!(one.get("errors").is_none(), "the first in the queue wins: {one}");
+    assert_eq!(code(&other), "CONFLICT");
+    let log = app.log(&f.practice).await;
+    assert_eq!(log.len(), head + 2);
+    assert_eq!(log.iter().filter(|(_, t)| t == "APPOINTMENT_SCHEDULED").count(), 1, "{log:?}");
+}
+
+async fn a_lone_mutation_is_a_batch_of_one(app: TestApp) {
+    let f = app.fixture().await;
+    for cents in [1, 2, 3] {
+        let before = batches(&app);
+        let body = app.gql(Some(&f.backoffice), PAY, json!({ "p": f.patient, "a": cents })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let after = batches(&app);
+        // Committed at once, alone: nothing waited for company.
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+    }
+    assert_eq!(app.state().services.counters.write_queue.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_on_two_replicas_interleave_gapless_and_every_event_arrives_once() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let replicas: Vec<Arc<TestApp>> = replicas.into_iter().map(Arc::new).collect();
+    let f = replicas[0].fixture().await;
+    let head = replicas[0].log(&f.practice).await.len() as i64;
+    let mut clients = Vec::new();
+    for replica in &replicas {
+        clients.push(subscriber(replica, &f.subscriber, &f.practice, None).await);
+    }
+    // On each replica a batch of six payments, let go together: the two batches race for
+    // the practice's counter row lock.
+    let mut tasks = Vec::new();
+    for replica in &replicas {
+        tasks.push(hold_with_a_first_payment(replica, &f).await);
+        for n in 1..=5 {
+            tasks.push(queue(replica, &f.backoffice, PAY, json!({ "p": f.patient, "a": 1 }), n).await);
+        }
+    }
+    for replica in &replicas {
+        release(replica);
+    }
+    for task in tasks {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let (batches, kept) = replicas.iter().map(|r| batches(r)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert!(kept >= batches + 10, "six payments per batch: {batches} batches, {kept} kept");
+    let expected: Vec<i64> = (head + 1..=head + 12).collect();
+    let log: Vec<i64> = replicas[1].log(&f.practice).await.iter().map(|(s, _)| *s).collect();
+    assert_eq!(log, (1..=head + 12).collect::<Vec<_>>(), "gapless across replicas");
+    for client in clients.iter_mut() {
+        assert_eq!(seqs(&collect(client, 12).await), expected, "every event once, in order");
+    }
+    let balance = replicas[0].ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], -12);
+}
