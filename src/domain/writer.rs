@@ -11,10 +11,7 @@
 //! queue order. Events are written, counted and published by the writer, in seq order,
 //! once the batch has committed.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, TransactionTrait};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,18 +21,20 @@ use super::Faults;
 use crate::clock::SharedClock;
 use crate::db::entities::practice;
 use crate::error::{AppError, AppResult};
-use crate::events::{Counters, SharedBus, StoredEvent, log, outbox};
+use crate::events::{Counters, SharedBus, StoredEvent, log};
 
 /// Mutations committed together at most.
 const MAX_BATCH: usize = 128;
 /// How long an idle writer stays before its task ends.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// A mutation's turn in a batch: a savepoint of the batch's transaction, and the seq its
-/// first event takes. Finished with `Turn::keep` (committed with the batch) or dropped
-/// (rolled back; the writer goes on with the next mutation).
+/// A mutation's turn in a batch: the batch's transaction (for the batch's first
+/// mutation) or a savepoint of it, and the seq its first event takes. Finished with
+/// `Turn::keep` (committed with the batch) or dropped (rolled back by the writer, which
+/// goes on with the next mutation).
 pub struct Turn {
-    pub txn: DatabaseTransaction,
+    // Declared first: dropped before `done`, so the writer finds itself the only holder.
+    pub txn: Arc<DatabaseTransaction>,
     pub next_seq: i64,
     done: oneshot::Sender<Kept>,
 }
@@ -47,12 +46,12 @@ struct Kept {
 }
 
 impl Turn {
-    /// Releases the savepoint, hands the events to the writer and waits for the batch's
-    /// commit.
+    /// Hands the events to the writer and waits for the batch's commit.
     pub async fn keep(self, events: Vec<StoredEvent>) -> AppResult<()> {
-        self.txn.commit().await?;
+        let Turn { txn, done, .. } = self;
+        drop(txn);
         let (outcome, committed) = oneshot::channel();
-        self.done.send(Kept { events, outcome }).map_err(|_| gone())?;
+        done.send(Kept { events, outcome }).map_err(|_| gone())?;
         match committed.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(AppError::Internal(anyhow::anyhow!("batch commit failed: {message}"))),
@@ -131,40 +130,22 @@ impl Writers {
     }
 
     /// One batch: begin, lock the counter row, give each queued mutation its turn, write
-    /// the events and the counter, commit, answer, publish.
+    /// the events and the counter, commit, answer, publish. The first mutation runs in
+    /// the transaction itself (a batch of one costs no savepoint); if it fails, the
+    /// transaction is rolled back and the next mutation opens another.
     async fn batch(&self, practice_id: &str, first: Join, joins: &mut mpsc::UnboundedReceiver<Join>) {
-        let (txn, last_seq) = match self.open(practice_id).await {
-            Ok(opened) => opened,
-            Err(err) => {
-                // The others queued meanwhile get the same answer rather than a wait.
-                while let Ok(join) = joins.try_recv() {
-                    self.counters.write_queue.dec();
-                    let _ = join.send(Err(again(&err)));
-                }
-                let _ = first.send(Err(err));
-                return;
-            }
-        };
-        let mut next_seq = last_seq + 1;
+        let mut open: Option<(Arc<DatabaseTransaction>, i64)> = None;
         let mut events = Vec::new();
         let mut kept = Vec::new();
         let mut join = Some(first);
         let mut turns = 0;
         while let Some(current) = join.take() {
             turns += 1;
-            match self.give_turn(&txn, current, next_seq).await {
-                Ok(Some(done)) => {
-                    next_seq += done.events.len() as i64;
-                    events.extend(done.events);
-                    kept.push(done.outcome);
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(practice_id, error = %err, "savepoint failed; the batch is rolled back");
-                    kept.clear();
-                    events.clear();
-                    break;
-                }
+            if let Err(err) = self.give_turn(practice_id, &mut open, current, &mut events, &mut kept).await {
+                tracing::warn!(practice_id, error = %err, "the batch's transaction failed; it is rolled back");
+                open = None;
+                kept.clear();
+                events.clear();
             }
             if turns < MAX_BATCH {
                 join = joins.try_recv().ok();
@@ -173,7 +154,11 @@ impl Writers {
                 }
             }
         }
-        let committed = self.finish(txn, practice_id, &events).await;
+        let Some((txn, _)) = open else { return };
+        let committed = match Arc::try_unwrap(txn) {
+            Ok(txn) => self.finish(txn, practice_id, &events).await,
+            Err(_) => Err(AppError::Internal(anyhow::anyhow!("a turn still holds the batch's transaction"))),
+        };
         let answer = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let kept_count = kept.len() as u64;
         for outcome in kept {
@@ -206,42 +191,69 @@ impl Writers {
         Ok((txn, last_seq))
     }
 
-    /// Hands one queued mutation its savepoint and waits until it keeps or drops it.
-    /// Err only when the batch's transaction itself failed.
-    async fn give_turn(&self, txn: &DatabaseTransaction, join: Join, next_seq: i64) -> AppResult<Option<Kept>> {
+    /// Gives one queued mutation its turn (opening the batch's transaction if none is
+    /// open) and waits until it keeps or drops it. Err only when the batch's transaction
+    /// itself failed.
+    async fn give_turn(
+        &self,
+        practice_id: &str,
+        open: &mut Option<(Arc<DatabaseTransaction>, i64)>,
+        join: Join,
+        events: &mut Vec<StoredEvent>,
+        kept: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    ) -> AppResult<()> {
         if join.is_closed() {
-            return Ok(None);
+            return Ok(());
         }
-        let savepoint = txn.begin().await?;
-        let (done, kept) = oneshot::channel();
-        if join.send(Ok(Turn { txn: savepoint, next_seq, done })).is_err() {
-            return Ok(None);
+        let (batch_txn, last_seq) = match open {
+            Some(opened) => opened,
+            None => match self.open(practice_id).await {
+                Ok((txn, last_seq)) => open.insert((Arc::new(txn), last_seq)),
+                Err(err) => {
+                    let _ = join.send(Err(err));
+                    return Ok(());
+                }
+            },
+        };
+        let first = kept.is_empty();
+        let txn = if first { batch_txn.clone() } else { Arc::new(batch_txn.begin().await?) };
+        let next_seq = *last_seq + 1 + events.len() as i64;
+        let (done, finished) = oneshot::channel();
+        let turn = Turn { txn: txn.clone(), next_seq, done };
+        let outcome = match join.send(Ok(turn)) {
+            Ok(()) => finished.await.ok(),
+            Err(_) => None,
+        };
+        match (first, outcome) {
+            (true, Some(done)) => {
+                drop(txn);
+                events.extend(done.events);
+                kept.push(done.outcome);
+            }
+            (true, None) => {
+                drop(txn);
+                let (txn, _) = open.take().expect("the batch is open");
+                Arc::try_unwrap(txn).map_err(|_| held())?.rollback().await?;
+            }
+            (false, Some(done)) => {
+                Arc::try_unwrap(txn).map_err(|_| held())?.commit().await?;
+                events.extend(done.events);
+                kept.push(done.outcome);
+            }
+            (false, None) => Arc::try_unwrap(txn).map_err(|_| held())?.rollback().await?,
         }
-        Ok(kept.await.ok())
+        Ok(())
     }
 
     /// Writes the batch's events, their outbox rows and the practice's counter, and commits.
     async fn finish(&self, txn: DatabaseTransaction, practice_id: &str, events: &[StoredEvent]) -> AppResult<()> {
-        if let Some(last) = events.last() {
-            log::insert_many(&txn, events).await?;
-            if self.outbox {
-                outbox::record_many(&txn, events, self.clock.now().timestamp_millis()).await?;
-            }
-            practice::Entity::update_many()
-                .col_expr(practice::Column::LastSeq, Expr::value(last.seq))
-                .filter(practice::Column::Id.eq(practice_id))
-                .exec(&txn)
-                .await?;
-        }
+        let outbox_at = self.outbox.then(|| self.clock.now().timestamp_millis());
+        log::append_batch(&txn, practice_id, events, outbox_at).await?;
         txn.commit().await?;
         Ok(())
     }
 }
 
-/// The same answer for another mutation of a batch that could not start.
-fn again(err: &AppError) -> AppError {
-    match err {
-        AppError::NotFound(what) => AppError::NotFound(what),
-        other => AppError::Internal(anyhow::anyhow!("the batch could not start: {other:#}")),
-    }
+fn held() -> AppError {
+    AppError::Internal(anyhow::anyhow!("a finished turn still holds its transaction"))
 }

@@ -1,7 +1,11 @@
 //! The durable event log: appending inside a batch's transaction, and reading ranges
 //! back for replay, gap fill and the `events` query.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, prelude::*};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    prelude::*,
+};
 
 use super::StoredEvent;
 use crate::clock::to_millis;
@@ -31,6 +35,75 @@ pub async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) ->
         event::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
     }
     Ok(())
+}
+
+/// Writes a batch's events, their outbox rows (when `outbox_at` is set) and the
+/// practice's counter. On Postgres that is one statement (one round trip while the batch
+/// holds the practice's lock); on SQLite, one statement each.
+pub async fn append_batch(
+    conn: &impl ConnectionTrait,
+    practice_id: &str,
+    events: &[StoredEvent],
+    outbox_at: Option<i64>,
+) -> AppResult<()> {
+    let Some(last) = events.last() else { return Ok(()) };
+    if conn.get_database_backend() == DbBackend::Postgres && events.len() <= ROWS_PER_INSERT {
+        conn.execute_raw(one_statement(practice_id, events, outbox_at)?).await?;
+        return Ok(());
+    }
+    insert_many(conn, events).await?;
+    if let Some(now_ms) = outbox_at {
+        super::outbox::record_many(conn, events, now_ms).await?;
+    }
+    practice::Entity::update_many()
+        .col_expr(practice::Column::LastSeq, Expr::value(last.seq))
+        .filter(practice::Column::Id.eq(practice_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds a bind value and returns its Postgres placeholder.
+fn placeholder(value: Value, values: &mut Vec<Value>) -> String {
+    values.push(value);
+    format!("${}", values.len())
+}
+
+/// `WITH e AS (INSERT INTO events …), o AS (INSERT INTO outbox …) UPDATE practices …`.
+fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i64>) -> AppResult<Statement> {
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 8 + 2);
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let row = [
+            placeholder(event.practice_id.clone().into(), &mut values),
+            placeholder(event.seq.into(), &mut values),
+            placeholder(event.event_type.as_str().into(), &mut values),
+            placeholder(to_millis(event.occurred_at).into(), &mut values),
+            placeholder(serde_json::to_string(&event.payload)?.into(), &mut values),
+        ];
+        rows.push(format!("({})", row.join(", ")));
+    }
+    let mut sql = format!(
+        "WITH e AS (INSERT INTO events (practice_id, seq, type, occurred_at, payload) VALUES {})",
+        rows.join(", ")
+    );
+    if let Some(now_ms) = outbox_at {
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            let row = [
+                placeholder(event.practice_id.clone().into(), &mut values),
+                placeholder(event.seq.into(), &mut values),
+                placeholder(now_ms.into(), &mut values),
+            ];
+            rows.push(format!("({})", row.join(", ")));
+        }
+        sql.push_str(&format!(", o AS (INSERT INTO outbox (practice_id, seq, created_at) VALUES {})", rows.join(", ")));
+    }
+    let last_seq = events.last().map_or(0, |e| e.seq);
+    let seq = placeholder(last_seq.into(), &mut values);
+    let id = placeholder(practice_id.into(), &mut values);
+    sql.push_str(&format!(" UPDATE practices SET last_seq = {seq} WHERE id = {id}"));
+    Ok(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
 }
 
 /// Events with `after < seq <= through` (all after `after` when `through` is None), in seq

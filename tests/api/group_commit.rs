@@ -16,6 +16,7 @@ use crate::replicas::{collect, seqs, subscriber};
 
 on_both_backends!(
     a_failing_mutation_in_a_batch_rolls_back_alone,
+    a_failing_first_mutation_leaves_the_batch_to_the_rest,
     an_idempotent_retry_inside_one_batch_gets_the_first_result,
     a_double_booking_inside_one_batch_lets_one_win,
     a_lone_mutation_is_a_batch_of_one,
@@ -40,9 +41,14 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 /// Holds the app's writers and sends a first payment, which the practice's writer takes
 /// and then waits; the next mutations queue behind it, in the same batch.
 async fn hold_with_a_first_payment(app: &Arc<TestApp>, f: &Fixture) -> JoinHandle<Value> {
+    hold_with_first(app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 1 })).await
+}
+
+/// Like `hold_with_a_first_payment`, with another first mutation.
+async fn hold_with_first(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value) -> JoinHandle<Value> {
     let faults = &app.state().services.faults;
     faults.hold_batches.send_replace(true);
-    let first = send(app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 1 }));
+    let first = send(app, key, query, variables);
     until("the writer holds the first payment", || faults.held_batches.load(Ordering::SeqCst) == 1).await;
     first
 }
@@ -111,6 +117,39 @@ async fn a_failing_mutation_in_a_batch_rolls_back_alone(app: TestApp) {
     assert!(log[head as usize..].iter().all(|(_, t)| t == "PAYMENT_POSTED"), "{log:?}");
     let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
     assert_eq!(balance["patient"]["balanceCents"], -111);
+}
+
+/// The first mutation runs in the batch's transaction itself: when it fails, that is
+/// rolled back and the rest commit in a new one.
+async fn a_failing_first_mutation_leaves_the_batch_to_the_rest(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let appointment = app
+        .ok(&f.backoffice, SCHEDULE, json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(11) }))
+        .await["scheduleAppointment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.ok(&f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    let head = app.log(&f.practice).await.len() as i64;
+    let before = batches(&app);
+
+    let again = hold_with_first(&app, &f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    let ten = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 1).await;
+    let twenty = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 20 }), 2).await;
+    release(&app);
+
+    assert_eq!(code(&answer(again).await), "CONFLICT");
+    for task in [ten, twenty] {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let after = batches(&app);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2), "the two payments commit together");
+    let seqs: Vec<i64> = app.log(&f.practice).await.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=head + 2).collect::<Vec<_>>(), "gapless");
+    let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], -30);
 }
 
 async fn an_idempotent_retry_inside_one_batch_gets_the_first_result(app: TestApp) {
