@@ -20,6 +20,9 @@
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
 //!   queue; a subscriber replaying, or past its byte bound, catches up from the log.
+//! - [`persisted`]: persisted queries — Apollo's automatic persisted queries and the
+//!   trusted documents of `PERSISTED_QUERIES_ONLY` — stored by SHA-256 in the database,
+//!   shared by replicas, bounded; every transport applies them before an operation runs.
 //! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log.
@@ -53,6 +56,7 @@ pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
 pub(crate) mod metrics;
+pub mod persisted;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
