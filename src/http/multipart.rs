@@ -1,7 +1,8 @@
 //! Subscriptions over plain HTTP, Apollo's multipart protocol (what Apollo Client's
 //! `HttpLink` and urql's fetch exchange speak): a POST or GET with
 //! `Accept: multipart/mixed;subscriptionSpec="1.0"` gets `multipart/mixed` parts, each a
-//! JSON object: `{"payload": <result>}` per event, `{}` as a heartbeat, and on a transport
+//! JSON object: `{"payload": <result>}` per event, `{}` as a heartbeat (to clients that
+//! name the `subscriptionSpec`), and on a transport
 //! error `{"payload": null, "errors": […]}` before the stream closes. Served through the
 //! practice's hub and held like SSE streams (`http::streamed`): the same registry,
 //! revocation, drain and limits; resumable with the subscription's `after` argument.
@@ -28,12 +29,18 @@ const CONTENT_TYPE: &str = "multipart/mixed;boundary=\"graphql\";subscriptionSpe
 /// they see the delimiter after it.
 const DELIMITER: &str = "\r\n--graphql";
 
-/// Whether the client asked for multipart subscriptions.
-pub(crate) fn accepts(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.to_ascii_lowercase().contains("multipart/mixed"))
+/// How a client asked for multipart subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Asked {
+    /// Apollo's `subscriptionSpec` clients get `{}` heartbeats; other multipart readers
+    /// (urql's fetch exchange) take an empty part for a result, so they get none.
+    heartbeats: bool,
+}
+
+/// Whether (and how) the client asked for multipart subscriptions.
+pub(crate) fn asked(headers: &HeaderMap) -> Option<Asked> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())?.to_ascii_lowercase();
+    accept.contains("multipart/mixed").then(|| Asked { heartbeats: accept.contains("subscriptionspec") })
 }
 
 /// What one part says.
@@ -60,7 +67,12 @@ impl Part {
 }
 
 /// Streams a subscription's results as multipart parts.
-pub(crate) async fn subscribe(state: &AppState, request: async_graphql::Request, principal: Principal) -> Response {
+pub(crate) async fn subscribe(
+    state: &AppState,
+    asked: Asked,
+    request: async_graphql::Request,
+    principal: Principal,
+) -> Response {
     let results: BoxStream<'static, String> =
         match through_hub(state, request, None, principal.clone(), Transport::Http).await {
             Source::Shared(results) => results.map(|(payload, _event)| payload.to_string()).boxed(),
@@ -72,7 +84,11 @@ pub(crate) async fn subscribe(state: &AppState, request: async_graphql::Request,
         };
     // Heartbeats go on only while results do: the end of the results (None) ends both.
     let results = results.map(|result| Some(Part::Payload(result))).chain(stream::once(async { None }));
-    let parts = stream::select(results, heartbeats(HEARTBEAT_EVERY).map(|_| Some(Part::Heartbeat)))
+    let heartbeats = match asked.heartbeats {
+        true => heartbeats(HEARTBEAT_EVERY).map(|_| Some(Part::Heartbeat)).boxed(),
+        false => stream::pending().boxed(),
+    };
+    let parts = stream::select(results, heartbeats)
         .take_while(|part| std::future::ready(part.is_some()))
         .filter_map(std::future::ready);
     let body = hold(state, Transport::Http, principal, parts.boxed()).flat_map(|step| {

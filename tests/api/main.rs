@@ -15,6 +15,7 @@ mod batching;
 mod browser;
 mod chaos;
 mod cli;
+mod clients_npm;
 mod concurrency;
 mod cors;
 mod feed;

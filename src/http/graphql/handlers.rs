@@ -92,14 +92,16 @@ async fn single(
         }
         Err(Stopped::Persisted(refused)) => return one(headers, refused.response()),
     }
-    if kind(&mut request) == Some(GqlOperation::Subscription) && multipart::accepts(headers) {
+    if kind(&mut request) == Some(GqlOperation::Subscription)
+        && let Some(asked) = multipart::asked(headers)
+    {
         let Some(principal) = auth.0 else {
             let message = "a valid API key is required: Authorization: Bearer <key>";
             let mut response = coded_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         };
-        return multipart::subscribe(state, request, principal).await;
+        return multipart::subscribe(state, asked, request, principal).await;
     }
     one(headers, run(state, &auth, request).await)
 }
