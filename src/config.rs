@@ -160,7 +160,7 @@ pub struct Config {
     #[command(flatten)]
     pub webhooks: Box<crate::webhooks::WebhookArgs>,
     #[command(flatten)]
-    pub clients: ClientArgs,
+    pub clients: Box<ClientArgs>,
 }
 
 // ---- GraphQL clients as they come (issue 16): CORS, persisted queries, batching ----

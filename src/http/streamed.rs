@@ -15,7 +15,8 @@ use crate::state::AppState;
 /// Queued frames taken at once.
 const TAKE_AT_ONCE: usize = 64;
 
-/// Where a subscription's results come from.
+/// Where a subscription's results come from. Made once per subscription and taken apart at once.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Source {
     /// Served by the hub: each result is the shared serialised `{"data": …}` and its event.
     Shared(BoxStream<'static, (Arc<str>, Arc<StoredEvent>)>),
