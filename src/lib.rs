@@ -12,10 +12,12 @@
 //! - [`config`]: the command line and environment, as a `Config` value.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
-//! - `http`: the router; GraphQL over HTTP, websockets (graphql-transport-ws and the
-//!   legacy graphql-ws), GraphQL over SSE (`http::sse`, resumable by `Last-Event-ID`),
-//!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health and
-//!   `/metrics`.
+//! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
+//!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
+//!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
+//!   (`http::multipart`), both held open by `http::streamed`; the origin check and CORS
+//!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard built
+//!   from `web/`), health and `/metrics`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
