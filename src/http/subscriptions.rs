@@ -107,7 +107,7 @@ impl Execute for Limited {
         let (this, link) = (self.clone(), link.clone());
         async_stream::stream! {
             // A persisted query's refusal is a request error: an `error` message.
-            if let Err(refused) = this.persisted.apply(&mut request).await {
+            if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
                 yield OpItem::Reply(refused.response().into());
                 return;
             }

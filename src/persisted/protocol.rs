@@ -66,9 +66,11 @@ impl PersistedQueries {
     }
 
     /// Applies `request`'s persisted query, filling in its document; refuses it when the
-    /// protocol (or the trusted-documents mode) says so. Nothing runs before this.
+    /// protocol (or the trusted-documents mode) says so. Nothing runs before this. Only
+    /// `authenticated` callers' documents are stored: an anonymous request cannot spend
+    /// the shared store (it runs, and its resolvers answer UNAUTHENTICATED).
     #[tracing::instrument(skip_all, name = "persisted_query")]
-    pub async fn apply(&self, request: &mut Request) -> Result<(), Refused> {
+    pub async fn apply(&self, request: &mut Request, authenticated: bool) -> Result<(), Refused> {
         let now_ms = self.clock.now().timestamp_millis();
         let hash = match request.extensions.get("persistedQuery") {
             None => None,
@@ -97,7 +99,7 @@ impl PersistedQueries {
             return self.check_registered(&hash, now_ms).await;
         }
         // Only documents that parse are worth keeping; the executor reports the others.
-        if async_graphql::parser::parse_query(&request.query).is_ok() {
+        if authenticated && async_graphql::parser::parse_query(&request.query).is_ok() {
             self.store.remember(&hash, &request.query, now_ms).await.map_err(internal)?;
         }
         Ok(())

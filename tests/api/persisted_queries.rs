@@ -60,6 +60,14 @@ async fn a_wrong_hash_is_refused_runs_nothing_and_stores_nothing() {
     assert_eq!(refused["errors"][0]["message"], "provided sha does not match query");
     assert_eq!(practices(&app).await, 0, "the mutation did not run");
     assert_eq!(code(&post(&app, json!({ "extensions": persisted(&wrong) })).await), "PERSISTED_QUERY_NOT_FOUND");
+    // Anonymous callers' documents are not stored (they would spend the shared store).
+    let anonymous = app
+        .http()
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "{ __typename }", "extensions": persisted(&sha256_hex("{ __typename }")) }));
+    let _ = anonymous.send().await.unwrap();
+    let after_anonymous = post(&app, json!({ "extensions": persisted(&sha256_hex("{ __typename }")) })).await;
+    assert_eq!(code(&after_anonymous), "PERSISTED_QUERY_NOT_FOUND");
     let malformed = post(&app, json!({ "query": QUERY, "extensions": { "persistedQuery": { "version": 2 } } })).await;
     assert_eq!(code(&malformed), "BAD_USER_INPUT");
     // By GET, a persisted mutation is still a mutation: 405, and nothing runs.

@@ -25,7 +25,7 @@ pub(super) async fn admit(state: &AppState, auth: &Auth, request: &mut Request, 
     {
         return Err(Stopped::RateLimited);
     }
-    state.persisted.apply(request).await.map_err(Stopped::Persisted)?;
+    state.persisted.apply(request, auth.0.is_some()).await.map_err(Stopped::Persisted)?;
     if by_get && kind(request) == Some(GqlOperation::Mutation) {
         return Err(Stopped::MutationByGet);
     }

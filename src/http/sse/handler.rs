@@ -45,7 +45,7 @@ async fn open(
     };
     let mut request = read()?;
     // A persisted query's refusal travels in the stream, like a validation error.
-    if let Err(refused) = state.persisted.apply(&mut request).await {
+    if let Err(refused) = state.persisted.apply(&mut request, true).await {
         return Ok(stream::answer(state, refused.response(), principal));
     }
     let last_event_id =
