@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::answer::{many, request_error};
-use super::operation::{Stopped, admit, run};
+use super::operation::{admit, run};
 use crate::auth::Auth;
 use crate::state::AppState;
 
@@ -25,16 +25,9 @@ pub(super) async fn answer(state: &AppState, headers: &HeaderMap, auth: &Auth, r
     for mut request in requests {
         let response = match admit(state, auth, &mut request, false).await {
             Ok(()) => run(state, auth, request).await,
-            Err(Stopped::RateLimited) => crate::http::subscriptions::rate_limited(),
-            Err(Stopped::Persisted(refused)) => refused.response(),
-            Err(Stopped::MutationByGet) => unreachable_by_post(),
+            Err(stopped) => stopped.response(),
         };
         responses.push(response);
     }
     many(headers, responses)
-}
-
-/// Batches come by POST only; kept total rather than panicking.
-fn unreachable_by_post() -> async_graphql::Response {
-    crate::persisted::Refused::Internal.response()
 }

@@ -18,6 +18,23 @@ pub(super) enum Stopped {
     MutationByGet,
 }
 
+impl Stopped {
+    /// The refusal as a GraphQL response (a batch answers it in the operation's place).
+    pub(super) fn response(self) -> Response {
+        match self {
+            Stopped::RateLimited => crate::http::subscriptions::rate_limited(),
+            Stopped::Persisted(refused) => refused.response(),
+            Stopped::MutationByGet => {
+                let mut error = async_graphql::ServerError::new("mutations must be sent with POST", None);
+                let mut extensions = async_graphql::ErrorExtensionValues::default();
+                extensions.set("code", "BAD_USER_INPUT");
+                error.extensions = Some(extensions);
+                Response::from_errors(vec![error])
+            }
+        }
+    }
+}
+
 /// Admits `request` (and fills in its persisted document). Nothing has run when it fails.
 pub(super) async fn admit(state: &AppState, auth: &Auth, request: &mut Request, by_get: bool) -> Result<(), Stopped> {
     if let Some(principal) = &auth.0
