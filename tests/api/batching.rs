@@ -110,3 +110,30 @@ async fn a_mutation_by_get_is_refused_even_beside_a_query_in_one_document() {
     }
     assert_eq!(practices(&app).await, 0, "the GET mutation did not run");
 }
+
+/// `clinicstream_graphql_request_duration_seconds_count` for `operation`, read from /metrics.
+async fn counted(app: &TestApp, operation: &str) -> u64 {
+    let text = app.http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("clinicstream_graphql_request_duration_seconds_count{{operation=\"{operation}\"}}");
+    text.lines()
+        .find(|line| line.starts_with(&prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or(0, |n| n.parse::<f64>().unwrap() as u64)
+}
+
+#[tokio::test]
+async fn each_operation_of_a_batch_is_counted_on_its_own() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.clients.max_batch = 4).await else { return };
+    let (queries, mutations) = (counted(&app, "query").await, counted(&app, "mutation").await);
+    let operations = json!([
+        { "query": "{ __typename }" },
+        { "query": CREATE, "variables": { "n": "Counted" } },
+        { "query": "{ __typename }" },
+        { "query": "{ __typename }" },
+    ]);
+    assert_eq!(batch(&app, ADMIN_KEY, operations).await.status(), 200);
+    let five: Vec<Value> = (0..5).map(|_| json!({ "query": "{ __typename }" })).collect();
+    assert_eq!(batch(&app, ADMIN_KEY, Value::Array(five)).await.status(), 400);
+    assert_eq!(counted(&app, "query").await - queries, 3, "three queries ran; the refused batch ran none");
+    assert_eq!(counted(&app, "mutation").await - mutations, 1);
+}
