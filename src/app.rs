@@ -134,6 +134,11 @@ impl App {
         let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics));
         let hubs =
             crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone());
+        let persisted = crate::persisted::PersistedQueries::new(
+            crate::persisted::Store::new(services.db.clone(), config.clients.persisted_queries_max),
+            services.clock.clone(),
+            config.clients.persisted_queries_only,
+        );
         let state = AppState {
             services,
             schema,
@@ -145,6 +150,7 @@ impl App {
             registry,
             renders: Arc::default(),
             hubs,
+            persisted,
         };
         Ok(Self { listener, state })
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::clock::SystemClock;
-use crate::config::{Cli, Command, DbArgs, KeysCommand};
+use crate::config::{Cli, Command, DbArgs, KeysCommand, PersistedQueriesCommand};
 use crate::domain::reminders::Reminders;
 use crate::domain::writer::Writers;
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
@@ -60,11 +60,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
+            register_documents(&files, &db).await
+        }
         Some(Command::SeedDemo(db)) => {
             let services = offline_services(&db).await?;
             seed_demo(&services).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
     }
+}
+
+/// Registers trusted documents (for `PERSISTED_QUERIES_ONLY`), printing each one's hash.
+/// Every file is read and every document parsed before anything is stored.
+async fn register_documents(files: &[std::path::PathBuf], db: &DbArgs) -> anyhow::Result<()> {
+    let mut documents = Vec::new();
+    for file in files {
+        for document in crate::persisted::documents_in(file).map_err(|e| anyhow::anyhow!(e))? {
+            async_graphql::parser::parse_query(&document)
+                .map_err(|e| anyhow::anyhow!("{}: not a GraphQL document: {e}", file.display()))?;
+            documents.push(document);
+        }
+    }
+    let db = crate::db::connect(db).await.context("connecting to the database")?;
+    let store = crate::persisted::Store::new(db, u64::MAX);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for document in &documents {
+        println!("{}", store.register(document, now_ms).await.context("registering a document")?);
+    }
+    eprintln!("registered {} document(s)", documents.len());
+    Ok(())
 }
 
 /// Services for a command that changes the database without serving.

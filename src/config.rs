@@ -34,6 +34,24 @@ pub enum Command {
     },
     /// Fill one demo practice with providers, patients and a day of appointments.
     SeedDemo(DbArgs),
+    /// Manage the trusted documents `PERSISTED_QUERIES_ONLY` allows.
+    PersistedQueries {
+        #[command(subcommand)]
+        command: PersistedQueriesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersistedQueriesCommand {
+    /// Register documents ahead of time: `.graphql` files (one operation document each) or
+    /// Apollo persisted-query manifests (`.json`); prints each document's SHA-256.
+    Register {
+        /// The files to register.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +159,31 @@ pub struct Config {
     pub reminder_lead: Duration,
     #[command(flatten)]
     pub webhooks: Box<crate::webhooks::WebhookArgs>,
+    #[command(flatten)]
+    pub clients: Box<ClientArgs>,
+}
+
+// ---- GraphQL clients as they come (issue 16): CORS, persisted queries, batching ----
+
+/// What browsers on other origins, persisted-query clients and batching clients may do.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Origins (`https://app.example`) whose pages may call `/graphql` and
+    /// `/graphql/stream` and open websockets, comma-separated; `*` allows any. Empty (the
+    /// default): same origin only.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "")]
+    pub cors_allowed_origins: Vec<String>,
+    /// Operations one batched POST (a JSON array) may carry.
+    #[arg(long, env = "MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Refuse every operation whose document was not registered ahead of time
+    /// (`clinicstream persisted-queries register`): trusted documents only.
+    #[arg(long, env = "PERSISTED_QUERIES_ONLY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub persisted_queries_only: bool,
+    /// Automatic persisted queries kept in the database (shared by replicas); past it the
+    /// least recently used are pruned. Registered documents are never pruned.
+    #[arg(long, env = "PERSISTED_QUERIES_MAX", default_value_t = 10_000)]
+    pub persisted_queries_max: u64,
 }
 
 impl Config {

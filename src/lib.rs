@@ -12,14 +12,19 @@
 //! - [`config`]: the command line and environment, as a `Config` value.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
-//! - `http`: the router; GraphQL over HTTP, websockets (graphql-transport-ws and the
-//!   legacy graphql-ws), GraphQL over SSE (`http::sse`, resumable by `Last-Event-ID`),
-//!   the embedded browser assets (GraphiQL, the dashboard built from `web/`), health and
-//!   `/metrics`.
+//! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
+//!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
+//!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
+//!   (`http::multipart`), both held open by `http::streamed`; the origin check and CORS
+//!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard built
+//!   from `web/`), health and `/metrics`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
 //!   queue; a subscriber replaying, or past its byte bound, catches up from the log.
+//! - [`persisted`]: persisted queries — Apollo's automatic persisted queries and the
+//!   trusted documents of `PERSISTED_QUERIES_ONLY` — stored by SHA-256 in the database,
+//!   shared by replicas, bounded; every transport applies them before an operation runs.
 //! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log.
@@ -53,6 +58,7 @@ pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
 pub(crate) mod metrics;
+pub mod persisted;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;

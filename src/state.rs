@@ -11,6 +11,7 @@ use crate::domain::Services;
 use crate::graphql::{AppSchema, RenderCache};
 use crate::hub::Hubs;
 use crate::metrics::HttpMetrics;
+use crate::persisted::PersistedQueries;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -32,4 +33,6 @@ pub struct AppState {
     /// The practices' delivery hubs: subscriptions as registrations, one execution per
     /// distinct operation per event.
     pub hubs: Hubs,
+    /// Apollo's persisted queries and the trusted documents, stored in the database.
+    pub persisted: PersistedQueries,
 }

@@ -7,6 +7,7 @@ mod m20261123_000001_core;
 mod m20261123_000002_outbox;
 mod m20261201_000003_reminders;
 mod m20261202_000004_webhooks;
+mod m20261210_000016_persisted_queries;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_outbox::Migration),
             Box::new(m20261201_000003_reminders::Migration),
             Box::new(m20261202_000004_webhooks::Migration),
+            Box::new(m20261210_000016_persisted_queries::Migration),
         ]
     }
 }

@@ -3,12 +3,16 @@
 
 mod assets;
 mod auth;
+mod cors;
 mod graphql;
 mod health;
 pub mod metrics;
+mod multipart;
+mod params;
 mod router;
 mod sse;
-mod subscriptions;
+mod streamed;
+pub(crate) mod subscriptions;
 mod ws;
 
 pub use router::router;

@@ -8,7 +8,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{assets, graphql, health, metrics, sse};
+use super::{assets, cors, graphql, health, metrics, sse};
 use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
@@ -23,10 +23,19 @@ async fn asyncapi() -> axum::Json<serde_json::Value> {
     axum::Json(crate::asyncapi::document().await)
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's paths, behind the origin check and the CORS headers (`http::cors`).
+fn api(state: &AppState) -> Router<AppState> {
+    let origins = cors::Origins::from_config(&state.config.clients);
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/stream", get(sse::get).post(sse::post))
+        .layer(origins.layer())
+        .layer(axum::middleware::from_fn_with_state(origins, cors::guard))
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api(&state))
         .route("/", get(assets::dashboard))
         .route("/assets/{name}", get(assets::script))
         .route("/healthz", get(health::healthz))

@@ -19,6 +19,7 @@ use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
 use crate::hub::{Hubs, Subscribe, Subscribed};
+use crate::persisted::PersistedQueries;
 use crate::state::AppState;
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
@@ -42,6 +43,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
             limiter: state.services.limiter.clone(),
             renders: state.renders.clone(),
             hubs: state.hubs.clone(),
+            persisted: state.persisted.clone(),
         },
         auth,
         config,
@@ -66,6 +68,7 @@ struct Limited {
     limiter: Arc<RateLimiter>,
     renders: Arc<RenderCache>,
     hubs: Hubs,
+    persisted: PersistedQueries,
 }
 
 impl Limited {
@@ -92,18 +95,29 @@ impl Limited {
 impl Execute for Limited {
     /// Each operation acts as the connection's credentials at its start (they may have
     /// been replaced since the connection opened) and spends a token of that key's rate.
-    fn stream(&self, request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
+    fn stream(&self, mut request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
         let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
         let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
-        let Some(principal) = principal else {
-            return self.run(request, None, session);
-        };
-        if !self.limiter.allow(principal.limit_key()) {
+        if let Some(principal) = &principal
+            && !self.limiter.allow(principal.limit_key())
+        {
             let refused = OpItem::Reply(rate_limited().into());
             return futures_util::stream::once(async move { refused }).boxed();
         }
         let (this, link) = (self.clone(), link.clone());
         async_stream::stream! {
+            // A persisted query's refusal is a request error: an `error` message.
+            if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
+                yield OpItem::Reply(refused.response().into());
+                return;
+            }
+            let Some(principal) = principal else {
+                let mut items = this.run(request, None, session);
+                while let Some(item) = items.next().await {
+                    yield item;
+                }
+                return;
+            };
             let subscribe =
                 Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: Transport::Websocket };
             match this.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {

@@ -4,39 +4,22 @@
 //! check. Screenshots go to `test-artifacts/`. Without node or chromium the tests skip
 //! (fail under CI=true, where .ci/run installs them).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use crate::helpers::{ADMIN_KEY, Backend, spawn_app};
-use crate::tools::missing;
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::tools::{missing, node_package, node_ready, run_node};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// One browser at a time: two Chromiums on two cores would make the timing checks noisy.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Node, the scripts' packages (installed from the committed lockfile) and, when asked,
-/// Chromium; None (skipped) when something is missing.
+/// Node, the scripts' packages and, when asked, Chromium; None (skipped) when missing.
 fn ready(with_chromium: bool) -> Option<()> {
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        missing("node", "apt-get install -y nodejs npm");
-        return None;
-    }
+    node_ready(&node_package("browser"), &["playwright-core", "graphql-sse"])?;
     if with_chromium && !Path::new(CHROMIUM).exists() {
         missing("chromium", "apt-get install -y chromium");
         return None;
-    }
-    if !scripts().join("node_modules/playwright-core").exists() || !scripts().join("node_modules/graphql-sse").exists()
-    {
-        let installed = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(scripts())
-            .status();
-        assert!(installed.is_ok_and(|s| s.success()), "npm ci in tests/browser failed");
     }
     Some(())
 }
@@ -48,24 +31,7 @@ async fn run(script: &str, with_chromium: bool) {
         return;
     }
     let Some(app) = spawn_app(Backend::Sqlite).await else { return };
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
-    let child = tokio::process::Command::new("node")
-        .arg(script)
-        .current_dir(scripts())
-        .env("BASE_URL", app.url(""))
-        .env("ADMIN_KEY", ADMIN_KEY)
-        .env("ARTIFACTS", &artifacts)
-        .env("CHROMIUM", CHROMIUM)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), child)
-        .await
-        .unwrap_or_else(|_| panic!("{script} did not finish within 180 s"))
-        .expect("node runs");
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{script} failed ({}):\n{stdout}\n{stderr}", output.status);
-    // Shown with --nocapture: what the script checked, and where its screenshots are.
-    println!("{stdout}");
+    run_node(&node_package("browser"), script, &app, &[("CHROMIUM", CHROMIUM.to_string())]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,4 +47,28 @@ async fn the_dashboard_shows_changes_within_a_second_and_resumes_after_a_network
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_graphql_sse_npm_client_receives_events() {
     run("sse_client.mjs", false).await;
+}
+
+/// A port free at the moment (the script's page servers bind it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_an_allowed_origin_calls_the_api_and_one_on_another_origin_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    if ready(true).is_none() {
+        return;
+    }
+    let (allowed, refused) = (free_port(), free_port());
+    let origin = format!("http://localhost:{allowed}");
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.clients.cors_allowed_origins = vec![origin]).await else {
+        return;
+    };
+    let env = [
+        ("CHROMIUM", CHROMIUM.to_string()),
+        ("ALLOWED_PORT", allowed.to_string()),
+        ("REFUSED_PORT", refused.to_string()),
+    ];
+    run_node(&node_package("browser"), "cors.mjs", &app, &env).await;
 }

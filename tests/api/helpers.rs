@@ -174,6 +174,14 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     Some(TestApp::run(app, db))
 }
 
+/// Boots the app over `db` (which others may share) with `adjust` applied to its settings.
+pub async fn spawn_app_on(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db.url);
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    TestApp::run(app, db.clone())
+}
+
 /// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
 pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
     let mut config = test_config(&db.url);

@@ -3,6 +3,7 @@
 
 mod hardening;
 mod helpers;
+mod multipart_client;
 mod redis_server;
 mod sse_client;
 mod tools;
@@ -10,10 +11,13 @@ mod ws_client;
 
 mod auth;
 mod bad_input;
+mod batching;
 mod browser;
 mod chaos;
 mod cli;
+mod clients_npm;
 mod concurrency;
+mod cors;
 mod feed;
 mod fuzz;
 mod group_commit;
@@ -21,7 +25,9 @@ mod http_protocol;
 mod hub;
 mod idempotency;
 mod isolation;
+mod multipart;
 mod operations;
+mod persisted_queries;
 mod queries;
 mod reminders;
 mod reminders_at_scale;

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod patient;
 pub mod payment;
+pub mod persisted_query;
 pub mod practice;
 pub mod provider;
 pub mod webhook_attempt;

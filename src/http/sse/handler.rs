@@ -24,9 +24,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 #[tracing::instrument(skip_all, name = "graphql_sse_get")]
 pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    open(&state, &headers, true, || request::from_query_string(uri.query().unwrap_or("")))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    open(&state, &headers, true, || request::from_uri(&uri)).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn open(
@@ -46,6 +44,10 @@ async fn open(
         });
     };
     let mut request = read()?;
+    // A persisted query's refusal travels in the stream, like a validation error.
+    if let Err(refused) = state.persisted.apply(&mut request, true).await {
+        return Ok(stream::answer(state, refused.response(), principal));
+    }
     let last_event_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let kind = resume::kind(&mut request).map_err(Refusal::bad_request)?;

@@ -1,10 +1,11 @@
 //! Reading a graphql-sse request: a GraphQL-over-HTTP request by POST (JSON body) or GET
 //! (query parameters), and the answers the protocol gives before any stream is opened.
 
-use async_graphql::http::parse_query_string;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::http::params;
 
 /// A refusal before streaming: an HTTP status with a GraphQL error body.
 pub(super) struct Refusal {
@@ -71,9 +72,9 @@ pub(super) fn from_body(headers: &HeaderMap, body: &[u8]) -> Result<async_graphq
 }
 
 /// GET parameters: `query`, and `variables`/`extensions` as JSON text, `operationName`.
-pub(super) fn from_query_string(query_string: &str) -> Result<async_graphql::Request, Refusal> {
-    if !query_string.split('&').any(|pair| pair.starts_with("query=")) {
+pub(super) fn from_uri(uri: &Uri) -> Result<async_graphql::Request, Refusal> {
+    if !params::has_operation(uri.query().unwrap_or("")) {
         return Err(Refusal::bad_request("missing `query` parameter"));
     }
-    parse_query_string(query_string).map_err(|_| Refusal::bad_request("malformed GraphQL query string parameters"))
+    params::from_uri(uri).map_err(Refusal::bad_request)
 }

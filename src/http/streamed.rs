@@ -1,0 +1,119 @@
+//! What the two streaming HTTP transports (SSE and Apollo's multipart subscriptions)
+//! share: a subscription's results through its practice's hub, and a stream held under
+//! the connection registry — counted, tracked, ended when the server drains and when its
+//! key is revoked or expires (at once on the revoking replica, within a second elsewhere).
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use std::sync::Arc;
+
+use crate::auth::Principal;
+use crate::events::{GaugeGuard, StoredEvent, Transport, TransportLabel};
+use crate::hub::{Frame, Outbound, Registration, Subscribe, Subscribed, Tag};
+use crate::state::AppState;
+
+/// Queued frames taken at once.
+const TAKE_AT_ONCE: usize = 64;
+
+/// Where a subscription's results come from. Made once per subscription and taken apart at once.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Source {
+    /// Served by the hub: each result is the shared serialised `{"data": …}` and its event.
+    Shared(BoxStream<'static, (Arc<str>, Arc<StoredEvent>)>),
+    /// Its own results (a request error, or a stream the hub handed back).
+    Own(BoxStream<'static, async_graphql::Response>),
+    /// Not for the hub: the request, for the transport to run on its own.
+    Unshared(async_graphql::Request),
+}
+
+/// Starts a subscription through its practice's hub, `after` replacing its cursor.
+pub(crate) async fn through_hub(
+    state: &AppState,
+    request: async_graphql::Request,
+    after: Option<String>,
+    principal: Principal,
+    transport: Transport,
+) -> Source {
+    let outbound = Outbound::new(state.config.outbound_max_bytes);
+    let tag = Tag::new(transport.as_str());
+    let subscribe = Subscribe { request, principal, session: None, after, transport };
+    match state.hubs.subscribe(subscribe, &outbound, &tag).await {
+        Subscribed::Registered(registration) => Source::Shared(queued(outbound, registration)),
+        Subscribed::Running(results) => Source::Own(results),
+        Subscribed::Unshared(request) => Source::Unshared(request),
+    }
+}
+
+/// The frames a hub queues for one stream; ends when the hub ends the subscription.
+fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'static, (Arc<str>, Arc<StoredEvent>)> {
+    async_stream::stream! {
+        let _registration = registration;
+        loop {
+            let mut frames = Vec::new();
+            outbound.take(TAKE_AT_ONCE, &mut frames).await;
+            for frame in frames {
+                match frame {
+                    Frame::Next { payload, event, .. } => yield (payload, event),
+                    Frame::Complete { .. } => return,
+                }
+            }
+        }
+    }
+    .boxed()
+}
+
+/// How a held stream ended.
+pub(crate) enum End {
+    /// Its results ended.
+    Completed,
+    /// Its key was revoked or expired (the reason).
+    Revoked(String),
+    /// The server is draining: the client should resume elsewhere.
+    Draining,
+}
+
+/// One step of a held stream: a result, or how it ended (always last).
+pub(crate) enum Step<T> {
+    Item(T),
+    End(End),
+}
+
+/// Holds `results` open under the connection registry as `principal`'s, counted under
+/// `transport` and on the app's task tracker, until they end, the key stops being valid
+/// or the server drains.
+pub(crate) fn hold<T: Send + 'static>(
+    state: &AppState,
+    transport: Transport,
+    principal: Principal,
+    mut results: BoxStream<'static, T>,
+) -> BoxStream<'static, Step<T>> {
+    let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
+    let credentials = state.services.sessions.open(principal);
+    let mut revoked = credentials.closed();
+    let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials);
+    let shutdown = state.shutdown.clone();
+    async_stream::stream! {
+        let _held = held;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    yield Step::End(End::Draining);
+                    break;
+                }
+                (_, reason) = &mut revoked => {
+                    yield Step::End(End::Revoked(reason));
+                    break;
+                }
+                result = results.next() => match result {
+                    Some(item) => yield Step::Item(item),
+                    None => {
+                        yield Step::End(End::Completed);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+    .boxed()
+}

@@ -1,0 +1,15 @@
+//! Persisted queries: GraphQL documents stored under their SHA-256 in the database (so
+//! every replica shares them), Apollo's automatic persisted queries protocol over them,
+//! and trusted documents (`PERSISTED_QUERIES_ONLY`).
+//!
+//! `store` reads and writes the table (bounded, least recently used pruned first),
+//! `protocol` applies a request's `extensions.persistedQuery` (or refuses it),
+//! `manifest` reads the files an operator registers ahead of time.
+
+mod manifest;
+mod protocol;
+mod store;
+
+pub use manifest::documents_in;
+pub use protocol::{PersistedQueries, Refused};
+pub use store::{Store, sha256_hex};
