@@ -4,3 +4,10 @@ mod connect;
 pub mod entities;
 
 pub use connect::{connect, is_unique_violation};
+
+/// Adds a bind value to a hand-written Postgres statement and returns its placeholder
+/// (`$n`), for the few statements that combine what sea-orm builds one by one.
+pub fn bind(value: sea_orm::Value, values: &mut Vec<sea_orm::Value>) -> String {
+    values.push(value);
+    format!("${}", values.len())
+}

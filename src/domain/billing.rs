@@ -2,14 +2,18 @@
 //! its event, so the snapshot in the log carries the balance after it.
 
 use async_graphql::{ID, InputObject};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Values};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Insert, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
 use super::{Begun, MutationTx, Services, appointments, new_id, paging, patients, validate};
 use crate::auth::Principal;
 use crate::clock::from_millis;
+use crate::db::bind;
 use crate::db::entities::{charge, patient, payment};
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
@@ -66,16 +70,41 @@ pub fn payment_view(row: payment::Model) -> Payment {
     }
 }
 
-/// Adds `delta` to the patient's balance and returns the row as updated, in one statement
-/// (inside the practice's batch, so every round trip here is one the batch waits on).
-async fn move_balance(tx: &MutationTx<'_>, patient_id: &str, delta: i64) -> AppResult<patient::Model> {
-    patient::Entity::update_many()
-        .col_expr(patient::Column::BalanceCents, Expr::col(patient::Column::BalanceCents).add(delta))
-        .col_expr(patient::Column::UpdatedAt, Expr::value(tx.now_ms()))
-        .filter(patient::Column::Id.eq(patient_id))
-        .exec_with_returning(tx.conn())
+/// Inserts the charge or payment row and adds `delta` to the patient's balance, returning
+/// the patient as updated. Inside the practice's batch every round trip is one the batch
+/// waits on, so on Postgres both are one statement (`WITH … INSERT … UPDATE … RETURNING`).
+async fn record_and_move<A>(
+    tx: &MutationTx<'_>,
+    row: Insert<A>,
+    patient_id: &str,
+    delta: i64,
+) -> AppResult<patient::Model>
+where
+    A: ActiveModelTrait,
+{
+    let conn = tx.conn();
+    if conn.get_database_backend() != DbBackend::Postgres {
+        row.exec_without_returning(conn).await?;
+        return patient::Entity::update_many()
+            .col_expr(patient::Column::BalanceCents, Expr::col(patient::Column::BalanceCents).add(delta))
+            .col_expr(patient::Column::UpdatedAt, Expr::value(tx.now_ms()))
+            .filter(patient::Column::Id.eq(patient_id))
+            .exec_with_returning(conn)
+            .await?
+            .pop()
+            .ok_or(AppError::NotFound("patient"));
+    }
+    let (insert, Values(mut values)) = row.into_query().build(PostgresQueryBuilder);
+    let (delta, now, id) =
+        (bind(delta.into(), &mut values), bind(tx.now_ms().into(), &mut values), bind(patient_id.into(), &mut values));
+    let sql = format!(
+        "WITH m AS ({insert}) UPDATE patients SET balance_cents = balance_cents + {delta}, updated_at = {now} \
+         WHERE id = {id} RETURNING *"
+    );
+    patient::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .one(conn)
         .await?
-        .pop()
         .ok_or(AppError::NotFound("patient"))
 }
 
@@ -97,18 +126,18 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
             return Err(AppError::bad_input("appointmentId: the appointment belongs to another patient"));
         }
     }
-    let row = charge::ActiveModel {
-        id: Set(new_id("chg")),
-        practice_id: Set(practice_id),
-        patient_id: Set(input.patient_id.to_string()),
-        appointment_id: Set(input.appointment_id.as_ref().map(|a| a.to_string())),
-        amount_cents: Set(amount),
-        description: Set(description),
-        posted_at: Set(tx.now_ms()),
-    }
-    .insert(tx.conn())
-    .await?;
-    let patient = move_balance(&tx, &input.patient_id, amount).await?;
+    let row = charge::Model {
+        id: new_id("chg"),
+        practice_id: practice_id,
+        patient_id: input.patient_id.to_string(),
+        appointment_id: input.appointment_id.as_ref().map(|a| a.to_string()),
+        amount_cents: amount,
+        description: description,
+        posted_at: tx.now_ms(),
+    };
+    let patient =
+        record_and_move(&tx, charge::Entity::insert(row.clone().into_active_model()), &input.patient_id, amount)
+            .await?;
     let charge = charge_view(row);
     let payload = Payload::Charge { charge: Arc::new(charge.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::ChargePosted, payload)?;
@@ -126,18 +155,18 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
     };
-    let row = payment::ActiveModel {
-        id: Set(new_id("pay")),
-        practice_id: Set(practice_id),
-        patient_id: Set(input.patient_id.to_string()),
-        amount_cents: Set(amount),
-        method: Set(input.method.as_str().to_string()),
-        reference: Set(reference),
-        posted_at: Set(tx.now_ms()),
-    }
-    .insert(tx.conn())
-    .await?;
-    let patient = move_balance(&tx, &input.patient_id, -amount).await?;
+    let row = payment::Model {
+        id: new_id("pay"),
+        practice_id: practice_id,
+        patient_id: input.patient_id.to_string(),
+        amount_cents: amount,
+        method: input.method.as_str().to_string(),
+        reference: reference,
+        posted_at: tx.now_ms(),
+    };
+    let patient =
+        record_and_move(&tx, payment::Entity::insert(row.clone().into_active_model()), &input.patient_id, -amount)
+            .await?;
     let payment = payment_view(row);
     let payload = Payload::Payment { payment: Arc::new(payment.clone()), patient: Arc::new(patients::view(patient)) };
     tx.append(EventType::PaymentPosted, payload)?;

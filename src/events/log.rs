@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::StoredEvent;
 use crate::clock::to_millis;
+use crate::db::bind;
 use crate::db::entities::{event, practice};
 use crate::error::{AppError, AppResult};
 use crate::vocab::EventType;
@@ -63,23 +64,17 @@ pub async fn append_batch(
     Ok(())
 }
 
-/// Adds a bind value and returns its Postgres placeholder.
-fn placeholder(value: Value, values: &mut Vec<Value>) -> String {
-    values.push(value);
-    format!("${}", values.len())
-}
-
 /// `WITH e AS (INSERT INTO events …), o AS (INSERT INTO outbox …) UPDATE practices …`.
 fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i64>) -> AppResult<Statement> {
     let mut values: Vec<Value> = Vec::with_capacity(events.len() * 8 + 2);
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let row = [
-            placeholder(event.practice_id.clone().into(), &mut values),
-            placeholder(event.seq.into(), &mut values),
-            placeholder(event.event_type.as_str().into(), &mut values),
-            placeholder(to_millis(event.occurred_at).into(), &mut values),
-            placeholder(serde_json::to_string(&event.payload)?.into(), &mut values),
+            bind(event.practice_id.clone().into(), &mut values),
+            bind(event.seq.into(), &mut values),
+            bind(event.event_type.as_str().into(), &mut values),
+            bind(to_millis(event.occurred_at).into(), &mut values),
+            bind(serde_json::to_string(&event.payload)?.into(), &mut values),
         ];
         rows.push(format!("({})", row.join(", ")));
     }
@@ -91,17 +86,17 @@ fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i6
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
             let row = [
-                placeholder(event.practice_id.clone().into(), &mut values),
-                placeholder(event.seq.into(), &mut values),
-                placeholder(now_ms.into(), &mut values),
+                bind(event.practice_id.clone().into(), &mut values),
+                bind(event.seq.into(), &mut values),
+                bind(now_ms.into(), &mut values),
             ];
             rows.push(format!("({})", row.join(", ")));
         }
         sql.push_str(&format!(", o AS (INSERT INTO outbox (practice_id, seq, created_at) VALUES {})", rows.join(", ")));
     }
     let last_seq = events.last().map_or(0, |e| e.seq);
-    let seq = placeholder(last_seq.into(), &mut values);
-    let id = placeholder(practice_id.into(), &mut values);
+    let seq = bind(last_seq.into(), &mut values);
+    let id = bind(practice_id.into(), &mut values);
     sql.push_str(&format!(" UPDATE practices SET last_seq = {seq} WHERE id = {id}"));
     Ok(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
 }
