@@ -161,6 +161,56 @@ pub struct Config {
     pub webhooks: Box<crate::webhooks::WebhookArgs>,
     #[command(flatten)]
     pub clients: Box<ClientArgs>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+// ---- How long the log and its history are kept (issue 15) ----
+
+/// What is pruned, and after how long: `90d`, `12h`, `30m`, `45s` or sums like `1d12h`.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Events older than this are pruned; a cursor before the oldest kept event answers
+    /// CURSOR_EXPIRED.
+    #[arg(long, env = "EVENT_RETENTION", default_value = "90d", value_parser = parse_retention)]
+    pub event_retention: Duration,
+    /// Finished webhook deliveries (and their attempts) older than this are pruned.
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub webhook_retention: Duration,
+    /// Idempotency keys older than this are forgotten (a retry after it runs anew).
+    #[arg(long, env = "IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_retention)]
+    pub idempotency_retention: Duration,
+}
+
+/// Parses a retention: one or more `<number><unit>` parts, units `d`, `h`, `m` and `s`.
+/// Zero is refused (it would prune what was just written); at most ten years.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a retention like 90d, 24h or 30m");
+    let secs = sum_of_parts(text, &[('d', 86_400), ('h', 3600), ('m', 60), ('s', 1)]).ok_or_else(bad)?;
+    if secs == 0 {
+        return Err(bad());
+    }
+    if secs > 10 * 366 * 86_400 {
+        return Err(format!("{text:?} is longer than ten years"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The seconds in `1h30m`-like text, by the given units; None when it is not such text.
+fn sum_of_parts(text: &str, units: &[(char, u64)]) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = units.iter().find(|(u, _)| *u == c)?.1;
+        let n: u64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        digits.clear();
+    }
+    digits.is_empty().then_some(total)
 }
 
 // ---- GraphQL clients as they come (issue 16): CORS, persisted queries, batching ----
@@ -211,24 +261,8 @@ impl Config {
 /// would never be sent (reminders are not sent once an appointment has started).
 pub fn parse_lead(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a lead time like 30m, 90s or 1h");
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = n.checked_mul(unit).and_then(|secs| total.checked_add(secs)).ok_or_else(bad)?;
-        digits.clear();
-    }
-    if !digits.is_empty() || total == 0 {
+    let total = sum_of_parts(text, &[('h', 3600), ('m', 60), ('s', 1)]).ok_or_else(bad)?;
+    if total == 0 {
         return Err(bad());
     }
     if total > 7 * 24 * 3600 {
@@ -239,7 +273,7 @@ pub fn parse_lead(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_lead;
+    use super::{parse_lead, parse_retention};
     use std::time::Duration;
 
     #[test]
@@ -251,6 +285,17 @@ mod tests {
         assert_eq!(parse_lead("1h30m"), Ok(Duration::from_secs(5400)));
         for bad in ["", "30", "m", "0m", "-5m", "30 minutes", "1.5h", "8d", "200h"] {
             assert!(parse_lead(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn retentions_read_like_people_write_them() {
+        assert_eq!(parse_retention("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_retention("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_retention("1d12h"), Ok(Duration::from_secs(129_600)));
+        assert_eq!(parse_retention("45s"), Ok(Duration::from_secs(45)));
+        for bad in ["", "90", "d", "0d", "-1d", "90 days", "1.5d", "4000d", "99999999999999999999d"] {
+            assert!(parse_retention(bad).is_err(), "{bad:?} should be refused");
         }
     }
 }

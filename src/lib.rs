@@ -30,8 +30,12 @@
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log.
 //! - [`auth`]: API keys and the principal they grant.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
-//!   `MutationTx` that appends its event to the log in the same transaction;
-//!   `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
+//!   `MutationTx` that appends its event to the log in the same transaction. Mutations
+//!   that append run in their practice's writer (`domain::writer`, group commit: one
+//!   transaction, one counter row lock and one commit per batch, a savepoint per
+//!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
+//! - [`retention`]: keeps the log bounded (`EVENT_RETENTION`, `WEBHOOK_RETENTION`,
+//!   `IDEMPOTENCY_RETENTION`), pruning oldest first in short statements.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers, the
@@ -59,6 +63,7 @@ pub(crate) mod http;
 pub mod hub;
 pub(crate) mod metrics;
 pub mod persisted;
+pub mod retention;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;

@@ -144,9 +144,9 @@ pub async fn check_resume_point(conn: &impl ConnectionTrait, practice_id: &str, 
     if seq > head {
         return Err(AppError::bad_input("cursor is ahead of the practice's event log"));
     }
-    if let Some(first) = first_seq(conn, practice_id).await?
-        && seq + 1 < first
-    {
+    // With every event pruned, the next one to be written is the oldest available.
+    let first = first_seq(conn, practice_id).await?.unwrap_or(head + 1);
+    if seq + 1 < first {
         return Err(AppError::CursorExpired(format!(
             "events after this cursor are no longer retained; the oldest available seq is {first}"
         )));

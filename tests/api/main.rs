@@ -33,6 +33,7 @@ mod reminders;
 mod reminders_at_scale;
 mod replicas;
 mod resume;
+mod retention;
 mod schema_drift;
 mod sse;
 mod subscriptions;
