@@ -128,11 +128,11 @@ pub async fn post_charge(s: &Services, who: &Principal, input: PostChargeInput) 
     }
     let row = charge::Model {
         id: new_id("chg"),
-        practice_id: practice_id,
+        practice_id,
         patient_id: input.patient_id.to_string(),
         appointment_id: input.appointment_id.as_ref().map(|a| a.to_string()),
         amount_cents: amount,
-        description: description,
+        description,
         posted_at: tx.now_ms(),
     };
     let patient =
@@ -157,11 +157,11 @@ pub async fn post_payment(s: &Services, who: &Principal, input: PostPaymentInput
     };
     let row = payment::Model {
         id: new_id("pay"),
-        practice_id: practice_id,
+        practice_id,
         patient_id: input.patient_id.to_string(),
         amount_cents: amount,
         method: input.method.as_str().to_string(),
-        reference: reference,
+        reference,
         posted_at: tx.now_ms(),
     };
     let patient =
