@@ -175,7 +175,7 @@ impl App {
         crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
         let services = &state.services;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
-        tracker.spawn(crate::retention::run(services.clone(), state.config.retention.clone(), workers.clone()));
+        tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
         crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
         let router = crate::http::router(state);
         let graceful = {

@@ -162,7 +162,7 @@ pub struct Config {
     #[command(flatten)]
     pub clients: Box<ClientArgs>,
     #[command(flatten)]
-    pub retention: RetentionArgs,
+    pub retention: Box<RetentionArgs>,
 }
 
 // ---- How long the log and its history are kept (issue 15) ----
