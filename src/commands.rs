@@ -24,7 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Serve(config)) => {
             crate::telemetry::init(&config.log_format);
-            App::build(config).await?.run().await
+            App::build(*config).await?.run().await
         }
         Some(Command::Migrate(db)) => {
             crate::telemetry::init("pretty");

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Print the GraphQL SDL (identical to the checked-in schema.graphql).
