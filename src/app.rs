@@ -125,6 +125,7 @@ impl App {
             faults,
             writers,
             owners: Default::default(),
+            keys: Default::default(),
             sessions: Default::default(),
             limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),

@@ -116,6 +116,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
         writers,
         owners: Default::default(),
+        keys: Default::default(),
     })
 }
 

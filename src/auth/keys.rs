@@ -50,11 +50,20 @@ pub async fn authenticate(
     if presented.is_empty() || presented.len() > 256 {
         return Err(AppError::Unauthenticated);
     }
-    let hash = hash_key(presented);
+    Ok(lookup(db, admin_key_hash, &hash_key(presented), now_ms).await?.0)
+}
+
+/// The principal of a key by its hash, and when the key expires.
+pub(super) async fn lookup(
+    db: &DatabaseConnection,
+    admin_key_hash: Option<&str>,
+    hash: &str,
+    now_ms: i64,
+) -> AppResult<(Principal, Option<i64>)> {
     if let Some(admin) = admin_key_hash
         && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
     {
-        return Ok(Principal::Admin { key_id: None });
+        return Ok((Principal::Admin { key_id: None }, None));
     }
     // The lookup is by hash, so its timing reveals nothing about the key itself.
     let row = api_key::Entity::find()
@@ -66,11 +75,12 @@ pub async fn authenticate(
         return Err(AppError::Unauthenticated);
     }
     let role = Role::parse(&row.role).ok_or(AppError::Unauthenticated)?;
-    Ok(match (role, row.practice_id) {
+    let principal = match (role, row.practice_id) {
         (Role::Admin, None) => Principal::Admin { key_id: Some(row.id) },
         (role, Some(practice_id)) => Principal::Scoped { key_id: row.id, role, practice_id },
         (_, None) => return Err(AppError::Unauthenticated),
-    })
+    };
+    Ok((principal, row.expires_at))
 }
 
 /// Parses an `Authorization` value: `Bearer <key>` (the scheme is case-insensitive).

@@ -1,10 +1,12 @@
 //! Who is calling: API keys (generated, hashed, looked up) and the principal they grant.
 
+mod key_cache;
 mod keys;
 mod principal;
 mod rate_limit;
 mod sessions;
 
+pub use key_cache::KeyCache;
 pub use keys::{KeyMaterial, authenticate, bearer, hash_key, new_key};
 pub use principal::{Auth, Principal};
 pub use rate_limit::RateLimiter;

@@ -108,6 +108,7 @@ pub async fn revoke(s: &Services, who: &Principal, input: RevokeApiKeyInput) -> 
     let key_id = row.id.clone();
     let revoked = tx.commit(view(row)).await?;
     // This replica's sockets close now; other replicas' within a second (the sweep).
+    s.keys.forget(&key_id);
     s.sessions.close_key(&key_id, "API key revoked");
     Ok(revoked)
 }

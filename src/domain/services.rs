@@ -25,6 +25,8 @@ pub struct Services {
     /// Open connections by API key, to close them when the key stops being valid.
     pub sessions: Arc<crate::auth::Sessions>,
     pub limiter: Arc<crate::auth::RateLimiter>,
+    /// Resolved API keys, kept for a second.
+    pub keys: Arc<crate::auth::KeyCache>,
     /// Which practice each patient, provider and appointment belongs to.
     pub owners: Arc<super::owners::Owners>,
     /// The practices' writers (group commit).

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, header};
 
-use crate::auth::{Auth, authenticate, bearer};
+use crate::auth::{Auth, bearer};
 use crate::domain::Services;
 
 /// The `Authorization` header's value, if it is valid text.
@@ -14,7 +14,8 @@ pub fn authorization(headers: &HeaderMap) -> Option<String> {
 /// yields no caller: resolvers then answer UNAUTHENTICATED.
 pub async fn resolve(services: &Services, authorization: Option<&str>) -> Auth {
     let Some(key) = authorization.and_then(bearer) else { return Auth(None) };
-    match authenticate(&services.db, services.admin_key_hash.as_deref(), key, services.now_ms()).await {
+    let keys = &services.keys;
+    match keys.authenticate(&services.db, services.admin_key_hash.as_deref(), key, services.now_ms()).await {
         Ok(principal) => Auth(Some(principal)),
         Err(crate::error::AppError::Unauthenticated) => Auth(None),
         Err(err) => {
