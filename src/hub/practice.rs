@@ -384,6 +384,17 @@ impl PracticeHub {
             }
         };
         lag.busy = false;
+        if events[0].seq > lag.last + 1 {
+            // Retention pruned what this registration still had to read: end it rather
+            // than skip events; resuming from its last cursor then answers CURSOR_EXPIRED.
+            tracing::warn!(practice_id = %self.practice_id, after = lag.last, first = events[0].seq,
+                "events a subscriber catches up through were pruned; ending its subscription");
+            if let Some(lag) = lagging.remove(&ids.1) {
+                lag.reg.outbound.push(Frame::Complete { tag: lag.reg.tag });
+            }
+            self.forget_if_empty(ids.0);
+            return;
+        }
         let mut broken = false;
         for event in events {
             if event.seq <= lag.last {
