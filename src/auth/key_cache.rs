@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use std::time::{Duration, Instant};
 
 use super::Principal;
-use super::keys::{hash_key, lookup};
+use super::keys::{lookup, presented_hash};
 use crate::error::{AppError, AppResult};
 
 /// How long a resolved key is trusted without reading it again.
@@ -43,10 +43,7 @@ impl KeyCache {
         presented: &str,
         now_ms: i64,
     ) -> AppResult<Principal> {
-        if presented.is_empty() || presented.len() > 256 {
-            return Err(AppError::Unauthenticated);
-        }
-        let hash = hash_key(presented);
+        let hash = presented_hash(presented)?;
         if let Some(entry) = self.entries.get(&hash)
             && entry.read_at.elapsed() < FRESH
         {

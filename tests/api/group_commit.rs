@@ -85,22 +85,25 @@ fn tomorrow_at(hour: u32) -> String {
     format!("{day}T{hour:02}:00:00Z")
 }
 
+/// An appointment scheduled tomorrow at `hour` and cancelled: cancelling it again is a
+/// CONFLICT found inside the batch.
+async fn cancelled_appointment(app: &TestApp, f: &Fixture, hour: u32) -> String {
+    let scheduled =
+        app.ok(&f.backoffice, SCHEDULE, json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(hour) }));
+    let appointment = scheduled.await["scheduleAppointment"]["id"].as_str().unwrap().to_string();
+    app.ok(&f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    appointment
+}
+
 async fn a_failing_mutation_in_a_batch_rolls_back_alone(app: TestApp) {
     let app = Arc::new(app);
     let f = app.fixture().await;
-    let appointment = app
-        .ok(&f.backoffice, SCHEDULE, json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(9) }))
-        .await["scheduleAppointment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.ok(&f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    let appointment = cancelled_appointment(&app, &f, 9).await;
     let head = app.log(&f.practice).await.len() as i64;
     let before = batches(&app);
 
     let first = hold_with_a_first_payment(&app, &f).await;
     let ten = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 1).await;
-    // Cancelled already: CONFLICT, found inside the batch.
     let again = queue(&app, &f.backoffice, CANCEL, json!({ "id": appointment }), 2).await;
     let hundred = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 100 }), 3).await;
     release(&app);
@@ -124,13 +127,7 @@ async fn a_failing_mutation_in_a_batch_rolls_back_alone(app: TestApp) {
 async fn a_failing_first_mutation_leaves_the_batch_to_the_rest(app: TestApp) {
     let app = Arc::new(app);
     let f = app.fixture().await;
-    let appointment = app
-        .ok(&f.backoffice, SCHEDULE, json!({ "p": f.patient, "d": f.provider, "at": tomorrow_at(11) }))
-        .await["scheduleAppointment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.ok(&f.backoffice, CANCEL, json!({ "id": appointment })).await;
+    let appointment = cancelled_appointment(&app, &f, 11).await;
     let head = app.log(&f.practice).await.len() as i64;
     let before = batches(&app);
 
