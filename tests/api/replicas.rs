@@ -250,3 +250,25 @@ async fn each_replica_holds_one_pubsub_connection_whatever_its_subscribers() {
     let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();
     assert!(list.lines().all(|l| !l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0")), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_replica_is_refused_on_the_other_within_a_second() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    let query = "{ practices { edges { node { id } } } }";
+    // The other replica has the key resolved (and kept for a second).
+    replicas[1].ok(&f.subscriber, query, json!({})).await;
+    let keys = replicas[0]
+        .ok(&f.practice_admin, "query($p: ID!) { apiKeys(practiceId: $p) { id role } }", json!({ "p": f.practice }))
+        .await;
+    let id = keys["apiKeys"].as_array().unwrap().iter().find(|k| k["role"] == "SUBSCRIBER").unwrap()["id"].clone();
+    replicas[0]
+        .ok(&f.practice_admin, "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { id } }", json!({ "id": id }))
+        .await;
+    let here = replicas[0].gql(Some(&f.subscriber), query, json!({})).await;
+    assert_eq!(crate::helpers::code(&here), "UNAUTHENTICATED", "at once on the replica that revoked it");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let there = replicas[1].gql(Some(&f.subscriber), query, json!({})).await;
+    assert_eq!(crate::helpers::code(&there), "UNAUTHENTICATED", "within a second on the other");
+}
