@@ -5,5 +5,6 @@ mod delivery;
 mod receiver;
 mod replay;
 mod replicas;
+mod retention;
 mod support;
 mod verify;
