@@ -93,15 +93,21 @@ impl Writers {
     pub async fn turn(self: &Arc<Self>, practice_id: &str) -> AppResult<Turn> {
         let (join, turn) = oneshot::channel();
         {
-            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-            let queue = queues.entry(practice_id.to_string()).or_insert_with(|| {
+            let start = || {
                 let (queue, joins) = mpsc::unbounded_channel();
                 tokio::spawn(self.clone().run(practice_id.to_string(), joins));
                 queue
-            });
+            };
+            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = queues.entry(practice_id.to_string()).or_insert_with(start);
             // Sent under the map's lock: a writer only leaves the map under it, with an
-            // empty queue, so no mutation is ever queued to a writer that is gone.
-            queue.send(join).map_err(|_| gone())?;
+            // empty queue, so no mutation is ever queued to a writer that ended.
+            if let Err(mpsc::error::SendError(join)) = queue.send(join) {
+                // Its task died (a panic): a new writer takes over the practice.
+                let fresh = start();
+                fresh.send(join).map_err(|_| gone())?;
+                queues.insert(practice_id.to_string(), fresh);
+            }
             self.counters.write_queue.inc();
         }
         turn.await.map_err(|_| gone())?
