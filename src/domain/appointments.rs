@@ -258,14 +258,9 @@ async fn finish(
 
 /// The practice of a appointment the caller may see (cached: a appointment never changes practice).
 pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
-    let id = validate::id("id", id)?;
-    let load = async {
-        let row = appointment::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("appointment"))?;
-        Ok(row.practice_id)
-    };
-    let practice_id = s.owners.practice_of(id, load).await?;
-    who.read(&practice_id, "appointment")?;
-    Ok(practice_id)
+    s.owners
+        .practice_of::<appointment::Entity>(&s.db, who, ("id", "appointment"), id, appointment::Column::PracticeId)
+        .await
 }
 
 /// Loads an appointment the caller may see.

@@ -162,14 +162,7 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
 
 /// The practice of a patient the caller may see (cached: a patient never changes practice).
 pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
-    let id = validate::id("patientId", id)?;
-    let load = async {
-        let row = patient::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("patient"))?;
-        Ok(row.practice_id)
-    };
-    let practice_id = s.owners.practice_of(id, load).await?;
-    who.read(&practice_id, "patient")?;
-    Ok(practice_id)
+    s.owners.practice_of::<patient::Entity>(&s.db, who, ("patientId", "patient"), id, patient::Column::PracticeId).await
 }
 
 /// Loads a patient the caller may see.

@@ -56,14 +56,9 @@ pub async fn create(s: &Services, who: &Principal, input: CreateProviderInput) -
 /// Loads a provider the caller may see.
 /// The practice of a provider the caller may see (cached: a provider never changes practice).
 pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<String> {
-    let id = validate::id("providerId", id)?;
-    let load = async {
-        let row = provider::Entity::find_by_id(id).one(&s.db).await?.ok_or(AppError::NotFound("provider"))?;
-        Ok(row.practice_id)
-    };
-    let practice_id = s.owners.practice_of(id, load).await?;
-    who.read(&practice_id, "provider")?;
-    Ok(practice_id)
+    s.owners
+        .practice_of::<provider::Entity>(&s.db, who, ("providerId", "provider"), id, provider::Column::PracticeId)
+        .await
 }
 
 pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<provider::Model> {

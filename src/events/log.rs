@@ -18,8 +18,8 @@ use crate::vocab::EventType;
 pub const ROWS_PER_INSERT: usize = 1000;
 
 /// Writes a batch's events (seqs assigned by the practice's writer, which holds the
-/// practice's counter row lock) in one statement.
-pub async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) -> AppResult<()> {
+/// practice's counter row lock), `ROWS_PER_INSERT` per statement.
+async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) -> AppResult<()> {
     let rows = events
         .iter()
         .map(|event| {
