@@ -27,15 +27,9 @@ const SCHEDULE: &str = "mutation($p: ID!, $d: ID!, $at: DateTime!) { scheduleApp
 const CANCEL: &str = "mutation($id: ID!) { cancelAppointment(input: {id: $id}) { id status } }";
 const BALANCE: &str = "query($id: ID!) { patient(id: $id) { balanceCents } }";
 
-/// Polls until `done` holds (the server got that far), or fails the test.
+/// Waits until `done` holds (the server got that far), or fails the test.
 async fn until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting until {what}");
+    assert!(crate::helpers::until(Duration::from_secs(10), done).await, "timed out waiting until {what}");
 }
 
 /// Holds the app's writers and sends a first payment, which the practice's writer takes

@@ -7,6 +7,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
@@ -417,4 +418,16 @@ pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Conf
     }
     // The database goes with the last replica dropped.
     Some(replicas)
+}
+
+/// Waits until `done` holds (checked every 20 ms, at most `within`).
+pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clinicstream::events::{Cursor, Transport, TransportLabel};
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, spawn_app_with};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, spawn_app_with, until};
 use crate::on_both_backends;
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
 
@@ -34,18 +34,6 @@ fn operations(app: &TestApp) -> i64 {
 
 fn executions(app: &TestApp) -> u64 {
     app.state().services.counters.shared_executions.get()
-}
-
-/// Waits until `done` holds (checked every 20 ms, at most `within`).
-async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }
 
 async fn wait_registered(app: &TestApp, n: i64) {
