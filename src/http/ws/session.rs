@@ -189,17 +189,24 @@ impl<E: Execute> Session<E> {
                 continue;
             }
             texts.push(match frame {
-                Frame::Next { tag, payload, .. } => encode::shared_next(self.protocol, &tag.id_json, payload),
-                Frame::Complete { tag } if self.operations.finish(tag) => encode::complete(&tag.id),
+                Frame::Next { tag, payload, event } => {
+                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, event)))
+                }
+                Frame::Complete { tag } if self.operations.finish(tag) => (encode::complete(&tag.id), None),
                 Frame::Complete { .. } => continue,
             });
         }
         if texts.is_empty() {
             return Ok(());
         }
+        // A frame fed to the socket is as good as written: should the flush stall, the
+        // close that follows goes out behind it, so the resume cursor counts it.
         let write = async {
-            for text in texts {
+            for (text, next) in texts {
                 socket.feed(Message::Text(text.into())).await?;
+                if let Some((tag, event)) = next {
+                    tag.written(event);
+                }
             }
             socket.flush().await
         };
@@ -213,11 +220,6 @@ impl<E: Execute> Session<E> {
             Some(Ok(())) => {}
             Some(Err(_)) => return Err(End::Gone),
             None => return Err(self.slow_consumer(slow_consumers)),
-        }
-        for frame in &frames {
-            if let Frame::Next { tag, event, .. } = frame {
-                tag.written(event);
-            }
         }
         Ok(())
     }
