@@ -20,6 +20,7 @@ use crate::domain::Services;
 use crate::domain::reminders::Reminders;
 use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
 use crate::graphql;
+use crate::hub::LiveThrottle;
 use crate::metrics::HttpMetrics;
 use crate::state::AppState;
 
@@ -134,7 +135,10 @@ impl App {
         let http_metrics = Arc::new(HttpMetrics::default());
         let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics));
         let hubs =
-            crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone());
+            crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone(), LiveThrottle {
+                default: Duration::from_millis(config.live_throttle_ms),
+                max: Duration::from_millis(config.live_throttle_max_ms),
+            });
         let persisted = crate::persisted::PersistedQueries::new(
             crate::persisted::Store::new(services.db.clone(), config.clients.persisted_queries_max),
             services.clock.clone(),

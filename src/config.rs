@@ -137,6 +137,12 @@ pub struct Config {
     /// (websockets: 1013 with the cursors to resume from).
     #[arg(long, env = "SLOW_CONSUMER_TIMEOUT_SECS", default_value_t = 30)]
     pub slow_consumer_timeout_secs: u64,
+    /// Milliseconds between two results of a live query when it asks no `throttle`.
+    #[arg(long, env = "LIVE_THROTTLE_MS", default_value_t = 50)]
+    pub live_throttle_ms: u64,
+    /// The longest `@live(throttle:)` honoured, in milliseconds; longer ones are clamped.
+    #[arg(long, env = "LIVE_THROTTLE_MAX_MS", default_value_t = 10_000)]
+    pub live_throttle_max_ms: u64,
     /// Open websocket connections one API key may hold on one replica.
     #[arg(long, env = "MAX_CONNECTIONS_PER_KEY", default_value_t = 1000)]
     pub max_connections_per_key: usize,

@@ -61,6 +61,7 @@ pub mod events;
 pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
+pub mod live;
 pub(crate) mod metrics;
 pub mod persisted;
 pub mod retention;

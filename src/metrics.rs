@@ -66,6 +66,17 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         "Executions of shared subscription operations (one per event and operation)",
         counters.shared_executions.clone(),
     );
+    registry.register("live_queries", "Distinct live queries held, each shared by its subscribers", counters.live_queries.clone());
+    registry.register(
+        "live_executions",
+        "Re-executions of live queries (at most one per change and distinct query)",
+        counters.live_executions.clone(),
+    );
+    registry.register(
+        "live_results",
+        "Live query results whose bytes changed and were sent (once per query)",
+        counters.live_results.clone(),
+    );
     registry.register("events_appended", "Events appended to the log", counters.appended.clone());
     registry.register("events_published", "Events handed to the bus after commit", counters.published.clone());
     registry.register("events_delivered", "Events handed to a subscriber's transport", counters.delivered.clone());

@@ -97,6 +97,12 @@ pub struct Counters {
     pub batched_writes: Counter,
     /// Mutations waiting for their turn in a practice's writer.
     pub write_queue: Gauge,
+    /// Distinct live queries the hubs hold (each shared by its subscribers).
+    pub live_queries: Gauge,
+    /// Re-executions of live queries: at most one per change and distinct query.
+    pub live_executions: Counter,
+    /// Live results sent because their bytes changed (once per query, not per subscriber).
+    pub live_results: Counter,
 }
 
 impl Default for Counters {
@@ -120,6 +126,9 @@ impl Default for Counters {
             write_batches: Counter::default(),
             batched_writes: Counter::default(),
             write_queue: Gauge::default(),
+            live_queries: Gauge::default(),
+            live_executions: Counter::default(),
+            live_results: Counter::default(),
         }
     }
 }

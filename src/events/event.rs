@@ -67,6 +67,22 @@ impl Payload {
         })
     }
 
+    /// Every resource the event is about (its own id and those it refers to): a live
+    /// query that read any of them may have a new result.
+    pub fn resource_ids(&self) -> Vec<&str> {
+        let ids: Vec<&async_graphql::ID> = match self {
+            Payload::Appointment { appointment } => {
+                vec![&appointment.id, &appointment.patient.id, &appointment.provider.id]
+            }
+            Payload::Payment { payment, patient } => vec![&payment.id, &patient.id],
+            Payload::Charge { charge, patient } => {
+                [&charge.id, &patient.id].into_iter().chain(charge.appointment_id.as_ref()).collect()
+            }
+            Payload::Patient { patient } => vec![&patient.id],
+        };
+        ids.into_iter().map(|id| id.as_str()).collect()
+    }
+
     /// The provider an appointment event concerns, for `providerId` filters.
     pub fn provider_id(&self) -> Option<&str> {
         match self {

@@ -8,6 +8,7 @@ use super::query::Query;
 use super::subscription::Subscription;
 use crate::config::Config;
 use crate::domain::Services;
+use crate::live::LiveDirective;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -15,6 +16,7 @@ pub fn build(services: Services, config: &Config) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
         .data(config.webhooks.allow_private.clone())
+        .directive(LiveDirective)
         .extension(ErrorCodes)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
@@ -30,5 +32,5 @@ pub fn sdl() -> String {
 
 /// The schema without services, for reading its own types (introspection).
 pub fn introspection_schema() -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), Subscription).finish()
+    Schema::build(Query::default(), Mutation::default(), Subscription).directive(LiveDirective).finish()
 }

@@ -75,7 +75,7 @@ pub(crate) async fn subscribe(
 ) -> Response {
     let results: BoxStream<'static, String> =
         match through_hub(state, request, None, principal.clone(), Transport::Http).await {
-            Source::Shared(results) => results.map(|(payload, _event)| payload.to_string()).boxed(),
+            Source::Shared(results) => results.map(|(payload, _resume)| payload.to_string()).boxed(),
             Source::Own(results) => results.map(|response| serialised(&response)).boxed(),
             Source::Unshared(request) => {
                 let request = request.data(Auth(Some(principal.clone()))).data(Transport::Http);

@@ -18,8 +18,8 @@ const TAKE_AT_ONCE: usize = 64;
 /// Where a subscription's results come from. Made once per subscription and taken apart at once.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Source {
-    /// Served by the hub: each result is the shared serialised `{"data": …}` and its event.
-    Shared(BoxStream<'static, (Arc<str>, Arc<StoredEvent>)>),
+    /// Served by the hub: each result serialised, with where a client resumes after it.
+    Shared(BoxStream<'static, (Arc<str>, Resume)>),
     /// Its own results (a request error, or a stream the hub handed back).
     Own(BoxStream<'static, async_graphql::Response>),
     /// Not for the hub: the request, for the transport to run on its own.
@@ -44,8 +44,24 @@ pub(crate) async fn through_hub(
     }
 }
 
+/// Where a client resumes after a result: the event's cursor, or a live query's revision.
+pub(crate) enum Resume {
+    Event(Arc<StoredEvent>),
+    Revision(i64),
+}
+
+impl Resume {
+    /// As SSE's `id:` carries it.
+    pub(crate) fn id(&self) -> String {
+        match self {
+            Resume::Event(event) => event.cursor(),
+            Resume::Revision(revision) => revision.to_string(),
+        }
+    }
+}
+
 /// The frames a hub queues for one stream; ends when the hub ends the subscription.
-fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'static, (Arc<str>, Arc<StoredEvent>)> {
+fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'static, (Arc<str>, Resume)> {
     async_stream::stream! {
         let _registration = registration;
         loop {
@@ -53,7 +69,8 @@ fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'sta
             outbound.take(TAKE_AT_ONCE, &mut frames).await;
             for frame in frames {
                 match frame {
-                    Frame::Next { payload, event, .. } => yield (payload, event),
+                    Frame::Next { payload, event, .. } => yield (payload, Resume::Event(event)),
+                    Frame::Live { payload, revision, .. } => yield (payload, Resume::Revision(revision)),
                     Frame::Complete { .. } => return,
                 }
             }

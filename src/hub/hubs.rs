@@ -14,14 +14,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::key::{OperationKey, Scope};
+use super::live::{LiveInstall, LiveReg};
 use super::outbound::{Outbound, Tag};
 use super::practice::{Command, Ids, Install, PracticeHub, Reg};
 use super::producer::Prepared;
 use crate::auth::{Auth, Principal};
 use crate::domain::Services;
-use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::events::{Cursor, GaugeGuard, Transport, TransportLabel};
 use crate::graphql::AppSchema;
 use crate::graphql::shared_feed::Probe;
+use crate::live::{Live, Reads, Types, parse_revision};
 
 /// How long a hub without registrations stays, so a client that reconnects at once finds
 /// it subscribed; short, since an idle practice should cost nothing (not even its bus
@@ -43,6 +45,16 @@ pub(super) struct Shared {
     tracker: TaskTracker,
     hubs: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
     starts: Semaphore,
+    /// The schema's types, for instrumenting live queries.
+    types: Types,
+    live_throttle: LiveThrottle,
+}
+
+/// How often a live query may be re-sent: `default` when it asks nothing, at most `max`.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveThrottle {
+    pub default: Duration,
+    pub max: Duration,
 }
 
 impl Shared {
@@ -112,9 +124,17 @@ impl Drop for Registration {
 pub struct Hubs(Arc<Shared>);
 
 impl Hubs {
-    pub fn new(schema: AppSchema, services: Services, stop: CancellationToken, tracker: TaskTracker) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        services: Services,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+        live_throttle: LiveThrottle,
+    ) -> Self {
         let starts = Semaphore::new(CONCURRENT_STARTS);
-        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs: Mutex::default(), starts }))
+        let types = Types::from_sdl(&schema.sdl());
+        let hubs = Mutex::default();
+        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs, starts, types, live_throttle }))
     }
 
     /// Practices with a hub on this replica (for tests and metrics).
@@ -125,6 +145,14 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
+        match Live::of(&mut request) {
+            Ok(None) => {}
+            Ok(Some(live)) => {
+                let subscribe = Subscribe { request, principal, session, after, transport };
+                return self.subscribe_live(subscribe, live, outbound, tag).await;
+            }
+            Err(reason) => return refused(reason),
+        }
         let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
             return Subscribed::Unshared(request);
         };
@@ -177,6 +205,96 @@ impl Hubs {
         }
         Subscribed::Unshared(rebuild.request())
     }
+}
+
+impl Hubs {
+    /// Starts a live query. It runs once as the subscriber (its errors, `NOT_FOUND` for
+    /// another practice's data, are the subscriber's and end it), which also says which
+    /// practice it reads; then that practice's hub serves it.
+    async fn subscribe_live(&self, subscribe: Subscribe, live: Live, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
+        let Subscribe { mut request, principal, after, transport, .. } = subscribe;
+        let after = match after {
+            Some(text) => match resume_revision(&text) {
+                Some(revision) => Some(revision),
+                None => return refused(format!("Last-Event-ID {text:?} is not a live query revision")),
+            },
+            None => live.after,
+        };
+        let throttle = live.throttle.unwrap_or(self.0.live_throttle.default).min(self.0.live_throttle.max);
+        let name = request.operation_name.clone();
+        let Ok(document) = request.parsed_query() else { return Subscribed::Unshared(request) };
+        let mut document = document.clone();
+        self.0.types.instrument(&mut document, name.as_deref());
+        let arguments = Reads::of_arguments(&document, name.as_deref(), &request.variables);
+        let key = OperationKey::live(&request, Scope::of(&principal));
+        let variables = request.variables.clone();
+        let document = Arc::new(document);
+        let start = self.0.starts.acquire().await.ok();
+        let mut probe = Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal)));
+        probe.operation_name = name;
+        probe.set_parsed_query((*document).clone());
+        let mut response = Executor::execute(&self.0.schema, probe).await;
+        drop(start);
+        let mut reads = arguments.clone();
+        reads.collect(&mut response.data);
+        if !response.errors.is_empty() {
+            return Subscribed::Running(stream::once(async move { response }).boxed());
+        }
+        let practice_id = match (&key.scope, reads.practices.len()) {
+            (Scope::Practice { practice_id, .. }, _) => practice_id.clone(),
+            (Scope::Admin, 1) => reads.practices.iter().next().cloned().unwrap_or_default(),
+            (Scope::Admin, n) => {
+                return refused(format!(
+                    "a live query follows one practice's log; this one reads {n} practices' data (send one per practice)"
+                ));
+            }
+        };
+        tag.bind(&practice_id);
+        let counters = &self.0.services.counters;
+        let label = TransportLabel::of(transport);
+        let delivered = counters.delivered.get_or_create(&label).clone();
+        for _ in 0..3 {
+            let reg = LiveReg::new(tag.clone(), outbound.clone(), delivered.clone(), live.format, after);
+            let install = LiveInstall {
+                key: key.clone(),
+                document: document.clone(),
+                variables: variables.clone(),
+                arguments: arguments.clone(),
+                throttle,
+                reg,
+            };
+            let hub = self.0.hub(&practice_id);
+            let (ack, acked) = oneshot::channel();
+            if hub.send(Command::InstallLive(install, ack)).is_err() {
+                continue;
+            }
+            if let Ok(Ok(ids)) = acked.await {
+                let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
+                return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open });
+            }
+        }
+        refused("the live query could not start; try again".to_string())
+    }
+}
+
+/// A request the hub refuses, as its only response.
+fn refused(reason: String) -> Subscribed {
+    let response = Response::from_errors(vec![bad_user_input(reason)]);
+    Subscribed::Running(stream::once(async move { response }).boxed())
+}
+
+fn bad_user_input(message: String) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "BAD_USER_INPUT");
+    error.extensions = Some(extensions);
+    error
+}
+
+/// Where a live query resumes from, as a client hands it back: the revision, or an
+/// event cursor (its seq).
+fn resume_revision(text: &str) -> Option<i64> {
+    parse_revision(text).or_else(|| Cursor::decode(text).ok().map(|cursor| cursor.seq))
 }
 
 /// The subscriber's request again, for when it has to run on its own after all (the

@@ -82,6 +82,14 @@ impl OperationKey {
     }
 }
 
+impl OperationKey {
+    /// The key of a live query: every variable counts.
+    pub fn live(request: &Request, scope: Scope) -> Self {
+        let variables = canonical(&request.variables, None);
+        Self { query: request.query.clone(), operation_name: request.operation_name.clone(), variables, scope }
+    }
+}
+
 /// Variables as JSON with sorted names, leaving out `skip`.
 fn canonical(variables: &Variables, skip: Option<&str>) -> String {
     let sorted: BTreeMap<&str, String> = variables

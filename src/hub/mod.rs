@@ -10,10 +10,11 @@
 
 mod hubs;
 mod key;
+mod live;
 mod outbound;
 mod practice;
 mod producer;
 
-pub use hubs::{Hubs, Registration, Subscribe, Subscribed};
+pub use hubs::{Hubs, LiveThrottle, Registration, Subscribe, Subscribed};
 pub use key::{OperationKey, Scope};
 pub use outbound::{Frame, Offer, Outbound, Tag};

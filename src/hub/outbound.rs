@@ -48,9 +48,9 @@ impl Tag {
         let _ = self.practice_id.set(practice_id.into());
     }
 
-    /// Notes that `event` went out to the client.
-    pub fn written(&self, event: &StoredEvent) {
-        self.last_written.store(event.seq, Ordering::Relaxed);
+    /// Notes that the result of `seq` (an event, or a live query's revision) went out.
+    pub fn written(&self, seq: i64) {
+        self.last_written.store(seq, Ordering::Relaxed);
     }
 
     /// Where the client can resume: the cursor of the last event it was sent.
@@ -66,6 +66,8 @@ pub enum Frame {
     /// A result of a shared execution: the serialised `{"data": …}`, shared by every
     /// subscriber of that operation, and the event it is about.
     Next { tag: Arc<Tag>, payload: Arc<str>, event: Arc<StoredEvent> },
+    /// A live query's result (whole, or a delta), as of the practice's seq `revision`.
+    Live { tag: Arc<Tag>, payload: Arc<str>, revision: i64 },
     /// The operation ended on the server's side.
     Complete { tag: Arc<Tag> },
 }
@@ -73,14 +75,16 @@ pub enum Frame {
 impl Frame {
     pub fn tag(&self) -> &Arc<Tag> {
         match self {
-            Frame::Next { tag, .. } | Frame::Complete { tag } => tag,
+            Frame::Next { tag, .. } | Frame::Live { tag, .. } | Frame::Complete { tag } => tag,
         }
     }
 
     /// What it costs the queue: the payload and the message around it.
     fn cost(&self) -> usize {
         match self {
-            Frame::Next { tag, payload, .. } => payload.len() + tag.id_json.len() + 48,
+            Frame::Next { tag, payload, .. } | Frame::Live { tag, payload, .. } => {
+                payload.len() + tag.id_json.len() + 48
+            }
             Frame::Complete { tag } => tag.id_json.len() + 32,
         }
     }

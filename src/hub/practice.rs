@@ -22,6 +22,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::hubs::Shared;
 use super::key::OperationKey;
+use super::live::{Cx, LiveInstall, Lives};
 use super::outbound::{Frame, Offer, Outbound, Tag};
 use super::producer::{Prepared, Producer};
 use crate::error::AppResult;
@@ -55,6 +56,15 @@ pub(super) enum Command {
     Install(Install, oneshot::Sender<Result<Ids, String>>),
     Remove(Ids),
     Drained(Ids),
+    InstallLive(LiveInstall, oneshot::Sender<Result<Ids, String>>),
+    LiveDrained(Ids),
+}
+
+/// What the hub lends its live queries (a macro: the borrows are of disjoint fields).
+macro_rules! cx {
+    ($hub:expr) => {
+        Cx { practice_id: &$hub.practice_id, shared: &$hub.shared, commands: &$hub.commands, position: $hub.position }
+    };
 }
 
 struct Lagging {
@@ -94,6 +104,7 @@ pub(super) struct PracticeHub {
     operations: HashMap<u64, Operation>,
     by_key: HashMap<OperationKey, u64>,
     reads: FuturesUnordered<BoxFuture<'static, PageRead>>,
+    lives: Lives,
 }
 
 impl PracticeHub {
@@ -107,6 +118,7 @@ impl PracticeHub {
             operations: HashMap::new(),
             by_key: HashMap::new(),
             reads: FuturesUnordered::new(),
+            lives: Lives::default(),
         }
     }
 
@@ -122,6 +134,7 @@ impl PracticeHub {
                 () = self.shared.stop.cancelled() => return,
                 Some(command) = commands.recv() => self.command(command).await,
                 Some(read) = self.reads.next(), if !self.reads.is_empty() => self.page(read).await,
+                Some(work) = self.lives.work.next(), if !self.lives.work.is_empty() => self.lives.done(work, &cx!(self)),
                 item = events.next() => match item {
                     Some(Ok(event)) => self.event(event).await,
                     failed => {
@@ -134,6 +147,7 @@ impl PracticeHub {
                         let Some(reopened) = self.open().await else { return };
                         events = reopened;
                         self.advance_all();
+                        self.lives.all_dirty(&cx!(self));
                     }
                 },
                 () = sleep_until(idle_until.unwrap_or_else(Instant::now)), if idle_until.is_some() => {
@@ -143,7 +157,7 @@ impl PracticeHub {
                     idle_since = Some(Instant::now());
                 }
             }
-            match (self.operations.is_empty(), idle_since) {
+            match (self.operations.is_empty() && self.lives.is_empty(), idle_since) {
                 (true, None) => idle_since = Some(Instant::now()),
                 (false, Some(_)) => idle_since = None,
                 _ => {}
@@ -175,7 +189,18 @@ impl PracticeHub {
     async fn command(&mut self, command: Command) {
         match command {
             Command::Install(install, ack) => self.install(install, ack).await,
-            Command::Remove(ids) => self.remove(ids),
+            Command::Remove(ids) => {
+                if !self.lives.remove(ids, &cx!(self)) {
+                    self.remove(ids);
+                }
+            }
+            Command::InstallLive(install, ack) => {
+                let ids = (self.id(), self.id());
+                self.lives.install(install, ids, ack, &cx!(self));
+            }
+            Command::LiveDrained(ids) => {
+                self.lives.drained(ids, &cx!(self));
+            }
             Command::Drained(ids) => {
                 if let Some(lagging) = self.lagging_mut(ids) {
                     lagging.busy = false;
@@ -288,6 +313,7 @@ impl PracticeHub {
             self.end(id);
         }
         self.advance_all();
+        self.lives.event(&event, &cx!(self));
     }
 
     /// An operation whose execution broke: its subscribers are told it ended.

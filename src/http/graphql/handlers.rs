@@ -92,7 +92,7 @@ async fn single(
         }
         Err(Stopped::Persisted(refused)) => return one(headers, refused.response()),
     }
-    if kind(&mut request) == Some(GqlOperation::Subscription)
+    if (kind(&mut request) == Some(GqlOperation::Subscription) || crate::live::asks(&mut request))
         && let Some(asked) = multipart::asked(headers)
     {
         let Some(principal) = auth.0 else {

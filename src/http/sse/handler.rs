@@ -58,7 +58,7 @@ async fn open(
             message: "mutations must be sent with POST".into(),
         });
     }
-    if kind == Some(OperationType::Subscription) {
+    if kind == Some(OperationType::Subscription) || crate::live::asks(&mut request) {
         let after = last_event_id.map(str::to_string);
         return Ok(stream::subscribe(state, request, after, principal).await);
     }

@@ -46,7 +46,7 @@ pub(super) async fn subscribe(
     match through_hub(state, request, after.clone(), principal.clone(), Transport::Sse).await {
         Source::Shared(results) => {
             let events =
-                results.map(|(payload, event)| Event::default().event("next").id(event.cursor()).data(&*payload));
+                results.map(|(payload, resume)| Event::default().event("next").id(resume.id()).data(&*payload));
             open(state, events.boxed(), principal)
         }
         Source::Own(results) => {

@@ -190,7 +190,10 @@ impl<E: Execute> Session<E> {
             }
             texts.push(match frame {
                 Frame::Next { tag, payload, event } => {
-                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, event)))
+                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, event.seq)))
+                }
+                Frame::Live { tag, payload, revision } => {
+                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, *revision)))
                 }
                 Frame::Complete { tag } if self.operations.finish(tag) => (encode::complete(&tag.id), None),
                 Frame::Complete { .. } => continue,
@@ -204,8 +207,8 @@ impl<E: Execute> Session<E> {
         let write = async {
             for (text, next) in texts {
                 socket.feed(Message::Text(text.into())).await?;
-                if let Some((tag, event)) = next {
-                    tag.written(event);
+                if let Some((tag, seq)) = next {
+                    tag.written(seq);
                 }
             }
             socket.flush().await
