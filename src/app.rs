@@ -134,11 +134,16 @@ impl App {
         let schema = graphql::build(services.clone(), &config);
         let http_metrics = Arc::new(HttpMetrics::default());
         let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics));
-        let hubs =
-            crate::hub::Hubs::new(schema.clone(), services.clone(), parts.workers.clone(), parts.tracker.clone(), LiveThrottle {
+        let hubs = crate::hub::Hubs::new(
+            schema.clone(),
+            services.clone(),
+            parts.workers.clone(),
+            parts.tracker.clone(),
+            LiveThrottle {
                 default: Duration::from_millis(config.live_throttle_ms),
                 max: Duration::from_millis(config.live_throttle_max_ms),
-            });
+            },
+        );
         let persisted = crate::persisted::PersistedQueries::new(
             crate::persisted::Store::new(services.db.clone(), config.clients.persisted_queries_max),
             services.clock.clone(),

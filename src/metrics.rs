@@ -66,7 +66,11 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         "Executions of shared subscription operations (one per event and operation)",
         counters.shared_executions.clone(),
     );
-    registry.register("live_queries", "Distinct live queries held, each shared by its subscribers", counters.live_queries.clone());
+    registry.register(
+        "live_queries",
+        "Distinct live queries held, each shared by its subscribers",
+        counters.live_queries.clone(),
+    );
     registry.register(
         "live_executions",
         "Re-executions of live queries (at most one per change and distinct query)",

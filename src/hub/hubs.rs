@@ -211,7 +211,13 @@ impl Hubs {
     /// Starts a live query. It runs once as the subscriber (its errors, `NOT_FOUND` for
     /// another practice's data, are the subscriber's and end it), which also says which
     /// practice it reads; then that practice's hub serves it.
-    async fn subscribe_live(&self, subscribe: Subscribe, live: Live, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
+    async fn subscribe_live(
+        &self,
+        subscribe: Subscribe,
+        live: Live,
+        outbound: &Arc<Outbound>,
+        tag: &Arc<Tag>,
+    ) -> Subscribed {
         let Subscribe { mut request, principal, after, transport, .. } = subscribe;
         let after = match after {
             Some(text) => match resume_revision(&text) {

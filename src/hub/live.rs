@@ -359,7 +359,8 @@ impl Lives {
             _ => {
                 let previous = op.current.take().map(|c| c.data);
                 let full = format!("{{\"data\":{text},\"extensions\":{{\"revision\":{revision}}}}}").into();
-                let reset = format!("{{\"data\":{text},\"revision\":1,\"extensions\":{{\"revision\":{revision}}}}}").into();
+                let reset =
+                    format!("{{\"data\":{text},\"revision\":1,\"extensions\":{{\"revision\":{revision}}}}}").into();
                 op.current = Some(Current { data, text, revision, full, reset });
                 if !first {
                     op.changed_at = Some(revision);

@@ -110,7 +110,9 @@ impl Live {
         let argument = |name: &str| {
             live.node
                 .get_argument(name)
-                .map(|value| value.node.clone().into_const_with(|v| Ok::<_, ()>(variables.get(&v).cloned().unwrap_or_default())))
+                .map(|value| {
+                    value.node.clone().into_const_with(|v| Ok::<_, ()>(variables.get(&v).cloned().unwrap_or_default()))
+                })
                 .and_then(Result::ok)
         };
         match argument("if") {
@@ -139,7 +141,9 @@ impl Live {
         let format = match extensions.get("livePatch") {
             None | Some(Value::Null) => Format::Full,
             Some(Value::String(format)) if format == "jsondiffpatch" => Format::JsonDiffPatch,
-            Some(other) => return Err(format!("extensions.livePatch: only \"jsondiffpatch\" is supported, not {other}")),
+            Some(other) => {
+                return Err(format!("extensions.livePatch: only \"jsondiffpatch\" is supported, not {other}"));
+            }
         };
         let after = match extensions.get("after") {
             None | Some(Value::Null) => None,
@@ -188,8 +192,15 @@ mod tests {
         let none = serde_json::json!({});
         assert_eq!(live("{ patient(id: \"p\") { id } }", none.clone(), none.clone()), Ok(None));
         assert_eq!(live("query @live(if: false) { patient(id: \"p\") { id } }", none.clone(), none.clone()), Ok(None));
-        let asked = live("query Q($t: Int) @live(throttle: $t) { patient(id: \"p\") { id } }", serde_json::json!({"t": 250}), none.clone());
-        assert_eq!(asked, Ok(Some(Live { throttle: Some(Duration::from_millis(250)), format: Format::Full, after: None })));
+        let asked = live(
+            "query Q($t: Int) @live(throttle: $t) { patient(id: \"p\") { id } }",
+            serde_json::json!({"t": 250}),
+            none.clone(),
+        );
+        assert_eq!(
+            asked,
+            Ok(Some(Live { throttle: Some(Duration::from_millis(250)), format: Format::Full, after: None }))
+        );
         let patched = live(
             "query @live { patient(id: \"p\") { id } }",
             none.clone(),
@@ -204,7 +215,14 @@ mod tests {
         let refused = live("query @live { apiKeys(practiceId: \"p\") { id } }", none.clone(), none.clone());
         assert!(refused.unwrap_err().contains("`apiKeys` changes without an event"));
         assert!(live("query @live(throttle: -1) { patient(id: \"p\") { id } }", none.clone(), none.clone()).is_err());
-        assert!(live("query @live { patient(id: \"p\") { id } }", none.clone(), serde_json::json!({"livePatch": "rfc6902"})).is_err());
+        assert!(
+            live(
+                "query @live { patient(id: \"p\") { id } }",
+                none.clone(),
+                serde_json::json!({"livePatch": "rfc6902"})
+            )
+            .is_err()
+        );
         assert!(live("query @live { patient(id: \"p\") { id } }", none, serde_json::json!({"after": "x"})).is_err());
     }
 }

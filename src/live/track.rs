@@ -143,7 +143,8 @@ impl Reads {
                 reads.whole_practice = true;
             }
             for (name, value) in &field.node.arguments {
-                let value = value.node.clone().into_const_with(|v| Ok::<_, ()>(variables.get(&v).cloned().unwrap_or_default()));
+                let value =
+                    value.node.clone().into_const_with(|v| Ok::<_, ()>(variables.get(&v).cloned().unwrap_or_default()));
                 let Ok(Value::String(id)) = value else { continue };
                 match name.node.as_str() {
                     "practiceId" => {
@@ -225,9 +226,10 @@ mod tests {
     #[test]
     fn every_composite_selection_also_selects_its_id() {
         let types = Types::from_sdl(SDL);
-        let mut document =
-            async_graphql::parser::parse_query("query { patient(id: \"p\") { ...F } } fragment F on Patient { balanceCents }")
-                .unwrap();
+        let mut document = async_graphql::parser::parse_query(
+            "query { patient(id: \"p\") { ...F } } fragment F on Patient { balanceCents }",
+        )
+        .unwrap();
         types.instrument(&mut document, None);
         let fragment = &document.fragments[&Name::new("F")].node.selection_set.node.items;
         let names: Vec<_> = fragment

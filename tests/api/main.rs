@@ -25,6 +25,7 @@ mod http_protocol;
 mod hub;
 mod idempotency;
 mod isolation;
+mod live;
 mod multipart;
 mod operations;
 mod persisted_queries;
