@@ -12,7 +12,7 @@
 //! subscriptions), `churn` (the clients that keep reconnecting), `frame` (the frames
 //! read), `mutator` (the fixed-rate payments), `gauge` (the servers' open-subscription
 //! count), `servers` (/proc), `memory` (the S1 phases), `stats` (histograms and
-//! per-subscription accounting), `run` (the phases in order), `report` (the JSON
+//! per-subscription accounting), `live` (the live-query scenario), `run` (the phases in order), `report` (the JSON
 //! summary) and `report_text` (the same for people).
 
 mod churn;
@@ -20,6 +20,7 @@ mod eventlog;
 mod fixture;
 mod frame;
 mod gauge;
+mod live;
 mod memory;
 mod mutator;
 mod report;
@@ -96,6 +97,13 @@ pub struct Args {
     /// Seconds between readings of the servers' RSS and open files for the series.
     #[arg(long, default_value_t = 10)]
     sample_every_secs: u64,
+    /// Live queries to hold instead of subscriptions (the live-query scenario, `live`):
+    /// this many, then as many again to measure their memory.
+    #[arg(long, default_value_t = 0)]
+    live_queries: usize,
+    /// Distinct live queries among them (one per patient).
+    #[arg(long, default_value_t = 20)]
+    live_distinct: usize,
     /// A label copied into the JSON line (e.g. the scenario and database).
     #[arg(long, default_value = "")]
     label: String,
@@ -119,7 +127,11 @@ fn main() -> anyhow::Result<()> {
         // Churning clients resume on one practice's log and are judged against it.
         bail!("--churn works on a single practice only: drop --churn or use --practices 1");
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run::run(args))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if args.live_queries > 0 {
+        return runtime.block_on(live::run(args));
+    }
+    runtime.block_on(run::run(args))
 }
 
 /// Refuses anything but IPv4 loopback: this tool floods what it points at.
