@@ -37,10 +37,10 @@ use crate::live::{Format, Reads, diff};
 
 /// A run that takes longer than this is abandoned and retried.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
-/// After a failed run, the next one waits this long.
+/// After a failed run the next one waits this long, doubling with each failure in a row
+/// up to `RETRY_MAX` (the database is away; its subscribers keep their last result).
 const RETRY: Duration = Duration::from_secs(1);
-/// Runs failing in a row before the operation ends (its subscribers are told).
-const MAX_FAILURES: u32 = 5;
+const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Events read to decide whether a resuming subscriber's result changed; past this,
 /// it gets the current result.
 const RESUME_CHECK: u64 = 1000;
@@ -331,15 +331,12 @@ impl Lives {
             Err(reason) => {
                 op.failures += 1;
                 tracing::warn!(practice_id = cx.practice_id, reason, failures = op.failures, "a live query run failed");
-                if op.failures >= MAX_FAILURES {
-                    self.end(id, cx);
-                    return;
-                }
                 op.dirty = true;
                 op.waking = true;
+                let wait = RETRY.saturating_mul(1 << (op.failures - 1).min(5)).min(RETRY_MAX);
                 self.work.push(
                     async move {
-                        tokio::time::sleep(RETRY).await;
+                        tokio::time::sleep(wait).await;
                         Work::Wake { op: id }
                     }
                     .boxed(),
@@ -467,16 +464,6 @@ impl Lives {
             op.regs.shift_remove(&ids.1);
             self.forget_if_empty(ids.0, cx);
         }
-    }
-
-    /// An operation that keeps failing: its subscribers are told it ended.
-    fn end(&mut self, id: u64, cx: &Cx) {
-        let Some(op) = self.ops.get_mut(&id) else { return };
-        tracing::warn!(practice_id = cx.practice_id, "a live query keeps failing; ending it");
-        for (_, reg) in op.regs.drain(..) {
-            reg.outbound.push(Frame::Complete { tag: reg.tag });
-        }
-        self.forget_if_empty(id, cx);
     }
 }
 

@@ -286,3 +286,30 @@ async fn a_slow_reader_skips_to_the_current_state() {
     }
     assert_eq!(last, Some(start - 300), "the final state arrives");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_written_on_one_replica_updates_live_queries_on_another() {
+    let Some(redis) = crate::redis_server::shared() else { return };
+    let Some(replicas) = crate::helpers::spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    let mut client = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
+    live(&mut client, "b", BALANCE, json!({ "id": f.patient }), json!({})).await;
+    let first = client.next_data("b").await;
+    replicas[0].post_payment(&f.backoffice, &f.patient, 250).await;
+    let next = client.next_data("b").await;
+    assert_eq!(balance(&next), balance(&first) - 250);
+    assert!(revision(&next) > revision(&first));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_list_of_the_practice_grows_with_new_resources() {
+    let Some(app) = spawn_app(Backend::Postgres).await else { return };
+    let f = app.fixture().await;
+    let mut client = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
+    let query = "query($p: ID!) @live { patients(practiceId: $p) { edges { node { firstName } } } }";
+    live(&mut client, "l", query, json!({ "p": f.practice }), json!({})).await;
+    let names = |payload: &Value| payload["data"]["patients"]["edges"].as_array().map_or(0, Vec::len);
+    assert_eq!(names(&client.next_data("l").await), 1);
+    new_patient(&app, &f.backoffice, &f.practice).await;
+    assert_eq!(names(&client.next_data("l").await), 2, "a new patient is a new result");
+}
