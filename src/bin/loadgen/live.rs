@@ -23,6 +23,11 @@ use crate::subscriber::{Socket, connect};
 use crate::{Args, source_addr};
 
 const QUERY: &str = "query($id: ID!) @live { patient(id: $id) { id balanceCents } }";
+/// The same result, plus a root field on the whole practice (its first appointment, of
+/// which there are none): every event of the practice re-executes it, which is what
+/// invalidating by practice alone would cost (`--live-by-practice`).
+const BY_PRACTICE: &str = "query($id: ID!, $p: ID!) @live { patient(id: $id) { id balanceCents } \
+                           appointments(practiceId: $p, first: 1) { edges { cursor } } }";
 
 /// When each payment was sent, by (patient, the balance it leaves).
 type Sent = Arc<Mutex<HashMap<(String, i64), Instant>>>;
@@ -48,9 +53,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let latencies = Arc::new(Mutex::new(histogram()));
     let (before, _) = servers.settle().await?;
     let mut sockets = connect_all(&args, &practice.subscriber_key).await?;
-    start(&mut sockets, &patients, 0..total).await?;
+    let query = if args.live_by_practice { BY_PRACTICE } else { QUERY };
+    let on = (query, practice.practice_id.as_str());
+    start(&mut sockets, on, &patients, 0..total).await?;
     let (with_n, _) = servers.settle().await?;
-    start(&mut sockets, &patients, total..2 * total).await?;
+    start(&mut sockets, on, &patients, total..2 * total).await?;
     let (with_2n, _) = servers.settle().await?;
     let readers: Vec<JoinHandle<()>> =
         sockets.into_iter().map(|socket| tokio::spawn(read(socket, sent.clone(), latencies.clone()))).collect();
@@ -111,7 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         per_extra,
     );
     let line = json!({
-        "label": args.label, "scenario": "live", "live_queries": 2 * total, "distinct": distinct,
+        "label": args.label, "scenario": "live", "by_practice": args.live_by_practice, "live_queries": 2 * total, "distinct": distinct,
         "rate": args.rate, "changes": changes, "results": h.len(), "expected_results": expected,
         "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": h.max() as f64 / 1000.0,
         "executions_per_change": executions / changes as f64,
@@ -133,13 +140,18 @@ async fn connect_all(args: &Args, key: &str) -> anyhow::Result<Vec<Socket>> {
 
 /// Starts live queries `ids` (query i on patient i mod D, on socket i mod sockets) and
 /// waits for each one's first result.
-async fn start(sockets: &mut [Socket], patients: &[String], ids: std::ops::Range<usize>) -> anyhow::Result<()> {
+async fn start(
+    sockets: &mut [Socket],
+    (query, practice): (&str, &str),
+    patients: &[String],
+    ids: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
     let count = sockets.len();
     for (c, socket) in sockets.iter_mut().enumerate() {
         let mine: Vec<usize> = ids.clone().filter(|i| i % count == c).collect();
         for &i in &mine {
             let start = json!({ "id": i.to_string(), "type": "subscribe",
-                "payload": { "query": QUERY, "variables": { "id": patients[i % patients.len()] } } });
+                "payload": { "query": query, "variables": { "id": patients[i % patients.len()], "p": practice } } });
             socket.send(Message::Text(start.to_string().into())).await?;
         }
         for _ in &mine {

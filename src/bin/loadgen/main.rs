@@ -104,6 +104,10 @@ pub struct Args {
     /// Distinct live queries among them (one per patient).
     #[arg(long, default_value_t = 20)]
     live_distinct: usize,
+    /// Live queries that also read the whole practice, so every event re-executes them
+    /// (what invalidating by practice alone would cost).
+    #[arg(long)]
+    live_by_practice: bool,
     /// A label copied into the JSON line (e.g. the scenario and database).
     #[arg(long, default_value = "")]
     label: String,
