@@ -6,14 +6,16 @@ use super::errors::ErrorCodes;
 use super::mutation::Mutation;
 use super::query::Query;
 use super::subscription::Subscription;
+use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-pub fn build(services: Services, config: &Config) -> AppSchema {
+pub fn build(services: Services, config: &Config, bridges: Bridges) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
+        .data(bridges)
         .data(config.webhooks.allow_private.clone())
         .extension(ErrorCodes)
         .limit_depth(config.max_query_depth)
