@@ -1,5 +1,5 @@
 //! Running one bridge on this replica: a claimer that takes and renews the leases of the
-//! practices (every `BRIDGE_LEASE`/3), a publisher task per practice held, and a connector
+//! practices (every second, or `BRIDGE_LEASE`/3 if shorter), a publisher task per practice held, and a connector
 //! that keeps the broker connection checked so an unreachable broker shows in the log and
 //! the `bridges` query even when no event is waiting.
 //!
@@ -54,7 +54,10 @@ impl Bridge {
         let mut connector = tokio::spawn(self.clone().keep_connected(shutdown.clone()));
         let mut publishers: JoinSet<()> = JoinSet::new();
         let mut held: HashMap<String, CancellationToken> = HashMap::new();
-        let mut tick = tokio::time::interval((self.settings.lease / 3).max(Duration::from_millis(100)));
+        // Claims often enough that a new practice starts within a second, and renews well
+        // within the lease.
+        let every = (self.settings.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

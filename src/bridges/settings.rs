@@ -18,62 +18,87 @@ pub enum PayloadMode {
 #[derive(Debug, Clone, Args)]
 pub struct BridgeArgs {
     /// NATS server for the JetStream bridge (`nats://host:4222`); unset: no NATS bridge.
-    #[arg(long = "bridge-nats-url", env = "BRIDGE_NATS_URL")]
+    #[arg(id = "bridge_nats_url", long = "bridge-nats-url", env = "BRIDGE_NATS_URL")]
     pub nats_url: Option<String>,
     /// The JetStream stream, created with subjects `<prefix>.>` if it does not exist.
-    #[arg(long = "bridge-nats-stream", env = "BRIDGE_NATS_STREAM", default_value = "CLINICSTREAM")]
+    #[arg(
+        id = "bridge_nats_stream",
+        long = "bridge-nats-stream",
+        env = "BRIDGE_NATS_STREAM",
+        default_value = "CLINICSTREAM"
+    )]
     pub nats_stream: String,
     /// Subjects are `<prefix>.<practiceId>.<TYPE>`.
-    #[arg(long = "bridge-nats-prefix", env = "BRIDGE_NATS_PREFIX", default_value = "clinicstream")]
+    #[arg(
+        id = "bridge_nats_prefix",
+        long = "bridge-nats-prefix",
+        env = "BRIDGE_NATS_PREFIX",
+        default_value = "clinicstream"
+    )]
     pub nats_prefix: String,
     /// Event types the NATS bridge sends, comma-separated; empty: every type.
-    #[arg(long = "bridge-nats-types", env = "BRIDGE_NATS_TYPES", default_value = "")]
+    #[arg(id = "bridge_nats_types", long = "bridge-nats-types", env = "BRIDGE_NATS_TYPES", default_value = "")]
     pub nats_types: String,
     /// RabbitMQ for the AMQP 0-9-1 bridge (`amqp://user:pass@host:5672/vhost`); unset: none.
-    #[arg(long = "bridge-amqp-url", env = "BRIDGE_AMQP_URL", hide_env_values = true)]
+    #[arg(id = "bridge_amqp_url", long = "bridge-amqp-url", env = "BRIDGE_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
     /// The durable topic exchange, declared at connect; routing keys `<practiceId>.<TYPE>`.
-    #[arg(long = "bridge-amqp-exchange", env = "BRIDGE_AMQP_EXCHANGE", default_value = "clinicstream.events")]
+    #[arg(
+        id = "bridge_amqp_exchange",
+        long = "bridge-amqp-exchange",
+        env = "BRIDGE_AMQP_EXCHANGE",
+        default_value = "clinicstream.events"
+    )]
     pub amqp_exchange: String,
     /// Event types the AMQP bridge sends, comma-separated; empty: every type.
-    #[arg(long = "bridge-amqp-types", env = "BRIDGE_AMQP_TYPES", default_value = "")]
+    #[arg(id = "bridge_amqp_types", long = "bridge-amqp-types", env = "BRIDGE_AMQP_TYPES", default_value = "")]
     pub amqp_types: String,
     /// MQTT broker for the MQTT bridge (`mqtt://[user:pass@]host:1883`); unset: none.
-    #[arg(long = "bridge-mqtt-url", env = "BRIDGE_MQTT_URL", hide_env_values = true)]
+    #[arg(id = "bridge_mqtt_url", long = "bridge-mqtt-url", env = "BRIDGE_MQTT_URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
     /// Topics are `<prefix>/<practiceId>/<TYPE>`.
-    #[arg(long = "bridge-mqtt-prefix", env = "BRIDGE_MQTT_PREFIX", default_value = "clinicstream")]
+    #[arg(
+        id = "bridge_mqtt_prefix",
+        long = "bridge-mqtt-prefix",
+        env = "BRIDGE_MQTT_PREFIX",
+        default_value = "clinicstream"
+    )]
     pub mqtt_prefix: String,
     /// Event types the MQTT bridge sends, comma-separated; empty: every type.
-    #[arg(long = "bridge-mqtt-types", env = "BRIDGE_MQTT_TYPES", default_value = "")]
+    #[arg(id = "bridge_mqtt_types", long = "bridge-mqtt-types", env = "BRIDGE_MQTT_TYPES", default_value = "")]
     pub mqtt_types: String,
     /// `full`: `data` is the webhook `data` with the snapshot; `thin`: ids and types only
     /// (for buses that must not carry health data).
-    #[arg(long = "bridge-payload", env = "BRIDGE_PAYLOAD", value_enum, default_value = "full")]
+    #[arg(id = "bridge_payload", long = "bridge-payload", env = "BRIDGE_PAYLOAD", value_enum, default_value = "full")]
     pub payload: PayloadMode,
     /// How long a replica holds a practice of a bridge without renewing it; a replica that
     /// died loses its practices to the others after this.
-    #[arg(long = "bridge-lease", env = "BRIDGE_LEASE", default_value = "15s", value_parser = parse_duration)]
+    #[arg(id = "bridge_lease", long = "bridge-lease", env = "BRIDGE_LEASE", default_value = "15s", value_parser = parse_duration)]
     pub lease: Duration,
     /// How often a practice's publisher looks at the log when no bus message woke it.
-    #[arg(long = "bridge-poll", env = "BRIDGE_POLL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(id = "bridge_poll", long = "bridge-poll", env = "BRIDGE_POLL", default_value = "1s", value_parser = parse_duration)]
     pub poll: Duration,
     /// Events read from the log per batch (the cursor is written once per batch).
-    #[arg(long = "bridge-batch", env = "BRIDGE_BATCH", default_value_t = 256)]
+    #[arg(id = "bridge_batch", long = "bridge-batch", env = "BRIDGE_BATCH", default_value_t = 256)]
     pub batch: u64,
     /// Messages of one practice awaiting their broker ack at once (NATS and AMQP; MQTT
     /// is always 1). 1 keeps strict order even when a broker refuses one message and takes
     /// the next; more pipelines, at that risk.
-    #[arg(long = "bridge-max-in-flight", env = "BRIDGE_MAX_IN_FLIGHT", default_value_t = 1)]
+    #[arg(
+        id = "bridge_max_in_flight",
+        long = "bridge-max-in-flight",
+        env = "BRIDGE_MAX_IN_FLIGHT",
+        default_value_t = 1
+    )]
     pub max_in_flight: usize,
     /// The longest wait between retries while a broker is down (the first is 200 ms).
-    #[arg(long = "bridge-backoff-max", env = "BRIDGE_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
+    #[arg(id = "bridge_backoff_max", long = "bridge-backoff-max", env = "BRIDGE_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub backoff_max: Duration,
     /// How long one publish may wait for its broker ack before it counts as failed.
-    #[arg(long = "bridge-ack-timeout", env = "BRIDGE_ACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(id = "bridge_ack_timeout", long = "bridge-ack-timeout", env = "BRIDGE_ACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ack_timeout: Duration,
     /// Run the configured bridges on this replica.
-    #[arg(long = "bridge-worker", env = "BRIDGE_WORKER", default_value_t = true, action = ArgAction::Set)]
+    #[arg(id = "bridge_worker", long = "bridge-worker", env = "BRIDGE_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
 }
 

@@ -17,6 +17,16 @@ use super::store::Store;
 use crate::domain::{Services, new_id};
 use crate::vocab::BridgeKind;
 
+/// One configured bridge before it has its status and store.
+struct Planned {
+    kind: BridgeKind,
+    /// The cursor rows' `bridge`: the kind and the destination's name.
+    key: String,
+    destination: String,
+    broker: Arc<dyn Broker>,
+    types: Option<Vec<crate::vocab::EventType>>,
+}
+
 /// The configured bridges, ready to start; checks the settings first.
 pub struct Configured {
     pub bridges: Bridges,
@@ -32,62 +42,63 @@ impl Configured {
         let owner = new_id("rep");
         let window = settings.max_in_flight;
         let timeout = settings.ack_timeout;
-        let mut planned: Vec<(BridgeKind, String, String, Arc<dyn Broker>, &'static str, &str)> = Vec::new();
+        let mut planned = Vec::new();
         if let Some(url) = &settings.nats_url {
-            let broker =
-                Nats::new(url.clone(), settings.nats_stream.clone(), settings.nats_prefix.clone(), window, timeout);
-            let destination =
-                format!("{} stream {} subjects {}.>", redact(url), settings.nats_stream, settings.nats_prefix);
-            let key = format!("nats/{}", settings.nats_stream);
-            planned.push((
-                BridgeKind::Nats,
-                key,
-                destination,
-                Arc::new(broker),
-                "BRIDGE_NATS_TYPES",
-                &settings.nats_types,
-            ));
+            planned.push(Planned {
+                kind: BridgeKind::Nats,
+                key: format!("nats/{}", settings.nats_stream),
+                destination: format!(
+                    "{} stream {} subjects {}.>",
+                    redact(url),
+                    settings.nats_stream,
+                    settings.nats_prefix
+                ),
+                broker: Arc::new(Nats::new(
+                    url.clone(),
+                    settings.nats_stream.clone(),
+                    settings.nats_prefix.clone(),
+                    window,
+                    timeout,
+                )),
+                types: parse_types("BRIDGE_NATS_TYPES", &settings.nats_types)?,
+            });
         }
         if let Some(url) = &settings.amqp_url {
-            let broker = Amqp::new(url.clone(), settings.amqp_exchange.clone(), window, timeout);
-            let destination = format!("{} exchange {}", redact(url), settings.amqp_exchange);
-            let key = format!("amqp/{}", settings.amqp_exchange);
-            planned.push((
-                BridgeKind::Amqp,
-                key,
-                destination,
-                Arc::new(broker),
-                "BRIDGE_AMQP_TYPES",
-                &settings.amqp_types,
-            ));
+            planned.push(Planned {
+                kind: BridgeKind::Amqp,
+                key: format!("amqp/{}", settings.amqp_exchange),
+                destination: format!("{} exchange {}", redact(url), settings.amqp_exchange),
+                broker: Arc::new(Amqp::new(url.clone(), settings.amqp_exchange.clone(), window, timeout)),
+                types: parse_types("BRIDGE_AMQP_TYPES", &settings.amqp_types)?,
+            });
         }
         if let Some(url) = &settings.mqtt_url {
             let client_id = format!("clinicstream-{owner}");
-            let broker = Mqtt::new(url.clone(), settings.mqtt_prefix.clone(), client_id, timeout);
-            let destination = format!("{} topics {}/#", redact(url), settings.mqtt_prefix);
-            let key = format!("mqtt/{}", settings.mqtt_prefix);
-            planned.push((
-                BridgeKind::Mqtt,
-                key,
-                destination,
-                Arc::new(broker),
-                "BRIDGE_MQTT_TYPES",
-                &settings.mqtt_types,
-            ));
+            planned.push(Planned {
+                kind: BridgeKind::Mqtt,
+                key: format!("mqtt/{}", settings.mqtt_prefix),
+                destination: format!("{} topics {}/#", redact(url), settings.mqtt_prefix),
+                broker: Arc::new(Mqtt::new(url.clone(), settings.mqtt_prefix.clone(), client_id, timeout)),
+                types: parse_types("BRIDGE_MQTT_TYPES", &settings.mqtt_types)?,
+            });
         }
         let mut runners = Vec::new();
         let mut all = Vec::new();
-        for (kind, key, destination, broker, types_setting, types) in planned {
-            let types = parse_types(types_setting, types)?;
-            let status =
-                Arc::new(BridgeStatus::new(kind, destination, types.clone(), settings.payload, metrics.clone()));
+        for plan in planned {
+            let status = Arc::new(BridgeStatus::new(
+                plan.kind,
+                plan.destination,
+                plan.types.clone(),
+                settings.payload,
+                metrics.clone(),
+            ));
             all.push(status.clone());
             runners.push(Arc::new(Bridge {
-                broker,
-                store: Store::new(services.db.clone(), key, owner.clone()),
+                broker: plan.broker,
+                store: Store::new(services.db.clone(), plan.key, owner.clone()),
                 status,
                 settings: shared.clone(),
-                types,
+                types: plan.types,
                 services: services.clone(),
             }));
         }
