@@ -58,6 +58,7 @@ impl Bridge {
         // within the lease.
         let every = (self.settings.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
         let mut tick = tokio::time::interval(every);
+        let mut last_claim = tokio::time::Instant::now();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -87,8 +88,18 @@ impl Bridge {
                         }
                     }
                     self.status.set_held(held.len());
+                    last_claim = tokio::time::Instant::now();
                 }
-                Err(err) => tracing::warn!(error = %err, "could not claim bridge leases"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not claim bridge leases");
+                    // Unrenewed, the leases run out and another replica may take the
+                    // practices: stop publishing them rather than race it.
+                    if last_claim.elapsed() >= self.settings.lease && !held.is_empty() {
+                        tracing::warn!(practices = held.len(), "bridge leases not renewed for BRIDGE_LEASE; pausing");
+                        held.drain().for_each(|(_, stop)| stop.cancel());
+                        self.status.set_held(0);
+                    }
+                }
             }
             match self.store.lag().await {
                 Ok(lag) => self.status.set_lag(lag),

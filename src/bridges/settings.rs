@@ -92,7 +92,7 @@ pub struct BridgeArgs {
     )]
     pub max_in_flight: usize,
     /// The longest wait between retries while a broker is down (the first is 200 ms).
-    #[arg(id = "bridge_backoff_max", long = "bridge-backoff-max", env = "BRIDGE_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
+    #[arg(id = "bridge_backoff_max", long = "bridge-backoff-max", env = "BRIDGE_BACKOFF_MAX", default_value = "10s", value_parser = parse_duration)]
     pub backoff_max: Duration,
     /// How long one publish may wait for its broker ack before it counts as failed.
     #[arg(id = "bridge_ack_timeout", long = "bridge-ack-timeout", env = "BRIDGE_ACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
