@@ -4,7 +4,8 @@
 //! the `bridges` query even when no event is waiting.
 //!
 //! A practice's publisher reads the log after its cursor, publishes in seq order, and
-//! advances the cursor only over what the broker acknowledged; on a failure it backs off
+//! advances the cursor only over what the broker acknowledged (written at most every
+//! 200 ms, and at once after a failure or when it stops); on a failure it backs off
 //! (200 ms doubling to `BRIDGE_BACKOFF_MAX`, with jitter) and resends from the cursor. It
 //! wakes on the bus (an event of its practice was committed, on any replica) or on its
 //! poll, whichever comes first.
@@ -25,6 +26,10 @@ use super::store::Store;
 use crate::domain::Services;
 use crate::events::log;
 use crate::vocab::EventType;
+
+/// How often a moving cursor is written: each write is a database round trip, and a
+/// cursor written late only means more resends after a crash (at least once either way).
+const CURSOR_EVERY: Duration = Duration::from_millis(200);
 
 /// What one bridge's tasks share.
 pub struct Bridge {
@@ -150,13 +155,14 @@ impl Bridge {
 
     /// Publishes one practice from `cursor` on, while this replica holds it.
     #[tracing::instrument(skip(self, stop), fields(bridge = %self.store.bridge()))]
-    async fn publish_practice(self: Arc<Self>, practice_id: String, mut cursor: i64, stop: CancellationToken) {
+    async fn publish_practice(self: Arc<Self>, practice_id: String, cursor: i64, stop: CancellationToken) {
         let mut bus = self.services.bus.subscribe(&practice_id).await;
+        let mut at = Position { sent: cursor, stored: cursor, stored_at: tokio::time::Instant::now() };
         let mut failures = 0u32;
         loop {
             let step = tokio::select! {
-                _ = stop.cancelled() => return,
-                step = self.step(&practice_id, &mut cursor) => step,
+                _ = stop.cancelled() => break,
+                step = self.step(&practice_id, &mut at) => step,
             };
             match step {
                 Ok(Step::Moved) => {
@@ -170,9 +176,15 @@ impl Bridge {
                 }
                 Ok(Step::Idle) => {
                     failures = 0;
+                    // An unwritten cursor is written once it is CURSOR_EVERY old.
+                    let wait = if at.sent > at.stored {
+                        CURSOR_EVERY.saturating_sub(at.stored_at.elapsed()).min(self.settings.poll)
+                    } else {
+                        self.settings.poll
+                    };
                     tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(self.settings.poll) => {}
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
                         woke = bus.receiver.recv() => if let Err(RecvError::Closed) = woke {
                             bus = self.services.bus.subscribe(&practice_id).await;
                         },
@@ -181,42 +193,69 @@ impl Bridge {
                 Err(err) => {
                     failures += 1;
                     if failures == 1 {
-                        tracing::warn!(practice = %practice_id, error = %err, cursor, "bridge publish failed; resending from the cursor after a backoff");
+                        tracing::warn!(practice = %practice_id, error = %err, cursor = at.sent, "bridge publish failed; resending from the cursor after a backoff");
                     }
                     self.status.failed(&err);
                     tokio::select! {
-                        _ = stop.cancelled() => return,
+                        _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(backoff(failures, self.settings.backoff_max)) => {}
                     }
                 }
             }
         }
+        // Stopping (shutdown, or the claimer let go): record what was acknowledged.
+        if at.sent > at.stored
+            && let Err(err) = self.store.advance(&practice_id, at.sent, self.now_ms()).await
+        {
+            tracing::warn!(practice = %practice_id, error = %err, "could not record the bridge cursor; its events will be sent again");
+        }
     }
 
-    /// One batch: the events after the cursor up to the head (of the bridge's types),
-    /// published; the cursor moved over what was acknowledged.
-    async fn step(&self, practice_id: &str, cursor: &mut i64) -> Result<Step, String> {
-        let db = &self.services.db;
-        let head = log::head(db, practice_id).await.map_err(|e| e.to_string())?.unwrap_or(0);
-        if head <= *cursor {
-            return Ok(Step::Idle);
+    /// Writes the cursor if it moved and was last written CURSOR_EVERY ago (or `now`).
+    /// False: the lease was lost.
+    async fn store_cursor(&self, practice_id: &str, at: &mut Position, now: bool) -> Result<bool, String> {
+        if at.sent == at.stored || (!now && at.stored_at.elapsed() < CURSOR_EVERY) {
+            return Ok(true);
         }
+        let held = self.store.advance(practice_id, at.sent, self.now_ms()).await.map_err(|e| e.to_string())?;
+        at.stored = at.sent;
+        at.stored_at = tokio::time::Instant::now();
+        Ok(held)
+    }
+
+    /// One batch: the events after the cursor (of the bridge's types), published; the
+    /// cursor moved over what was acknowledged.
+    async fn step(&self, practice_id: &str, at: &mut Position) -> Result<Step, String> {
+        let db = &self.services.db;
         let batch = self.settings.batch;
-        let events = log::read_range(db, practice_id, *cursor, Some(head), self.types.as_deref(), batch)
+        // With a type list, the head tells how far the events of other types go.
+        let head = match self.types {
+            Some(_) => Some(log::head(db, practice_id).await.map_err(|e| e.to_string())?.unwrap_or(0)),
+            None => None,
+        };
+        if head.is_some_and(|head| head <= at.sent) {
+            return self.idle(practice_id, at).await;
+        }
+        let events = log::read_range(db, practice_id, at.sent, head, self.types.as_deref(), batch)
             .await
             .map_err(|e| e.to_string())?;
+        if events.is_empty() && head.is_none() {
+            return self.idle(practice_id, at).await;
+        }
         if self.types.is_none()
             && let Some(first) = events.first()
-            && first.seq > *cursor + 1
+            && first.seq > at.sent + 1
         {
-            tracing::warn!(practice = %practice_id, from = *cursor + 1, to = first.seq - 1,
+            tracing::warn!(practice = %practice_id, from = at.sent + 1, to = first.seq - 1,
                 "events were pruned from the log (EVENT_RETENTION) before this bridge sent them");
         }
         // A full batch may stop short of the head; otherwise everything up to the head
         // that matched is here (the rest is not of the bridge's types).
-        let reached = match events.last() {
-            Some(last) if events.len() as u64 == batch => last.seq,
-            _ => head,
+        let reached = match (events.last(), head) {
+            (Some(last), Some(_)) if events.len() as u64 == batch => last.seq,
+            (_, Some(head)) => head,
+            (Some(last), None) => last.seq,
+            (None, None) => at.sent,
         };
         let messages = events
             .iter()
@@ -225,23 +264,35 @@ impl Bridge {
             .map_err(|e| format!("could not encode an event: {e}"))?;
         let published = self.broker.publish(&messages).await;
         self.status.acked(messages.iter().zip(&published.acked_at).map(|(m, at)| at - m.occurred_at_ms));
-        let moved_to = match published.acked() {
+        at.sent = match published.acked() {
             n if n == messages.len() => reached,
-            0 => *cursor,
+            0 => at.sent,
             n => messages[n - 1].seq,
         };
-        if moved_to > *cursor {
-            let held = self.store.advance(practice_id, moved_to, self.now_ms()).await.map_err(|e| e.to_string())?;
-            if !held {
-                return Ok(Step::LostLease);
-            }
-            *cursor = moved_to;
+        // On a failure the cursor is written at once, so a takeover resends the least.
+        if !self.store_cursor(practice_id, at, published.error.is_some()).await? {
+            return Ok(Step::LostLease);
         }
         match published.error {
             Some(err) => Err(err),
             None => Ok(Step::Moved),
         }
     }
+
+    /// Nothing to send: write a cursor left unwritten for CURSOR_EVERY.
+    async fn idle(&self, practice_id: &str, at: &mut Position) -> Result<Step, String> {
+        if !self.store_cursor(practice_id, at, false).await? {
+            return Ok(Step::LostLease);
+        }
+        Ok(Step::Idle)
+    }
+}
+
+/// How far a practice's publisher got: acknowledged (`sent`) and written (`stored`).
+struct Position {
+    sent: i64,
+    stored: i64,
+    stored_at: tokio::time::Instant,
 }
 
 enum Step {
