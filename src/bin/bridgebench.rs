@@ -140,13 +140,24 @@ async fn consume_amqp(args: &Args, url: &str, tally: Arc<Mutex<Tally>>) -> anyho
     let channel = connection.create_channel().await?;
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
     channel
-        .exchange_declare(args.amqp_exchange.as_str().into(), lapin::ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            args.amqp_exchange.as_str().into(),
+            lapin::ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     let exclusive = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
     let queue = channel.queue_declare("".into(), exclusive, FieldTable::default()).await?;
     let name = queue.name().clone();
     channel
-        .queue_bind(name.clone(), args.amqp_exchange.as_str().into(), "#".into(), Default::default(), FieldTable::default())
+        .queue_bind(
+            name.clone(),
+            args.amqp_exchange.as_str().into(),
+            "#".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
         .await?;
     let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
     let mut deliveries = channel.basic_consume(name, "bridgebench".into(), no_ack, FieldTable::default()).await?;
@@ -213,8 +224,15 @@ async fn main() -> anyhow::Result<()> {
     for r in &reports {
         println!(
             "{}: {} events over {} practices, {} duplicates, {} gaps, {} reorders; latency p50 {} ms, p99 {} ms, max {} ms",
-            r["broker"], r["events"], r["practices"], r["duplicates"], r["gaps"], r["reorders"],
-            r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["latency_ms"]["max"]
+            r["broker"],
+            r["events"],
+            r["practices"],
+            r["duplicates"],
+            r["gaps"],
+            r["reorders"],
+            r["latency_ms"]["p50"],
+            r["latency_ms"]["p99"],
+            r["latency_ms"]["max"]
         );
     }
     println!("JSON {}", serde_json::json!({ "label": args.label, "brokers": reports }));

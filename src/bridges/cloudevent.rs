@@ -21,7 +21,6 @@ const SEQUENCE_WIDTH: usize = 19;
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub practice_id: String,
-    pub seq: i64,
     pub event_type: EventType,
     /// The event's cursor: the CloudEvent `id`, `Nats-Msg-Id`, AMQP `message_id`.
     pub id: String,
@@ -53,7 +52,6 @@ pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_
     });
     Ok(Outgoing {
         practice_id: event.practice_id.clone(),
-        seq: event.seq,
         event_type: event.event_type,
         id: event.cursor(),
         occurred_at_ms: event.occurred_at.timestamp_millis(),

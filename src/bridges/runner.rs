@@ -3,18 +3,17 @@
 //! that keeps the broker connection checked so an unreachable broker shows in the log and
 //! the `bridges` query even when no event is waiting.
 //!
-//! A practice's publisher reads the log after its cursor, publishes in seq order, and
+//! A practice's publisher follows its practice's `Feed` from its cursor, publishes in seq order, and
 //! advances the cursor only over what the broker acknowledged (written at most every
 //! 200 ms, and at once after a failure or when it stops); on a failure it backs off
-//! (200 ms doubling to `BRIDGE_BACKOFF_MAX`, with jitter) and resends from the cursor. It
-//! wakes on the bus (an event of its practice was committed, on any replica) or on its
-//! poll, whichever comes first.
+//! (200 ms doubling to `BRIDGE_BACKOFF_MAX`, with jitter) and resends what was not
+//! acknowledged. Live events come from the bus (committed on any replica) without a
+//! database read; the feed reads the log only to replay, fill a gap or catch up.
 
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -24,8 +23,10 @@ use super::settings::BridgeArgs;
 use super::status::BridgeStatus;
 use super::store::Store;
 use crate::domain::Services;
-use crate::events::log;
+use crate::error::AppError;
+use crate::events::{Cursor, Feed, FeedFilter, StoredEvent, log};
 use crate::vocab::EventType;
+use futures_util::{FutureExt, StreamExt};
 
 /// How often a moving cursor is written: each write is a database round trip, and a
 /// cursor written late only means more resends after a crash (at least once either way).
@@ -153,52 +154,107 @@ impl Bridge {
         }
     }
 
-    /// Publishes one practice from `cursor` on, while this replica holds it.
+    /// Publishes one practice from `cursor` on, while this replica holds it. Its events
+    /// come from a `Feed`: live from the bus (no database read), in seq order, with gaps
+    /// and a lagging receiver repaired from the log, and a replay from the cursor first.
     #[tracing::instrument(skip(self, stop), fields(bridge = %self.store.bridge()))]
     async fn publish_practice(self: Arc<Self>, practice_id: String, cursor: i64, stop: CancellationToken) {
-        let mut bus = self.services.bus.subscribe(&practice_id).await;
         let mut at = Position { sent: cursor, stored: cursor, stored_at: tokio::time::Instant::now() };
         let mut failures = 0u32;
-        loop {
-            let step = tokio::select! {
-                _ = stop.cancelled() => break,
-                step = self.step(&practice_id, &mut at) => step,
-            };
-            match step {
-                Ok(Step::Moved) => {
-                    failures = 0;
+        'feed: while !stop.is_cancelled() {
+            let mut events = match self.open_feed(&practice_id, &mut at).await {
+                Ok(feed) => Box::pin(feed.into_stream()),
+                Err(err) => {
+                    failures += 1;
+                    tracing::warn!(practice = %practice_id, error = %err, "could not read the log for the bridge");
+                    self.status.failed(&err);
+                    if self.pause(&stop, failures).await {
+                        break;
+                    }
                     continue;
                 }
-                Ok(Step::LostLease) => {
-                    tracing::info!(practice = %practice_id, "another replica holds this practice now");
-                    stop.cancel();
-                    return;
-                }
-                Ok(Step::Idle) => {
-                    failures = 0;
-                    // An unwritten cursor is written once it is CURSOR_EVERY old.
-                    let wait = if at.sent > at.stored {
+            };
+            // Events taken from the feed and not yet acknowledged, with their seq; None
+            // for an event not of the bridge's types (passed over, never sent).
+            let mut pending: Vec<(i64, Option<Outgoing>)> = Vec::new();
+            loop {
+                if pending.is_empty() {
+                    let flush = at.sent > at.stored;
+                    let wait = if flush {
                         CURSOR_EVERY.saturating_sub(at.stored_at.elapsed()).min(self.settings.poll)
                     } else {
                         self.settings.poll
                     };
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(wait) => {}
-                        woke = bus.receiver.recv() => if let Err(RecvError::Closed) = woke {
-                            bus = self.services.bus.subscribe(&practice_id).await;
-                        },
+                    let first = tokio::select! {
+                        _ = stop.cancelled() => break 'feed,
+                        _ = tokio::time::sleep(wait) => {
+                            if flush {
+                                match self.store_cursor(&practice_id, &mut at, false).await {
+                                    Ok(true) => {}
+                                    Ok(false) => return self.lost(&practice_id, &stop),
+                                    Err(err) => tracing::warn!(error = %err, "could not write the bridge cursor"),
+                                }
+                                continue;
+                            }
+                            // Quiet for a whole poll: if the log has more than the bus
+                            // brought (a lost publish), read it from the cursor.
+                            match log::head(&self.services.db, &practice_id).await {
+                                Ok(Some(head)) if head > at.sent => continue 'feed,
+                                _ => continue,
+                            }
+                        }
+                        next = events.next() => next,
+                    };
+                    let mut next = first;
+                    // Take what is ready now, up to a batch, without waiting.
+                    loop {
+                        match next {
+                            Some(Ok(event)) => match self.prepare(&event) {
+                                Ok(message) => pending.push((event.seq, message)),
+                                Err(err) => {
+                                    // An event that cannot be encoded would stall the
+                                    // practice for good: say so loudly, keep retrying.
+                                    tracing::error!(practice = %practice_id, seq = event.seq, error = %err, "bridge cannot encode an event");
+                                    self.status.failed(&err);
+                                    failures += 1;
+                                    if self.pause(&stop, failures).await {
+                                        break 'feed;
+                                    }
+                                    continue 'feed;
+                                }
+                            },
+                            Some(Err(err)) => {
+                                failures += 1;
+                                tracing::warn!(practice = %practice_id, error = %err, "the bridge's feed failed; reopening it");
+                                self.status.failed(&err.to_string());
+                                if self.pause(&stop, failures).await {
+                                    break 'feed;
+                                }
+                                continue 'feed;
+                            }
+                            None => continue 'feed,
+                        }
+                        if pending.len() as u64 >= self.settings.batch {
+                            break;
+                        }
+                        match events.next().now_or_never() {
+                            Some(more) => next = more,
+                            None => break,
+                        }
                     }
                 }
-                Err(err) => {
-                    failures += 1;
-                    if failures == 1 {
-                        tracing::warn!(practice = %practice_id, error = %err, cursor = at.sent, "bridge publish failed; resending from the cursor after a backoff");
-                    }
-                    self.status.failed(&err);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(backoff(failures, self.settings.backoff_max)) => {}
+                match self.send(&practice_id, &mut pending, &mut at).await {
+                    Ok(true) => failures = 0,
+                    Ok(false) => return self.lost(&practice_id, &stop),
+                    Err(err) => {
+                        failures += 1;
+                        if failures == 1 {
+                            tracing::warn!(practice = %practice_id, error = %err, cursor = at.sent, "bridge publish failed; resending from the cursor after a backoff");
+                        }
+                        self.status.failed(&err);
+                        if self.pause(&stop, failures).await {
+                            break 'feed;
+                        }
                     }
                 }
             }
@@ -208,6 +264,91 @@ impl Bridge {
             && let Err(err) = self.store.advance(&practice_id, at.sent, self.now_ms()).await
         {
             tracing::warn!(practice = %practice_id, error = %err, "could not record the bridge cursor; its events will be sent again");
+        }
+    }
+
+    fn lost(&self, practice_id: &str, stop: &CancellationToken) {
+        tracing::info!(practice = %practice_id, "another replica holds this practice now");
+        stop.cancel();
+    }
+
+    /// Waits out the backoff after `failures` failures; true if stopped meanwhile.
+    async fn pause(&self, stop: &CancellationToken, failures: u32) -> bool {
+        tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tokio::time::sleep(backoff(failures, self.settings.backoff_max)) => false,
+        }
+    }
+
+    /// A feed of the practice after the cursor. Events pruned before the bridge sent them
+    /// (EVENT_RETENTION) are logged and passed over.
+    async fn open_feed(&self, practice_id: &str, at: &mut Position) -> Result<Feed, String> {
+        let s = &self.services;
+        let open = |seq: i64| {
+            let cursor = Cursor { practice_id: practice_id.to_string(), seq }.encode();
+            async move { Feed::open(&s.db, &s.bus, &s.counters, practice_id, Some(&cursor), FeedFilter::default()).await }
+        };
+        match open(at.sent).await {
+            Ok(feed) => Ok(feed),
+            Err(AppError::CursorExpired(_)) => {
+                let first = log::first_seq(&s.db, practice_id).await.map_err(|e| e.to_string())?.unwrap_or(at.sent + 1);
+                tracing::warn!(practice = %practice_id, from = at.sent + 1, to = first - 1,
+                    "events were pruned from the log (EVENT_RETENTION) before this bridge sent them");
+                at.sent = at.sent.max(first - 1);
+                open(at.sent).await.map_err(|e| e.to_string())
+            }
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    /// The message for an event, or None when it is not of the bridge's types.
+    fn prepare(&self, event: &StoredEvent) -> Result<Option<Outgoing>, String> {
+        if self.types.as_ref().is_some_and(|types| !types.contains(&event.event_type)) {
+            return Ok(None);
+        }
+        cloudevent::encode(event, self.settings.payload)
+            .map(Some)
+            .map_err(|e| format!("could not encode an event: {e}"))
+    }
+
+    /// Publishes the pending messages; drops from `pending` what the broker acknowledged
+    /// (and the passed-over events before the first unacknowledged one) and moves the
+    /// cursor over them. Ok(false): the lease was lost.
+    async fn send(
+        &self,
+        practice_id: &str,
+        pending: &mut Vec<(i64, Option<Outgoing>)>,
+        at: &mut Position,
+    ) -> Result<bool, String> {
+        let messages: Vec<Outgoing> = pending.iter().filter_map(|(_, m)| m.clone()).collect();
+        let published = match messages.is_empty() {
+            true => Default::default(),
+            false => self.broker.publish(&messages).await,
+        };
+        self.status.acked(messages.iter().zip(&published.acked_at).map(|(m, at)| at - m.occurred_at_ms));
+        let mut acked = published.acked();
+        let done = pending
+            .iter()
+            .take_while(|(_, message)| match message {
+                Some(_) if acked == 0 => false,
+                Some(_) => {
+                    acked -= 1;
+                    true
+                }
+                None => true,
+            })
+            .count();
+        if let Some((seq, _)) = done.checked_sub(1).map(|last| &pending[last]) {
+            at.sent = *seq;
+        }
+        pending.drain(..done);
+        // On a failure the cursor is written at once, so a takeover resends the least.
+        if !self.store_cursor(practice_id, at, published.error.is_some()).await? {
+            return Ok(false);
+        }
+        match published.error {
+            Some(err) => Err(err),
+            None => Ok(true),
         }
     }
 
@@ -222,70 +363,6 @@ impl Bridge {
         at.stored_at = tokio::time::Instant::now();
         Ok(held)
     }
-
-    /// One batch: the events after the cursor (of the bridge's types), published; the
-    /// cursor moved over what was acknowledged.
-    async fn step(&self, practice_id: &str, at: &mut Position) -> Result<Step, String> {
-        let db = &self.services.db;
-        let batch = self.settings.batch;
-        // With a type list, the head tells how far the events of other types go.
-        let head = match self.types {
-            Some(_) => Some(log::head(db, practice_id).await.map_err(|e| e.to_string())?.unwrap_or(0)),
-            None => None,
-        };
-        if head.is_some_and(|head| head <= at.sent) {
-            return self.idle(practice_id, at).await;
-        }
-        let events = log::read_range(db, practice_id, at.sent, head, self.types.as_deref(), batch)
-            .await
-            .map_err(|e| e.to_string())?;
-        if events.is_empty() && head.is_none() {
-            return self.idle(practice_id, at).await;
-        }
-        if self.types.is_none()
-            && let Some(first) = events.first()
-            && first.seq > at.sent + 1
-        {
-            tracing::warn!(practice = %practice_id, from = at.sent + 1, to = first.seq - 1,
-                "events were pruned from the log (EVENT_RETENTION) before this bridge sent them");
-        }
-        // A full batch may stop short of the head; otherwise everything up to the head
-        // that matched is here (the rest is not of the bridge's types).
-        let reached = match (events.last(), head) {
-            (Some(last), Some(_)) if events.len() as u64 == batch => last.seq,
-            (_, Some(head)) => head,
-            (Some(last), None) => last.seq,
-            (None, None) => at.sent,
-        };
-        let messages = events
-            .iter()
-            .map(|event| cloudevent::encode(event, self.settings.payload))
-            .collect::<Result<Vec<Outgoing>, _>>()
-            .map_err(|e| format!("could not encode an event: {e}"))?;
-        let published = self.broker.publish(&messages).await;
-        self.status.acked(messages.iter().zip(&published.acked_at).map(|(m, at)| at - m.occurred_at_ms));
-        at.sent = match published.acked() {
-            n if n == messages.len() => reached,
-            0 => at.sent,
-            n => messages[n - 1].seq,
-        };
-        // On a failure the cursor is written at once, so a takeover resends the least.
-        if !self.store_cursor(practice_id, at, published.error.is_some()).await? {
-            return Ok(Step::LostLease);
-        }
-        match published.error {
-            Some(err) => Err(err),
-            None => Ok(Step::Moved),
-        }
-    }
-
-    /// Nothing to send: write a cursor left unwritten for CURSOR_EVERY.
-    async fn idle(&self, practice_id: &str, at: &mut Position) -> Result<Step, String> {
-        if !self.store_cursor(practice_id, at, false).await? {
-            return Ok(Step::LostLease);
-        }
-        Ok(Step::Idle)
-    }
 }
 
 /// How far a practice's publisher got: acknowledged (`sent`) and written (`stored`).
@@ -293,13 +370,4 @@ struct Position {
     sent: i64,
     stored: i64,
     stored_at: tokio::time::Instant,
-}
-
-enum Step {
-    /// The cursor moved (more may be waiting).
-    Moved,
-    /// Nothing after the cursor.
-    Idle,
-    /// Another replica took the practice.
-    LostLease,
 }

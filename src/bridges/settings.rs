@@ -75,7 +75,8 @@ pub struct BridgeArgs {
     /// died loses its practices to the others after this.
     #[arg(id = "bridge_lease", long = "bridge-lease", env = "BRIDGE_LEASE", default_value = "15s", value_parser = parse_duration)]
     pub lease: Duration,
-    /// How often a practice's publisher looks at the log when no bus message woke it.
+    /// How often an idle practice's publisher checks the log for events the bus did not
+    /// bring (live events come from the bus at once).
     #[arg(id = "bridge_poll", long = "bridge-poll", env = "BRIDGE_POLL", default_value = "1s", value_parser = parse_duration)]
     pub poll: Duration,
     /// Events read from the log per batch (the cursor is written once per batch).
