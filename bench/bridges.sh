@@ -9,7 +9,8 @@
 # RUNS (default 3) runs. OUTAGE=S (default 0) runs JetStream on a nats-server of the
 # script's own (free port, store in a temp dir), SIGKILLs it OUTAGE_AT seconds (default 10)
 # into the run and restarts it S seconds later; otherwise the shared NATS on 4222 is used
-# (the shared brokers are never stopped). RabbitMQ is the shared one on 5672.
+# (the shared brokers are never stopped). RabbitMQ is the shared one on 5672. IDLE (default
+# 15) is how many quiet seconds end bridgebench.
 # DATABASE (default postgres://postgres@127.0.0.1:5432/bench_bridges) is dropped and
 # created anew before each run. Expects
 # `cargo build --release --bin loadgen --bin clinicstream --bin bridgebench`.
@@ -55,7 +56,7 @@ for run in $(seq 1 "$RUNS"); do
     start_nats
   fi
   ./target/release/bridgebench --nats-url "$nats" --nats-stream "$stream" --nats-prefix "$prefix" \
-    --amqp-url "$AMQP" --amqp-exchange "$exchange" --idle 15 --cleanup --label "$label" >"$tmp/bench$run.txt" 2>&1 &
+    --amqp-url "$AMQP" --amqp-exchange "$exchange" --idle "${IDLE:-15}" --cleanup --label "$label" >"$tmp/bench$run.txt" 2>&1 &
   bench_pid=$!
   pids+=("$bench_pid")
   for _ in $(seq 1 100); do grep -q READY "$tmp/bench$run.txt" 2>/dev/null && break; sleep 0.1; done

@@ -7,16 +7,21 @@ import sys
 name = sys.argv[1]
 buckets = {}
 for line in sys.stdin:
-    m = re.match(name + r'_bucket\{(.*)le="([^"]+)"\} (\S+)', line)
-    if m:
-        labels = m.group(1).rstrip(",")
-        buckets.setdefault(labels, []).append((float(m.group(2)), float(m.group(3))))
-for labels, rows in buckets.items():
+    m = re.match(re.escape(name) + r"_bucket\{([^}]*)\} (\S+)", line)
+    if not m:
+        continue
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+    le = labels.pop("le")
+    key = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    buckets.setdefault(key, []).append((float(le), float(m.group(2))))
+for key, rows in sorted(buckets.items()):
     rows.sort()
     total = rows[-1][1]
+
     def at(q):
         for le, count in rows:
             if count >= q * total:
                 return le
         return float("inf")
-    print(f"{name}{{{labels}}}: count {int(total)}, p50 <= {at(0.5) * 1000:.1f} ms, p99 <= {at(0.99) * 1000:.1f} ms")
+
+    print(f"{name}{{{key}}}: count {int(total)}, p50 <= {at(0.5) * 1000:.1f} ms, p99 <= {at(0.99) * 1000:.1f} ms")
