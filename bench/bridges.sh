@@ -92,6 +92,7 @@ for run in $(seq 1 "$RUNS"); do
   curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^clinicstream_bridge_(lag_events|publishes_total|failures_total)'
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
+  if [[ -n ${KEEP_LOGS:-} ]]; then cp "$tmp/server$run.log" "$KEEP_LOGS/$label-server$run.log"; fi
   [[ -f $tmp/nats$run.pid ]] && kill "$(cat "$tmp/nats$run.pid")" 2>/dev/null || true
   [[ -n $nats_pid ]] && kill "$nats_pid" 2>/dev/null || true
 done

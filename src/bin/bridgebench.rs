@@ -112,25 +112,39 @@ impl Tally {
 }
 
 async fn consume_nats(args: &Args, url: &str, tally: Arc<Mutex<Tally>>) -> anyhow::Result<()> {
-    use async_nats::jetstream::{self, consumer::pull::OrderedConfig, stream};
+    use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig, stream};
     let client = async_nats::connect(url).await.context("connecting to NATS")?;
     let js = jetstream::new(client);
     // Created as the bridge creates it, so the consumer can start first.
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: args.nats_stream.clone(),
-            subjects: vec![format!("{}.>", args.nats_prefix)],
-            ..Default::default()
-        })
-        .await
-        .context("opening the stream")?;
-    let consumer = stream.create_consumer(OrderedConfig::default()).await.context("creating a consumer")?;
-    let mut messages = consumer.messages().await.context("consuming")?;
-    while let Some(message) = messages.next().await {
-        let message = message.context("reading the stream")?;
-        tally.lock().unwrap().record(&message.payload);
+    let config = stream::Config {
+        name: args.nats_stream.clone(),
+        subjects: vec![format!("{}.>", args.nats_prefix)],
+        ..Default::default()
+    };
+    let stream = js.get_or_create_stream(config).await.context("opening the stream")?;
+    // The next stream sequence to read: a consumer lost with its server (an outage run)
+    // is created again from there.
+    let mut next = 1u64;
+    loop {
+        let policy = DeliverPolicy::ByStartSequence { start_sequence: next };
+        let consumer = match stream.create_consumer(OrderedConfig { deliver_policy: policy, ..Default::default() }).await {
+            Ok(consumer) => consumer,
+            Err(err) => {
+                eprintln!("nats consumer: {err}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Ok(mut messages) = consumer.messages().await else { continue };
+        while let Some(message) = messages.next().await {
+            let Ok(message) = message else { break };
+            if let Ok(info) = message.info() {
+                next = info.stream_sequence + 1;
+            }
+            tally.lock().unwrap().record(&message.payload);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Ok(())
 }
 
 async fn consume_amqp(args: &Args, url: &str, tally: Arc<Mutex<Tally>>) -> anyhow::Result<()> {
