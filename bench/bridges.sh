@@ -10,7 +10,7 @@
 # script's own (free port, store in a temp dir), SIGKILLs it OUTAGE_AT seconds (default 10)
 # into the run and restarts it S seconds later; otherwise the shared NATS on 4222 is used
 # (the shared brokers are never stopped). RabbitMQ is the shared one on 5672. IDLE (default
-# 15) is how many quiet seconds end bridgebench.
+# 15) is how many quiet seconds end bridgebench. IN_FLIGHT (default 1) is BRIDGE_MAX_IN_FLIGHT.
 # DATABASE (default postgres://postgres@127.0.0.1:5432/bench_bridges) is dropped and
 # created anew before each run. Expects
 # `cargo build --release --bin loadgen --bin clinicstream --bin bridgebench`.
@@ -60,7 +60,7 @@ for run in $(seq 1 "$RUNS"); do
   bench_pid=$!
   pids+=("$bench_pid")
   for _ in $(seq 1 100); do grep -q READY "$tmp/bench$run.txt" 2>/dev/null && break; sleep 0.1; done
-  RUST_LOG=warn BRIDGE_NATS_URL=$nats BRIDGE_NATS_STREAM=$stream BRIDGE_NATS_PREFIX=$prefix \
+  RUST_LOG=warn BRIDGE_MAX_IN_FLIGHT=${IN_FLIGHT:-1} BRIDGE_NATS_URL=$nats BRIDGE_NATS_STREAM=$stream BRIDGE_NATS_PREFIX=$prefix \
     BRIDGE_AMQP_URL=$AMQP BRIDGE_AMQP_EXCHANGE=$exchange \
     ./target/release/clinicstream serve --database-url "$DATABASE" --listen-addr "127.0.0.1:$PORT" \
     --admin-key "$ADMIN_KEY" --rate-limit-per-sec 1000000 --rate-limit-burst 1000000 \

@@ -127,14 +127,15 @@ async fn consume_nats(args: &Args, url: &str, tally: Arc<Mutex<Tally>>) -> anyho
     let mut next = 1u64;
     loop {
         let policy = DeliverPolicy::ByStartSequence { start_sequence: next };
-        let consumer = match stream.create_consumer(OrderedConfig { deliver_policy: policy, ..Default::default() }).await {
-            Ok(consumer) => consumer,
-            Err(err) => {
-                eprintln!("nats consumer: {err}; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
+        let consumer =
+            match stream.create_consumer(OrderedConfig { deliver_policy: policy, ..Default::default() }).await {
+                Ok(consumer) => consumer,
+                Err(err) => {
+                    eprintln!("nats consumer: {err}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
         let Ok(mut messages) = consumer.messages().await else { continue };
         while let Some(message) = messages.next().await {
             let Ok(message) = message else { break };

@@ -26,7 +26,8 @@ use crate::domain::Services;
 use crate::error::AppError;
 use crate::events::{Cursor, Feed, FeedFilter, StoredEvent, log};
 use crate::vocab::EventType;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 /// How often a moving cursor is written: each write is a database round trip, and a
 /// cursor written late only means more resends after a crash (at least once either way).
@@ -162,8 +163,8 @@ impl Bridge {
         let mut at = Position { sent: cursor, stored: cursor, stored_at: tokio::time::Instant::now() };
         let mut failures = 0u32;
         'feed: while !stop.is_cancelled() {
-            let mut events = match self.open_feed(&practice_id, &mut at).await {
-                Ok(feed) => Box::pin(feed.into_stream()),
+            let (mut events, _reader) = match self.open_feed(&practice_id, &mut at).await {
+                Ok(feed) => read_ahead(feed, self.settings.batch as usize),
                 Err(err) => {
                     failures += 1;
                     tracing::warn!(practice = %practice_id, error = %err, "could not read the log for the bridge");
@@ -203,7 +204,7 @@ impl Bridge {
                                 _ => continue,
                             }
                         }
-                        next = events.next() => next,
+                        next = events.recv() => next,
                     };
                     let mut next = first;
                     // Take what is ready now, up to a batch, without waiting.
@@ -237,9 +238,9 @@ impl Bridge {
                         if pending.len() as u64 >= self.settings.batch {
                             break;
                         }
-                        match events.next().now_or_never() {
-                            Some(more) => next = more,
-                            None => break,
+                        match events.try_recv() {
+                            Ok(more) => next = Some(more),
+                            Err(_) => break,
                         }
                     }
                 }
@@ -363,6 +364,34 @@ impl Bridge {
         at.stored_at = tokio::time::Instant::now();
         Ok(held)
     }
+}
+
+/// Aborts the feed's reader when the publisher lets the feed go.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs the feed on a task of its own, up to `ahead` events ahead of the publisher. The
+/// publisher waits on brokers for long stretches; a feed polled only now and then would
+/// sit suspended in the middle of a log read, holding a pooled database connection the
+/// whole time (fifty practices waiting on a broker that is down would drain the pool and
+/// stall the mutations). On its own task every read runs to its end at once.
+fn read_ahead(feed: Feed, ahead: usize) -> (mpsc::Receiver<crate::error::AppResult<Arc<StoredEvent>>>, Reader) {
+    let (tx, rx) = mpsc::channel(ahead.max(1));
+    let task = tokio::spawn(async move {
+        let mut events = Box::pin(feed.into_stream());
+        while let Some(item) = events.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    (rx, Reader(task))
 }
 
 /// How far a practice's publisher got: acknowledged (`sent`) and written (`stored`).
