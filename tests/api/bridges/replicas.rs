@@ -133,3 +133,42 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
     delete_stream(SHARED_NATS, &stream).await;
     delete_exchange(SHARED_AMQP, &exchange).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_stops_gives_its_practices_back_at_once() {
+    if !shared_nats() {
+        return;
+    }
+    let Some(redis) = shared() else { return };
+    let Some(db) = fresh_db(Backend::Postgres).await else { return };
+    let (stream, prefix, redis_prefix) = (unique("CSTEST_"), unique("cstest"), unique("cs-test-"));
+    let adjust = |c: &mut clinicstream::Config| {
+        c.redis_url = Some(redis.clone());
+        c.redis_prefix = redis_prefix.clone();
+        c.bridges.nats_url = Some(SHARED_NATS.into());
+        c.bridges.nats_stream = stream.clone();
+        c.bridges.nats_prefix = prefix.clone();
+        // Far longer than the test: a handover within it can only be the release.
+        c.bridges.lease = Duration::from_secs(120);
+        c.bridges.poll = Duration::from_millis(100);
+    };
+    let a = spawn_app_on(&db, adjust).await;
+    let f = a.fixture().await;
+    let held = bridge_until(&a, "NATS", Duration::from_secs(10), |b| b["practicesHeld"] == 1).await;
+    assert_eq!(held["practicesHeld"], 1, "{held}");
+    let b = spawn_app_on(&db, adjust).await;
+    assert_eq!(bridge(&b, "NATS").await["practicesHeld"], 0);
+    super::support::pay(&a, &f.backoffice, &f.patient, 3).await;
+    a.stop().await;
+    let took = bridge_until(&b, "NATS", Duration::from_secs(10), |s| s["practicesHeld"] == 1).await;
+    assert_eq!(took["practicesHeld"], 1, "the stopped replica released its lease: {took}");
+    super::support::pay(&b, &f.backoffice, &f.patient, 3).await;
+    let want = expected(&b, &[&f.practice], None).await;
+    assert_eq!(
+        wait_for(Duration::from_secs(20), 7, async || distinct(&read_stream(SHARED_NATS, &stream).await)).await,
+        7
+    );
+    assert_eq!(verify(&read_stream(SHARED_NATS, &stream).await, Door::Nats, &prefix, &want), 0);
+    drop(b);
+    delete_stream(SHARED_NATS, &stream).await;
+}
