@@ -8,6 +8,7 @@ mod broker;
 mod cloudevent;
 mod mqtt;
 mod nats;
+mod publisher;
 mod runner;
 mod settings;
 mod start;
