@@ -27,6 +27,8 @@ use crate::state::AppState;
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// The configured bridges, started with the other workers by `run_until`.
+    bridges: crate::bridges::Configured,
 }
 
 /// What exists before the app: the stop signals, the task tracker and the counters that
@@ -131,9 +133,13 @@ impl App {
             limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
-        let schema = graphql::build(services.clone(), &config);
+        // Malformed bridge settings stop the start here, naming the setting; a broker that
+        // cannot be reached is the bridge's own business later (logged, retried).
+        let bridges = crate::bridges::Configured::build(&config.bridges, &services)
+            .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
+        let schema = graphql::build(services.clone(), &config, bridges.bridges.clone());
         let http_metrics = Arc::new(HttpMetrics::default());
-        let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics));
+        let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics, &bridges.bridges.metrics));
         let hubs = crate::hub::Hubs::new(
             schema.clone(),
             services.clone(),
@@ -162,7 +168,7 @@ impl App {
             hubs,
             persisted,
         };
-        Ok(Self { listener, state })
+        Ok(Self { listener, state, bridges })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -178,7 +184,7 @@ impl App {
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state } = self;
+        let Self { listener, state, bridges } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
@@ -187,6 +193,7 @@ impl App {
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
         crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
+        bridges.start(&state.config.bridges, &workers, &tracker);
         let router = crate::http::router(state);
         let graceful = {
             let drain = drain.clone();

@@ -169,6 +169,8 @@ pub struct Config {
     pub clients: Box<ClientArgs>,
     #[command(flatten)]
     pub retention: Box<RetentionArgs>,
+    #[command(flatten)]
+    pub bridges: Box<crate::bridges::BridgeArgs>,
 }
 
 // ---- How long the log and its history are kept (issue 15) ----

@@ -41,6 +41,10 @@
 //!   `IDEMPOTENCY_RETENTION`), pruning oldest first in short statements.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
+//! - [`bridges`]: the log into brokers as CloudEvents 1.0 — NATS JetStream, RabbitMQ and
+//!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
+//!   broker-acknowledged messages and a lease so one replica publishes it, like the
+//!   webhook worker's; `data` is the webhook body's `data`.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers, the
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
 //!   the reminder scheduler every replica runs.
@@ -54,6 +58,7 @@
 pub mod app;
 pub mod asyncapi;
 pub mod auth;
+pub mod bridges;
 pub mod clock;
 pub mod commands;
 pub mod config;

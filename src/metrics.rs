@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::bridges::BridgeMetrics;
 use crate::events::{Counters, TransportLabel};
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -47,7 +48,7 @@ impl Default for HttpMetrics {
 }
 
 /// A registry over the app's instruments (they are shared handles: registering clones).
-pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
+pub fn registry(counters: &Counters, http: &HttpMetrics, bridges: &BridgeMetrics) -> Registry {
     let mut registry = Registry::with_prefix("clinicstream");
     registry.register("connections", "Open connections by transport", http.connections.clone());
     registry.register("subscriptions", "Open subscriptions by transport", counters.subscriptions.clone());
@@ -118,6 +119,28 @@ pub fn registry(counters: &Counters, http: &HttpMetrics) -> Registry {
         "graphql_request_duration_seconds",
         "GraphQL over HTTP request durations by operation type",
         http.request_duration.clone(),
+    );
+    registry.register(
+        "bridge_lag_events",
+        "Events behind the log heads, per bridge, over every practice",
+        bridges.lag.clone(),
+    );
+    registry.register("bridge_publishes", "Messages the broker acknowledged, per bridge", bridges.publishes.clone());
+    registry.register(
+        "bridge_failures",
+        "Failed bridge connects and publishes (retried), per bridge",
+        bridges.failures.clone(),
+    );
+    registry.register(
+        "bridge_up",
+        "1 while this replica's connection to the bridge's broker is up",
+        bridges.up.clone(),
+    );
+    registry.register("bridge_practices", "Practices this replica publishes, per bridge", bridges.practices.clone());
+    registry.register(
+        "bridge_ack_latency_seconds",
+        "From an event's append to its broker ack, per bridge",
+        bridges.ack_latency.clone(),
     );
     registry
 }

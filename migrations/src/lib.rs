@@ -8,6 +8,7 @@ mod m20261123_000002_outbox;
 mod m20261201_000003_reminders;
 mod m20261202_000004_webhooks;
 mod m20261210_000016_persisted_queries;
+mod m20261211_000018_bridges;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_reminders::Migration),
             Box::new(m20261202_000004_webhooks::Migration),
             Box::new(m20261210_000016_persisted_queries::Migration),
+            Box::new(m20261211_000018_bridges::Migration),
         ]
     }
 }

@@ -6,15 +6,17 @@ use super::errors::ErrorCodes;
 use super::mutation::Mutation;
 use super::query::Query;
 use super::subscription::Subscription;
+use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
 use crate::live::LiveDirective;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-pub fn build(services: Services, config: &Config) -> AppSchema {
+pub fn build(services: Services, config: &Config, bridges: Bridges) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
+        .data(bridges)
         .data(config.webhooks.allow_private.clone())
         .directive(LiveDirective)
         .extension(ErrorCodes)

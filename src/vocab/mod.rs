@@ -8,11 +8,13 @@
 //! so they carry their async-graphql derives here; `graphql::types` re-exports them and
 //! adds what only the API has (the `Event` interface, `Practice.lastCursor`).
 
+mod bridges;
 mod date;
 mod enums;
 mod resources;
 mod webhooks;
 
+pub use bridges::{Bridge, BridgeKind, BridgeState};
 pub use date::Date;
 pub use enums::{AppointmentStatus, EventType, PaymentMethod, ProviderKind, Role};
 pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};

@@ -16,20 +16,26 @@ impl Message {
     /// redeliveries and replays (receivers dedupe on it), the same on every endpoint, and
     /// usable as `after` to resume a subscription from this event.
     pub fn for_event(event: &StoredEvent) -> Result<Self, serde_json::Error> {
-        let mut data = Map::new();
-        data.insert("cursor".into(), json!(event.cursor()));
-        data.insert("seq".into(), json!(event.seq));
-        data.insert("type".into(), json!(event.event_type.as_str()));
-        data.insert("occurredAt".into(), json!(event.occurred_at.to_rfc3339()));
-        data.insert("practiceId".into(), json!(event.practice_id));
-        if let Value::Object(snapshot) = serde_json::to_value(&event.payload)? {
-            data.extend(snapshot);
-        }
         let body = json!({
             "type": event.event_type.as_str(),
             "timestamp": event.occurred_at.to_rfc3339(),
-            "data": data,
+            "data": event_data(event)?,
         });
         Ok(Self { id: event.cursor(), body: serde_json::to_vec(&body)? })
     }
+}
+
+/// The body's `data`: cursor, seq, type, occurredAt and practiceId, then the snapshot's
+/// fields. The bridges carry the same object as their CloudEvents' `data`.
+pub fn event_data(event: &StoredEvent) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut data = Map::new();
+    data.insert("cursor".into(), json!(event.cursor()));
+    data.insert("seq".into(), json!(event.seq));
+    data.insert("type".into(), json!(event.event_type.as_str()));
+    data.insert("occurredAt".into(), json!(event.occurred_at.to_rfc3339()));
+    data.insert("practiceId".into(), json!(event.practice_id));
+    if let Value::Object(snapshot) = serde_json::to_value(&event.payload)? {
+        data.extend(snapshot);
+    }
+    Ok(data)
 }

@@ -20,6 +20,7 @@ mod start;
 mod worker;
 
 pub use guard::{Allowlist, is_public};
+pub(crate) use message::event_data;
 pub use schedule::{RetrySchedule, parse_duration};
 pub use settings::WebhookArgs;
 pub use start::start;

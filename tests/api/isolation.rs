@@ -80,6 +80,8 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
             ),
         ),
         ("apiKeys", case("query($id: ID!) { apiKeys(practiceId: $id) { id } }", json!({ "id": p }))),
+        // Deployment-wide, global ADMIN keys only: a practice's keys get FORBIDDEN.
+        ("bridges", case("{ bridges { kind destination lag lastError } }", json!({}))),
         (
             "webhookEndpoints",
             case("query($id: ID!) { webhookEndpoints(practiceId: $id) { id url } }", json!({ "id": p })),

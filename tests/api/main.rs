@@ -12,6 +12,7 @@ mod ws_client;
 mod auth;
 mod bad_input;
 mod batching;
+mod bridges;
 mod browser;
 mod chaos;
 mod cli;

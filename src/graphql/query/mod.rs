@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod appointments;
+mod bridges;
 mod events;
 mod patients;
 mod practices;
@@ -15,4 +16,5 @@ pub struct Query(
     events::EventQuery,
     api_keys::ApiKeyQuery,
     webhooks::WebhookQuery,
+    bridges::BridgeQuery,
 );

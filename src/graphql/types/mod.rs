@@ -6,8 +6,8 @@ mod events;
 mod practice_cursor;
 
 pub use crate::vocab::{
-    ApiKey, Appointment, AppointmentStatus, Charge, CreatedApiKey, Date, EventType, Patient, Payment, PaymentMethod,
-    Practice, Provider, ProviderKind, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
-    WebhookEndpointSecret, WebhookReplay,
+    ApiKey, Appointment, AppointmentStatus, Bridge, Charge, CreatedApiKey, Date, EventType, Patient, Payment,
+    PaymentMethod, Practice, Provider, ProviderKind, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus,
+    WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
 };
 pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};
