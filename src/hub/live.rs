@@ -212,13 +212,11 @@ impl Lives {
     }
 
     /// A connection that was full has room again.
-    pub fn drained(&mut self, ids: Ids, cx: &Cx) -> bool {
-        let Some(op) = self.ops.get_mut(&ids.0) else { return false };
-        let Some(reg) = op.regs.get_mut(&ids.1) else { return true };
-        if reg.state == State::Behind {
+    pub fn drained(&mut self, ids: Ids, cx: &Cx) {
+        let behind = self.ops.get(&ids.0).and_then(|op| op.regs.get(&ids.1)).is_some_and(|r| r.state == State::Behind);
+        if behind {
             self.send_current(ids, cx);
         }
-        true
     }
 
     /// An event of the practice: the operations it can change run again.
