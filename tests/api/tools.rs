@@ -27,6 +27,10 @@ pub fn node_ready(package: &Path, modules: &[&str]) -> Option<()> {
         missing("node", "apt-get install -y nodejs npm");
         return None;
     }
+    // One install at a time: tests run in parallel, and `npm ci` first deletes the
+    // node_modules another test may be running from.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if modules.iter().any(|m| !package.join("node_modules").join(m).exists()) {
         let installed = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
