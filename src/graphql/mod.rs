@@ -13,7 +13,7 @@ pub mod shared_feed;
 mod subscription;
 pub mod types;
 
-pub use errors::{ErrorCodes, GqlResult};
+pub use errors::{ErrorCodes, GqlResult, fill_code};
 pub use operation::selected_operation;
 pub use render_cache::{RenderCache, RenderSlot};
 pub use schema::{AppSchema, build, introspection_schema, sdl};

@@ -291,9 +291,7 @@ fn refused(reason: String) -> Subscribed {
 
 fn bad_user_input(message: String) -> async_graphql::ServerError {
     let mut error = async_graphql::ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "BAD_USER_INPUT");
-    error.extensions = Some(extensions);
+    crate::graphql::fill_code(&mut error); // BAD_USER_INPUT
     error
 }
 

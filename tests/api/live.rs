@@ -197,6 +197,7 @@ async fn what_cannot_be_live_is_refused_with_a_reason() {
         live(&mut client, id, query, json!({ "p": f.practice }), json!({})).await;
         let errors = errors_of(&mut client, id).await;
         assert!(errors.to_string().contains(why), "{id}: {errors}");
+        assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{id}: {errors}");
     }
     live(&mut client, "p", BALANCE, json!({ "id": f.patient }), json!({ "livePatch": "rfc6902" })).await;
     assert!(errors_of(&mut client, "p").await.to_string().contains("jsondiffpatch"));
