@@ -33,7 +33,7 @@ rmSync(join(here, 'dist'), { recursive: true, force: true });
 mkdirSync(join(here, 'dist'));
 await build({
   absWorkingDir: here,
-  entryPoints: { graphiql: 'src/graphiql.jsx', dashboard: 'src/dashboard.js' },
+  entryPoints: { graphiql: 'src/graphiql.jsx', dashboard: 'src/dashboard.js', console: 'src/console/main.js' },
   bundle: true,
   minify: true,
   format: 'esm',
@@ -45,6 +45,6 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-for (const page of ['index.html', 'graphiql.html']) copyFileSync(join(here, 'src', page), join(here, 'dist', page));
+for (const page of ['index.html', 'graphiql.html', 'console.html']) copyFileSync(join(here, 'src', page), join(here, 'dist', page));
 writeFileSync(join(here, 'dist', 'SOURCE_HASH'), sourceHash() + '\n');
 console.log('web/dist built; source hash', sourceHash());

@@ -1,7 +1,7 @@
-//! The browser assets, embedded in the binary: the dashboard at `/`, GraphiQL's page, and
-//! their scripts and styles under `/assets/`. They are built from `web/` by esbuild into
-//! `web/dist/`, which is committed, so `cargo run` needs no Node and no network; a test
-//! fails when `web/` changed without a rebuild. Nothing is loaded from a CDN, and the
+//! The browser assets, embedded in the binary: the dashboard at `/`, the operator console
+//! at `/console`, GraphiQL's page, and their scripts and styles under `/assets/`. They are
+//! built from `web/` by esbuild into `web/dist/`, which is committed, so `cargo run` needs
+//! no Node and no network; a test fails when `web/` changed without a rebuild. Nothing is loaded from a CDN, and the
 //! pages' Content-Security-Policy forbids it.
 
 use axum::extract::Path;
@@ -25,9 +25,12 @@ const SCRIPTS: &[Asset] = &[
     asset!("dashboard.css", "text/css; charset=utf-8"),
     asset!("graphiql.js", "text/javascript; charset=utf-8"),
     asset!("graphiql.css", "text/css; charset=utf-8"),
+    asset!("console.js", "text/javascript; charset=utf-8"),
+    asset!("console.css", "text/css; charset=utf-8"),
 ];
 const DASHBOARD: Asset = asset!("index.html", "text/html; charset=utf-8");
 const GRAPHIQL: Asset = asset!("graphiql.html", "text/html; charset=utf-8");
+const CONSOLE: Asset = asset!("console.html", "text/html; charset=utf-8");
 
 /// The hash of the sources `web/dist` was built from: the assets' version, as their ETag.
 const SOURCE_HASH: &str = include_str!("../../web/dist/SOURCE_HASH");
@@ -65,6 +68,11 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
 /// `GET /`: the front-desk dashboard.
 pub async fn dashboard(headers: HeaderMap) -> Response {
     serve(&DASHBOARD, &headers)
+}
+
+/// `GET /console`: the operator console.
+pub async fn console(headers: HeaderMap) -> Response {
+    serve(&CONSOLE, &headers)
 }
 
 /// GraphiQL's page (`GET /graphql` from a browser).

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api(&state))
         .route("/", get(assets::dashboard))
+        .route("/console", get(assets::console))
         .route("/assets/{name}", get(assets::script))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

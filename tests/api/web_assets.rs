@@ -55,6 +55,9 @@ async fn the_server_serves_the_embedded_build() {
         ("/assets/dashboard.js", "dashboard.js", "text/javascript"),
         ("/assets/graphiql.js", "graphiql.js", "text/javascript"),
         ("/assets/graphiql.css", "graphiql.css", "text/css"),
+        ("/console", "console.html", "text/html"),
+        ("/assets/console.js", "console.js", "text/javascript"),
+        ("/assets/console.css", "console.css", "text/css"),
     ] {
         let response = app.http().get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");

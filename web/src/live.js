@@ -21,8 +21,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Runs until `stop()`: calls `onEvent` for each event and `onStatus` with
  * 'connecting' | 'live' | 'reconnecting' | 'failed'. `cursor()` gives the resume point.
+ * `query` (variables `$p`, `$a` and, with `types`, `$t`) replaces the dashboard's fields.
  */
-export function follow({ url, authorization, practiceId, cursor, onEvent, onStatus, onFatal }) {
+export function follow({ url, authorization, practiceId, cursor, onEvent, onStatus, onFatal, query = EVENTS, types = null }) {
   let stopped = false;
   let client = null;
   (async () => {
@@ -38,7 +39,7 @@ export function follow({ url, authorization, practiceId, cursor, onEvent, onStat
       });
       const outcome = await new Promise((resolve) => {
         client.subscribe(
-          { query: EVENTS, variables: { p: practiceId, a: cursor() } },
+          { query, variables: types ? { p: practiceId, a: cursor(), t: types } : { p: practiceId, a: cursor() } },
           {
             next: (result) => {
               if (result.errors?.length) resolve({ errors: result.errors });
