@@ -72,3 +72,14 @@ async fn a_page_on_an_allowed_origin_calls_the_api_and_one_on_another_origin_is_
     ];
     run_node(&node_package("browser"), "cors.mjs", &app, &env).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_console_clicks_through_every_panel() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    if ready(true).is_none() {
+        return;
+    }
+    let allow = |c: &mut clinicstream::Config| c.webhooks.allow_private = clinicstream::webhooks::Allowlist::any();
+    let Some(app) = spawn_app_with(Backend::Sqlite, allow).await else { return };
+    run_node(&node_package("browser"), "console.mjs", &app, &[("CHROMIUM", CHROMIUM.to_string())]).await;
+}
