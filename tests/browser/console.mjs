@@ -75,20 +75,6 @@ try {
   await settle('the redelivery', async () => received >= before + 5);
   await screenshot(page, 'console-webhooks');
 
-  // Usage: deliveries counted by transport, drawn per hour (flushed every few seconds).
-  await settle('usage flushed', async () => {
-    const { usage } = await gql(admin, 'query($p: ID!, $f: DateTime!, $t: DateTime!) { usage(practiceId: $p, from: $f, to: $t) { deliveries } }',
-      { p: p.id, f: new Date(Date.now() - 86_400_000).toISOString(), t: new Date(Date.now() + 3_600_000).toISOString() });
-    return usage.deliveries >= 6;
-  }, 30_000);
-  await page.click('#tabs button[data-panel=usage]');
-  await page.waitForSelector('body[data-loaded=usage]');
-  await page.waitForSelector('#usage-chart svg rect.bar[data-transport=WEBSOCKET]');
-  await page.waitForSelector('#usage-chart svg rect.bar[data-transport=WEBHOOK]');
-  const deliveries = await page.$eval('body', (b) => Number(b.dataset.usage));
-  check(deliveries >= 6, `usage shows the deliveries (${deliveries})`);
-  await screenshot(page, 'console-usage');
-
   // Bridges: none configured here; the panel says so (or why it cannot show them).
   await page.click('#tabs button[data-panel=bridges]');
   await page.waitForSelector('body[data-bridges=loaded]');
@@ -111,6 +97,20 @@ try {
   const refused = await fetch(`${BASE}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${created}` }, body: '{"query":"{ practices(first: 1) { edges { node { id } } } }"}' });
   check(refused.status === 401 || (await refused.json()).errors?.length, 'the revoked key is refused');
   await screenshot(page, 'console-keys');
+
+  // Usage: deliveries counted by transport, drawn per hour (flushed every few seconds).
+  await settle('usage flushed', async () => {
+    const { usage } = await gql(admin, 'query($p: ID!, $f: DateTime!, $t: DateTime!) { usage(practiceId: $p, from: $f, to: $t) { deliveries } }',
+      { p: p.id, f: new Date(Date.now() - 86_400_000).toISOString(), t: new Date(Date.now() + 3_600_000).toISOString() });
+    return usage.deliveries >= 6;
+  }, 30_000);
+  await page.click('#tabs button[data-panel=usage]');
+  await page.waitForSelector('body[data-loaded=usage]');
+  await page.waitForSelector('#usage-chart svg rect.bar[data-transport=WEBSOCKET]');
+  await page.waitForSelector('#usage-chart svg rect.bar[data-transport=WEBHOOK]');
+  const deliveries = await page.$eval('body', (b) => Number(b.dataset.usage));
+  check(deliveries >= 6, `usage shows the deliveries (${deliveries})`);
+  await screenshot(page, 'console-usage');
 
   // Quota: a practice ADMIN is refused setting it; the global ADMIN sets it; use is shown.
   await page.click('#tabs button[data-panel=quota]');
