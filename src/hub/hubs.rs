@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::key::{OperationKey, Scope};
 use super::live::{LiveInstall, LiveReg};
-use super::metered::{Metered, door};
+use super::metered::{Metered, door, operation_name};
 use super::outbound::{Outbound, Tag};
 use super::practice::{Command, Ids, Install, PracticeHub, Reg};
 use super::producer::Prepared;
@@ -148,7 +148,7 @@ impl Hubs {
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
         let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
-        let operation_name = request.operation_name.clone();
+        let operation_name = operation_name(&mut request);
         match Live::of(&mut request) {
             Ok(None) => {}
             Ok(Some(live)) => {
@@ -234,6 +234,7 @@ impl Hubs {
     ) -> Subscribed {
         let Subscribe { mut request, principal, after, transport, .. } = subscribe;
         let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let display_name = operation_name(&mut request);
         let after = match after {
             Some(text) => match resume_revision(&text) {
                 Some(revision) => Some(revision),
@@ -275,8 +276,14 @@ impl Hubs {
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
         let delivered = counters.delivered.get_or_create(&label).clone();
-        let metered =
-            Metered::start(&self.0.services, &principal, &practice_id, door(transport), name.as_deref(), filter);
+        let metered = Metered::start(
+            &self.0.services,
+            &principal,
+            &practice_id,
+            door(transport),
+            display_name.as_deref(),
+            filter,
+        );
         for _ in 0..3 {
             let reg =
                 LiveReg::new(tag.clone(), outbound.clone(), delivered.clone(), metered.clone(), live.format, after);
