@@ -121,7 +121,7 @@ impl App {
         let services = Services {
             db,
             bus,
-            clock,
+            clock: clock.clone(),
             admin_key_hash: config.admin_key.as_deref().map(hash_key),
             outbox,
             counters: parts.counters,
@@ -132,6 +132,8 @@ impl App {
             sessions: Default::default(),
             limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
+            usage: Arc::new(crate::usage::Meter::new(clock.clone())),
+            audit: Arc::new(crate::audit::Recorder::new(config.metering.audit, clock.clone())),
         };
         // Malformed bridge settings stop the start here, naming the setting; a broker that
         // cannot be reached is the bridge's own business later (logged, retried).
@@ -193,6 +195,12 @@ impl App {
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
         crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
+        // Usage counts and audit rows: flushed every USAGE_FLUSH_MS and once more on the way out.
+        let every = Duration::from_millis(state.config.metering.usage_flush_ms);
+        let usage = crate::usage::Store::new(services.db.clone(), services.usage.clone());
+        crate::flusher::spawn(Arc::new(usage), every, workers.clone(), &tracker);
+        let audit = crate::audit::Store::new(services.db.clone(), services.audit.clone());
+        crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
         let router = crate::http::router(state);
         let graceful = {

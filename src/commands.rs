@@ -106,6 +106,9 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     Ok(Services {
         db,
         bus,
+        // Offline commands are not metered and record no accesses (no flusher runs here).
+        usage: Arc::new(crate::usage::Meter::new(clock.clone())),
+        audit: Arc::new(crate::audit::Recorder::new(false, clock.clone())),
         clock,
         admin_key_hash: None,
         reminders,

@@ -171,6 +171,8 @@ pub struct Config {
     pub retention: Box<RetentionArgs>,
     #[command(flatten)]
     pub bridges: Box<crate::bridges::BridgeArgs>,
+    #[command(flatten)]
+    pub metering: Box<crate::usage::MeteringArgs>,
 }
 
 // ---- How long the log and its history are kept (issue 15) ----
@@ -188,6 +190,10 @@ pub struct RetentionArgs {
     /// Idempotency keys older than this are forgotten (a retry after it runs anew).
     #[arg(long, env = "IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_retention)]
     pub idempotency_retention: Duration,
+    /// Audit trail rows older than this are pruned; the default, six years, is the usual
+    /// retention of health records.
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "2196d", value_parser = parse_retention)]
+    pub audit_retention: Duration,
 }
 
 /// Parses a retention: one or more `<number><unit>` parts, units `d`, `h`, `m` and `s`.

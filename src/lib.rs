@@ -39,6 +39,12 @@
 //!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
 //! - [`retention`]: keeps the log bounded (`EVENT_RETENTION`, `WEBHOOK_RETENTION`,
 //!   `IDEMPOTENCY_RETENTION`), pruning oldest first in short statements.
+//! - [`usage`]: usage metering — operations, deliveries by transport and event type,
+//!   peak connections and subscriptions, per practice, API key and hour; counted in
+//!   memory and added to the database by the [`flusher`] every `USAGE_FLUSH_MS`.
+//! - [`audit`]: the access audit trail — who read or changed which patients' data, by
+//!   which door; subscriptions' starts, stops and per-patient delivery counts; appended
+//!   in batches by the same flusher, pruned past `AUDIT_RETENTION`.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
 //! - [`bridges`]: the log into brokers as CloudEvents 1.0 — NATS JetStream, RabbitMQ and
@@ -57,6 +63,7 @@
 
 pub mod app;
 pub mod asyncapi;
+pub mod audit;
 pub mod auth;
 pub mod bridges;
 pub mod clock;
@@ -66,6 +73,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod flusher;
 pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
@@ -76,6 +84,7 @@ pub mod retention;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 pub mod vocab;
 pub mod webhooks;
 

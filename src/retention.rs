@@ -1,6 +1,6 @@
 //! Keeping the log bounded: events older than `EVENT_RETENTION`, finished webhook
 //! deliveries (and their attempts) older than `WEBHOOK_RETENTION` and idempotency keys
-//! older than `IDEMPOTENCY_RETENTION` are deleted, at least once a minute (and at least
+//! older than `IDEMPOTENCY_RETENTION` and audit rows older than `AUDIT_RETENTION` are deleted, at least once a minute (and at least
 //! twice per event retention when that is shorter). Every replica prunes; deleting what
 //! another replica deleted first is harmless.
 //!
@@ -30,6 +30,7 @@ pub struct Pruned {
     pub events: u64,
     pub deliveries: u64,
     pub idempotency_keys: u64,
+    pub audit_entries: u64,
 }
 
 /// How often a replica prunes.
@@ -66,6 +67,7 @@ pub async fn prune(s: &Services, settings: &RetentionArgs) -> AppResult<Pruned> 
     }
     pruned.deliveries = prune_deliveries(s, before(settings.webhook_retention)).await?;
     pruned.idempotency_keys = prune_idempotency(s, before(settings.idempotency_retention)).await?;
+    pruned.audit_entries = crate::audit::prune(&s.db, before(settings.audit_retention)).await?;
     Ok(pruned)
 }
 

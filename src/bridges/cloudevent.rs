@@ -27,6 +27,8 @@ pub struct Outgoing {
     /// When the event was appended (epoch ms), for the commit → ack latency.
     pub occurred_at_ms: i64,
     pub body: Vec<u8>,
+    /// The patient the event is about (the audit trail records its delivery).
+    pub patient_id: String,
 }
 
 /// The `sequence` extension for a seq: decimal, zero-padded to a fixed width.
@@ -56,6 +58,7 @@ pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_
         id: event.cursor(),
         occurred_at_ms: event.occurred_at.timestamp_millis(),
         body: serde_json::to_vec(&cloudevent)?,
+        patient_id: event.payload.patient_id().to_string(),
     })
 }
 

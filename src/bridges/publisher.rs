@@ -208,6 +208,7 @@ impl Bridge {
         if let Some((seq, _)) = done.checked_sub(1).map(|last| &pending[last]) {
             at.sent = *seq;
         }
+        self.metered(pending[..done].iter().filter_map(|(_, m)| m.as_ref()));
         pending.drain(..done);
         // On a failure the cursor is written at once, so a takeover resends the least.
         if !self.store_cursor(practice_id, at, published.error.is_some()).await? {
@@ -216,6 +217,31 @@ impl Bridge {
         match published.error {
             Some(err) => Err(err),
             None => Ok(true),
+        }
+    }
+
+    /// Messages the broker acknowledged: usage (under `bridge:<bridge>`, transport
+    /// BRIDGE) and the audit trail (DELIVER counts per patient).
+    fn metered<'a>(&self, acked: impl Iterator<Item = &'a Outgoing>) {
+        let s = &self.services;
+        let door = crate::vocab::Transport::Bridge;
+        let mut watch: Option<(String, crate::audit::Watch)> = None;
+        for message in acked {
+            let who = crate::usage::Who::new(&message.practice_id, Some(&format!("bridge:{}", self.store.bridge())));
+            s.usage.delivered(&who, door, message.event_type);
+            if watch.as_ref().is_none_or(|(practice, _)| *practice != message.practice_id) {
+                let actor = crate::audit::Actor {
+                    api_key_id: None,
+                    role: crate::vocab::Role::Admin,
+                    transport: door,
+                    operation_name: None,
+                };
+                let filter = Some(format!("bridge {}", self.store.bridge()));
+                watch = Some((message.practice_id.clone(), s.audit.watch(&message.practice_id, actor, filter, true)));
+            }
+            if let Some((_, watch)) = &watch {
+                watch.delivered(&message.patient_id);
+            }
         }
     }
 

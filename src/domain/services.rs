@@ -31,6 +31,10 @@ pub struct Services {
     pub owners: Arc<super::owners::Owners>,
     /// The practices' writers (group commit).
     pub writers: Arc<super::writer::Writers>,
+    /// This replica's usage counts since the last flush (issue 20).
+    pub usage: Arc<crate::usage::Meter>,
+    /// This replica's audit rows and delivery counts since the last flush.
+    pub audit: Arc<crate::audit::Recorder>,
 }
 
 impl Services {

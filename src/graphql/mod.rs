@@ -4,6 +4,7 @@
 mod connection;
 mod context;
 mod errors;
+mod metering;
 mod mutation;
 mod operation;
 mod query;

@@ -176,6 +176,12 @@ impl ConnectionAuth for KeyAuth {
             let closed = Some(credentials.closed());
             data.insert(credentials);
             data.insert(Transport::Websocket);
+            // The door operations are metered and audited under, and the connection's
+            // place in its practice's peak.
+            data.insert(crate::vocab::Transport::Websocket);
+            if let Some(practice) = principal.practice_id() {
+                data.insert(services.usage.connection(crate::usage::Who::new(practice, principal.key_id())));
+            }
             Ok(Authenticated { data, closed })
         }
         .boxed()

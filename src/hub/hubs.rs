@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::key::{OperationKey, Scope};
 use super::live::{LiveInstall, LiveReg};
+use super::metered::{Metered, door, operation_name};
 use super::outbound::{Outbound, Tag};
 use super::practice::{Command, Ids, Install, PracticeHub, Reg};
 use super::producer::Prepared;
@@ -111,6 +112,7 @@ pub struct Registration {
     ids: Ids,
     tag: Arc<Tag>,
     _open: GaugeGuard,
+    _metered: crate::usage::Held,
 }
 
 impl Drop for Registration {
@@ -145,6 +147,8 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
+        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let operation_name = operation_name(&mut request);
         match Live::of(&mut request) {
             Ok(None) => {}
             Ok(Some(live)) => {
@@ -165,7 +169,7 @@ impl Hubs {
         // and its start point, are the subscriber's.
         let (probe, found) = Probe::new(after);
         let mut results =
-            Executor::execute_stream(&self.0.schema, request.data(Auth(Some(principal))).data(probe), session);
+            Executor::execute_stream(&self.0.schema, request.data(Auth(Some(principal.clone()))).data(probe), session);
         let spec = tokio::select! {
             spec = found => spec,
             first = results.next() => {
@@ -178,10 +182,19 @@ impl Hubs {
         tag.bind(&spec.practice_id);
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
+        let metered = Metered::start(
+            &self.0.services,
+            &principal,
+            &spec.practice_id,
+            door(transport),
+            operation_name.as_deref(),
+            filter,
+        );
         let reg = Reg {
             tag: tag.clone(),
             outbound: outbound.clone(),
             delivered: counters.delivered.get_or_create(&label).clone(),
+            metered: metered.clone(),
         };
         let install = Install { prepared, reg, start: spec.start };
         // A hub that retired just as we reached it drops the install: ask a new one.
@@ -194,7 +207,8 @@ impl Hubs {
             match acked.await {
                 Ok(Ok(ids)) => {
                     let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
-                    return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open });
+                    let _metered = metered.open();
+                    return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open, _metered });
                 }
                 Ok(Err(reason)) => {
                     tracing::debug!(reason, "subscription runs on its own");
@@ -219,6 +233,8 @@ impl Hubs {
         tag: &Arc<Tag>,
     ) -> Subscribed {
         let Subscribe { mut request, principal, after, transport, .. } = subscribe;
+        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let display_name = operation_name(&mut request);
         let after = match after {
             Some(text) => match resume_revision(&text) {
                 Some(revision) => Some(revision),
@@ -236,8 +252,9 @@ impl Hubs {
         let variables = request.variables.clone();
         let document = Arc::new(document);
         let start = self.0.starts.acquire().await.ok();
-        let mut probe = Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal)));
-        probe.operation_name = name;
+        let mut probe =
+            Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal.clone())));
+        probe.operation_name = name.clone();
         probe.set_parsed_query((*document).clone());
         let mut response = Executor::execute(&self.0.schema, probe).await;
         drop(start);
@@ -259,8 +276,17 @@ impl Hubs {
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
         let delivered = counters.delivered.get_or_create(&label).clone();
+        let metered = Metered::start(
+            &self.0.services,
+            &principal,
+            &practice_id,
+            door(transport),
+            display_name.as_deref(),
+            filter,
+        );
         for _ in 0..3 {
-            let reg = LiveReg::new(tag.clone(), outbound.clone(), delivered.clone(), live.format, after);
+            let reg =
+                LiveReg::new(tag.clone(), outbound.clone(), delivered.clone(), metered.clone(), live.format, after);
             let install = LiveInstall {
                 key: key.clone(),
                 document: document.clone(),
@@ -276,7 +302,8 @@ impl Hubs {
             }
             if let Ok(Ok(ids)) = acked.await {
                 let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
-                return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open });
+                let _metered = metered.open();
+                return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open, _metered });
             }
         }
         refused("the live query could not start; try again".to_string())

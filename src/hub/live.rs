@@ -62,6 +62,7 @@ pub(super) struct LiveReg {
     pub tag: Arc<Tag>,
     pub outbound: Arc<Outbound>,
     pub delivered: Counter,
+    pub metered: Arc<super::metered::Metered>,
     pub format: Format,
     /// The revision it already has (it resumes).
     pub after: Option<i64>,
@@ -71,8 +72,15 @@ pub(super) struct LiveReg {
 }
 
 impl LiveReg {
-    pub fn new(tag: Arc<Tag>, outbound: Arc<Outbound>, delivered: Counter, format: Format, after: Option<i64>) -> Self {
-        Self { tag, outbound, delivered, format, after, sent: 0, state: State::Waiting }
+    pub fn new(
+        tag: Arc<Tag>,
+        outbound: Arc<Outbound>,
+        delivered: Counter,
+        metered: Arc<super::metered::Metered>,
+        format: Format,
+        after: Option<i64>,
+    ) -> Self {
+        Self { tag, outbound, delivered, metered, format, after, sent: 0, state: State::Waiting }
     }
 }
 
@@ -476,6 +484,7 @@ fn offer(
     match reg.outbound.offer(Frame::Live { tag: reg.tag.clone(), payload, revision }) {
         Offer::Queued => {
             reg.delivered.inc();
+            reg.metered.delivered_result();
             reg.state = State::InSync;
             reg.sent += 1;
             true

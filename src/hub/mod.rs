@@ -11,6 +11,7 @@
 mod hubs;
 mod key;
 mod live;
+mod metered;
 mod outbound;
 mod practice;
 mod producer;

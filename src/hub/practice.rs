@@ -39,6 +39,7 @@ pub(super) struct Reg {
     pub tag: Arc<Tag>,
     pub outbound: Arc<Outbound>,
     pub delivered: Counter,
+    pub metered: Arc<super::metered::Metered>,
 }
 
 #[derive(Clone)]
@@ -293,6 +294,7 @@ impl PracticeHub {
                 match reg.outbound.offer(frame) {
                     Offer::Queued => {
                         reg.delivered.inc();
+                        reg.metered.delivered(&event);
                         counters.delivery_latency.observe(age);
                         i += 1;
                     }
@@ -436,6 +438,7 @@ impl PracticeHub {
                 match lag.reg.outbound.offer(frame) {
                     Offer::Queued => {
                         lag.reg.delivered.inc();
+                        lag.reg.metered.delivered(&event);
                     }
                     Offer::Full => break,
                     Offer::Closed => {

@@ -87,3 +87,27 @@ contract_enum!(
         PaymentPosted => "PAYMENT_POSTED",
     }
 );
+
+contract_enum!(
+    /// Which door an operation or delivery came through.
+    Transport {
+        Http => "HTTP",
+        Websocket => "WEBSOCKET",
+        Sse => "SSE",
+        Multipart => "MULTIPART",
+        Webhook => "WEBHOOK",
+        Bridge => "BRIDGE",
+    }
+);
+
+contract_enum!(
+    /// What an audit entry records: a read, a change, a subscription (or live query)
+    /// starting or stopping, or events delivered to one.
+    AuditAction {
+        Read => "READ",
+        Change => "CHANGE",
+        Subscribe => "SUBSCRIBE",
+        Unsubscribe => "UNSUBSCRIBE",
+        Deliver => "DELIVER",
+    }
+);

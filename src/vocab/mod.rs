@@ -16,7 +16,7 @@ mod webhooks;
 
 pub use bridges::{Bridge, BridgeKind, BridgeState};
 pub use date::Date;
-pub use enums::{AppointmentStatus, EventType, PaymentMethod, ProviderKind, Role};
+pub use enums::{AppointmentStatus, AuditAction, EventType, PaymentMethod, ProviderKind, Role, Transport};
 pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};
 pub use webhooks::{
     WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,

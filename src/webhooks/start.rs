@@ -35,6 +35,8 @@ pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &Cancellatio
             queued,
             shutdown: shutdown.clone(),
             counters: services.counters.clone(),
+            usage: services.usage.clone(),
+            audit: services.audit.clone(),
         }
         .run(),
     );

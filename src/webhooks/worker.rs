@@ -26,6 +26,8 @@ pub struct Worker {
     pub queued: Arc<Notify>,
     pub shutdown: CancellationToken,
     pub counters: Arc<crate::events::Counters>,
+    pub usage: Arc<crate::usage::Meter>,
+    pub audit: Arc<crate::audit::Recorder>,
 }
 
 impl Worker {
@@ -67,9 +69,13 @@ impl Worker {
     async fn attempt(self: Arc<Self>, claimed: Claimed) {
         let now = self.clock.now();
         let (outcome, gone) = match self.message(&claimed).await {
-            Ok(Some(message)) => {
+            Ok(Some((message, event))) => {
                 let settings = &self.settings;
-                (send(&claimed.endpoint, &message, &settings.allow_private, settings.timeout, now).await, false)
+                let outcome = send(&claimed.endpoint, &message, &settings.allow_private, settings.timeout, now).await;
+                if outcome.succeeded() {
+                    self.metered(&claimed, &event);
+                }
+                (outcome, false)
             }
             Ok(None) => (Outcome::failed("the event is no longer in the log"), true),
             Err(err) => {
@@ -95,11 +101,29 @@ impl Worker {
         }
     }
 
-    /// The message for the claimed delivery's event, or None if the event was pruned.
-    async fn message(&self, claimed: &Claimed) -> anyhow::Result<Option<Message>> {
+    /// The message for the claimed delivery's event (and the event), or None if the
+    /// event was pruned.
+    async fn message(&self, claimed: &Claimed) -> anyhow::Result<Option<(Message, StoredEvent)>> {
         let key = (claimed.delivery.practice_id.clone(), claimed.delivery.seq);
         let Some(row) = event::Entity::find_by_id(key).one(&self.db).await? else { return Ok(None) };
         let event = StoredEvent::from_row(row)?;
-        Ok(Some(Message::for_event(&event)?))
+        Ok(Some((Message::for_event(&event)?, event)))
+    }
+
+    /// A delivery the receiver accepted: usage (under `webhook:<endpoint id>`, transport
+    /// WEBHOOK) and the audit trail (a DELIVER count for the event's patient).
+    fn metered(&self, claimed: &Claimed, event: &StoredEvent) {
+        let endpoint = &claimed.endpoint;
+        let door = crate::vocab::Transport::Webhook;
+        let who = crate::usage::Who::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
+        self.usage.delivered(&who, door, event.event_type);
+        let actor = crate::audit::Actor {
+            api_key_id: None,
+            role: crate::vocab::Role::Admin,
+            transport: door,
+            operation_name: None,
+        };
+        let filter = format!("webhook endpoint {} {}", endpoint.id, endpoint.url);
+        self.audit.watch(&endpoint.practice_id, actor, Some(filter), true).delivered(event.payload.patient_id());
     }
 }

@@ -39,5 +39,6 @@ mod retention;
 mod schema_drift;
 mod sse;
 mod subscriptions;
+mod usage_audit;
 mod web_assets;
 mod webhooks;

@@ -20,7 +20,7 @@ use crate::ws_client::{TRANSPORT_WS, WsClient};
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn one_hour() -> RetentionArgs {
-    RetentionArgs { event_retention: HOUR, webhook_retention: HOUR, idempotency_retention: HOUR }
+    RetentionArgs { event_retention: HOUR, webhook_retention: HOUR, idempotency_retention: HOUR, audit_retention: HOUR }
 }
 
 fn cursor(practice: &str, seq: i64) -> String {

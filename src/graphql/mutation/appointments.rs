@@ -5,7 +5,7 @@ use async_graphql::{Context, Object};
 use crate::domain::appointments::{
     self, CancelAppointmentInput, CompleteAppointmentInput, RescheduleAppointmentInput, ScheduleAppointmentInput,
 };
-use crate::graphql::context::caller;
+use crate::graphql::context::{caller, touched};
 use crate::graphql::errors::{GqlResult, IntoGql};
 use crate::graphql::types::Appointment;
 
@@ -17,7 +17,7 @@ impl AppointmentMutation {
     /// Appends APPOINTMENT_SCHEDULED; CONFLICT if the provider is already booked then.
     async fn schedule_appointment(&self, ctx: &Context<'_>, input: ScheduleAppointmentInput) -> GqlResult<Appointment> {
         let (s, who) = caller(ctx)?;
-        appointments::schedule(s, who, input).await.gql()
+        appointments::schedule(s, who, input).await.map(|a| touched(ctx, a)).gql()
     }
 
     /// Appends APPOINTMENT_RESCHEDULED.
@@ -27,18 +27,18 @@ impl AppointmentMutation {
         input: RescheduleAppointmentInput,
     ) -> GqlResult<Appointment> {
         let (s, who) = caller(ctx)?;
-        appointments::reschedule(s, who, input).await.gql()
+        appointments::reschedule(s, who, input).await.map(|a| touched(ctx, a)).gql()
     }
 
     /// Appends APPOINTMENT_CANCELLED.
     async fn cancel_appointment(&self, ctx: &Context<'_>, input: CancelAppointmentInput) -> GqlResult<Appointment> {
         let (s, who) = caller(ctx)?;
-        appointments::cancel(s, who, input).await.gql()
+        appointments::cancel(s, who, input).await.map(|a| touched(ctx, a)).gql()
     }
 
     /// Appends APPOINTMENT_COMPLETED.
     async fn complete_appointment(&self, ctx: &Context<'_>, input: CompleteAppointmentInput) -> GqlResult<Appointment> {
         let (s, who) = caller(ctx)?;
-        appointments::complete(s, who, input).await.gql()
+        appointments::complete(s, who, input).await.map(|a| touched(ctx, a)).gql()
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::appointments::{self, ListFilter};
 use crate::graphql::connection::connection;
-use crate::graphql::context::caller;
+use crate::graphql::context::{caller, touched, touched_page};
 use crate::graphql::errors::{GqlResult, IntoGql};
 use crate::graphql::types::{Appointment, AppointmentStatus};
 
@@ -17,7 +17,7 @@ pub struct AppointmentQuery;
 impl AppointmentQuery {
     async fn appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Appointment>> {
         let (s, who) = caller(ctx)?;
-        appointments::get(s, who, &id).await.map(Some).gql()
+        appointments::get(s, who, &id).await.map(|a| Some(touched(ctx, a))).gql()
     }
 
     /// A practice's appointments by start time; `from` is inclusive, `to` exclusive.
@@ -35,6 +35,9 @@ impl AppointmentQuery {
     ) -> GqlResult<Connection<String, Appointment>> {
         let (s, who) = caller(ctx)?;
         let filter = ListFilter { from, to, provider_id: provider_id.map(|p| p.0), status };
-        appointments::list(s, who, &practice_id, filter, first, after.as_deref()).await.map(connection).gql()
+        appointments::list(s, who, &practice_id, filter, first, after.as_deref())
+            .await
+            .map(|page| connection(touched_page(ctx, page)))
+            .gql()
     }
 }

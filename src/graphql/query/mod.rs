@@ -6,6 +6,7 @@ mod bridges;
 mod events;
 mod patients;
 mod practices;
+mod usage;
 mod webhooks;
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -17,4 +18,5 @@ pub struct Query(
     api_keys::ApiKeyQuery,
     webhooks::WebhookQuery,
     bridges::BridgeQuery,
+    usage::UsageQuery,
 );

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::domain::{billing, patients};
 use crate::graphql::connection::connection;
-use crate::graphql::context::caller;
+use crate::graphql::context::{caller, touched, touched_page};
 use crate::graphql::errors::{GqlResult, IntoGql};
 use crate::graphql::types::{Patient, Payment};
 
@@ -16,7 +16,7 @@ pub struct PatientQuery;
 impl PatientQuery {
     async fn patient(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Patient>> {
         let (s, who) = caller(ctx)?;
-        patients::get(s, who, &id).await.map(Some).gql()
+        patients::get(s, who, &id).await.map(|p| Some(touched(ctx, p))).gql()
     }
 
     /// A practice's patients in creation order; `search` matches names and email.
@@ -29,7 +29,10 @@ impl PatientQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, Patient>> {
         let (s, who) = caller(ctx)?;
-        patients::list(s, who, &practice_id, search.as_deref(), first, after.as_deref()).await.map(connection).gql()
+        patients::list(s, who, &practice_id, search.as_deref(), first, after.as_deref())
+            .await
+            .map(|page| connection(touched_page(ctx, page)))
+            .gql()
     }
 
     /// A patient's payments, oldest first.
@@ -41,6 +44,9 @@ impl PatientQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, Payment>> {
         let (s, who) = caller(ctx)?;
-        billing::payments(s, who, &patient_id, first, after.as_deref()).await.map(connection).gql()
+        billing::payments(s, who, &patient_id, first, after.as_deref())
+            .await
+            .map(|page| connection(touched_page(ctx, page)))
+            .gql()
     }
 }

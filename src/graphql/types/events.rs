@@ -1,6 +1,6 @@
 //! The `Event` interface and its four shapes, read straight from the stored snapshot.
 
-use async_graphql::{ID, Interface, Object};
+use async_graphql::{Context, ID, Interface, Object};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -37,7 +37,9 @@ macro_rules! event_object {
                 ID(self.event.practice_id.clone())
             }
             $(
-                async fn $field(&self) -> &$ty {
+                async fn $field(&self, ctx: &Context<'_>) -> &$ty {
+                    // Reading a snapshot reads its patient's data (the audit trail).
+                    crate::graphql::context::touch(ctx, &self.event.practice_id, self.event.payload.patient_id());
                     &self.$field
                 }
             )+

@@ -58,7 +58,7 @@ pub(super) async fn run(state: &AppState, auth: &Auth, mut request: Request) -> 
         Some(GqlOperation::Subscription) => OperationType::subscription,
         None => OperationType::invalid,
     };
-    let response = state.schema.execute(request.data(auth.clone())).await;
+    let response = state.schema.execute(request.data(auth.clone()).data(crate::vocab::Transport::Http)).await;
     state
         .http_metrics
         .request_duration

@@ -63,5 +63,10 @@ async fn open(
         return Ok(stream::subscribe(state, request, after, principal).await);
     }
     let plan = resume::prepare(&mut request, last_event_id).map_err(Refusal::bad_request)?;
-    Ok(stream::respond(state, request.data(auth).data(Transport::Sse), plan, principal))
+    Ok(stream::respond(
+        state,
+        request.data(auth).data(Transport::Sse).data(crate::vocab::Transport::Sse),
+        plan,
+        principal,
+    ))
 }

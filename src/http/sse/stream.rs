@@ -55,7 +55,8 @@ pub(super) async fn subscribe(
         }
         Source::Unshared(mut request) => match resume::prepare(&mut request, after.as_deref()) {
             Ok(plan) => {
-                respond(state, request.data(Auth(Some(principal.clone()))).data(Transport::Sse), plan, principal)
+                let request = request.data(Auth(Some(principal.clone()))).data(Transport::Sse);
+                respond(state, request.data(crate::vocab::Transport::Sse), plan, principal)
             }
             Err(message) => Refusal::bad_request(message).into_response(),
         },

@@ -2,9 +2,9 @@
 
 mod access;
 mod delivery;
-mod receiver;
+pub mod receiver;
 mod replay;
 mod replicas;
 mod retention;
-mod support;
+pub mod support;
 mod verify;

@@ -41,8 +41,12 @@ async fn finished_deliveries_older_than_the_retention_are_pruned_pending_ones_ke
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let long = Duration::from_secs(10 * 365 * 86_400);
-    let settings =
-        RetentionArgs { event_retention: long, webhook_retention: Duration::from_secs(1), idempotency_retention: long };
+    let settings = RetentionArgs {
+        event_retention: long,
+        webhook_retention: Duration::from_secs(1),
+        idempotency_retention: long,
+        audit_retention: long,
+    };
     let pruned = prune(&app.state().services, &settings).await.expect("a pruning round");
     assert_eq!((pruned.deliveries, pruned.events), (3, 0));
     let left = deliveries(&app, &f.practice_admin, &endpoint).await;

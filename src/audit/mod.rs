@@ -1,0 +1,16 @@
+//! The access audit trail (issue 20): every read or change of patient data, by any door,
+//! as (time, API key id, role, operation name, transport, patient ids). Subscriptions and
+//! live queries are recorded when they start and stop, with their filter; what they
+//! deliver is counted per patient in memory and written as DELIVER rows once per flush
+//! interval (never a row per delivery), so fan-out stays fast.
+//!
+//! Rows are appended in batches by the shared [`flusher`](crate::flusher) and never
+//! updated; the only delete is `AUDIT_RETENTION`'s pruning (`retention`).
+
+mod recorder;
+mod store;
+mod touched;
+
+pub use recorder::{Actor, Entry, Recorder, Watch};
+pub use store::{AuditEntry, Store, prune};
+pub use touched::Touched;

@@ -1,0 +1,93 @@
+//! The extension that meters queries and mutations and writes their audit rows: every
+//! operation a transport marked with its door (a `vocab::Transport` in the request or
+//! connection data) is counted under its caller's practice and key, and the patients its
+//! resolvers touched (`audit::Touched`) are recorded once per operation — READ for a
+//! query, CHANGE for a mutation. Subscriptions are metered by the hub that serves them;
+//! the hub's own executions carry no door and are not counted.
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response, ServerResult};
+use std::any::TypeId;
+use std::sync::{Arc, Mutex};
+
+use crate::audit::{Actor, Touched};
+use crate::auth::Auth;
+use crate::domain::Services;
+use crate::usage::{OpKind, Who};
+use crate::vocab::{AuditAction, Transport};
+
+pub struct Metering;
+
+impl ExtensionFactory for Metering {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequest::default())
+    }
+}
+
+#[derive(Default)]
+struct PerRequest {
+    /// The operation's type, when it is a query or a mutation from a marked door.
+    kind: Mutex<Option<OpKind>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for PerRequest {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let marked = request.data.contains_key(&TypeId::of::<Transport>())
+            || ctx.session_data.contains_key(&TypeId::of::<Transport>());
+        if marked {
+            let name = request.operation_name.clone();
+            let kind =
+                request.parsed_query().ok().and_then(|doc| super::selected_operation(doc, name.as_deref())).map(|op| {
+                    match op.node.ty {
+                        OperationType::Query => Some(OpKind::Query),
+                        OperationType::Mutation => Some(OpKind::Mutation),
+                        OperationType::Subscription => None,
+                    }
+                });
+            if let Some(Some(kind)) = kind {
+                *self.kind.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
+                request = request.data(Touched::default());
+            }
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let response = next.run(ctx, operation_name).await;
+        let Some(kind) = *self.kind.lock().unwrap_or_else(|e| e.into_inner()) else { return response };
+        let (Some(services), Some(door), Some(Auth(Some(principal)))) =
+            (ctx.data_opt::<Services>(), ctx.data_opt::<Transport>(), ctx.data_opt::<Auth>())
+        else {
+            return response;
+        };
+        let touched = ctx.data_opt::<Touched>().map(Touched::take).unwrap_or_default();
+        // A practice's key is metered under its practice; a global ADMIN key under each
+        // practice whose patients the operation touched.
+        let key = principal.key_id();
+        match principal.practice_id() {
+            Some(practice) => services.usage.operation(&Who::new(practice, key), kind),
+            None => {
+                for (practice, _) in &touched {
+                    services.usage.operation(&Who::new(practice, key), kind);
+                }
+            }
+        }
+        let action = if kind == OpKind::Mutation { AuditAction::Change } else { AuditAction::Read };
+        for (practice, patients) in touched {
+            services.audit.record(&practice, Actor::of(principal, *door, operation_name), action, patients, None);
+        }
+        response
+    }
+}

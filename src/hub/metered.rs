@@ -1,0 +1,88 @@
+//! What a registration's deliveries are metered and audited under: its practice, key and
+//! transport (usage, per event type), and its audit watch (per-patient DELIVER counts,
+//! SUBSCRIBE when it starts, UNSUBSCRIBE when the hub lets it go).
+
+use std::sync::Arc;
+
+use crate::audit::{Actor, Watch};
+use crate::auth::Principal;
+use crate::domain::Services;
+use crate::events::StoredEvent;
+use crate::usage::{Held, Meter, OpKind, Who};
+use crate::vocab::Transport as Door;
+
+/// The longest filter an audit row keeps.
+const MAX_FILTER: usize = 2000;
+
+pub(super) struct Metered {
+    usage: Arc<Meter>,
+    who: Who,
+    door: Door,
+    watch: Watch,
+}
+
+impl Metered {
+    /// A subscription (or live query) of `principal` on `practice_id`'s hub: counts its
+    /// start and records SUBSCRIBE with its filter.
+    pub(super) fn start(
+        services: &Services,
+        principal: &Principal,
+        practice_id: &str,
+        door: Door,
+        operation_name: Option<&str>,
+        filter: String,
+    ) -> Arc<Self> {
+        let who = Who::new(practice_id, principal.key_id());
+        services.usage.operation(&who, OpKind::Subscription);
+        let mut filter = filter.split_whitespace().collect::<Vec<_>>().join(" ");
+        if filter.len() > MAX_FILTER {
+            let mut end = MAX_FILTER;
+            while !filter.is_char_boundary(end) {
+                end -= 1;
+            }
+            filter.truncate(end);
+        }
+        let actor = Actor::of(principal, door, operation_name);
+        let watch = services.audit.watch(practice_id, actor, Some(filter), false);
+        Arc::new(Self { usage: services.usage.clone(), who, door, watch })
+    }
+
+    /// Open until the returned guard drops (peak subscriptions).
+    pub(super) fn open(&self) -> Held {
+        self.usage.subscription(self.who.clone())
+    }
+
+    /// An event was queued for this subscriber.
+    pub(super) fn delivered(&self, event: &StoredEvent) {
+        self.usage.delivered(&self.who, self.door, event.event_type);
+        self.watch.delivered(event.payload.patient_id());
+    }
+
+    /// A live query's result was queued for this subscriber (not one event's: usage
+    /// counts it under its transport only).
+    pub(super) fn delivered_result(&self) {
+        self.usage.delivered_result(&self.who, self.door);
+    }
+}
+
+/// The door a hub subscriber came through (the hub's `Http` is multipart's).
+pub(super) fn door(transport: crate::events::Transport) -> Door {
+    match transport {
+        crate::events::Transport::Websocket => Door::Websocket,
+        crate::events::Transport::Sse => Door::Sse,
+        crate::events::Transport::Http => Door::Multipart,
+    }
+}
+
+/// The operation's name: the request's `operationName`, or the name of the document's
+/// only operation.
+pub(super) fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
+    use async_graphql::parser::types::DocumentOperations;
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|name| name.to_string()),
+        _ => None,
+    }
+}

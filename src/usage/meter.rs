@@ -1,0 +1,189 @@
+//! The in-memory side: deltas since the last flush, and the open connections and
+//! subscriptions whose per-hour peak is kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::hour_of;
+use crate::clock::SharedClock;
+use crate::vocab::{EventType, Transport};
+
+/// Whose usage: a practice and an API key (`""` for the bootstrap `ADMIN_KEY`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Who {
+    pub practice_id: Arc<str>,
+    pub api_key_id: Arc<str>,
+}
+
+impl Who {
+    pub fn new(practice_id: &str, api_key_id: Option<&str>) -> Self {
+        Self { practice_id: practice_id.into(), api_key_id: api_key_id.unwrap_or("").into() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum OpKind {
+    Query,
+    Mutation,
+    /// A subscription or live query starting.
+    Subscription,
+}
+
+/// What is counted.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub(super) enum Metric {
+    Op(OpKind),
+    Delivery(Transport),
+    Event(EventType),
+}
+
+impl Metric {
+    pub(super) fn name(self) -> String {
+        match self {
+            Metric::Op(OpKind::Query) => "op:QUERY".into(),
+            Metric::Op(OpKind::Mutation) => "op:MUTATION".into(),
+            Metric::Op(OpKind::Subscription) => "op:SUBSCRIPTION".into(),
+            Metric::Delivery(t) => format!("delivery:{}", t.as_str()),
+            Metric::Event(e) => format!("event:{}", e.as_str()),
+        }
+    }
+}
+
+/// Open connections (0) and subscriptions (1).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub(super) enum Gauge {
+    Connections,
+    Subscriptions,
+}
+
+impl Gauge {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Gauge::Connections => "connections",
+            Gauge::Subscriptions => "subscriptions",
+        }
+    }
+}
+
+/// The deltas a flush takes.
+#[derive(Default)]
+pub(super) struct Taken {
+    pub counts: HashMap<(Who, i64, Metric), u64>,
+    /// (practice, key or `*`, hour, gauge) → this replica's peak.
+    pub peaks: HashMap<(Arc<str>, Arc<str>, i64, Gauge), i64>,
+}
+
+#[derive(Default)]
+struct State {
+    taken: Taken,
+    /// Open now, per (practice, key) and per (practice, `*`).
+    open: HashMap<(Arc<str>, Arc<str>, Gauge), i64>,
+}
+
+/// The replica's meter. Every hook is one call that takes a short lock.
+pub struct Meter {
+    clock: SharedClock,
+    state: Mutex<State>,
+    all: Arc<str>,
+}
+
+impl Meter {
+    pub fn new(clock: SharedClock) -> Self {
+        Self { clock, state: Mutex::default(), all: "*".into() }
+    }
+
+    fn hour(&self) -> i64 {
+        hour_of(self.clock.now().timestamp_millis())
+    }
+
+    fn add(&self, who: &Who, metric: Metric, n: u64) {
+        let hour = self.hour();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state.taken.counts.entry((who.clone(), hour, metric)).or_default() += n;
+    }
+
+    /// An operation started (a query or mutation run, a subscription started).
+    pub fn operation(&self, who: &Who, kind: OpKind) {
+        self.add(who, Metric::Op(kind), 1);
+    }
+
+    /// An event handed to a subscriber's transport (or a webhook receiver, or a broker).
+    pub fn delivered(&self, who: &Who, transport: Transport, event_type: EventType) {
+        let hour = self.hour();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state.taken.counts.entry((who.clone(), hour, Metric::Delivery(transport))).or_default() += 1;
+        *state.taken.counts.entry((who.clone(), hour, Metric::Event(event_type))).or_default() += 1;
+    }
+
+    /// A result that is no single event's (a live query's) handed to a transport.
+    pub fn delivered_result(&self, who: &Who, transport: Transport) {
+        self.add(who, Metric::Delivery(transport), 1);
+    }
+
+    /// A connection opened; it counts as open until the returned guard drops.
+    pub fn connection(self: &Arc<Self>, who: Who) -> Held {
+        self.hold(who, Gauge::Connections)
+    }
+
+    /// A subscription (or live query) started; open until the guard drops.
+    pub fn subscription(self: &Arc<Self>, who: Who) -> Held {
+        self.hold(who, Gauge::Subscriptions)
+    }
+
+    fn hold(self: &Arc<Self>, who: Who, gauge: Gauge) -> Held {
+        self.change(&who, gauge, 1);
+        Held { meter: self.clone(), who, gauge }
+    }
+
+    fn change(&self, who: &Who, gauge: Gauge, by: i64) {
+        let hour = self.hour();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State { taken, open } = &mut *state;
+        for key in [who.api_key_id.clone(), self.all.clone()] {
+            let now = open.entry((who.practice_id.clone(), key.clone(), gauge)).or_default();
+            *now += by;
+            let now = *now;
+            let peak = taken.peaks.entry((who.practice_id.clone(), key, hour, gauge)).or_default();
+            *peak = (*peak).max(now);
+        }
+        open.retain(|_, n| *n > 0);
+    }
+
+    /// Takes everything counted since the last take. What is open now is this hour's
+    /// peak at least (so an hour with no change still has its peak).
+    pub(super) fn take(&self) -> Taken {
+        let hour = self.hour();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State { taken, open } = &mut *state;
+        for ((practice, key, gauge), n) in open.iter() {
+            let peak = taken.peaks.entry((practice.clone(), key.clone(), hour, *gauge)).or_default();
+            *peak = (*peak).max(*n);
+        }
+        std::mem::take(taken)
+    }
+
+    /// Puts back what a failed flush took, so it is written by the next one.
+    pub(super) fn restore(&self, failed: Taken) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, n) in failed.counts {
+            *state.taken.counts.entry(key).or_default() += n;
+        }
+        for (key, n) in failed.peaks {
+            let peak = state.taken.peaks.entry(key).or_default();
+            *peak = (*peak).max(n);
+        }
+    }
+}
+
+/// An open connection or subscription, counted until dropped.
+pub struct Held {
+    meter: Arc<Meter>,
+    who: Who,
+    gauge: Gauge,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.meter.change(&self.who, self.gauge, -1);
+    }
+}
