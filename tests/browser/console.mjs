@@ -112,6 +112,21 @@ try {
   check(deliveries >= 6, `usage shows the deliveries (${deliveries})`);
   await screenshot(page, 'console-usage');
 
+  // Audit: who read Maria's record — this query, by the BACKOFFICE key, is found.
+  await gql(p.backoffice, 'query ReadMaria($id: ID!) { patient(id: $id) { id firstName } }', { id: maria });
+  await settle('audit flushed', async () => {
+    const { auditLog } = await gql(admin, 'query($p: ID!, $pt: ID) { auditLog(practiceId: $p, patientId: $pt, first: 50) { nodes { operationName } } }', { p: p.id, pt: maria });
+    return auditLog.nodes.some((n) => n.operationName === 'ReadMaria');
+  }, 30_000);
+  await page.click('#tabs button[data-panel=audit]');
+  await page.waitForSelector('body[data-loaded=audit]');
+  await page.fill('#audit-patient', 'Maria');
+  await page.click('#audit-search button[type=submit]');
+  await page.waitForSelector('#audit-rows tr.audit:has-text("ReadMaria")');
+  const patients = await page.$$eval('#audit-rows tr.audit td:nth-child(7)', (cells) => cells.map((c) => c.textContent));
+  check(patients.length > 0 && patients.every((c) => c.includes(maria)), 'every row found is about Maria');
+  await screenshot(page, 'console-audit');
+
   // Quota: a practice ADMIN is refused setting it; the global ADMIN sets it; use is shown.
   await page.click('#tabs button[data-panel=quota]');
   await page.waitForSelector('body[data-quota=loaded]');
@@ -131,21 +146,6 @@ try {
   const { practice: q } = await gql(ADMIN_KEY, 'query($p: ID!) { practice(id: $p) { quota { maxWebhookEndpoints maxConnections maxSubscriptions } } }', { p: p.id });
   check(q.quota.maxWebhookEndpoints === 3 && q.quota.maxConnections === 50 && q.quota.maxSubscriptions === null, `the quota was saved (${JSON.stringify(q.quota)})`);
   await screenshot(page, 'console-quota');
-
-  // Audit: who read Maria's record — this query, by the BACKOFFICE key, is found.
-  await gql(p.backoffice, 'query ReadMaria($id: ID!) { patient(id: $id) { id firstName } }', { id: maria });
-  await settle('audit flushed', async () => {
-    const { auditLog } = await gql(admin, 'query($p: ID!, $pt: ID) { auditLog(practiceId: $p, patientId: $pt, first: 50) { nodes { operationName } } }', { p: p.id, pt: maria });
-    return auditLog.nodes.some((n) => n.operationName === 'ReadMaria');
-  }, 30_000);
-  await page.click('#tabs button[data-panel=audit]');
-  await page.waitForSelector('body[data-loaded=audit]');
-  await page.fill('#audit-patient', 'Maria');
-  await page.click('#audit-search button[type=submit]');
-  await page.waitForSelector('#audit-rows tr.audit:has-text("ReadMaria")');
-  const patients = await page.$$eval('#audit-rows tr.audit td:nth-child(7)', (cells) => cells.map((c) => c.textContent));
-  check(patients.length > 0 && patients.every((c) => c.includes(maria)), 'every row found is about Maria');
-  await screenshot(page, 'console-audit');
 
   check(seen.errors.length === 0, `no console errors: ${seen.errors.join('; ')}`);
   onlyOwnOrigin(seen.requests, BASE);

@@ -13,7 +13,7 @@ function row(entry) {
   return el('tr', { class: `audit ${entry.action.toLowerCase()}`, dataset: { id: entry.id } },
     el('td', {}, when(entry.at)), el('td', {}, entry.action), el('td', {}, entry.operationName ?? '—'),
     el('td', {}, entry.transport), el('td', {}, entry.apiKeyId ?? '—'), el('td', {}, entry.role),
-    el('td', {}, entry.patientIds.join(', ')), el('td', {}, detail));
+    el('td', { class: 'ids' }, entry.patientIds.join(', ')), el('td', { class: 'detail' }, detail));
 }
 
 async function page(append) {
