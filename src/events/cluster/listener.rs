@@ -96,7 +96,8 @@ impl Listener {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            // Whether the shards may have changed (a message does not change them).
+            let changed = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 command = commands.recv() => match command {
                     None => return,
@@ -106,8 +107,17 @@ impl Listener {
                 _ = repair => {
                     repair_at = None;
                     state.repair().await;
+                    true
                 }
-                _ = check.tick() => if !state.wanted.is_empty() { state.repair().await },
+                _ = check.tick() => {
+                    if !state.wanted.is_empty() {
+                        state.repair().await;
+                    }
+                    true
+                }
+            };
+            if !changed {
+                continue;
             }
             if state.waiting.is_empty() {
                 repair_at = None;
@@ -130,7 +140,8 @@ impl State {
         self.topology.owner(key_slot(self.channel(practice_id).as_bytes()))
     }
 
-    async fn command(&mut self, command: Command) {
+    /// Runs a command; false if it cannot have changed the shards.
+    async fn command(&mut self, command: Command) -> bool {
         match command {
             Command::Subscribe(practice_id) => {
                 self.wanted.insert(practice_id.clone());
@@ -157,23 +168,27 @@ impl State {
             }
             Command::Barrier(done) => {
                 let _ = done.send(());
+                return false;
             }
         }
+        true
     }
 
-    fn push(&mut self, push: Push) {
+    /// Handles a push; false if it cannot have changed the shards (a message).
+    fn push(&mut self, push: Push) -> bool {
         let Push { generation, info } = push;
         match info.kind {
             PushKind::SMessage | PushKind::Message => {
-                let (Some(channel), Some(payload)) = (info.data.first(), info.data.get(1)) else { return };
-                let (Some(channel), Some(payload)) = (bytes(channel), bytes(payload)) else { return };
+                let (Some(channel), Some(payload)) = (info.data.first(), info.data.get(1)) else { return false };
+                let (Some(channel), Some(payload)) = (bytes(channel), bytes(payload)) else { return false };
                 self.deliver(&String::from_utf8_lossy(channel), payload);
+                return false;
             }
             PushKind::Disconnection => {
                 let Some(address) =
                     self.shards.values().find(|s| s.generation == generation).map(|s| s.address.clone())
                 else {
-                    return; // A connection already let go.
+                    return false; // A connection already let go.
                 };
                 tracing::warn!(%address, "redis cluster pub/sub connection lost; resubscribing elsewhere");
                 self.drop_shard(&address);
@@ -181,22 +196,23 @@ impl State {
             // Redis unsubscribes a shard channel itself when its slot moves away (failover
             // of a replica over its master, resharding): subscribe it where it went.
             PushKind::SUnsubscribe => {
-                let Some(channel) = info.data.first().and_then(bytes) else { return };
+                let Some(channel) = info.data.first().and_then(bytes) else { return false };
                 let channel = String::from_utf8_lossy(channel).to_string();
                 let Some(practice_id) = wire::practice_of(&self.listener.prefix, &channel).map(str::to_string) else {
-                    return;
+                    return false;
                 };
                 if !self.wanted.contains(&practice_id) {
-                    return; // The confirmation of our own SUNSUBSCRIBE.
+                    return false; // The confirmation of our own SUNSUBSCRIBE.
                 }
-                let Some(shard) = self.shards.values_mut().find(|s| s.generation == generation) else { return };
+                let Some(shard) = self.shards.values_mut().find(|s| s.generation == generation) else { return false };
                 if shard.practices.remove(&practice_id) {
                     tracing::info!(channel, address = %shard.address, "shard unsubscribed a channel; moving it");
                     self.waiting.insert(practice_id);
                 }
             }
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
