@@ -10,6 +10,8 @@
 # Redis bus (REDIS_URL, default redis://127.0.0.1:6379, under a channel prefix of its
 # own per run); every server is a `--target` and a `--server-pid` of loadgen. N > 1
 # needs Postgres. BUS=redis puts a single replica on Redis too (to compare bus costs).
+# CLUSTER_NODES=host:port,… puts the servers on that Redis Cluster instead (sharded
+# pub/sub, REDIS_CLUSTER_NODES); bench/cluster.sh starts one.
 # SERVER_BIN picks another server build (default ./target/release/clinicstream).
 # Expects `cargo build --release --bin loadgen --bin clinicstream` to have been run.
 set -euo pipefail
@@ -48,7 +50,9 @@ for run in $(seq 1 "$RUNS"); do
     psql "$admin" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
   fi
   bus=()
-  if [[ $BUS == redis ]]; then
+  if [[ -n ${CLUSTER_NODES:-} ]]; then
+    bus=(--redis-cluster-nodes "$CLUSTER_NODES" --redis-prefix "bench-$RANDOM$RANDOM")
+  elif [[ $BUS == redis ]]; then
     # One prefix per run, shared by its replicas: runs never hear each other's events.
     bus=(--redis-url "${REDIS_URL:-redis://127.0.0.1:6379}" --redis-prefix "bench-$RANDOM$RANDOM")
   fi

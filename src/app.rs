@@ -18,7 +18,9 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::Services;
 use crate::domain::reminders::Reminders;
-use crate::events::{Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus};
+use crate::events::{
+    ClusterBus, ClusterSettings, Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus,
+};
 use crate::graphql;
 use crate::hub::LiveThrottle;
 use crate::metrics::HttpMetrics;
@@ -29,6 +31,8 @@ pub struct App {
     state: AppState,
     /// The configured bridges, started with the other workers by `run_until`.
     bridges: crate::bridges::Configured,
+    /// The Redis Cluster command connection, when the bus runs on a cluster.
+    cluster: Option<redis::cluster_async::ClusterConnection>,
 }
 
 /// What exists before the app: the stop signals, the task tracker and the counters that
@@ -53,7 +57,7 @@ impl Parts {
 
 impl App {
     /// Connects to the configured database (migrating it) and bus: Redis when `REDIS_URL`
-    /// is set, in-process otherwise.
+    /// is set, a Redis Cluster when `REDIS_CLUSTER_NODES` is, in-process otherwise.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.db).await.context("connecting to the database")?;
         Self::build_on(config, db, Arc::new(SystemClock)).await
@@ -63,16 +67,40 @@ impl App {
     /// database between replicas or move time.
     pub async fn build_on(config: Config, db: DatabaseConnection, clock: SharedClock) -> anyhow::Result<Self> {
         let parts = Parts::new();
-        let (bus, outbox): (SharedBus, bool) = match &config.redis_url {
-            Some(url) => {
+        let relay = RelaySettings {
+            interval: Duration::from_millis(config.relay_interval_ms.max(10)),
+            grace: Duration::from_millis(config.relay_grace_ms),
+        };
+        let mut cluster = None;
+        let (bus, outbox): (SharedBus, bool) = match (&config.redis_url, &config.redis_cluster_nodes) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a cluster), not both")
+            }
+            (None, Some(nodes)) => {
+                let settings = ClusterSettings {
+                    nodes: nodes.0.clone(),
+                    prefix: config.redis_prefix.clone(),
+                    capacity: config.bus_capacity,
+                    relay,
+                };
+                let bus = ClusterBus::start(
+                    settings,
+                    db.clone(),
+                    parts.counters.clone(),
+                    parts.workers.clone(),
+                    &parts.tracker,
+                )
+                .await
+                .context("opening the Redis Cluster bus (REDIS_CLUSTER_NODES)")?;
+                cluster = Some(bus.connection());
+                (Arc::new(bus), true)
+            }
+            (Some(url), None) => {
                 let settings = RedisSettings {
                     url: url.clone(),
                     prefix: config.redis_prefix.clone(),
                     capacity: config.bus_capacity,
-                    relay: RelaySettings {
-                        interval: Duration::from_millis(config.relay_interval_ms.max(10)),
-                        grace: Duration::from_millis(config.relay_grace_ms),
-                    },
+                    relay,
                 };
                 let bus = RedisBus::start(
                     settings,
@@ -84,9 +112,11 @@ impl App {
                 .context("opening the Redis bus")?;
                 (Arc::new(bus), true)
             }
-            None => (Arc::new(MemoryBus::counted(config.bus_capacity, parts.counters.clone())), false),
+            (None, None) => (Arc::new(MemoryBus::counted(config.bus_capacity, parts.counters.clone())), false),
         };
-        Self::assemble(config, db, bus, clock, outbox, parts).await
+        let mut app = Self::assemble(config, db, bus, clock, outbox, parts).await?;
+        app.cluster = cluster;
+        Ok(app)
     }
 
     /// Builds over given parts with an in-process `bus`: tests use it to share a bus.
@@ -170,7 +200,7 @@ impl App {
             hubs,
             persisted,
         };
-        Ok(Self { listener, state, bridges })
+        Ok(Self { listener, state, bridges, cluster: None })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -181,12 +211,18 @@ impl App {
         &self.state
     }
 
+    /// The Redis Cluster command connection (cloneable; routes by key, follows MOVED) when
+    /// `REDIS_CLUSTER_NODES` is set: for cluster-wide state beside the bus.
+    pub fn redis_cluster(&self) -> Option<redis::cluster_async::ClusterConnection> {
+        self.cluster.clone()
+    }
+
     /// Serves until `stop` completes, then drains within `SHUTDOWN_DEADLINE_SECS`:
     /// readiness fails and the listener closes; in-flight requests (mutations) finish;
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state, bridges } = self;
+        let Self { listener, state, bridges, .. } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");

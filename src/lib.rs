@@ -51,9 +51,11 @@
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`.
-//! - [`events`]: the event log, the bus that carries committed events to subscribers, the
-//!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
-//!   the reminder scheduler every replica runs.
+//! - [`events`]: the event log, the bus that carries committed events to subscribers
+//!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
+//!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
+//!   failover), the `Feed` that gives each subscriber every event once, in order, across
+//!   reconnects, and the reminder scheduler every replica runs.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.

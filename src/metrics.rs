@@ -104,6 +104,16 @@ pub fn registry(counters: &Counters, http: &HttpMetrics, bridges: &BridgeMetrics
         counters.publish_failures.clone(),
     );
     registry.register(
+        "redis_shard_connected",
+        "1 while the pub/sub connection to the Redis Cluster shard is up",
+        counters.shard_connected.clone(),
+    );
+    registry.register(
+        "redis_shard_resubscribes",
+        "Channels resubscribed on a Redis Cluster shard after a failover, MOVED or lost connection",
+        counters.shard_resubscribes.clone(),
+    );
+    registry.register(
         "write_batches",
         "Transactions committed by the practices' writers",
         counters.write_batches.clone(),

@@ -60,6 +60,13 @@ pub struct OutcomeLabel {
     pub outcome: AttemptOutcome,
 }
 
+/// A Redis Cluster shard, named by its (first) slot range, like `0-5460`: a set as small as
+/// the cluster, and stable across a failover (the new master serves the same slots).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabel {
+    pub shard: String,
+}
+
 #[derive(Debug)]
 pub struct Counters {
     /// Events written to the log.
@@ -89,6 +96,11 @@ pub struct Counters {
     pub redis_reconnects: Counter,
     /// Publishes that failed (the relay retries them).
     pub publish_failures: Counter,
+    /// Redis Cluster: 1 while this replica's pub/sub connection to the shard is up.
+    pub shard_connected: Family<ShardLabel, Gauge>,
+    /// Redis Cluster: practice channels resubscribed on the shard after a connection
+    /// loss, a failover, a MOVED or a resharding (each followed by a resync from the log).
+    pub shard_resubscribes: Family<ShardLabel, Counter>,
     /// Webhook delivery attempts by outcome.
     pub webhook_attempts: Family<OutcomeLabel, Counter>,
     /// Transactions the practices' writers committed (group commit).
@@ -122,6 +134,8 @@ impl Default for Counters {
             republished: Counter::default(),
             redis_reconnects: Counter::default(),
             publish_failures: Counter::default(),
+            shard_connected: Family::default(),
+            shard_resubscribes: Family::default(),
             webhook_attempts: Family::default(),
             write_batches: Counter::default(),
             batched_writes: Counter::default(),

@@ -3,6 +3,8 @@
 //! outbox relay, and the feed each subscriber reads.
 
 mod bus;
+// Redis Cluster bus (issue 19).
+mod cluster;
 mod counters;
 mod cursor;
 mod event;
@@ -16,7 +18,8 @@ mod redis;
 mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
-pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, Transport, TransportLabel};
+pub use cluster::{ClusterBus, ClusterSettings, key_slot};
+pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, ShardLabel, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter, start_seq};

@@ -4,6 +4,7 @@
 mod hardening;
 mod helpers;
 mod multipart_client;
+mod redis_cluster;
 mod redis_server;
 mod sse_client;
 mod tools;
@@ -17,6 +18,7 @@ mod browser;
 mod chaos;
 mod cli;
 mod clients_npm;
+mod cluster;
 mod concurrency;
 mod cors;
 mod feed;

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::listener::{Command, Listener};
-use super::publisher::Publisher;
+use super::publisher::PublishConnection;
 use crate::events::local::{ChannelChange, LocalFanout};
-use crate::events::outbox::{Deleter, Relay, RelaySettings};
+use crate::events::outbox::RelaySettings;
 use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
 
 pub struct RedisBus {
@@ -70,20 +70,15 @@ impl RedisBus {
             shutdown: shutdown.clone(),
         };
         tracker.spawn(listener.run(command_rx));
-        let (published, published_rx) = mpsc::unbounded_channel();
-        tracker.spawn(Deleter { db: db.clone(), shutdown: shutdown.clone() }.run(published_rx));
-        let publisher = Publisher {
-            connection: connection.clone(),
-            prefix: settings.prefix.clone(),
-            counters: counters.clone(),
-            published: Some(published),
-            shutdown: shutdown.clone(),
-        };
-        let relay_publisher = publisher.clone_for_relay();
-        let (queue, queue_rx) = mpsc::unbounded_channel();
-        tracker.spawn(publisher.run(queue_rx));
-        let relay = Relay { db, publisher: relay_publisher, counters, settings: settings.relay, shutdown };
-        tracker.spawn(relay.run());
+        let queue = super::publisher::start(
+            PublishConnection::Single(connection.clone()),
+            settings.prefix,
+            db,
+            counters,
+            settings.relay,
+            shutdown,
+            tracker,
+        );
         Ok(Self { local, commands, queue, connected, ping: connection })
     }
 }

@@ -4,6 +4,6 @@
 mod bus;
 mod listener;
 pub(crate) mod publisher;
-mod wire;
+pub(crate) mod wire;
 
 pub use bus::{RedisBus, RedisSettings};

@@ -1,15 +1,54 @@
-//! Publishing: events queue here after commit and go out on one multiplexed connection.
-//! A publish that fails leaves the event's outbox row in place for the relay.
+//! Publishing: events queue here after commit and go out on one multiplexed connection
+//! (PUBLISH to one Redis, or SPUBLISH through the cluster connection, which follows MOVED
+//! to the channel's shard). A publish that fails leaves the event's outbox row in place
+//! for the relay.
 
+use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::wire;
+use crate::events::outbox::{Deleter, Relay, RelaySettings};
 use crate::events::{Counters, StoredEvent};
 
+/// Starts the publisher, the deleter of published outbox rows and the relay on
+/// `connection`; returns the queue events are handed to after commit.
+pub fn start(
+    connection: PublishConnection,
+    prefix: String,
+    db: DatabaseConnection,
+    counters: Arc<Counters>,
+    relay: RelaySettings,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> mpsc::UnboundedSender<Arc<StoredEvent>> {
+    let (published, published_rx) = mpsc::unbounded_channel();
+    tracker.spawn(Deleter { db: db.clone(), shutdown: shutdown.clone() }.run(published_rx));
+    let publisher = Publisher {
+        connection,
+        prefix,
+        counters: counters.clone(),
+        published: Some(published),
+        shutdown: shutdown.clone(),
+    };
+    let relay_publisher = publisher.clone_for_relay();
+    let (queue, queue_rx) = mpsc::unbounded_channel();
+    tracker.spawn(publisher.run(queue_rx));
+    tracker.spawn(Relay { db, publisher: relay_publisher, counters, settings: relay, shutdown }.run());
+    queue
+}
+
+/// Where events are published: one Redis, or a Redis Cluster (sharded pub/sub).
+#[derive(Clone)]
+pub enum PublishConnection {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
 pub struct Publisher {
-    pub connection: redis::aio::ConnectionManager,
+    pub connection: PublishConnection,
     pub prefix: String,
     pub counters: Arc<Counters>,
     /// Outbox rows to delete once their event is published.
@@ -63,8 +102,14 @@ impl Publisher {
     pub async fn publish(&mut self, event: &StoredEvent) -> bool {
         let Ok(payload) = wire::encode(event) else { return false };
         let channel = wire::channel(&self.prefix, &event.practice_id);
-        let sent: redis::RedisResult<i64> =
-            redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut self.connection).await;
+        let sent: redis::RedisResult<i64> = match &mut self.connection {
+            PublishConnection::Single(connection) => {
+                redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(connection).await
+            }
+            PublishConnection::Cluster(connection) => {
+                redis::cmd("SPUBLISH").arg(channel).arg(payload).query_async(connection).await
+            }
+        };
         if let Err(err) = &sent {
             tracing::debug!(error = %err, seq = event.seq, "publish failed; the relay will retry");
         }

@@ -1,0 +1,135 @@
+//! `ClusterBus`: the cluster connection (SPUBLISH, and for anyone who needs cluster-wide
+//! state), the per-shard listener, the publisher and the outbox relay, behind `EventBus`.
+
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::listener::{Command, Listener};
+use super::shards::ShardStates;
+use crate::events::local::{ChannelChange, LocalFanout};
+use crate::events::outbox::RelaySettings;
+use crate::events::redis_publisher::{self, PublishConnection};
+use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
+
+pub struct ClusterSettings {
+    /// Seed nodes, `host:port`.
+    pub nodes: Vec<String>,
+    pub prefix: String,
+    pub capacity: usize,
+    pub relay: RelaySettings,
+}
+
+pub struct ClusterBus {
+    local: Arc<LocalFanout>,
+    commands: mpsc::UnboundedSender<Command>,
+    queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
+    states: ShardStates,
+    connection: redis::cluster_async::ClusterConnection,
+}
+
+/// How long a new subscriber waits for its SSUBSCRIBE to be confirmed before going on
+/// (it then relies on the resync that follows the repair).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
+
+impl ClusterBus {
+    /// Connects to the cluster (one of the seed nodes must answer) and starts the bus's
+    /// tasks on `tracker` until `shutdown`.
+    pub async fn start(
+        settings: ClusterSettings,
+        db: DatabaseConnection,
+        counters: Arc<Counters>,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> redis::RedisResult<Self> {
+        let client = redis::cluster::ClusterClientBuilder::new(settings.nodes.iter().map(|n| format!("redis://{n}")))
+            .connection_timeout(Duration::from_secs(1))
+            .response_timeout(Duration::from_secs(1))
+            .retries(3)
+            .max_retry_wait(300)
+            .build()?;
+        let connection = client.get_async_connection().await?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let watcher_commands = commands.clone();
+        let watcher = Arc::new(move |change: ChannelChange| {
+            let _ = watcher_commands.send(match change {
+                ChannelChange::Opened(p) => Command::Subscribe(p),
+                ChannelChange::Closed(p) => Command::Unsubscribe(p),
+            });
+        });
+        let local = Arc::new(LocalFanout::new(settings.capacity, Some(watcher)));
+        let states = ShardStates::new(counters.clone());
+        let listener = Listener {
+            seeds: settings.nodes.clone(),
+            prefix: settings.prefix.clone(),
+            name: connection_name(&settings.prefix),
+            local: local.clone(),
+            states: states.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tracker.spawn(listener.run(command_rx));
+        let queue = redis_publisher::start(
+            PublishConnection::Cluster(connection.clone()),
+            settings.prefix,
+            db,
+            counters,
+            settings.relay,
+            shutdown,
+            tracker,
+        );
+        Ok(Self { local, commands, queue, states, connection })
+    }
+
+    /// A command connection to the cluster (it routes by key and follows MOVED), for
+    /// other cluster-wide state. Cheap to clone.
+    pub fn connection(&self) -> redis::cluster_async::ClusterConnection {
+        self.connection.clone()
+    }
+}
+
+/// The CLIENT SETNAME of a replica's pub/sub connections: `clinicstream-sub-<prefix>-<id>`,
+/// one id per process (CLIENT LIST on a shard shows one such connection per replica).
+pub fn connection_name(prefix: &str) -> String {
+    let prefix: String = prefix
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') { c } else { '_' })
+        .collect();
+    // The tail of a v7 uuid is random.
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("clinicstream-sub-{prefix}-{}", &id[20..])
+}
+
+impl EventBus for ClusterBus {
+    fn publish(&self, event: Arc<StoredEvent>) {
+        // An event queued after shutdown is still in the outbox for another replica's relay.
+        let _ = self.queue.send(event);
+    }
+
+    fn subscribe(&self, practice_id: &str) -> BoxFuture<'_, BusSubscription> {
+        let (subscription, _) = self.local.subscribe(practice_id);
+        let (done, confirmed) = oneshot::channel();
+        let _ = self.commands.send(Command::Barrier(done));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, confirmed).await;
+            subscription
+        })
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.states.ready()?;
+            let mut ping = self.connection.clone();
+            let answer: redis::RedisResult<String> =
+                match tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async(&mut ping)).await {
+                    Ok(answer) => answer,
+                    Err(_) => return Err("redis cluster did not answer PING within 1 s".to_string()),
+                };
+            answer.map(|_| ()).map_err(|e| format!("redis cluster: {e}"))
+        })
+    }
+}
