@@ -130,7 +130,14 @@ impl App {
             owners: Default::default(),
             keys: Default::default(),
             sessions: Default::default(),
-            limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
+            limits: Arc::new(
+                crate::limits::Limits::new(crate::limits::LimitSettings {
+                    rate_per_sec: config.rate_limit_per_sec,
+                    rate_burst: config.rate_limit_burst,
+                    redis: config.redis_url.clone().filter(|_| outbox).map(|url| (url, config.redis_prefix.clone())),
+                })
+                .context("opening the shared limits")?,
+            ),
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
         };
         // Malformed bridge settings stop the start here, naming the setting; a broker that
@@ -191,6 +198,18 @@ impl App {
         crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
         let services = &state.services;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
+        let (sessions, keys) = (services.sessions.clone(), services.keys.clone());
+        services.limits.start(
+            move |control| match control {
+                crate::limits::Control::Revoked(key_id) => {
+                    keys.forget(&key_id);
+                    sessions.close_key(&key_id, "API key revoked");
+                }
+                crate::limits::Control::QuotaChanged(_) => {}
+            },
+            &workers,
+            &tracker,
+        );
         tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
         crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);

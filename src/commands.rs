@@ -113,7 +113,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         counters,
         faults,
         sessions: Default::default(),
-        limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
+        limits: Arc::new(crate::limits::Limits::local(u32::MAX, u32::MAX)),
         writers,
         owners: Default::default(),
         keys: Default::default(),

@@ -69,6 +69,7 @@ pub mod events;
 pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
+pub mod limits;
 pub mod live;
 pub(crate) mod metrics;
 pub mod persisted;

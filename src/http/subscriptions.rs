@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
-use crate::auth::{Auth, Credentials, Principal, RateLimiter};
+use crate::auth::{Auth, Credentials, Principal};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
@@ -40,7 +40,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         headers,
         Limited {
             schema: state.schema.clone(),
-            limiter: state.services.limiter.clone(),
+            limits: state.services.limits.clone(),
             renders: state.renders.clone(),
             hubs: state.hubs.clone(),
             persisted: state.persisted.clone(),
@@ -65,7 +65,7 @@ struct KeyAuth {
 #[derive(Clone)]
 struct Limited {
     schema: AppSchema,
-    limiter: Arc<RateLimiter>,
+    limits: Arc<crate::limits::Limits>,
     renders: Arc<RenderCache>,
     hubs: Hubs,
     persisted: PersistedQueries,
@@ -98,14 +98,14 @@ impl Execute for Limited {
     fn stream(&self, mut request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
         let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
         let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
-        if let Some(principal) = &principal
-            && !self.limiter.allow(principal.limit_key())
-        {
-            let refused = OpItem::Reply(rate_limited().into());
-            return futures_util::stream::once(async move { refused }).boxed();
-        }
         let (this, link) = (self.clone(), link.clone());
         async_stream::stream! {
+            if let Some(principal) = &principal
+                && this.limits.allow(principal.limit_key()).await.is_err()
+            {
+                yield OpItem::Reply(rate_limited().into());
+                return;
+            }
             // A persisted query's refusal is a request error: an `error` message.
             if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
                 yield OpItem::Reply(refused.response().into());
@@ -166,10 +166,13 @@ impl ConnectionAuth for KeyAuth {
             let Some(principal) = &auth.0 else {
                 return Err("a valid API key is required".to_string());
             };
-            if services.sessions.count(principal.limit_key()) >= max_connections {
+            // Counted on every replica when there is Redis; the slot goes with the socket.
+            let scope = crate::limits::Scope::KeyConnections(principal.limit_key().to_string());
+            let Ok(slot) = services.limits.slots.take(&scope, Some(max_connections)).await else {
                 return Err(format!("this API key already holds {max_connections} connections"));
-            }
+            };
             let mut data = Data::default();
+            data.insert(Arc::new(slot));
             let credentials = services.sessions.open(principal.clone());
             // A stored key's connections close when it is revoked or expires; the
             // bootstrap ADMIN_KEY lives as long as the process's configuration.
