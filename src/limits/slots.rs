@@ -14,7 +14,6 @@ use super::redis::{COUNT_SLOTS, REFRESH_SLOTS, SharedRedis, TAKE_SLOT};
 
 /// How long a replica's slot outlives its last refresh.
 pub const LEASE: Duration = Duration::from_secs(9);
-const REFRESH_EVERY: Duration = Duration::from_secs(3);
 
 /// What is counted: per API key or per practice.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +40,7 @@ pub struct Slots {
     redis: Option<SharedRedis>,
     prefix: String,
     replica: String,
+    lease: Duration,
     next: AtomicU64,
     /// This replica's slots: by set key, the members it holds.
     held: Mutex<HashMap<String, HashSet<String>>>,
@@ -75,10 +75,16 @@ impl Drop for Slot {
 
 impl Slots {
     pub fn new(redis: Option<SharedRedis>, prefix: &str, replica: &str) -> Arc<Self> {
+        Self::leased(redis, prefix, replica, LEASE)
+    }
+
+    /// With another lease (tests shorten it to see a crashed replica's slots lapse).
+    pub fn leased(redis: Option<SharedRedis>, prefix: &str, replica: &str, lease: Duration) -> Arc<Self> {
         Arc::new(Self {
             redis,
             prefix: prefix.to_string(),
             replica: replica.to_string(),
+            lease,
             next: AtomicU64::new(0),
             held: Mutex::default(),
         })
@@ -97,7 +103,7 @@ impl Slots {
         let shared = match &self.redis {
             Some(redis) => {
                 let max = max.map_or(-1, |m| m as i64);
-                let args = [member.clone(), max.to_string(), (LEASE.as_millis() as u64).to_string()];
+                let args = [member.clone(), max.to_string(), (self.lease.as_millis() as u64).to_string()];
                 match redis.eval::<i64>(TAKE_SLOT, &[&key], &args).await {
                     Ok(taken) if taken < 0 => return Err((-taken) as usize),
                     Ok(_) => true,
@@ -134,7 +140,7 @@ impl Slots {
     /// Extends the lease of this replica's slots until `stop`.
     pub async fn refresh(self: Arc<Self>, stop: CancellationToken) {
         let Some(redis) = self.redis.clone() else { return };
-        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        let mut tick = tokio::time::interval(self.lease / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -146,7 +152,7 @@ impl Slots {
                 held.iter().map(|(k, m)| (k.clone(), m.iter().cloned().collect())).collect()
             };
             for (key, members) in held {
-                let mut args = vec![(LEASE.as_millis() as u64).to_string()];
+                let mut args = vec![(self.lease.as_millis() as u64).to_string()];
                 args.extend(members);
                 if let Err(err) = redis.eval::<i64>(REFRESH_SLOTS, &[&key], &args).await {
                     tracing::warn!(error = %err, "refreshing slot leases failed");

@@ -26,6 +26,7 @@ mod http_protocol;
 mod hub;
 mod idempotency;
 mod isolation;
+mod limits;
 mod live;
 mod multipart;
 mod operations;
