@@ -4,6 +4,7 @@
 //! without Redis there is one replica and they live here, in memory.
 
 mod control;
+pub mod quota;
 mod rate;
 mod redis;
 mod slots;
@@ -13,11 +14,13 @@ pub use rate::Refused;
 pub use redis::SharedRedis;
 pub use slots::{LEASE, Scope, Slot, Slots};
 
+use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::RateLimiter;
+use crate::clock::SharedClock;
 
 /// The settings of the shared limits.
 pub struct LimitSettings {
@@ -35,10 +38,13 @@ pub struct Limits {
     local_rate: RateLimiter,
     /// Connections and subscriptions, counted.
     pub slots: Arc<Slots>,
+    db: DatabaseConnection,
+    clock: SharedClock,
+    quotas: quota::Quotas,
 }
 
 impl Limits {
-    pub fn new(settings: LimitSettings) -> ::redis::RedisResult<Self> {
+    pub fn new(settings: LimitSettings, db: DatabaseConnection, clock: SharedClock) -> ::redis::RedisResult<Self> {
         let (redis, prefix) = match settings.redis {
             Some((url, prefix)) => (Some(SharedRedis::open(&url)?), prefix),
             None => (None, String::new()),
@@ -51,12 +57,15 @@ impl Limits {
             rate_per_sec: settings.rate_per_sec.max(1),
             rate_burst: settings.rate_burst.max(1),
             local_rate: RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
+            db,
+            clock,
+            quotas: quota::Quotas::default(),
         })
     }
 
     /// In memory only: one replica.
-    pub fn local(rate_per_sec: u32, rate_burst: u32) -> Self {
-        Self::new(LimitSettings { rate_per_sec, rate_burst, redis: None }).expect("no Redis to open")
+    pub fn local(rate_per_sec: u32, rate_burst: u32, db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self::new(LimitSettings { rate_per_sec, rate_burst, redis: None }, db, clock).expect("no Redis to open")
     }
 
     /// Whether the counts are shared by replicas.
