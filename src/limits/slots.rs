@@ -117,7 +117,8 @@ impl Slots {
         };
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let members = held.entry(key.clone()).or_default();
-        if !shared && let Some(max) = max
+        if !shared
+            && let Some(max) = max
             && members.len() >= max
         {
             return Err(members.len());

@@ -11,7 +11,8 @@ use crate::ws_client::{TRANSPORT_WS, WsClient};
 use clinicstream::limits::{Scope, SharedRedis, Slots};
 
 async fn revoke(app: &TestApp, practice: &str, role: &str) {
-    let keys = app.ok(ADMIN_KEY, "query($p: ID!) { apiKeys(practiceId: $p) { id role } }", json!({ "p": practice })).await;
+    let keys =
+        app.ok(ADMIN_KEY, "query($p: ID!) { apiKeys(practiceId: $p) { id role } }", json!({ "p": practice })).await;
     let id = keys["apiKeys"].as_array().unwrap().iter().find(|k| k["role"] == role).unwrap()["id"].clone();
     app.ok(ADMIN_KEY, "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { revokedAt } }", json!({ "id": id })).await;
 }
@@ -31,7 +32,10 @@ async fn a_revoked_key_closes_its_sockets_on_every_replica_within_200_ms() {
         assert_eq!(code, Some(4403), "closed with 4403 Forbidden");
     }
     let took = revoked.elapsed();
-    assert!(took < Duration::from_millis(200), "both replicas closed it within 200 ms, not by the 1 s sweep ({took:?})");
+    assert!(
+        took < Duration::from_millis(200),
+        "both replicas closed it within 200 ms, not by the 1 s sweep ({took:?})"
+    );
     replicas[0].post_payment(&f.backoffice, &f.patient, 1).await;
     assert_eq!(other.recv().await.expect("another key's socket lives on")["type"], "next");
 }
@@ -97,7 +101,11 @@ async fn the_connection_cap_of_a_key_holds_across_two_replicas() {
     let first = WsClient::connect(replicas[0].addr, TRANSPORT_WS, &f.subscriber).await;
     let _second = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
     for replica in &replicas {
-        assert_eq!(refused_connection(replica, &f.subscriber).await, Some(4403), "a third connection is refused anywhere");
+        assert_eq!(
+            refused_connection(replica, &f.subscriber).await,
+            Some(4403),
+            "a third connection is refused anywhere"
+        );
     }
     // Another key is not affected; a closed connection frees its slot for any replica.
     let _other = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.backoffice).await;
@@ -125,7 +133,8 @@ async fn a_crashed_replicas_slots_lapse_and_a_live_replicas_are_kept() {
     let prefix = format!("cs-test-{}", uuid::Uuid::now_v7().simple());
     let lease = Duration::from_millis(600);
     let open = || Some(SharedRedis::open(&redis).unwrap());
-    let (crashed, live) = (Slots::leased(open(), &prefix, "crashed", lease), Slots::leased(open(), &prefix, "live", lease));
+    let (crashed, live) =
+        (Slots::leased(open(), &prefix, "crashed", lease), Slots::leased(open(), &prefix, "live", lease));
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(live.clone().refresh(stop.clone()));
     let scope = Scope::KeyConnections("k1".into());

@@ -32,6 +32,7 @@ mod multipart;
 mod operations;
 mod persisted_queries;
 mod queries;
+mod quotas;
 mod reminders;
 mod reminders_at_scale;
 mod replicas;

@@ -11,5 +11,5 @@ pub use crate::vocab::{
     PaymentMethod, Practice, Provider, ProviderKind, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus,
     WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
 };
-pub use quota::{PracticeQuota, QuotaUse, view as quota_view};
 pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};
+pub use quota::{PracticeQuota, QuotaUse, view as quota_view};

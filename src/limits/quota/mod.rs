@@ -79,7 +79,11 @@ impl Limits {
                 return cached.map(|(_, q)| q).unwrap_or_default();
             }
         };
-        self.quotas.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(practice_id.to_string(), (Instant::now(), quota));
+        self.quotas
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(practice_id.to_string(), (Instant::now(), quota));
         quota
     }
 
@@ -128,7 +132,8 @@ impl Limits {
     async fn mutations_this_minute(&self, practice_id: &str) -> i64 {
         let (minute, _) = self.minute();
         if let Some(redis) = &self.redis
-            && let Ok(count) = redis.query::<Option<i64>>(redis::cmd("GET").arg(self.minute_key(practice_id, minute))).await
+            && let Ok(count) =
+                redis.query::<Option<i64>>(redis::cmd("GET").arg(self.minute_key(practice_id, minute))).await
         {
             return count.unwrap_or(0);
         }
