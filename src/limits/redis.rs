@@ -5,13 +5,25 @@
 
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisResult};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// A connection to the shared Redis.
+/// A connection to the shared Redis. After a failed command it answers "unavailable" at
+/// once for `BACKOFF`, so a Redis that hangs costs the limits one timeout, not one per
+/// request (the limits then count on this replica).
 #[derive(Clone)]
-pub enum SharedRedis {
+pub struct SharedRedis {
+    link: Link,
+    down_until: Arc<Mutex<Option<Instant>>>,
+}
+
+/// How the handle reaches Redis: one server (a Cluster variant only has to route `query`).
+#[derive(Clone)]
+pub enum Link {
     Single { client: redis::Client, connection: ConnectionManager },
 }
+
+const BACKOFF: Duration = Duration::from_secs(1);
 
 impl SharedRedis {
     /// A lazily connecting handle: nothing waits for Redis until the first command.
@@ -23,13 +35,22 @@ impl SharedRedis {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self::Single { client, connection })
+        Ok(Self { link: Link::Single { client, connection }, down_until: Arc::default() })
     }
 
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
-        match self {
-            Self::Single { connection, .. } => cmd.query_async(&mut connection.clone()).await,
+        if self.down_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| Instant::now() < until) {
+            return Err(redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable (backing off)")));
         }
+        let answer = match &self.link {
+            Link::Single { connection, .. } => cmd.query_async(&mut connection.clone()).await,
+        };
+        if let Err(err) = &answer
+            && (err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || err.is_connection_refusal())
+        {
+            *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + BACKOFF);
+        }
+        answer
     }
 
     /// Runs a script over keys of one slot.
@@ -41,8 +62,8 @@ impl SharedRedis {
 
     /// The client the control channel subscribes with.
     pub fn client(&self) -> &redis::Client {
-        match self {
-            Self::Single { client, .. } => client,
+        match &self.link {
+            Link::Single { client, .. } => client,
         }
     }
 }

@@ -152,3 +152,37 @@ async fn a_crashed_replicas_slots_lapse_and_a_live_replicas_are_kept() {
     assert_eq!(live.count(&scope).await, 0, "given back when dropped");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_the_limits_hold_per_replica_and_refuse_nobody_else() {
+    let Some(mut redis) = crate::redis_server::RedisServer::start().await else { return };
+    let Some(replicas) = spawn_replicas(1, &redis.url(), |c| {
+        c.rate_limit_per_sec = 1;
+        c.rate_limit_burst = 10;
+        c.max_connections_per_key = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &replicas[0];
+    let f = app.fixture().await;
+    redis.kill();
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        let response = app
+            .http()
+            .post(app.url("/graphql"))
+            .bearer_auth(&f.subscriber)
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 200), "the burst, counted on this replica ({statuses:?})");
+    assert!(statuses[10..].contains(&429), "then the local bucket is empty ({statuses:?})");
+    let _first = WsClient::connect(app.addr, TRANSPORT_WS, &f.backoffice).await;
+    assert_eq!(refused_connection(app, &f.backoffice).await, Some(4403), "the cap, counted on this replica");
+    redis.restart().await;
+}

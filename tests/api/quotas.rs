@@ -100,8 +100,8 @@ async fn mutations_per_minute_and_webhook_endpoints_are_counted_across_replicas(
     let Some(replicas) = spawn_replicas(2, &redis, |c| c.webhooks.allow_private = Allowlist::any()).await else {
         return;
     };
-    let f = replicas[0].fixture().await;
     not_near_a_minute_boundary().await;
+    let f = replicas[0].fixture().await;
     // The fixture's own mutations count: the quota leaves room for four more.
     let before = quota(&replicas[0], &f.backoffice, &f.practice).await["use"]["mutationsLastMinute"].as_i64().unwrap();
     assert!(before >= 1, "the fixture's mutations are counted ({before})");
