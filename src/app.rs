@@ -148,6 +148,14 @@ impl App {
             clock.clone(),
             parts.counters.clone(),
         );
+        let settings = crate::limits::LimitSettings {
+            rate_per_sec: config.rate_limit_per_sec,
+            rate_burst: config.rate_limit_burst,
+            redis: config.redis_url.clone().filter(|_| outbox).map(|url| (url, config.redis_prefix.clone())),
+        };
+        let limits = Arc::new(
+            crate::limits::Limits::new(settings, db.clone(), clock.clone()).context("opening the shared limits")?,
+        );
         let services = Services {
             db,
             bus,
@@ -160,7 +168,7 @@ impl App {
             owners: Default::default(),
             keys: Default::default(),
             sessions: Default::default(),
-            limiter: Arc::new(crate::auth::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
+            limits,
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
             usage: Arc::new(crate::usage::Meter::new(clock.clone())),
             audit: Arc::new(crate::audit::Recorder::new(config.metering.audit, clock.clone())),
@@ -229,6 +237,18 @@ impl App {
         crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
         let services = &state.services;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
+        let (sessions, keys, limits) = (services.sessions.clone(), services.keys.clone(), services.limits.clone());
+        services.limits.start(
+            move |control| match control {
+                crate::limits::Control::Revoked(key_id) => {
+                    keys.forget(&key_id);
+                    sessions.close_key(&key_id, "API key revoked");
+                }
+                crate::limits::Control::QuotaChanged(practice_id) => limits.forget_quota(&practice_id),
+            },
+            &workers,
+            &tracker,
+        );
         tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
         crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
         // Usage counts and audit rows: flushed every USAGE_FLUSH_MS and once more on the way out.

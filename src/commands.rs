@@ -103,6 +103,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         (Arc::new(SystemClock), Arc::default(), Arc::default());
     let writers =
         Writers::new(db.clone(), bus.clone(), Arc::clone(&faults), false, clock.clone(), Arc::clone(&counters));
+    let limits = Arc::new(crate::limits::Limits::local(u32::MAX, u32::MAX, db.clone(), clock.clone()));
     Ok(Services {
         db,
         bus,
@@ -116,7 +117,7 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         counters,
         faults,
         sessions: Default::default(),
-        limiter: Arc::new(crate::auth::RateLimiter::new(u32::MAX, u32::MAX)),
+        limits,
         writers,
         owners: Default::default(),
         keys: Default::default(),

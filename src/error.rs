@@ -24,6 +24,10 @@ pub enum AppError {
     /// The cursor points before what the log still retains.
     #[error("{0}")]
     CursorExpired(String),
+    /// A practice's quota refuses this: which quota, its limit, and in how many seconds
+    /// trying again can succeed (0: not by waiting; the quota must change).
+    #[error("the practice's {quota} quota ({limit}) is used up")]
+    QuotaExceeded { quota: &'static str, limit: i64, retry_after: u64 },
     /// Anything the client cannot fix; details are logged, never returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -51,6 +55,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
             Self::CursorExpired(_) => "CURSOR_EXPIRED",
+            Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::Internal(_) => "INTERNAL",
         }
     }

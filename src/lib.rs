@@ -32,6 +32,12 @@
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log.
 //! - [`auth`]: API keys and the principal they grant.
+//! - [`limits`]: what must hold across replicas, through Redis when there is one: the
+//!   per-key rate limit (a token bucket script), the per-key connection cap and the
+//!   practices' connection and subscription quotas (leased slots a crashed replica's
+//!   lapse from), mutations per minute, and the control channel that carries revocations
+//!   and quota changes to every replica; in memory without Redis. Every key is hash-tagged
+//!   so each script touches one slot.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
 //!   `MutationTx` that appends its event to the log in the same transaction. Mutations
 //!   that append run in their practice's writer (`domain::writer`, group commit: one
@@ -79,6 +85,7 @@ pub mod flusher;
 pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
+pub mod limits;
 pub mod live;
 pub(crate) mod metrics;
 pub mod persisted;

@@ -9,6 +9,7 @@ mod m20261201_000003_reminders;
 mod m20261202_000004_webhooks;
 mod m20261210_000016_persisted_queries;
 mod m20261211_000018_bridges;
+mod m20261212_000019_quotas;
 mod m20261212_000020_usage_audit;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_webhooks::Migration),
             Box::new(m20261210_000016_persisted_queries::Migration),
             Box::new(m20261211_000018_bridges::Migration),
+            Box::new(m20261212_000019_quotas::Migration),
             Box::new(m20261212_000020_usage_audit::Migration),
         ]
     }

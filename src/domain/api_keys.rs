@@ -107,9 +107,11 @@ pub async fn revoke(s: &Services, who: &Principal, input: RevokeApiKeyInput) -> 
     let row = active.update(tx.conn()).await?;
     let key_id = row.id.clone();
     let revoked = tx.commit(view(row)).await?;
-    // This replica's sockets close now; other replicas' within a second (the sweep).
+    // This replica's sockets close now; other replicas' at once through the control
+    // channel (with Redis), else within a second (the sweep).
     s.keys.forget(&key_id);
     s.sessions.close_key(&key_id, "API key revoked");
+    s.limits.broadcast(crate::limits::Control::Revoked(key_id)).await;
     Ok(revoked)
 }
 

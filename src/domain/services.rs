@@ -24,7 +24,9 @@ pub struct Services {
     pub faults: Arc<Faults>,
     /// Open connections by API key, to close them when the key stops being valid.
     pub sessions: Arc<crate::auth::Sessions>,
-    pub limiter: Arc<crate::auth::RateLimiter>,
+    /// The rate limit, connection caps, quotas and the control channel, shared by
+    /// replicas through Redis when there is one.
+    pub limits: Arc<crate::limits::Limits>,
     /// Resolved API keys, kept for a second.
     pub keys: Arc<crate::auth::KeyCache>,
     /// Which practice each patient, provider and appointment belongs to.

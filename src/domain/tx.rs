@@ -63,6 +63,7 @@ impl<'a> MutationTx<'a> {
         request: &impl Serialize,
     ) -> AppResult<Begun<'a, T>> {
         let idempotency = key(principal, operation, idempotency_key, request)?;
+        services.limits.spend_mutation(practice_id).await?;
         let turn = services.writers.turn(practice_id).await?;
         Self::start(services, Mode::Batched { practice_id: practice_id.to_string(), turn }, idempotency).await
     }

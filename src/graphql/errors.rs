@@ -16,6 +16,11 @@ impl ErrorExtensions for AppError {
         let mut error = async_graphql::Error::new(self.to_string());
         let mut extensions = async_graphql::ErrorExtensionValues::default();
         extensions.set("code", self.code());
+        if let AppError::QuotaExceeded { quota, limit, retry_after } = self {
+            extensions.set("quota", *quota);
+            extensions.set("limit", *limit);
+            extensions.set("retryAfter", *retry_after);
+        }
         if let AppError::Internal(source) = self {
             let correlation_id = uuid::Uuid::now_v7().to_string();
             tracing::error!(%correlation_id, error = ?source, "internal error");

@@ -17,3 +17,12 @@ pub fn selected_operation<'a>(
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
+
+/// Whether the request streams results: a subscription or a live query.
+pub fn streams(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let subscription =
+        request.parsed_query().ok().and_then(|d| selected_operation(d, name.as_deref())).map(|op| op.node.ty)
+            == Some(async_graphql::parser::types::OperationType::Subscription);
+    subscription || crate::live::asks(request)
+}

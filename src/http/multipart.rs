@@ -73,6 +73,10 @@ pub(crate) async fn subscribe(
     request: async_graphql::Request,
     principal: Principal,
 ) -> Response {
+    let slots = match crate::http::streamed::quota_slots(state, &principal, true).await {
+        Ok(slots) => slots,
+        Err(refused) => return refused,
+    };
     let results: BoxStream<'static, String> =
         match through_hub(state, request, None, principal.clone(), Transport::Http).await {
             Source::Shared(results) => results.map(|(payload, _resume)| payload.to_string()).boxed(),
@@ -91,7 +95,7 @@ pub(crate) async fn subscribe(
     let parts = stream::select(results, heartbeats)
         .take_while(|part| std::future::ready(part.is_some()))
         .filter_map(std::future::ready);
-    let body = hold(state, Transport::Http, principal, parts.boxed()).flat_map(|step| {
+    let body = hold(state, Transport::Http, principal, slots, parts.boxed()).flat_map(|step| {
         let (part, last) = match step {
             Step::Item(part) => (Some(part), false),
             Step::End(End::Completed) => (None, true),

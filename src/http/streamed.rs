@@ -79,6 +79,45 @@ fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'sta
     .boxed()
 }
 
+/// The slots of a practice's quotas a held stream takes: a connection, and a
+/// subscription when it is one. Given back when the stream ends.
+pub(crate) struct QuotaSlots(#[allow(dead_code)] Vec<crate::limits::Slot>);
+
+impl QuotaSlots {
+    pub(crate) fn none() -> Self {
+        Self(Vec::new())
+    }
+}
+
+/// Takes `principal`'s practice's slots for a stream, or answers 429 `QUOTA_EXCEEDED`.
+pub(crate) async fn quota_slots(
+    state: &AppState,
+    principal: &Principal,
+    subscription: bool,
+) -> Result<QuotaSlots, axum::response::Response> {
+    let Some(practice_id) = principal.practice_id() else { return Ok(QuotaSlots::none()) };
+    let limits = &state.services.limits;
+    let mut slots = vec![limits.connect(practice_id).await.map_err(|e| too_many(&e))?];
+    if subscription {
+        slots.push(limits.subscribe(practice_id).await.map_err(|e| too_many(&e))?);
+    }
+    Ok(QuotaSlots(slots))
+}
+
+fn too_many(err: &crate::error::AppError) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let retry_after = match err {
+        crate::error::AppError::QuotaExceeded { retry_after, .. } => (*retry_after).max(1),
+        _ => 1,
+    };
+    let body = serde_json::to_string(&crate::http::subscriptions::refused(err)).unwrap_or_default();
+    let mut response =
+        (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 /// How a held stream ended.
 pub(crate) enum End {
     /// Its results ended.
@@ -102,6 +141,7 @@ pub(crate) fn hold<T: Send + 'static>(
     state: &AppState,
     transport: Transport,
     principal: Principal,
+    slots: QuotaSlots,
     mut results: BoxStream<'static, T>,
 ) -> BoxStream<'static, Step<T>> {
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
@@ -111,7 +151,7 @@ pub(crate) fn hold<T: Send + 'static>(
         .map(|practice| state.services.usage.connection(crate::usage::Who::new(practice, principal.key_id())));
     let credentials = state.services.sessions.open(principal);
     let mut revoked = credentials.closed();
-    let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered);
+    let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered, slots);
     let shutdown = state.shutdown.clone();
     async_stream::stream! {
         let _held = held;

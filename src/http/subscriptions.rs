@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::resolve;
-use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
-use crate::auth::{Auth, Credentials, Principal, RateLimiter};
+use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Rejected, Reply, WsConfig};
+use crate::auth::{Auth, Credentials, Principal};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
@@ -40,7 +40,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         headers,
         Limited {
             schema: state.schema.clone(),
-            limiter: state.services.limiter.clone(),
+            limits: state.services.limits.clone(),
             renders: state.renders.clone(),
             hubs: state.hubs.clone(),
             persisted: state.persisted.clone(),
@@ -65,7 +65,7 @@ struct KeyAuth {
 #[derive(Clone)]
 struct Limited {
     schema: AppSchema,
-    limiter: Arc<RateLimiter>,
+    limits: Arc<crate::limits::Limits>,
     renders: Arc<RenderCache>,
     hubs: Hubs,
     persisted: PersistedQueries,
@@ -98,14 +98,14 @@ impl Execute for Limited {
     fn stream(&self, mut request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
         let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
         let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
-        if let Some(principal) = &principal
-            && !self.limiter.allow(principal.limit_key())
-        {
-            let refused = OpItem::Reply(rate_limited().into());
-            return futures_util::stream::once(async move { refused }).boxed();
-        }
         let (this, link) = (self.clone(), link.clone());
         async_stream::stream! {
+            if let Some(principal) = &principal
+                && this.limits.allow(principal.limit_key()).await.is_err()
+            {
+                yield OpItem::Reply(rate_limited().into());
+                return;
+            }
             // A persisted query's refusal is a request error: an `error` message.
             if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
                 yield OpItem::Reply(refused.response().into());
@@ -118,10 +118,21 @@ impl Execute for Limited {
                 }
                 return;
             };
+            // A subscription (or live query) of a practice holds one of its slots.
+            let slot = match principal.practice_id().filter(|_| crate::graphql::streams(&mut request)) {
+                Some(practice_id) => match this.limits.subscribe(practice_id).await {
+                    Ok(slot) => Some(slot),
+                    Err(err) => {
+                        yield OpItem::Reply(refused(&err).into());
+                        return;
+                    }
+                },
+                None => None,
+            };
             let subscribe =
                 Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: Transport::Websocket };
             match this.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {
-                Subscribed::Registered(registration) => yield OpItem::Registered(Box::new(registration)),
+                Subscribed::Registered(registration) => yield OpItem::Registered(Box::new((registration, slot))),
                 Subscribed::Running(mut responses) => {
                     while let Some(response) = responses.next().await {
                         yield OpItem::Reply(response.into());
@@ -148,6 +159,22 @@ pub fn rate_limited() -> GqlResponse {
     GqlResponse::from_errors(vec![error])
 }
 
+/// The close code of a connection refused by its practice's `maxConnections` quota.
+pub const QUOTA_CLOSE: u16 = 4029;
+
+/// A practice's connection slot, held in the connection's data (one per type there).
+struct PracticeSlot(#[allow(dead_code)] crate::limits::Slot);
+
+fn over_quota(err: crate::error::AppError) -> Rejected {
+    Rejected { code: QUOTA_CLOSE, reason: format!("QUOTA_EXCEEDED: {err}") }
+}
+
+/// A refusal as a request error (an `error` message on sockets), with its code.
+pub fn refused(err: &crate::error::AppError) -> GqlResponse {
+    use async_graphql::ErrorExtensions;
+    GqlResponse::from_errors(vec![err.extend().into_server_error(async_graphql::Pos::default())])
+}
+
 /// The credentials a `connection_init` payload carries, under either spelling.
 fn payload_authorization(payload: &serde_json::Value) -> Option<String> {
     ["authorization", "Authorization"].iter().find_map(|k| payload.get(*k)).and_then(|v| v.as_str()).map(str::to_string)
@@ -158,18 +185,25 @@ impl ConnectionAuth for KeyAuth {
         &self,
         init_payload: serde_json::Value,
         header_authorization: Option<String>,
-    ) -> BoxFuture<'static, Result<Authenticated, String>> {
+    ) -> BoxFuture<'static, Result<Authenticated, Rejected>> {
         let (services, max_connections) = (self.services.clone(), self.max_connections);
         async move {
             let presented = payload_authorization(&init_payload).or(header_authorization);
             let auth = resolve(&services, presented.as_deref()).await;
             let Some(principal) = &auth.0 else {
-                return Err("a valid API key is required".to_string());
+                return Err("a valid API key is required".into());
             };
-            if services.sessions.count(principal.limit_key()) >= max_connections {
-                return Err(format!("this API key already holds {max_connections} connections"));
-            }
+            // Counted on every replica when there is Redis; the slot goes with the socket.
+            let scope = crate::limits::Scope::KeyConnections(principal.limit_key().to_string());
+            let Ok(slot) = services.limits.slots.take(&scope, Some(max_connections)).await else {
+                return Err(format!("this API key already holds {max_connections} connections").into());
+            };
             let mut data = Data::default();
+            data.insert(Arc::new(slot));
+            if let Some(practice_id) = principal.practice_id() {
+                let slot = services.limits.connect(practice_id).await.map_err(over_quota)?;
+                data.insert(Arc::new(PracticeSlot(slot)));
+            }
             let credentials = services.sessions.open(principal.clone());
             // A stored key's connections close when it is revoked or expires; the
             // bootstrap ADMIN_KEY lives as long as the process's configuration.

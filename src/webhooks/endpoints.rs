@@ -74,6 +74,7 @@ pub async fn create(
         .filter(webhook_endpoint::Column::PracticeId.eq(&practice_id))
         .count(tx.conn())
         .await?;
+    s.limits.check_webhook_endpoints(&practice_id, count).await?;
     if count >= MAX_ENDPOINTS {
         return Err(AppError::bad_input(format!("a practice may have at most {MAX_ENDPOINTS} webhook endpoints")));
     }

@@ -239,16 +239,25 @@ async fn each_replica_holds_one_pubsub_connection_whatever_its_subscribers() {
             }
         }
     }
+    // Besides the bus, each replica holds one connection on the control channel (`sub=1`).
+    let control = format!("{}:control", replicas[0].state().config.redis_prefix);
+    let listening = redis.command(&["PUBSUB", "NUMSUB", &control]).await.unwrap();
+    assert!(listening.ends_with("int(2)])"), "both replicas listen on {control}: {listening}");
     let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();
     let subscribed: Vec<&str> =
         list.lines().filter(|l| l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0")).collect();
-    assert_eq!(subscribed.len(), 2, "one pub/sub connection per replica for 24 subscriptions:\n{list}");
-    assert!(subscribed.iter().all(|l| l.contains("sub=3 ")), "one channel per practice:\n{list}");
+    let bus: Vec<&&str> = subscribed.iter().filter(|l| !l.contains(" sub=1 ")).collect();
+    assert_eq!(subscribed.len() - bus.len(), 2, "one control connection per replica:\n{list}");
+    assert_eq!(bus.len(), 2, "one pub/sub connection per replica for 24 subscriptions:\n{list}");
+    assert!(bus.iter().all(|l| l.contains("sub=3 ")), "one channel per practice:\n{list}");
     // The last subscriber of a practice leaving unsubscribes its channel.
     drop(clients);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();
-    assert!(list.lines().all(|l| !l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0")), "{list}");
+    let left = list.lines().filter(|l| l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0"));
+    assert_eq!(left.filter(|l| !l.contains(" sub=1 ")).count(), 0, "only the control connections: {list}");
+    let listening = redis.command(&["PUBSUB", "NUMSUB", &control]).await.unwrap();
+    assert!(listening.ends_with("int(2)])"), "{listening}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ pub mod patient;
 pub mod payment;
 pub mod persisted_query;
 pub mod practice;
+pub mod practice_quota;
 pub mod provider;
 pub mod webhook_attempt;
 pub mod webhook_delivery;

@@ -5,6 +5,7 @@ mod appointments;
 mod billing;
 mod patients;
 mod practices;
+mod quotas;
 mod webhooks;
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -15,4 +16,5 @@ pub struct Mutation(
     billing::BillingMutation,
     api_keys::ApiKeyMutation,
     webhooks::WebhookMutation,
+    quotas::QuotaMutation,
 );

@@ -20,4 +20,12 @@ impl Practice {
         let seq = log::head(&s.db, &self.id).await.gql()?.ok_or(AppError::NotFound("practice")).gql()?;
         Ok(Cursor { practice_id: self.id.to_string(), seq }.encode())
     }
+
+    /// The practice's quotas and what it uses now (readable by any key of the practice).
+    async fn quota(&self, ctx: &Context<'_>) -> GqlResult<super::PracticeQuota> {
+        let (s, who) = caller(ctx)?;
+        who.read(&self.id, "practice").gql()?;
+        let quota = s.limits.quota(&self.id).await;
+        super::quota_view(&s.limits, &self.id, quota).await.gql()
+    }
 }

@@ -40,6 +40,17 @@ pub(super) fn one(headers: &HeaderMap, response: async_graphql::Response) -> Res
         return request_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
     };
     let mut status = StatusCode::OK;
+    if let Some(retry_after) = quota_refusal(&response) {
+        // A practice's quota refused it: 429, like the rate limit, with when to retry.
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(media_type(headers)))],
+            body.to_string(),
+        )
+            .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        return response;
+    }
     if wants_graphql_response(headers) && failed {
         if let Some(object) = body.as_object_mut() {
             object.remove("data");
@@ -47,6 +58,20 @@ pub(super) fn one(headers: &HeaderMap, response: async_graphql::Response) -> Res
         status = StatusCode::BAD_REQUEST;
     }
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media_type(headers)))], body.to_string()).into_response()
+}
+
+/// The `retryAfter` of a `QUOTA_EXCEEDED` error in the response, if it has one.
+fn quota_refusal(response: &async_graphql::Response) -> Option<u64> {
+    response.errors.iter().find_map(|error| {
+        let extensions = error.extensions.as_ref()?;
+        if extensions.get("code")? != &async_graphql::Value::from("QUOTA_EXCEEDED") {
+            return None;
+        }
+        match extensions.get("retryAfter") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64(),
+            _ => Some(1),
+        }
+    })
 }
 
 /// A batch's results, in the order of its operations: always `200`, each result saying

@@ -58,9 +58,14 @@ async fn open(
             message: "mutations must be sent with POST".into(),
         });
     }
-    if kind == Some(OperationType::Subscription) || crate::live::asks(&mut request) {
+    let streams = kind == Some(OperationType::Subscription) || crate::live::asks(&mut request);
+    let slots = match crate::http::streamed::quota_slots(state, &principal, streams).await {
+        Ok(slots) => slots,
+        Err(refused) => return Ok(refused),
+    };
+    if streams {
         let after = last_event_id.map(str::to_string);
-        return Ok(stream::subscribe(state, request, after, principal).await);
+        return Ok(stream::subscribe(state, request, after, principal, slots).await);
     }
     let plan = resume::prepare(&mut request, last_event_id).map_err(Refusal::bad_request)?;
     Ok(stream::respond(
@@ -68,5 +73,6 @@ async fn open(
         request.data(auth).data(Transport::Sse).data(crate::vocab::Transport::Sse),
         plan,
         principal,
+        slots,
     ))
 }

@@ -17,22 +17,28 @@ use super::request::Refusal;
 use super::resume::{self, Plan, take_cursor};
 use crate::auth::{Auth, Principal};
 use crate::events::Transport;
-use crate::http::streamed::{End, Source, Step, hold, through_hub};
+use crate::http::streamed::{End, QuotaSlots, Source, Step, hold, through_hub};
 use crate::state::AppState;
 
 /// Keep-alive comments keep proxies from timing out an idle stream.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 
-pub(super) fn respond(state: &AppState, request: async_graphql::Request, plan: Plan, principal: Principal) -> Response {
+pub(super) fn respond(
+    state: &AppState,
+    request: async_graphql::Request,
+    plan: Plan,
+    principal: Principal,
+    slots: QuotaSlots,
+) -> Response {
     let events = state.schema.execute_stream(request).map(move |response| next(response, &plan));
-    open(state, events.boxed(), principal)
+    open(state, events.boxed(), principal, slots)
 }
 
 /// One response already known (a refusal), as `next` and `complete`.
 pub(super) fn answer(state: &AppState, response: async_graphql::Response, principal: Principal) -> Response {
     let no_cursor = Plan { root_keys: Vec::new() };
     let event = next(response, &no_cursor);
-    open(state, futures_util::stream::once(async move { event }).boxed(), principal)
+    open(state, futures_util::stream::once(async move { event }).boxed(), principal, QuotaSlots::none())
 }
 
 /// A subscription: served by its practice's hub when it can be (each result with its
@@ -42,21 +48,22 @@ pub(super) async fn subscribe(
     request: async_graphql::Request,
     after: Option<String>,
     principal: Principal,
+    slots: QuotaSlots,
 ) -> Response {
     match through_hub(state, request, after.clone(), principal.clone(), Transport::Sse).await {
         Source::Shared(results) => {
             let events =
                 results.map(|(payload, resume)| Event::default().event("next").id(resume.id()).data(&*payload));
-            open(state, events.boxed(), principal)
+            open(state, events.boxed(), principal, slots)
         }
         Source::Own(results) => {
             let no_cursor = Plan { root_keys: Vec::new() };
-            open(state, results.map(move |response| next(response, &no_cursor)).boxed(), principal)
+            open(state, results.map(move |response| next(response, &no_cursor)).boxed(), principal, slots)
         }
         Source::Unshared(mut request) => match resume::prepare(&mut request, after.as_deref()) {
             Ok(plan) => {
                 let request = request.data(Auth(Some(principal.clone()))).data(Transport::Sse);
-                respond(state, request.data(crate::vocab::Transport::Sse), plan, principal)
+                respond(state, request.data(crate::vocab::Transport::Sse), plan, principal, slots)
             }
             Err(message) => Refusal::bad_request(message).into_response(),
         },
@@ -66,8 +73,13 @@ pub(super) async fn subscribe(
 /// The SSE response around a stream of `next` events: `complete` when they end; it ends
 /// early when the server drains (without `complete`, so the client reconnects — to
 /// another replica — with its Last-Event-ID and resumes) or the key stops being valid.
-pub(super) fn open(state: &AppState, results: BoxStream<'static, Event>, principal: Principal) -> Response {
-    let events = hold(state, Transport::Sse, principal, results).flat_map(|step| {
+pub(super) fn open(
+    state: &AppState,
+    results: BoxStream<'static, Event>,
+    principal: Principal,
+    slots: QuotaSlots,
+) -> Response {
+    let events = hold(state, Transport::Sse, principal, slots, results).flat_map(|step| {
         let events = match step {
             Step::Item(event) => vec![event],
             Step::End(End::Completed) => vec![complete()],

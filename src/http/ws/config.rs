@@ -70,16 +70,34 @@ impl From<Data> for Authenticated {
     }
 }
 
+/// A rejected connection: its close code (4403 Forbidden unless said otherwise) and why.
+pub(crate) struct Rejected {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl From<String> for Rejected {
+    fn from(reason: String) -> Self {
+        Self { code: super::protocol::close_code::FORBIDDEN, reason }
+    }
+}
+
+impl From<&str> for Rejected {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
+}
+
 /// Authenticates a connection from its `connection_init` payload (may be `null`) and the
 /// upgrade request's `Authorization` header (if any). `Ok(..)` is attached to every
-/// operation of the connection as session data; `Err(reason)` rejects the connection
-/// (close 4403; the legacy protocol first gets a `connection_error` carrying `reason`).
+/// operation of the connection as session data; `Err(rejected)` rejects the connection
+/// (close 4403 or its own code; the legacy protocol first gets a `connection_error` carrying `reason`).
 pub(crate) trait ConnectionAuth: Send + Sync + 'static {
     fn authenticate(
         &self,
         init_payload: serde_json::Value,
         header_authorization: Option<String>,
-    ) -> BoxFuture<'static, Result<Authenticated, String>>;
+    ) -> BoxFuture<'static, Result<Authenticated, Rejected>>;
 }
 
 /// One result of an operation: a response still to be serialised, or an execution

@@ -9,7 +9,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use super::config::{Authenticated, Execute, OpItem, OpLink};
+use super::config::{Authenticated, Execute, OpItem, OpLink, Rejected};
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
 use super::session::{AuthState, End, Session, Step, close, read_error, send};
@@ -23,7 +23,7 @@ impl<E: Execute> Session<E> {
     pub(super) async fn authenticated(
         &mut self,
         socket: &mut WebSocket,
-        result: Result<Authenticated, String>,
+        result: Result<Authenticated, Rejected>,
         keepalive: Duration,
     ) -> Step {
         let data = match result {
@@ -31,11 +31,14 @@ impl<E: Execute> Session<E> {
                 self.closed = accepted.closed;
                 Arc::new(accepted.data)
             }
-            Err(reason) => {
-                tracing::debug!(reason, "graphql websocket connection rejected");
+            Err(Rejected { code, reason }) => {
+                tracing::debug!(reason, code, "graphql websocket connection rejected");
                 self.queued.clear();
                 if self.protocol == Subprotocol::Legacy {
                     send(socket, encode::connection_error(&reason)).await?;
+                }
+                if code != close_code::FORBIDDEN {
+                    return Err(End::Close(code, reason));
                 }
                 let reason = if reason.is_empty() { "Forbidden".to_owned() } else { format!("Forbidden: {reason}") };
                 return Err(End::Close(close_code::FORBIDDEN, reason));

@@ -27,7 +27,7 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use config::{Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Reply, WsConfig};
+pub(crate) use config::{Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Rejected, Reply, WsConfig};
 // `serve` and `Subprotocol` are for embedding without `upgrade` (and for the tests).
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use protocol::Subprotocol;

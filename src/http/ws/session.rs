@@ -12,7 +12,7 @@ use futures_util::future::{BoxFuture, OptionFuture};
 use tokio::time::{Interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Authenticated, ConnectionAuth, Execute, WsConfig};
+use super::config::{Authenticated, ConnectionAuth, Execute, Rejected, WsConfig};
 use super::encode;
 use super::gate::Gate;
 use super::operations::{Operations, Output};
@@ -29,7 +29,7 @@ const MAX_BATCH: usize = 64;
 
 pub(super) enum AuthState {
     AwaitingInit,
-    Pending(BoxFuture<'static, Result<Authenticated, String>>),
+    Pending(BoxFuture<'static, Result<Authenticated, Rejected>>),
     Ready(Arc<Data>),
 }
 
@@ -50,7 +50,7 @@ enum Turn {
     Shutdown,
     Closed(u16, String),
     InitTimeout,
-    Authenticated(Result<Authenticated, String>),
+    Authenticated(Result<Authenticated, Rejected>),
     Incoming(Option<Result<Message, axum::Error>>),
     Output(Output),
     Tick,
@@ -149,7 +149,7 @@ pub(super) async fn send(socket: &mut WebSocket, text: String) -> Step {
     socket.send(Message::Text(text.into())).await.map_err(|_| End::Gone)
 }
 
-fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Authenticated, String>>> {
+fn pending_auth(state: &mut AuthState) -> Option<&mut BoxFuture<'static, Result<Authenticated, Rejected>>> {
     match state {
         AuthState::Pending(future) => Some(future),
         _ => None,

@@ -82,11 +82,11 @@ impl ConnectionAuth for TestAuth {
         &self,
         payload: Value,
         header: Option<String>,
-    ) -> BoxFuture<'static, Result<super::Authenticated, String>> {
+    ) -> BoxFuture<'static, Result<super::Authenticated, super::Rejected>> {
         Box::pin(async move {
             let token = payload.get("authorization").and_then(Value::as_str).map(str::to_owned).or(header);
             if token.as_deref() != Some("Bearer good") {
-                return Err("bad token".to_owned());
+                return Err("bad token".into());
             }
             let mut data = Data::default();
             data.insert(User("alice".to_owned()));

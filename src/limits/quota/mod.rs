@@ -1,0 +1,185 @@
+//! Quotas per practice, set by a global ADMIN (`setPracticeQuota`), stored in the
+//! database and read through a cache that each replica keeps for at most a second (a
+//! change reaches every replica at once through the control channel when there is Redis,
+//! within a second otherwise). Enforced from shared counts: connections and subscriptions
+//! as leased slots, mutations per minute as a per-minute counter, webhook endpoints from
+//! the database. A refusal is `QUOTA_EXCEEDED` with `quota`, `limit` and `retryAfter`.
+
+mod store;
+
+pub use store::SetPracticeQuotaInput;
+
+use chrono::Timelike;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::redis::WINDOW_ADD;
+use super::{Limits, Scope, Slot};
+use crate::error::{AppError, AppResult};
+
+/// A practice's quotas; None is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub max_connections: Option<i64>,
+    pub max_subscriptions: Option<i64>,
+    pub max_mutations_per_minute: Option<i64>,
+    pub max_deliveries_per_day: Option<i64>,
+    pub max_webhook_endpoints: Option<i64>,
+}
+
+/// What a practice uses now, across replicas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaUse {
+    pub connections: i64,
+    pub subscriptions: i64,
+    pub mutations_last_minute: i64,
+    pub deliveries_today: i64,
+    pub webhook_endpoints: i64,
+}
+
+/// How long a replica trusts the quota it read.
+const CACHE_FOR: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub(super) struct Quotas {
+    cache: Mutex<HashMap<String, (Instant, Quota)>>,
+    /// Mutations per (practice, minute), without Redis.
+    minutes: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl Quotas {
+    pub(super) fn forget(&self, practice_id: &str) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(practice_id);
+    }
+}
+
+fn exceeded(quota: &'static str, limit: i64, retry_after: u64) -> AppError {
+    AppError::QuotaExceeded { quota, limit, retry_after }
+}
+
+fn limit(max: Option<i64>) -> Option<usize> {
+    max.map(|m| m.max(0) as usize)
+}
+
+impl Limits {
+    /// `practice_id`'s quota, as this replica last read it (at most a second ago).
+    pub async fn quota(&self, practice_id: &str) -> Quota {
+        let cached = self.quotas.cache.lock().unwrap_or_else(|e| e.into_inner()).get(practice_id).copied();
+        if let Some((at, quota)) = cached
+            && at.elapsed() < CACHE_FOR
+        {
+            return quota;
+        }
+        let quota = match store::read(&self.db, practice_id).await {
+            Ok(quota) => quota,
+            Err(err) => {
+                // The last known quota, or none: a database hiccup refuses nobody.
+                tracing::warn!(error = %err, "reading a practice's quota failed");
+                return cached.map(|(_, q)| q).unwrap_or_default();
+            }
+        };
+        self.quotas
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(practice_id.to_string(), (Instant::now(), quota));
+        quota
+    }
+
+    /// Forgets the cached quota of a practice (it changed).
+    pub fn forget_quota(&self, practice_id: &str) {
+        self.quotas.forget(practice_id);
+    }
+
+    /// The minute of the clock, and the seconds left in it.
+    fn minute(&self) -> (i64, u64) {
+        let now = self.clock.now();
+        (now.timestamp() / 60, u64::from(60 - now.second()))
+    }
+
+    fn minute_key(&self, practice_id: &str, minute: i64) -> String {
+        format!("{}:quota:{{{practice_id}}}:mutations:{minute}", self.prefix)
+    }
+
+    /// Spends one of the practice's mutations of this minute (`maxMutationsPerMinute`).
+    pub async fn spend_mutation(&self, practice_id: &str) -> AppResult<()> {
+        let max = self.quota(practice_id).await.max_mutations_per_minute;
+        let (minute, left) = self.minute();
+        if let Some(redis) = &self.redis {
+            let key = self.minute_key(practice_id, minute);
+            let args = ["1".to_string(), max.unwrap_or(-1).to_string(), "120000".to_string()];
+            match redis.eval::<i64>(WINDOW_ADD, &[&key], &args).await {
+                Ok(count) if count < 0 => return Err(exceeded("maxMutationsPerMinute", max.unwrap_or(0), left)),
+                Ok(_) => return Ok(()),
+                Err(err) => tracing::warn!(error = %err, "redis mutation quota failed; counting on this replica"),
+            }
+        }
+        let mut minutes = self.quotas.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = minutes.entry(practice_id.to_string()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if let Some(max) = max
+            && entry.1 >= max
+        {
+            return Err(exceeded("maxMutationsPerMinute", max, left));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    async fn mutations_this_minute(&self, practice_id: &str) -> i64 {
+        let (minute, _) = self.minute();
+        if let Some(redis) = &self.redis
+            && let Ok(count) =
+                redis.query::<Option<i64>>(redis::cmd("GET").arg(self.minute_key(practice_id, minute))).await
+        {
+            return count.unwrap_or(0);
+        }
+        let minutes = self.quotas.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        minutes.get(practice_id).filter(|(m, _)| *m == minute).map_or(0, |(_, n)| *n)
+    }
+
+    /// A connection of the practice (`maxConnections`), held until the slot is dropped.
+    pub async fn connect(&self, practice_id: &str) -> AppResult<Slot> {
+        let max = self.quota(practice_id).await.max_connections;
+        let scope = Scope::PracticeConnections(practice_id.to_string());
+        self.slots.take(&scope, limit(max)).await.map_err(|_| exceeded("maxConnections", max.unwrap_or(0), 1))
+    }
+
+    /// A subscription of the practice (`maxSubscriptions`), held until the slot is dropped.
+    pub async fn subscribe(&self, practice_id: &str) -> AppResult<Slot> {
+        let max = self.quota(practice_id).await.max_subscriptions;
+        let scope = Scope::PracticeSubscriptions(practice_id.to_string());
+        self.slots.take(&scope, limit(max)).await.map_err(|_| exceeded("maxSubscriptions", max.unwrap_or(0), 1))
+    }
+
+    /// Whether one more webhook endpoint fits next to the practice's `existing` ones.
+    pub async fn check_webhook_endpoints(&self, practice_id: &str, existing: u64) -> AppResult<()> {
+        match self.quota(practice_id).await.max_webhook_endpoints {
+            Some(max) if existing as i64 >= max => Err(exceeded("maxWebhookEndpoints", max, 0)),
+            _ => Ok(()),
+        }
+    }
+
+    /// What the practice uses now (deliveries are not counted yet: always 0).
+    pub async fn quota_use(&self, practice_id: &str) -> AppResult<QuotaUse> {
+        let p = practice_id.to_string();
+        Ok(QuotaUse {
+            connections: self.slots.count(&Scope::PracticeConnections(p.clone())).await as i64,
+            subscriptions: self.slots.count(&Scope::PracticeSubscriptions(p)).await as i64,
+            mutations_last_minute: self.mutations_this_minute(practice_id).await,
+            deliveries_today: 0,
+            webhook_endpoints: store::webhook_endpoints(&self.db, practice_id).await? as i64,
+        })
+    }
+
+    /// Sets a practice's quota (global ADMIN; checked by the caller) and tells every replica.
+    pub async fn set_quota(&self, input: &SetPracticeQuotaInput, now_ms: i64) -> AppResult<Quota> {
+        let quota = store::write(&self.db, input, now_ms).await?;
+        self.forget_quota(&input.practice_id);
+        self.broadcast(super::Control::QuotaChanged(input.practice_id.to_string())).await;
+        Ok(quota)
+    }
+}

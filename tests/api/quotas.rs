@@ -1,0 +1,228 @@
+//! Quotas per practice, set by a global ADMIN and enforced on every replica from shared
+//! counts: each refuses the first operation past it with QUOTA_EXCEEDED on every door
+//! (429 + Retry-After over HTTP, an `error` message on sockets, close 4029 for a
+//! connection); bad values change nothing.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, spawn_app, spawn_replicas};
+use crate::redis_server::shared;
+use clinicstream::webhooks::Allowlist;
+
+use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
+
+const SET: &str = "mutation($i: SetPracticeQuotaInput!) { setPracticeQuota(input: $i) {
+  maxConnections maxSubscriptions maxMutationsPerMinute maxDeliveriesPerDay maxWebhookEndpoints
+  use { connections subscriptions mutationsLastMinute deliveriesToday webhookEndpoints } } }";
+const QUOTA: &str = "query($p: ID!) { practice(id: $p) { quota { maxConnections maxSubscriptions maxMutationsPerMinute
+  maxDeliveriesPerDay maxWebhookEndpoints use { connections subscriptions mutationsLastMinute webhookEndpoints } } } }";
+const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq } }";
+const CREATE_ENDPOINT: &str = "mutation($p: ID!) { createWebhookEndpoint(input: {practiceId: $p, url: \"http://127.0.0.1:9/hooks\"}) { endpoint { id } } }";
+
+async fn set(app: &TestApp, input: Value) -> Value {
+    app.gql(Some(ADMIN_KEY), SET, json!({ "i": input })).await
+}
+
+/// A request the quota refuses: its status and body.
+async fn post_refused(app: &TestApp, key: &str, query: &str, variables: Value) -> (u16, Value) {
+    let response =
+        app.http().post(app.url("/graphql")).bearer_auth(key).json(&json!({ "query": query, "variables": variables }));
+    let response = response.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn quota(app: &TestApp, key: &str, practice: &str) -> Value {
+    app.ok(key, QUOTA, json!({ "p": practice })).await["practice"]["quota"].clone()
+}
+
+/// Asserts a QUOTA_EXCEEDED error naming `quota` and `limit`.
+fn assert_exceeded(error: &Value, quota: &str, limit: i64) {
+    let extensions = &error["extensions"];
+    assert_eq!(extensions["code"], "QUOTA_EXCEEDED", "{error}");
+    assert_eq!(extensions["quota"], quota, "{error}");
+    assert_eq!(extensions["limit"], limit, "{error}");
+    assert!(extensions["retryAfter"].as_u64().is_some(), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_global_admin_sets_quotas_and_bad_values_change_nothing() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else { return };
+    let f = app.fixture().await;
+    let unlimited = quota(&app, &f.subscriber, &f.practice).await;
+    assert!(unlimited["maxConnections"].is_null() && unlimited["maxWebhookEndpoints"].is_null(), "{unlimited}");
+    let body = set(&app, json!({ "practiceId": f.practice, "maxConnections": 5, "maxMutationsPerMinute": 100 })).await;
+    assert_eq!(body["data"]["setPracticeQuota"]["maxConnections"], 5, "{body}");
+    assert_eq!(body["data"]["setPracticeQuota"]["maxMutationsPerMinute"], 100);
+    assert!(body["data"]["setPracticeQuota"]["maxSubscriptions"].is_null(), "absent is unlimited");
+    let practice_admin = app
+        .gql(Some(&f.practice_admin), SET, json!({ "i": { "practiceId": f.practice, "maxConnections": 1000 } }))
+        .await;
+    assert_eq!(code(&practice_admin), "FORBIDDEN", "a practice's own ADMIN may not raise its quota");
+    let bad = [
+        json!({ "practiceId": f.practice, "maxConnections": -1 }),
+        json!({ "practiceId": f.practice, "maxSubscriptions": 1_000_000_001 }),
+        json!({ "practiceId": f.practice, "maxMutationsPerMinute": 99_999_999_999_i64 }),
+        json!({ "practiceId": f.practice, "maxDeliveriesPerDay": "lots" }),
+        json!({ "practiceId": f.practice, "maxWebhookEndpoints": 1.5 }),
+        json!({ "practiceId": "x".repeat(10_000), "maxConnections": 1 }),
+        json!({ "practiceId": f.practice, "maxConnections": 1, "extra": true }),
+    ];
+    for input in bad {
+        let body = set(&app, input.clone()).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{input} -> {body}");
+    }
+    let unknown = set(&app, json!({ "practiceId": "prc_nope", "maxConnections": 1 })).await;
+    assert_eq!(code(&unknown), "NOT_FOUND");
+    let kept = quota(&app, &f.subscriber, &f.practice).await;
+    assert_eq!(
+        (kept["maxConnections"].as_i64(), kept["maxMutationsPerMinute"].as_i64()),
+        (Some(5), Some(100)),
+        "{kept}"
+    );
+    // Setting all at once: nulls lift them.
+    set(&app, json!({ "practiceId": f.practice })).await;
+    assert!(quota(&app, &f.subscriber, &f.practice).await["maxConnections"].is_null());
+}
+
+/// Waits out the end of a UTC minute, so a per-minute count is not reset mid-test.
+async fn not_near_a_minute_boundary() {
+    use chrono::Timelike;
+    let second = chrono::Utc::now().second();
+    if second >= 45 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_per_minute_and_webhook_endpoints_are_counted_across_replicas() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |c| c.webhooks.allow_private = Allowlist::any()).await else {
+        return;
+    };
+    not_near_a_minute_boundary().await;
+    let f = replicas[0].fixture().await;
+    // The fixture's own mutations count: the quota leaves room for four more.
+    let before = quota(&replicas[0], &f.backoffice, &f.practice).await["use"]["mutationsLastMinute"].as_i64().unwrap();
+    assert!(before >= 1, "the fixture's mutations are counted ({before})");
+    let max = before + 4;
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxMutationsPerMinute": max, "maxWebhookEndpoints": 1 }))
+        .await;
+    let logged = replicas[0].log(&f.practice).await.len();
+    for i in 0..4 {
+        let body = replicas[i % 2].post_payment(&f.backoffice, &f.patient, 1).await;
+        assert!(body.get("errors").is_none(), "mutation {i} is within the quota: {body}");
+    }
+    let response = replicas[1]
+        .http()
+        .post(replicas[1].url("/graphql"))
+        .bearer_auth(&f.backoffice)
+        .json(&json!({ "query": "mutation($p: ID!) { postPayment(input: {patientId: $p, amountCents: 1, method: CARD}) { id } }", "variables": { "p": f.patient } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429, "the fifth mutation of the minute, on either replica");
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_exceeded(&body["errors"][0], "maxMutationsPerMinute", max);
+    assert_eq!(replicas[0].log(&f.practice).await.len(), logged + 4, "the refused mutation wrote nothing");
+    // Over a socket the same refusal.
+    let mut client = WsClient::connect(replicas[0].addr, TRANSPORT_WS, &f.backoffice).await;
+    client
+        .subscribe(
+            "m",
+            "mutation($p: ID!) { postPayment(input: {patientId: $p, amountCents: 1, method: CARD}) { id } }",
+            json!({ "p": f.patient }),
+        )
+        .await;
+    let refused = client.recv().await.unwrap();
+    assert_exceeded(&refused["payload"]["errors"][0], "maxMutationsPerMinute", max);
+    let used = quota(&replicas[1], &f.backoffice, &f.practice).await;
+    assert_eq!(used["use"]["mutationsLastMinute"], max, "refusals are not counted: {used}");
+    // Raising it lets mutations through at once on the other replica (the control channel).
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxMutationsPerMinute": max + 1, "maxWebhookEndpoints": 1 }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = replicas[1].post_payment(&f.backoffice, &f.patient, 1).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    // Webhook endpoints: the first fits, the second is refused.
+    replicas[0].ok(&f.backoffice, CREATE_ENDPOINT, json!({ "p": f.practice })).await;
+    let (status, second) = post_refused(&replicas[1], &f.backoffice, CREATE_ENDPOINT, json!({ "p": f.practice })).await;
+    assert_eq!(status, 429);
+    assert_exceeded(&second["errors"][0], "maxWebhookEndpoints", 1);
+    assert_eq!(quota(&replicas[1], &f.backoffice, &f.practice).await["use"]["webhookEndpoints"], 1);
+}
+
+async fn init(app: &TestApp, protocol: &'static str, key: &str) -> WsClient {
+    let mut client = WsClient::open(app.addr, protocol).await;
+    client.send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key}") } })).await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_and_subscriptions_are_counted_across_replicas_on_every_door() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxConnections": 2, "maxSubscriptions": 1 })).await;
+    let mut a = WsClient::connect(replicas[0].addr, TRANSPORT_WS, &f.subscriber).await;
+    let _b = WsClient::connect(replicas[1].addr, LEGACY_WS, &f.backoffice).await;
+    // A third connection of the practice, by any key, on any replica, either protocol.
+    for (replica, protocol) in [(&replicas[0], TRANSPORT_WS), (&replicas[1], LEGACY_WS)] {
+        let mut third = init(replica, protocol, &f.practice_admin).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), third.closed()).await.ok().flatten();
+        assert_eq!(closed, Some(4029), "closed with 4029 over quota");
+    }
+    let sse = crate::sse_client::post(&replicas[1], Some(&f.subscriber), "{ __typename }", json!({}), None).await;
+    assert_eq!(sse.status(), 429, "an SSE stream is a connection too");
+    assert!(sse.headers().contains_key("retry-after"));
+    let body: Value = sse.json().await.unwrap();
+    assert_exceeded(&body["errors"][0], "maxConnections", 2);
+    // Another practice is not affected.
+    let other = replicas[1].fixture().await;
+    WsClient::connect(replicas[1].addr, TRANSPORT_WS, &other.subscriber).await;
+    // Subscriptions: the first is allowed, the second (on a socket) is an `error`.
+    a.subscribe("1", EVENTS, json!({ "p": f.practice })).await;
+    a.subscribe("2", EVENTS, json!({ "p": f.practice })).await;
+    let refused = a.recv().await.unwrap();
+    assert_eq!((refused["id"].as_str(), refused["type"].as_str()), (Some("2"), Some("error")), "{refused}");
+    assert_exceeded(&refused["payload"][0], "maxSubscriptions", 1);
+    let used = quota(&replicas[1], &f.subscriber, &f.practice).await;
+    assert_eq!(
+        (used["use"]["connections"].as_i64(), used["use"]["subscriptions"].as_i64()),
+        (Some(2), Some(1)),
+        "{used}"
+    );
+    // Queries on a socket are not subscriptions.
+    a.subscribe("q", "{ __typename }", json!({})).await;
+    assert_eq!(a.next_data("q").await["data"]["__typename"], "Query");
+    // With room for connections, a multipart subscription is still over maxSubscriptions.
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxConnections": 10, "maxSubscriptions": 1 })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let multipart =
+        crate::multipart_client::post(&replicas[1], Some(&f.subscriber), EVENTS, json!({ "p": f.practice })).await;
+    assert_eq!(multipart.status(), 429);
+    let body: Value = multipart.json().await.unwrap();
+    assert_exceeded(&body["errors"][0], "maxSubscriptions", 1);
+    // Completing the subscription frees its slot on every replica.
+    a.send(json!({ "id": "1", "type": "complete" })).await;
+    let practice = f.practice.clone();
+    let freed = {
+        let mut freed = false;
+        for _ in 0..50 {
+            if quota(&replicas[1], &f.subscriber, &practice).await["use"]["subscriptions"] == 0 {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        freed
+    };
+    assert!(freed, "the completed subscription gave its slot back");
+    let mut stream =
+        crate::sse_client::SseStream::open(&replicas[1], &f.subscriber, EVENTS, json!({ "p": f.practice }), None).await;
+    replicas[0].post_payment(&f.backoffice, &f.patient, 1).await;
+    let (_, data) = stream.next_data().await;
+    assert!(data["data"]["events"]["seq"].as_i64().is_some(), "{data}");
+}
