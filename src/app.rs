@@ -42,6 +42,8 @@ struct Parts {
     workers: CancellationToken,
     tracker: TaskTracker,
     counters: Arc<Counters>,
+    /// Where the shared limits keep their counts: the bus's Redis or cluster.
+    shared_redis: Option<crate::limits::SharedRedis>,
 }
 
 impl Parts {
@@ -51,6 +53,7 @@ impl Parts {
             workers: CancellationToken::new(),
             tracker: TaskTracker::new(),
             counters: Arc::default(),
+            shared_redis: None,
         }
     }
 }
@@ -66,7 +69,7 @@ impl App {
     /// Like `build`, over an open database and a given clock: what tests use to share a
     /// database between replicas or move time.
     pub async fn build_on(config: Config, db: DatabaseConnection, clock: SharedClock) -> anyhow::Result<Self> {
-        let parts = Parts::new();
+        let mut parts = Parts::new();
         let relay = RelaySettings {
             interval: Duration::from_millis(config.relay_interval_ms.max(10)),
             grace: Duration::from_millis(config.relay_grace_ms),
@@ -93,6 +96,10 @@ impl App {
                 .await
                 .context("opening the Redis Cluster bus (REDIS_CLUSTER_NODES)")?;
                 cluster = Some(bus.connection());
+                parts.shared_redis = Some(
+                    crate::limits::SharedRedis::cluster(bus.connection(), &nodes.0)
+                        .context("opening the shared limits on the cluster")?,
+                );
                 (Arc::new(bus), true)
             }
             (Some(url), None) => {
@@ -110,6 +117,8 @@ impl App {
                     &parts.tracker,
                 )
                 .context("opening the Redis bus")?;
+                parts.shared_redis =
+                    Some(crate::limits::SharedRedis::open(url).context("opening the shared limits on Redis")?);
                 (Arc::new(bus), true)
             }
             (None, None) => (Arc::new(MemoryBus::counted(config.bus_capacity, parts.counters.clone())), false),
@@ -151,7 +160,7 @@ impl App {
         let settings = crate::limits::LimitSettings {
             rate_per_sec: config.rate_limit_per_sec,
             rate_burst: config.rate_limit_burst,
-            redis: config.redis_url.clone().filter(|_| outbox).map(|url| (url, config.redis_prefix.clone())),
+            redis: parts.shared_redis.map(|redis| (redis, config.redis_prefix.clone())),
         };
         let limits = Arc::new(
             crate::limits::Limits::new(settings, db.clone(), clock.clone()).context("opening the shared limits")?,

@@ -46,13 +46,14 @@ pub fn channel(prefix: &str) -> String {
 
 pub type Handler = Arc<dyn Fn(Control) + Send + Sync>;
 
-/// Listens on the control channel until `stop`, reconnecting.
+/// Listens on the control channel until `stop`, reconnecting (to the next node of a
+/// cluster, so a dead master is not waited for).
 pub async fn listen(redis: SharedRedis, prefix: String, handler: Handler, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(50);
-    loop {
+    for client in redis.clients().iter().cycle() {
         let connected = tokio::select! {
             _ = stop.cancelled() => return,
-            pubsub = tokio::time::timeout(Duration::from_secs(2), redis.client().get_async_pubsub()) => pubsub,
+            pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()) => pubsub,
         };
         if let Ok(Ok(mut pubsub)) = connected
             && pubsub.subscribe(channel(&prefix)).await.is_ok()

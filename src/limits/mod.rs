@@ -1,6 +1,6 @@
 //! Limits that hold across replicas: the per-key rate limit, the per-key connection cap,
 //! key revocation reaching every replica, and the practices' quotas. With Redis
-//! (`REDIS_URL`) the counts live there, each under a key hash-tagged on what it counts;
+//! (`REDIS_URL`, or a cluster: `REDIS_CLUSTER_NODES`) the counts live there, each under a key hash-tagged on what it counts;
 //! without Redis there is one replica and they live here, in memory.
 
 mod control;
@@ -26,8 +26,8 @@ use crate::clock::SharedClock;
 pub struct LimitSettings {
     pub rate_per_sec: u32,
     pub rate_burst: u32,
-    /// The Redis URL and key prefix, when the limits are shared.
-    pub redis: Option<(String, String)>,
+    /// The Redis (one, or a cluster's connection) and key prefix, when the limits are shared.
+    pub redis: Option<(SharedRedis, String)>,
 }
 
 pub struct Limits {
@@ -46,7 +46,7 @@ pub struct Limits {
 impl Limits {
     pub fn new(settings: LimitSettings, db: DatabaseConnection, clock: SharedClock) -> ::redis::RedisResult<Self> {
         let (redis, prefix) = match settings.redis {
-            Some((url, prefix)) => (Some(SharedRedis::open(&url)?), prefix),
+            Some((redis, prefix)) => (Some(redis), prefix),
             None => (None, String::new()),
         };
         let replica = uuid::Uuid::now_v7().simple().to_string();

@@ -1,9 +1,10 @@
 //! The handle the shared limits talk to Redis through, and the few scripts they run.
 //! Every key is hash-tagged on the one thing it counts (`{prefix}:rl:{<key id>}`), so each
-//! command and script touches one slot and runs unchanged on a Redis Cluster; a
-//! `Cluster` variant only has to route `query` (classic pub/sub is cluster-wide there).
+//! command and script touches one slot and runs unchanged on a Redis Cluster, where the
+//! cluster connection routes each by its key (classic pub/sub is cluster-wide there).
 
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, RedisResult};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,10 +18,14 @@ pub struct SharedRedis {
     down_until: Arc<Mutex<Option<Instant>>>,
 }
 
-/// How the handle reaches Redis: one server (a Cluster variant only has to route `query`).
+/// How the handle reaches Redis: one server, or a cluster.
 #[derive(Clone)]
 pub enum Link {
     Single { client: redis::Client, connection: ConnectionManager },
+    /// The bus's cluster connection, which routes each command by its key, and a client
+    /// per seed node for the control channel (any node will do; the listener moves on
+    /// when one is down).
+    Cluster { clients: Vec<redis::Client>, connection: ClusterConnection },
 }
 
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -38,12 +43,20 @@ impl SharedRedis {
         Ok(Self { link: Link::Single { client, connection }, down_until: Arc::default() })
     }
 
+    /// Over a cluster's command connection, with its seed `nodes` (`host:port`) to
+    /// subscribe the control channel on.
+    pub fn cluster(connection: ClusterConnection, nodes: &[String]) -> RedisResult<Self> {
+        let clients = nodes.iter().map(|n| redis::Client::open(format!("redis://{n}"))).collect::<RedisResult<_>>()?;
+        Ok(Self { link: Link::Cluster { clients, connection }, down_until: Arc::default() })
+    }
+
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
         if self.down_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| Instant::now() < until) {
             return Err(redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable (backing off)")));
         }
         let answer = match &self.link {
             Link::Single { connection, .. } => cmd.query_async(&mut connection.clone()).await,
+            Link::Cluster { connection, .. } => cmd.query_async(&mut connection.clone()).await,
         };
         if let Err(err) = &answer
             && (err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || err.is_connection_refusal())
@@ -60,10 +73,11 @@ impl SharedRedis {
         self.query(&cmd).await
     }
 
-    /// The client the control channel subscribes with.
-    pub fn client(&self) -> &redis::Client {
+    /// The clients the control channel may subscribe with, tried in turn.
+    pub fn clients(&self) -> &[redis::Client] {
         match &self.link {
-            Link::Single { client, .. } => client,
+            Link::Single { client, .. } => std::slice::from_ref(client),
+            Link::Cluster { clients, .. } => clients,
         }
     }
 }
