@@ -6,7 +6,7 @@
 #
 #   bench/cluster.sh POSTGRES_URL [-- LOADGEN_FLAGS...]
 #
-# RUNS (default 3) runs each; results go to bench/results/cluster-*.jsonl (medians:
+# RUNS (default 3) runs each, interleaved; results go to bench/results/cluster-*.jsonl (medians:
 # bench/median.py). Needs the release build (cargo build --release --bin loadgen --bin clinicstream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,9 @@ until redis-cli -p "$base" cluster info | grep -q cluster_state:ok; do sleep 0.2
 sleep 2 # the replicas attach
 cluster=$(IFS=,; echo "${nodes[*]}")
 echo "cluster: $cluster; single Redis: 127.0.0.1:$single"
-REPLICAS=2 REDIS_URL=redis://127.0.0.1:$single bench/run.sh cluster-single-redis "$db" -- "${flags[@]}"
-REPLICAS=2 CLUSTER_NODES=$cluster bench/run.sh cluster-3-shards "$db" -- "${flags[@]}"
+# Interleaved, so a busy moment of the shared machine does not land on one side only.
+for _ in $(seq 1 "${RUNS:-3}"); do
+  RUNS=1 REPLICAS=2 REDIS_URL=redis://127.0.0.1:$single bench/run.sh cluster-single-redis "$db" -- "${flags[@]}"
+  RUNS=1 REPLICAS=2 CLUSTER_NODES=$cluster bench/run.sh cluster-3-shards "$db" -- "${flags[@]}"
+done
 python3 bench/median.py bench/results/cluster-single-redis.jsonl bench/results/cluster-3-shards.jsonl
