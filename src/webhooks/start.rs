@@ -35,6 +35,7 @@ pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &Cancellatio
             queued,
             shutdown: shutdown.clone(),
             counters: services.counters.clone(),
+            limits: services.limits.clone(),
         }
         .run(),
     );

@@ -26,6 +26,8 @@ pub struct Worker {
     pub queued: Arc<Notify>,
     pub shutdown: CancellationToken,
     pub counters: Arc<crate::events::Counters>,
+    /// The practices' daily delivery quotas.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl Worker {
@@ -66,6 +68,15 @@ impl Worker {
     #[tracing::instrument(skip_all, fields(delivery = %claimed.delivery.id, endpoint = %claimed.endpoint.id))]
     async fn attempt(self: Arc<Self>, claimed: Claimed) {
         let now = self.clock.now();
+        let practice_id = claimed.delivery.practice_id.clone();
+        if self.limits.reserve_delivery(&practice_id).await.is_err() {
+            // Over the practice's daily quota: it stays PENDING, the endpoint is looked at
+            // again in a second, and its deliveries resume in order once the quota allows.
+            if let Err(err) = hold_back(&self.db, &claimed, now.timestamp_millis() + 1000).await {
+                tracing::warn!(error = %err, "could not hold back a webhook delivery");
+            }
+            return;
+        }
         let (outcome, gone) = match self.message(&claimed).await {
             Ok(Some(message)) => {
                 let settings = &self.settings;
@@ -84,6 +95,9 @@ impl Worker {
             (false, None) => AttemptOutcome::transport_error,
         };
         self.counters.webhook_attempts.get_or_create(&OutcomeLabel { outcome: label }).inc();
+        if !outcome.succeeded() {
+            self.limits.refund_delivery(&practice_id).await;
+        }
         if outcome.succeeded() {
             tracing::debug!(status = ?outcome.status, latency_ms = outcome.latency_ms, "webhook delivered");
         } else {
@@ -102,4 +116,15 @@ impl Worker {
         let event = StoredEvent::from_row(row)?;
         Ok(Some(Message::for_event(&event)?))
     }
+}
+
+/// Gives the claimed endpoint back until `until`, its delivery untouched (still PENDING).
+async fn hold_back(db: &DatabaseConnection, claimed: &Claimed, until: i64) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    crate::db::entities::webhook_endpoint::Entity::update_many()
+        .col_expr(crate::db::entities::webhook_endpoint::Column::LeaseUntil, Expr::value(until))
+        .filter(crate::db::entities::webhook_endpoint::Column::Id.eq(&claimed.endpoint.id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
