@@ -37,6 +37,7 @@ pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &Cancellatio
             counters: services.counters.clone(),
             usage: services.usage.clone(),
             audit: services.audit.clone(),
+            limits: services.limits.clone(),
         }
         .run(),
     );

@@ -28,6 +28,8 @@ pub struct Worker {
     pub counters: Arc<crate::events::Counters>,
     pub usage: Arc<crate::usage::Meter>,
     pub audit: Arc<crate::audit::Recorder>,
+    /// The practices' daily delivery quotas.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl Worker {
@@ -68,6 +70,15 @@ impl Worker {
     #[tracing::instrument(skip_all, fields(delivery = %claimed.delivery.id, endpoint = %claimed.endpoint.id))]
     async fn attempt(self: Arc<Self>, claimed: Claimed) {
         let now = self.clock.now();
+        let practice_id = claimed.delivery.practice_id.clone();
+        if self.limits.reserve_delivery(&practice_id).await.is_err() {
+            // Over the practice's daily quota: it stays PENDING, the endpoint is looked at
+            // again in a second, and its deliveries resume in order once the quota allows.
+            if let Err(err) = hold_back(&self.db, &claimed, now.timestamp_millis() + 1000).await {
+                tracing::warn!(error = %err, "could not hold back a webhook delivery");
+            }
+            return;
+        }
         let (outcome, gone) = match self.message(&claimed).await {
             Ok(Some((message, event))) => {
                 let settings = &self.settings;
@@ -90,6 +101,9 @@ impl Worker {
             (false, None) => AttemptOutcome::transport_error,
         };
         self.counters.webhook_attempts.get_or_create(&OutcomeLabel { outcome: label }).inc();
+        if !outcome.succeeded() {
+            self.limits.refund_delivery(&practice_id).await;
+        }
         if outcome.succeeded() {
             tracing::debug!(status = ?outcome.status, latency_ms = outcome.latency_ms, "webhook delivered");
         } else {
@@ -126,4 +140,15 @@ impl Worker {
         let filter = format!("webhook endpoint {} {}", endpoint.id, endpoint.url);
         self.audit.watch(&endpoint.practice_id, actor, Some(filter), true).delivered(event.payload.patient_id());
     }
+}
+
+/// Gives the claimed endpoint back until `until`, its delivery untouched (still PENDING).
+async fn hold_back(db: &DatabaseConnection, claimed: &Claimed, until: i64) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    crate::db::entities::webhook_endpoint::Entity::update_many()
+        .col_expr(crate::db::entities::webhook_endpoint::Column::LeaseUntil, Expr::value(until))
+        .filter(crate::db::entities::webhook_endpoint::Column::Id.eq(&claimed.endpoint.id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }

@@ -165,6 +165,13 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
                 json!({ "id": p }),
             ),
         ),
+        (
+            "setPracticeQuota",
+            case(
+                "mutation($id: ID!) { setPracticeQuota(input: {practiceId: $id, maxConnections: 1}) { maxConnections } }",
+                json!({ "id": p }),
+            ),
+        ),
         ("revokeApiKey", case("mutation($id: ID!) { revokeApiKey(input: {id: $id}) { id } }", json!({ "id": key_id }))),
         (
             "refreshCredentials",

@@ -16,7 +16,7 @@ const SET: &str = "mutation($i: SetPracticeQuotaInput!) { setPracticeQuota(input
   maxConnections maxSubscriptions maxMutationsPerMinute maxDeliveriesPerDay maxWebhookEndpoints
   use { connections subscriptions mutationsLastMinute deliveriesToday webhookEndpoints } } }";
 const QUOTA: &str = "query($p: ID!) { practice(id: $p) { quota { maxConnections maxSubscriptions maxMutationsPerMinute
-  maxDeliveriesPerDay maxWebhookEndpoints use { connections subscriptions mutationsLastMinute webhookEndpoints } } } }";
+  maxDeliveriesPerDay maxWebhookEndpoints use { connections subscriptions mutationsLastMinute deliveriesToday webhookEndpoints } } } }";
 const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq } }";
 const CREATE_ENDPOINT: &str = "mutation($p: ID!) { createWebhookEndpoint(input: {practiceId: $p, url: \"http://127.0.0.1:9/hooks\"}) { endpoint { id } } }";
 
@@ -225,4 +225,35 @@ async fn connections_and_subscriptions_are_counted_across_replicas_on_every_door
     replicas[0].post_payment(&f.backoffice, &f.patient, 1).await;
     let (_, data) = stream.next_data().await;
     assert!(data["data"]["events"]["seq"].as_i64().is_some(), "{data}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_over_the_daily_quota_is_held_back_and_arrives_once_it_is_raised() {
+    use crate::webhooks::receiver::Receiver;
+    use crate::webhooks::support::{create_endpoint, deliveries, fast, pay};
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, fast).await else { return };
+    let f = replicas[0].fixture().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) =
+        create_endpoint(&replicas[0], &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
+    pay(&replicas[1], &f.backoffice, &f.patient, 3).await;
+    let wait = Duration::from_secs(10);
+    receiver.wait_for(wait, |r| r.len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.requests().len(), 2, "the third is held back, on both replicas' workers");
+    let held: Vec<Value> = deliveries(&replicas[1], &f.backoffice, &endpoint)
+        .await
+        .into_iter()
+        .filter(|d| d["status"] == "PENDING")
+        .collect();
+    assert_eq!(held.len(), 1, "still PENDING, never dropped: {held:?}");
+    assert_eq!(held[0]["attemptCount"], 0, "not attempted: {held:?}");
+    assert_eq!(quota(&replicas[1], &f.backoffice, &f.practice).await["use"]["deliveriesToday"], 2);
+    set(&replicas[1], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 10 })).await;
+    let received = receiver.wait_for(wait, |r| r.len() == 3).await;
+    let seqs: Vec<i64> = received.iter().map(|r| r.seq()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    assert_eq!(quota(&replicas[0], &f.backoffice, &f.practice).await["use"]["deliveriesToday"], 3);
 }

@@ -13,7 +13,8 @@ pub struct QuotaUse {
     pub subscriptions: i32,
     /// Mutations in the current UTC minute.
     pub mutations_last_minute: i32,
-    /// Events delivered today (UTC). Not counted yet: always 0.
+    /// Webhook deliveries that succeeded today (UTC); deliveries through the other doors
+    /// are not counted yet.
     pub deliveries_today: i32,
     pub webhook_endpoints: i32,
 }

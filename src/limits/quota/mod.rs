@@ -38,6 +38,9 @@ pub struct QuotaUse {
     pub webhook_endpoints: i64,
 }
 
+/// Gives one back, if the counter is still there (it expires with its day).
+const REFUND: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0";
+
 /// How long a replica trusts the quota it read.
 const CACHE_FOR: Duration = Duration::from_secs(1);
 
@@ -46,6 +49,8 @@ pub(super) struct Quotas {
     cache: Mutex<HashMap<String, (Instant, Quota)>>,
     /// Mutations per (practice, minute), without Redis.
     minutes: Mutex<HashMap<String, (i64, i64)>>,
+    /// Deliveries per (practice, UTC day), without Redis.
+    days: Mutex<HashMap<String, (i64, i64)>>,
 }
 
 impl Quotas {
@@ -129,6 +134,69 @@ impl Limits {
         Ok(())
     }
 
+    /// The UTC day of the clock, and the seconds left in it.
+    fn day(&self) -> (i64, u64) {
+        let now = self.clock.now().timestamp();
+        (now.div_euclid(86_400), (86_400 - now.rem_euclid(86_400)) as u64)
+    }
+
+    fn day_key(&self, practice_id: &str, day: i64) -> String {
+        format!("{}:quota:{{{practice_id}}}:deliveries:{day}", self.prefix)
+    }
+
+    /// Reserves one of the practice's deliveries of today (`maxDeliveriesPerDay`); a
+    /// delivery that then fails gives it back (`refund_delivery`). Err: hold it back.
+    pub async fn reserve_delivery(&self, practice_id: &str) -> AppResult<()> {
+        let max = self.quota(practice_id).await.max_deliveries_per_day;
+        let (day, left) = self.day();
+        if let Some(redis) = &self.redis {
+            let key = self.day_key(practice_id, day);
+            let args = ["1".to_string(), max.unwrap_or(-1).to_string(), (2 * 86_400_000_i64).to_string()];
+            match redis.eval::<i64>(WINDOW_ADD, &[&key], &args).await {
+                Ok(count) if count < 0 => return Err(exceeded("maxDeliveriesPerDay", max.unwrap_or(0), left)),
+                Ok(_) => return Ok(()),
+                Err(err) => tracing::warn!(error = %err, "redis delivery quota failed; counting on this replica"),
+            }
+        }
+        let mut days = self.quotas.days.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = days.entry(practice_id.to_string()).or_insert((day, 0));
+        if entry.0 != day {
+            *entry = (day, 0);
+        }
+        if let Some(max) = max
+            && entry.1 >= max
+        {
+            return Err(exceeded("maxDeliveriesPerDay", max, left));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    /// Gives back a reserved delivery that did not happen.
+    pub async fn refund_delivery(&self, practice_id: &str) {
+        let (day, _) = self.day();
+        if let Some(redis) = &self.redis
+            && redis.eval::<i64>(REFUND, &[&self.day_key(practice_id, day)], &[]).await.is_ok()
+        {
+            return;
+        }
+        let mut days = self.quotas.days.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = days.get_mut(practice_id).filter(|(d, _)| *d == day) {
+            entry.1 = (entry.1 - 1).max(0);
+        }
+    }
+
+    async fn deliveries_today(&self, practice_id: &str) -> i64 {
+        let (day, _) = self.day();
+        if let Some(redis) = &self.redis
+            && let Ok(count) = redis.query::<Option<i64>>(redis::cmd("GET").arg(self.day_key(practice_id, day))).await
+        {
+            return count.unwrap_or(0).max(0);
+        }
+        let days = self.quotas.days.lock().unwrap_or_else(|e| e.into_inner());
+        days.get(practice_id).filter(|(d, _)| *d == day).map_or(0, |(_, n)| *n)
+    }
+
     async fn mutations_this_minute(&self, practice_id: &str) -> i64 {
         let (minute, _) = self.minute();
         if let Some(redis) = &self.redis
@@ -163,14 +231,14 @@ impl Limits {
         }
     }
 
-    /// What the practice uses now (deliveries are not counted yet: always 0).
+    /// What the practice uses now (deliveries: those of webhooks, today, UTC).
     pub async fn quota_use(&self, practice_id: &str) -> AppResult<QuotaUse> {
         let p = practice_id.to_string();
         Ok(QuotaUse {
             connections: self.slots.count(&Scope::PracticeConnections(p.clone())).await as i64,
             subscriptions: self.slots.count(&Scope::PracticeSubscriptions(p)).await as i64,
             mutations_last_minute: self.mutations_this_minute(practice_id).await,
-            deliveries_today: 0,
+            deliveries_today: self.deliveries_today(practice_id).await,
             webhook_endpoints: store::webhook_endpoints(&self.db, practice_id).await? as i64,
         })
     }

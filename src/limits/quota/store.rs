@@ -21,7 +21,8 @@ pub struct SetPracticeQuotaInput {
     pub max_subscriptions: Option<i32>,
     /// Mutations that change the practice's data, per UTC minute.
     pub max_mutations_per_minute: Option<i32>,
-    /// Events delivered to subscribers per UTC day (stored; not enforced yet).
+    /// Deliveries per UTC day: webhook deliveries over it stay PENDING until it allows
+    /// (the other doors do not count deliveries yet).
     pub max_deliveries_per_day: Option<i32>,
     pub max_webhook_endpoints: Option<i32>,
 }

@@ -2,9 +2,9 @@
 
 mod access;
 mod delivery;
-pub mod receiver;
+pub(crate) mod receiver;
 mod replay;
 mod replicas;
 mod retention;
-pub mod support;
+pub(crate) mod support;
 mod verify;
