@@ -5,7 +5,9 @@
 //!   append encodes one; every replay or catch-up from the log decodes one);
 //! - `event/cursor`: the opaque cursor every delivered event carries;
 //! - `fanout/in_process_bus/N`: one event published on the in-process bus and received by
-//!   N subscribers of its practice, each a task of its own as a websocket's feed is.
+//!   N subscribers of its practice, each a task of its own as a websocket's feed is;
+//! - `metering/usage_delivery` and `metering/audit_delivery`: what one delivery adds for
+//!   usage metering and for the audit trail's per-patient count (issue 20).
 
 use chrono::{TimeZone, Utc};
 use clinicstream::events::{BusMessage, EventBus, MemoryBus, Payload, StoredEvent};
@@ -93,5 +95,31 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, event, fanout);
+/// The two calls the hub makes per queued frame (usage, then the audit count).
+fn metering(c: &mut Criterion) {
+    use clinicstream::audit::{Actor, Recorder};
+    use clinicstream::usage::{Meter, Who};
+    use clinicstream::vocab::{Role, Transport};
+    let clock: clinicstream::clock::SharedClock = Arc::new(clinicstream::clock::SystemClock);
+    let meter = Meter::new(clock.clone());
+    let who = Who::new("prc_01JD2Z7Q9V3K8M4N5P6R7S8T9V", Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V"));
+    let recorder = Arc::new(Recorder::new(true, clock));
+    let actor = Actor {
+        api_key_id: Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V".into()),
+        role: Role::Subscriber,
+        transport: Transport::Websocket,
+        operation_name: Some("Watch".into()),
+    };
+    let filter =
+        format!("subscription Watch($p: ID!) {{ paymentPosted(practiceId: $p) {{ seq }} }} {}", "x".repeat(200));
+    let watch = recorder.watch("prc_01JD2Z7Q9V3K8M4N5P6R7S8T9V", actor, Some(filter), true);
+    let mut group = c.benchmark_group("metering");
+    group.bench_function("usage_delivery", |b| {
+        b.iter(|| meter.delivered(black_box(&who), Transport::Websocket, EventType::PaymentPosted))
+    });
+    group.bench_function("audit_delivery", |b| b.iter(|| watch.delivered(black_box("pat_01JD2Z7Q9V3K8M4N5P6R7S8T9V"))));
+    group.finish();
+}
+
+criterion_group!(benches, event, fanout, metering);
 criterion_main!(benches);

@@ -179,7 +179,10 @@ impl App {
             sessions: Default::default(),
             limits,
             reminders: Arc::new(Reminders::new(config.reminder_lead)),
-            usage: Arc::new(crate::usage::Meter::new(clock.clone())),
+            usage: Arc::new(match config.metering.metrics_per_practice {
+                true => crate::usage::Meter::with_prometheus(clock.clone()),
+                false => crate::usage::Meter::new(clock.clone()),
+            }),
             audit: Arc::new(crate::audit::Recorder::new(config.metering.audit, clock.clone())),
         };
         // Malformed bridge settings stop the start here, naming the setting; a broker that
@@ -188,7 +191,11 @@ impl App {
             .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
         let schema = graphql::build(services.clone(), &config, bridges.bridges.clone());
         let http_metrics = Arc::new(HttpMetrics::default());
-        let registry = Arc::new(crate::metrics::registry(&services.counters, &http_metrics, &bridges.bridges.metrics));
+        let mut registry = crate::metrics::registry(&services.counters, &http_metrics, &bridges.bridges.metrics);
+        if let Some(series) = services.usage.per_practice() {
+            series.register(&mut registry);
+        }
+        let registry = Arc::new(registry);
         let hubs = crate::hub::Hubs::new(
             schema.clone(),
             services.clone(),

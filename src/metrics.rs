@@ -3,7 +3,8 @@
 //! `http::metrics` serves it as `/metrics`.
 //!
 //! Label rule: labels come from closed sets only (transport, operation type, outcome).
-//! Practice ids, keys and paths with ids never become labels: their number is unbounded.
+//! Practice ids, keys and paths with ids never become labels: their number is unbounded
+//! (the one exception is opt-in: `METRICS_PER_PRACTICE`, in `usage::PerPractice`).
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::family::Family;

@@ -2,7 +2,7 @@
 //! (subscriber identity, patient) since the last one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::auth::Principal;
 use crate::clock::SharedClock;
@@ -52,10 +52,53 @@ struct Watched {
     filter: Option<Arc<str>>,
 }
 
+/// A watched identity by its address: identities are interned, so equal ones share one
+/// allocation, and a delivery hashes a pointer rather than a filter of up to 2 KB.
+struct ByAddress(Arc<Watched>);
+
+impl std::hash::Hash for ByAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+impl PartialEq for ByAddress {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ByAddress {}
+
 #[derive(Default)]
 struct Pending {
     rows: Vec<Entry>,
-    deliveries: HashMap<Arc<Watched>, HashMap<Arc<str>, i64>>,
+    /// Per watched identity (held, so its address is not reused before the flush):
+    /// deliveries per patient.
+    deliveries: HashMap<ByAddress, HashMap<Arc<str>, i64>>,
+}
+
+/// The watched identities alive now, so that equal ones share one allocation.
+#[derive(Default)]
+struct Interned {
+    live: HashMap<Watched, Weak<Watched>>,
+    /// The size after the last sweep of dead entries.
+    swept_at: usize,
+}
+
+impl Interned {
+    fn get(&mut self, watched: Watched) -> Arc<Watched> {
+        if let Some(alive) = self.live.get(&watched).and_then(Weak::upgrade) {
+            return alive;
+        }
+        let shared = Arc::new(watched.clone());
+        self.live.insert(watched, Arc::downgrade(&shared));
+        if self.live.len() > 2 * self.swept_at.max(64) {
+            self.live.retain(|_, weak| weak.strong_count() > 0);
+            self.swept_at = self.live.len();
+        }
+        shared
+    }
 }
 
 /// The replica's recorder; `enabled: false` (`AUDIT=false`) records nothing.
@@ -63,11 +106,12 @@ pub struct Recorder {
     enabled: bool,
     clock: SharedClock,
     pending: Mutex<Pending>,
+    interned: Mutex<Interned>,
 }
 
 impl Recorder {
     pub fn new(enabled: bool, clock: SharedClock) -> Self {
-        Self { enabled, clock, pending: Mutex::default() }
+        Self { enabled, clock, pending: Mutex::default(), interned: Mutex::default() }
     }
 
     pub fn enabled(&self) -> bool {
@@ -106,7 +150,8 @@ impl Recorder {
     /// SUBSCRIBE (unless `quiet`) and returns the handle its deliveries are counted by;
     /// dropping a non-quiet handle records UNSUBSCRIBE.
     pub fn watch(self: &Arc<Self>, practice_id: &str, actor: Actor, filter: Option<String>, quiet: bool) -> Watch {
-        let watched = Arc::new(Watched { practice_id: practice_id.into(), actor, filter: filter.map(Into::into) });
+        let watched = Watched { practice_id: practice_id.into(), actor, filter: filter.map(Into::into) };
+        let watched = self.interned.lock().unwrap_or_else(|e| e.into_inner()).get(watched);
         if !quiet {
             self.entry_of(&watched, AuditAction::Subscribe);
         }
@@ -129,7 +174,7 @@ impl Recorder {
         let Pending { mut rows, deliveries } =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         let at_ms = self.now_ms();
-        for (watched, patients) in deliveries {
+        for (ByAddress(watched), patients) in deliveries {
             let mut by_count: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
             for (patient, n) in patients {
                 by_count.entry(n).or_default().push(patient.to_string());
@@ -172,7 +217,7 @@ impl Watch {
             return;
         }
         let mut pending = self.recorder.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let patients = pending.deliveries.entry(self.watched.clone()).or_default();
+        let patients = pending.deliveries.entry(ByAddress(self.watched.clone())).or_default();
         match patients.get_mut(patient_id) {
             Some(n) => *n += 1,
             None => {

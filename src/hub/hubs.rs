@@ -147,8 +147,6 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
-        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
-        let operation_name = operation_name(&mut request);
         match Live::of(&mut request) {
             Ok(None) => {}
             Ok(Some(live)) => {
@@ -160,6 +158,9 @@ impl Hubs {
         let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
             return Subscribed::Unshared(request);
         };
+        // What the audit trail records it under.
+        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let operation_name = operation_name(&mut request);
         // Only probes wait their turn, not the queries and mutations a socket sends. The
         // semaphore is never closed, so acquiring never fails.
         let _start = self.0.starts.acquire().await.ok();

@@ -31,7 +31,7 @@ pub enum OpKind {
 
 /// What is counted.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub(super) enum Metric {
+pub(crate) enum Metric {
     Op(OpKind),
     Delivery(Transport),
     Event(EventType),
@@ -85,11 +85,22 @@ pub struct Meter {
     clock: SharedClock,
     state: Mutex<State>,
     all: Arc<str>,
+    /// Per-practice Prometheus series, when `METRICS_PER_PRACTICE` asks for them.
+    per_practice: Option<super::PerPractice>,
 }
 
 impl Meter {
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, state: Mutex::default(), all: "*".into() }
+        Self { clock, state: Mutex::default(), all: "*".into(), per_practice: None }
+    }
+
+    /// A meter that also keeps per-practice Prometheus series.
+    pub fn with_prometheus(clock: SharedClock) -> Self {
+        Self { per_practice: Some(super::PerPractice::default()), ..Self::new(clock) }
+    }
+
+    pub fn per_practice(&self) -> Option<&super::PerPractice> {
+        self.per_practice.as_ref()
     }
 
     fn hour(&self) -> i64 {
@@ -97,6 +108,9 @@ impl Meter {
     }
 
     fn add(&self, who: &Who, metric: Metric, n: u64) {
+        if let Some(series) = &self.per_practice {
+            series.count(&who.practice_id, metric, n);
+        }
         let hour = self.hour();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *state.taken.counts.entry((who.clone(), hour, metric)).or_default() += n;
@@ -109,6 +123,9 @@ impl Meter {
 
     /// An event handed to a subscriber's transport (or a webhook receiver, or a broker).
     pub fn delivered(&self, who: &Who, transport: Transport, event_type: EventType) {
+        if let Some(series) = &self.per_practice {
+            series.count(&who.practice_id, Metric::Delivery(transport), 1);
+        }
         let hour = self.hour();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *state.taken.counts.entry((who.clone(), hour, Metric::Delivery(transport))).or_default() += 1;

@@ -9,10 +9,12 @@
 //! simultaneous peak, exact for one replica (see the README).
 
 mod meter;
+mod prometheus;
 mod report;
 mod store;
 
 pub use meter::{Held, Meter, OpKind, Who};
+pub use prometheus::PerPractice;
 pub use report::{Bucket, EventTypeCount, MAX_RANGE_DAYS, Report, TransportCount};
 pub use store::Store;
 

@@ -83,6 +83,20 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
         // Deployment-wide, global ADMIN keys only: a practice's keys get FORBIDDEN.
         ("bridges", case("{ bridges { kind destination lag lastError } }", json!({}))),
         (
+            "usage",
+            case(
+                "query($id: ID!) { usage(practiceId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-06-01T00:00:00Z\") { practiceId operations } }",
+                json!({ "id": p }),
+            ),
+        ),
+        (
+            "auditLog",
+            case(
+                "query($id: ID!) { auditLog(practiceId: $id) { edges { node { id patientIds } } } }",
+                json!({ "id": p }),
+            ),
+        ),
+        (
             "webhookEndpoints",
             case("query($id: ID!) { webhookEndpoints(practiceId: $id) { id url } }", json!({ "id": p })),
         ),

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod retention;
 mod usage;
 
 use serde_json::{Value, json};

@@ -115,3 +115,21 @@ mod flushes {
         }
     }
 }
+
+/// Per-practice Prometheus series only when METRICS_PER_PRACTICE asks for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_practice_prometheus_series_are_opt_in() {
+    for opted_in in [false, true] {
+        let app =
+            crate::helpers::spawn_app_with(Backend::Sqlite, |config| config.metering.metrics_per_practice = opted_in)
+                .await
+                .expect("SQLite is always there");
+        let f = app.fixture().await;
+        app.ok(&f.backoffice, PATIENT, json!({ "id": f.patient })).await;
+        let text = app.http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let line =
+            format!("clinicstream_practice_operations_total{{practice_id=\"{}\",operation=\"QUERY\"}} 1", f.practice);
+        assert_eq!(text.contains(&line), opted_in, "opted in: {opted_in}\n{text}");
+        assert_eq!(text.contains("practice_id="), opted_in, "no per-practice label unless opted in");
+    }
+}
