@@ -16,10 +16,20 @@ use clinicstream::config::parse_cluster_nodes;
 
 /// `n` replicas on one fresh Postgres database and the cluster, under one channel prefix.
 async fn cluster_replicas(n: usize, cluster: &RedisCluster) -> Option<Vec<TestApp>> {
+    cluster_replicas_with(n, cluster, |_| {}).await
+}
+
+/// `cluster_replicas`, each configured by `configure` as well.
+async fn cluster_replicas_with(
+    n: usize,
+    cluster: &RedisCluster,
+    configure: impl Fn(&mut clinicstream::Config),
+) -> Option<Vec<TestApp>> {
     let nodes = parse_cluster_nodes(&cluster.nodes()).unwrap();
     spawn_replicas(n, "unused", move |c| {
         c.redis_url = None;
         c.redis_cluster_nodes = Some(nodes.clone());
+        configure(c);
     })
     .await
 }
@@ -246,4 +256,16 @@ async fn cluster_settings_are_checked_before_serving() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not host:port") || stderr.contains("empty node"), "{stderr}");
+}
+
+/// The shared limits run on the cluster as on one Redis: a key revoked on one replica
+/// closes its sockets on the others within 200 ms (the control channel), and its rate
+/// limit is one bucket for all replicas (one slot, whichever shard owns it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_revocation_reaches_every_replica_and_the_rate_limit_is_shared() {
+    let Some(cluster) = RedisCluster::start().await else { return };
+    let Some(replicas) = cluster_replicas(2, &cluster).await else { return };
+    crate::limits::revocation_reaches_every_replica_within_200_ms(&replicas).await;
+    let Some(limited) = cluster_replicas_with(2, &cluster, crate::limits::slow_rate).await else { return };
+    crate::limits::one_rate_bucket_across_replicas(&limited).await;
 }
