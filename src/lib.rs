@@ -16,8 +16,8 @@
 //!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
 //!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
 //!   (`http::multipart`), both held open by `http::streamed`; the origin check and CORS
-//!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard built
-//!   from `web/`), health and `/metrics`.
+//!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard and the
+//!   operator console at `/console`, built from `web/`), health and `/metrics`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
