@@ -8,6 +8,7 @@
 //! `producer` is a shared execution, `practice` a practice's hub task, `outbound` a
 //! connection's queue.
 
+mod budget;
 mod hubs;
 mod key;
 mod live;
