@@ -13,8 +13,10 @@ pub struct QuotaUse {
     pub subscriptions: i32,
     /// Mutations in the current UTC minute.
     pub mutations_last_minute: i32,
-    /// Webhook deliveries that succeeded today (UTC); deliveries through the other doors
-    /// are not counted yet.
+    /// Deliveries reserved today (UTC) against `maxDeliveriesPerDay`: webhook deliveries
+    /// that succeeded, and subscription frames (websocket, SSE, multipart) sent; a
+    /// replica's subscription hub reserves in chunks, so this may run ahead of the frames
+    /// actually sent, never past the limit. Bridge messages are not counted yet.
     pub deliveries_today: i32,
     pub webhook_endpoints: i32,
 }

@@ -147,11 +147,22 @@ impl Limits {
     /// Reserves one of the practice's deliveries of today (`maxDeliveriesPerDay`); a
     /// delivery that then fails gives it back (`refund_delivery`). Err: hold it back.
     pub async fn reserve_delivery(&self, practice_id: &str) -> AppResult<()> {
+        self.reserve_deliveries(practice_id, 1).await
+    }
+
+    /// The UTC day deliveries are counted in now (a reservation is good for its day only).
+    pub fn delivery_day(&self) -> i64 {
+        self.day().0
+    }
+
+    /// Reserves `amount` of the practice's deliveries of today at once, or none if that
+    /// would pass `maxDeliveriesPerDay` (the subscription hubs reserve in chunks).
+    pub async fn reserve_deliveries(&self, practice_id: &str, amount: i64) -> AppResult<()> {
         let max = self.quota(practice_id).await.max_deliveries_per_day;
         let (day, left) = self.day();
         if let Some(redis) = &self.redis {
             let key = self.day_key(practice_id, day);
-            let args = ["1".to_string(), max.unwrap_or(-1).to_string(), (2 * 86_400_000_i64).to_string()];
+            let args = [amount.to_string(), max.unwrap_or(-1).to_string(), (2 * 86_400_000_i64).to_string()];
             match redis.eval::<i64>(WINDOW_ADD, &[&key], &args).await {
                 Ok(count) if count < 0 => return Err(exceeded("maxDeliveriesPerDay", max.unwrap_or(0), left)),
                 Ok(_) => return Ok(()),
@@ -164,11 +175,11 @@ impl Limits {
             *entry = (day, 0);
         }
         if let Some(max) = max
-            && entry.1 >= max
+            && entry.1 + amount > max
         {
             return Err(exceeded("maxDeliveriesPerDay", max, left));
         }
-        entry.1 += 1;
+        entry.1 += amount;
         Ok(())
     }
 
@@ -231,7 +242,7 @@ impl Limits {
         }
     }
 
-    /// What the practice uses now (deliveries: those of webhooks, today, UTC).
+    /// What the practice uses now (deliveries: reserved today, UTC, by every door).
     pub async fn quota_use(&self, practice_id: &str) -> AppResult<QuotaUse> {
         let p = practice_id.to_string();
         Ok(QuotaUse {
