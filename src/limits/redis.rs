@@ -21,11 +21,17 @@ pub struct SharedRedis {
 /// How the handle reaches Redis: one server, or a cluster.
 #[derive(Clone)]
 pub enum Link {
-    Single { client: redis::Client, connection: ConnectionManager },
+    Single {
+        client: redis::Client,
+        connection: ConnectionManager,
+    },
     /// The bus's cluster connection, which routes each command by its key, and a client
     /// per seed node for the control channel (any node will do; the listener moves on
     /// when one is down).
-    Cluster { clients: Vec<redis::Client>, connection: ClusterConnection },
+    Cluster {
+        clients: Vec<redis::Client>,
+        connection: ClusterConnection,
+    },
 }
 
 const BACKOFF: Duration = Duration::from_secs(1);
