@@ -27,11 +27,13 @@ for i in 0 1 2 3 4 5; do
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --cluster-enabled yes \
     --cluster-node-timeout 2000 --dir "$tmp/$port" --cluster-config-file nodes.conf >/dev/null 2>&1 &
   pids+=($!)
+  disown $!
   nodes+=("127.0.0.1:$port")
 done
 single=$((base + 6))
 redis-server --port "$single" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
 pids+=($!)
+disown $!
 sleep 1
 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
 until redis-cli -p "$base" cluster info | grep -q cluster_state:ok; do sleep 0.2; done
