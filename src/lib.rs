@@ -60,8 +60,9 @@
 //! - [`events`]: the event log, the bus that carries committed events to subscribers
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
-//!   failover), the `Feed` that gives each subscriber every event once, in order, across
-//!   reconnects, and the reminder scheduler every replica runs.
+//!   failover; the publisher pipelines what is queued, per practice in seq order), the
+//!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
+//!   the reminder scheduler every replica runs.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.

@@ -5,6 +5,7 @@ mod hardening;
 mod helpers;
 mod multipart_client;
 mod redis_cluster;
+mod redis_publisher;
 mod redis_server;
 mod sse_client;
 mod tools;

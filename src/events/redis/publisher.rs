@@ -1,10 +1,12 @@
 //! Publishing: events queue here after commit and go out on one multiplexed connection
 //! (PUBLISH to one Redis, or SPUBLISH through the cluster connection, which follows MOVED
-//! to the channel's shard). A publish that fails leaves the event's outbox row in place
-//! for the relay.
+//! to the channel's shard), pipelined: what is queued (up to `MAX_BATCH`) goes out in one
+//! round trip per shard instead of one per event. A publish that fails leaves the event's
+//! outbox row in place for the relay.
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -70,31 +72,43 @@ impl Publisher {
 
     #[tracing::instrument(skip_all, name = "redis_publisher")]
     pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
+        let limit = batch_limit();
+        let mut batch = Vec::with_capacity(limit);
         loop {
-            let event = tokio::select! {
+            tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     // Workers stop after in-flight mutations: send what they queued.
                     queue.close();
-                    while let Ok(event) = queue.try_recv() {
-                        self.publish_and_clear(&event).await;
+                    loop {
+                        while batch.len() < limit {
+                            let Ok(event) = queue.try_recv() else { break };
+                            batch.push(event);
+                        }
+                        if batch.is_empty() {
+                            return;
+                        }
+                        self.publish_batch_and_clear(&mut batch).await;
                     }
-                    return;
                 }
-                event = queue.recv() => match event { Some(event) => event, None => return },
-            };
-            self.publish_and_clear(&event).await;
+                received = queue.recv_many(&mut batch, limit) => if received == 0 { return },
+            }
+            self.publish_batch_and_clear(&mut batch).await;
         }
     }
 
-    /// Publishes, then queues the event's outbox row for deletion (or leaves it to the relay).
-    async fn publish_and_clear(&mut self, event: &StoredEvent) {
-        if self.publish(event).await {
-            self.counters.published.inc();
-            if let Some(published) = &self.published {
-                let _ = published.send((event.practice_id.clone(), event.seq));
+    /// Publishes what is in `batch` (emptying it), then queues each published event's
+    /// outbox row for deletion; an unpublished one stays for the relay.
+    async fn publish_batch_and_clear(&mut self, batch: &mut Vec<Arc<StoredEvent>>) {
+        let sent = self.publish_many(batch).await;
+        for (event, ok) in batch.drain(..).zip(sent) {
+            if ok {
+                self.counters.published.inc();
+                if let Some(published) = &self.published {
+                    let _ = published.send((event.practice_id.clone(), event.seq));
+                }
+            } else {
+                self.counters.publish_failures.inc();
             }
-        } else {
-            self.counters.publish_failures.inc();
         }
     }
 
@@ -114,5 +128,98 @@ impl Publisher {
             tracing::debug!(error = %err, seq = event.seq, "publish failed; the relay will retry");
         }
         sent.is_ok()
+    }
+
+    /// Publishes `events` in pipelines and says, per event, whether Redis took it.
+    ///
+    /// One Redis: one pipeline of PUBLISH, in queue order. A cluster: one pipeline of
+    /// SPUBLISH per practice (its channel is hash-tagged, so one slot, one shard), all
+    /// sent at once over the multiplexed cluster connection, so a shard that is down or
+    /// failing over delays only its own practices' pipelines (up to the connection's
+    /// response timeout and retries), while the other shards answer. Within a pipeline
+    /// events keep their seq order. A pipeline that fails counts all its events as
+    /// unpublished: their outbox rows stay, and the relay sends them again (subscribers
+    /// drop a repeat by seq).
+    pub async fn publish_many(&mut self, events: &[Arc<StoredEvent>]) -> Vec<bool> {
+        let mut sent = vec![false; events.len()];
+        match &mut self.connection {
+            PublishConnection::Single(connection) => {
+                let (pipe, members) = pipeline("PUBLISH", &self.prefix, events, 0..events.len());
+                if members.is_empty() {
+                    return sent;
+                }
+                let answer: redis::RedisResult<()> = pipe.query_async(connection).await;
+                mark(&mut sent, &members, answer);
+            }
+            PublishConnection::Cluster(connection) => {
+                let mut by_practice: Vec<(&str, Vec<usize>)> = Vec::new();
+                let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+                for (i, event) in events.iter().enumerate() {
+                    let slot = *index.entry(event.practice_id.as_str()).or_insert_with(|| {
+                        by_practice.push((event.practice_id.as_str(), Vec::new()));
+                        by_practice.len() - 1
+                    });
+                    by_practice[slot].1.push(i);
+                }
+                let pipelines = by_practice.into_iter().map(|(_, indices)| {
+                    let (pipe, members) = pipeline("SPUBLISH", &self.prefix, events, indices);
+                    let mut connection = connection.clone();
+                    async move {
+                        if members.is_empty() {
+                            return (members, Ok(()));
+                        }
+                        let answer: redis::RedisResult<()> = pipe.query_async(&mut connection).await;
+                        (members, answer)
+                    }
+                });
+                for (members, answer) in futures_util::future::join_all(pipelines).await {
+                    mark(&mut sent, &members, answer);
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// Most events sent in one go: bounds a pipeline's size and how long a batch holds rows.
+pub const MAX_BATCH: usize = 256;
+
+static BATCH_LIMIT: AtomicUsize = AtomicUsize::new(MAX_BATCH);
+
+/// Sets the most events per batch for publishers started afterwards in this process
+/// (clamped to 1..=`MAX_BATCH`). For `busbench` only: 1 is the old one-at-a-time publisher.
+pub fn set_batch_limit(limit: usize) {
+    BATCH_LIMIT.store(limit.clamp(1, MAX_BATCH), Ordering::Relaxed);
+}
+
+fn batch_limit() -> usize {
+    BATCH_LIMIT.load(Ordering::Relaxed)
+}
+
+/// A pipeline of `command channel payload` for the events at `indices`, with the indices
+/// that made it in (an event that does not encode is left out: unpublished).
+fn pipeline(
+    command: &str,
+    prefix: &str,
+    events: &[Arc<StoredEvent>],
+    indices: impl IntoIterator<Item = usize>,
+) -> (redis::Pipeline, Vec<usize>) {
+    let mut pipe = redis::pipe();
+    let mut members = Vec::new();
+    for i in indices {
+        let event = &events[i];
+        let Ok(payload) = wire::encode(event) else { continue };
+        pipe.cmd(command).arg(wire::channel(prefix, &event.practice_id)).arg(payload).ignore();
+        members.push(i);
+    }
+    (pipe, members)
+}
+
+fn mark(sent: &mut [bool], members: &[usize], answer: redis::RedisResult<()>) {
+    match answer {
+        Ok(()) => members.iter().for_each(|&i| sent[i] = true),
+        Err(err) => {
+            tracing::debug!(error = %err, events = members.len(), "publish pipeline failed; the relay will retry")
+        }
     }
 }
