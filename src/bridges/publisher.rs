@@ -187,11 +187,27 @@ impl Bridge {
         pending: &mut Vec<(i64, Option<Outgoing>)>,
         at: &mut Position,
     ) -> Result<bool, String> {
-        let messages: Vec<Outgoing> = pending.iter().filter_map(|(_, m)| m.clone()).collect();
+        let mut messages: Vec<Outgoing> = pending.iter().filter_map(|(_, m)| m.clone()).collect();
+        let limits = &self.services.limits;
+        let quota = limits.quota(practice_id).await.max_deliveries_per_day.is_some();
+        if quota && !messages.is_empty() {
+            // The practice's `maxDeliveriesPerDay`: near it, one message at a time; over it,
+            // nothing is published and the cursor stays, so the practice is retried after
+            // the backoff and resumes in order once the quota allows (raised, a new UTC day).
+            if limits.reserve_deliveries(practice_id, messages.len() as i64).await.is_err() {
+                limits.reserve_deliveries(practice_id, 1).await.map_err(|e| e.to_string())?;
+                messages.truncate(1);
+            }
+        }
         let published = match messages.is_empty() {
             true => Default::default(),
             false => self.broker.publish(&messages).await,
         };
+        if quota {
+            for _ in published.acked()..messages.len() {
+                limits.refund_delivery(practice_id).await;
+            }
+        }
         self.status.acked(messages.iter().zip(&published.acked_at).map(|(m, at)| at - m.occurred_at_ms));
         let mut acked = published.acked();
         let done = pending

@@ -7,6 +7,7 @@ pub mod brokers;
 pub mod consumers;
 mod delivery;
 mod outage;
+mod quota;
 mod replicas;
 mod settings;
 pub mod support;
