@@ -6,9 +6,8 @@
 //!
 //! `hubs` is the way in, `key` says which subscriptions may share an execution,
 //! `producer` is a shared execution, `practice` a practice's hub task, `outbound` a
-//! connection's queue, `budget` the hub's share of `maxDeliveriesPerDay`.
+//! connection's queue.
 
-mod budget;
 mod hubs;
 mod key;
 mod live;
