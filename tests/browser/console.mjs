@@ -122,6 +122,7 @@ try {
   await page.waitForSelector('body[data-loaded=audit]');
   await page.fill('#audit-patient', 'Maria');
   await page.click('#audit-search button[type=submit]');
+  await page.waitForSelector(`body[data-audit-patient="${maria}"]`);
   await page.waitForSelector('#audit-rows tr.audit:has-text("ReadMaria")');
   const patients = await page.$$eval('#audit-rows tr.audit td:nth-child(7)', (cells) => cells.map((c) => c.textContent));
   check(patients.length > 0 && patients.every((c) => c.includes(maria)), 'every row found is about Maria');

@@ -25,6 +25,7 @@ async function page(append) {
   next = auditLog.pageInfo.endCursor;
   $('#audit-more').hidden = !auditLog.pageInfo.hasNextPage;
   document.body.dataset.audit = String($('#audit-rows').children.length);
+  document.body.dataset.auditPatient = patientId ?? '';
 }
 
 async function findPatients() {
