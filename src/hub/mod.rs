@@ -6,8 +6,9 @@
 //!
 //! `hubs` is the way in, `key` says which subscriptions may share an execution,
 //! `producer` is a shared execution, `practice` a practice's hub task, `outbound` a
-//! connection's queue.
+//! connection's queue, `budget` the hub's share of `maxDeliveriesPerDay`.
 
+mod budget;
 mod hubs;
 mod key;
 mod live;

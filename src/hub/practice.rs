@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::budget::Budget;
 use super::hubs::Shared;
 use super::key::OperationKey;
 use super::live::{Cx, LiveInstall, Lives};
@@ -106,6 +107,8 @@ pub(super) struct PracticeHub {
     by_key: HashMap<OperationKey, u64>,
     reads: FuturesUnordered<BoxFuture<'static, PageRead>>,
     lives: Lives,
+    /// Its share of `maxDeliveriesPerDay`.
+    budget: Budget,
 }
 
 impl PracticeHub {
@@ -120,6 +123,7 @@ impl PracticeHub {
             by_key: HashMap::new(),
             reads: FuturesUnordered::new(),
             lives: Lives::default(),
+            budget: Budget::default(),
         }
     }
 
@@ -130,12 +134,18 @@ impl PracticeHub {
         let mut idle_since = Some(Instant::now());
         loop {
             let idle_until = idle_since.map(|since| since + self.shared.linger);
+            let recheck = self.budget.recheck_at();
             tokio::select! {
                 biased;
                 () = self.shared.stop.cancelled() => return,
                 Some(command) = commands.recv() => self.command(command).await,
                 Some(read) = self.reads.next(), if !self.reads.is_empty() => self.page(read).await,
                 Some(work) = self.lives.work.next(), if !self.lives.work.is_empty() => self.lives.done(work, &cx!(self)),
+                () = sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {
+                    if self.budget.recheck(&self.shared.services.limits, &self.practice_id).await {
+                        self.advance_all();
+                    }
+                }
                 item = events.next() => match item {
                     Some(Ok(event)) => self.event(event).await,
                     failed => {
@@ -274,6 +284,22 @@ impl PracticeHub {
     /// A live event: rendered once per operation it matches, then queued for every live
     /// registration of that operation.
     async fn event(&mut self, event: Arc<StoredEvent>) {
+        // One quota check per event for the whole practice; over `maxDeliveriesPerDay`
+        // every live registration is held at what it has and later reads the log.
+        let needed: usize = self
+            .operations
+            .values()
+            .filter(|op| !op.live.is_empty() && op.producer.filter.matches(&event))
+            .map(|op| op.live.len())
+            .sum();
+        let limits = &self.shared.services.limits;
+        if needed > 0 && (self.budget.is_held() || !self.budget.spend(limits, &self.practice_id, needed as i64).await) {
+            self.all_lagging();
+            self.position = event.seq;
+            self.lives.event(&event, &cx!(self));
+            return;
+        }
+        let mut unsent = 0;
         self.position = event.seq;
         let counters = self.shared.services.counters.clone();
         let age = (self.shared.services.clock.now() - event.occurred_at).num_microseconds().unwrap_or(0).max(0);
@@ -301,16 +327,19 @@ impl PracticeHub {
                     // Past its byte bound: it reads this event and the next from the log.
                     Offer::Full => {
                         counters.lag_catch_ups.inc();
+                        unsent += 1;
                         if let Some((reg_id, reg)) = op.live.swap_remove_index(i) {
                             op.lagging.insert(reg_id, Lagging { reg, last: event.seq - 1, busy: false });
                         }
                     }
                     Offer::Closed => {
+                        unsent += 1;
                         op.live.swap_remove_index(i);
                     }
                 }
             }
         }
+        self.budget.give_back(unsent);
         for id in broken {
             self.end(id);
         }
@@ -364,6 +393,10 @@ impl PracticeHub {
             if let Some(lag) = op.lagging.remove(&ids.1) {
                 op.live.insert(ids.1, lag.reg);
             }
+            return;
+        }
+        if self.budget.is_held() {
+            // Over the daily quota: it stays where it is until the quota allows.
             return;
         }
         lag.busy = true;
@@ -424,11 +457,16 @@ impl PracticeHub {
             return;
         }
         let mut broken = false;
+        let mut held = false;
         for event in events {
             if event.seq <= lag.last {
                 continue;
             }
             if producer.filter.matches(&event) {
+                if !self.budget.spend(&self.shared.services.limits, &self.practice_id, 1).await {
+                    held = true;
+                    break;
+                }
                 let event = Arc::new(event);
                 let Some(json) = producer.render(&event).await else {
                     broken = true;
@@ -440,8 +478,12 @@ impl PracticeHub {
                         lag.reg.delivered.inc();
                         lag.reg.metered.delivered(&event);
                     }
-                    Offer::Full => break,
+                    Offer::Full => {
+                        self.budget.give_back(1);
+                        break;
+                    }
                     Offer::Closed => {
+                        self.budget.give_back(1);
                         lagging.remove(&ids.1);
                         self.forget_if_empty(ids.0);
                         return;
@@ -456,6 +498,8 @@ impl PracticeHub {
             self.end(ids.0);
             return;
         }
-        self.advance(ids);
+        if !held {
+            self.advance(ids);
+        }
     }
 }

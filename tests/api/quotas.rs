@@ -257,3 +257,73 @@ async fn a_webhook_delivery_over_the_daily_quota_is_held_back_and_arrives_once_i
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     assert_eq!(quota(&replicas[0], &f.backoffice, &f.practice).await["use"]["deliveriesToday"], 3);
 }
+
+/// Seqs of the `events` data a websocket receives for `id` within `wait` of each other.
+async fn ws_seqs(client: &mut WsClient, id: &str, wait: Duration) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while let Some(message) = client.recv_within(wait).await {
+        assert_eq!((message["id"].as_str(), message["type"].as_str()), (Some(id), Some("next")), "{message}");
+        seqs.push(message["payload"]["data"]["events"]["seq"].as_i64().expect("a seq"));
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_over_the_daily_quota_is_held_back_and_catches_up_once_it_is_raised() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    let before = replicas[0].log(&f.practice).await.len();
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
+    let mut ws = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
+    ws.subscribe("1", EVENTS, json!({ "p": f.practice })).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for cents in 1..=5 {
+        replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
+    }
+    let log: Vec<i64> = replicas[0].log(&f.practice).await[before..].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(log.len(), 5, "one event per payment: {log:?}");
+    let first = ws_seqs(&mut ws, "1", Duration::from_millis(1500)).await;
+    assert_eq!(first, log[..2], "exactly the first two, then held back");
+    let used = quota(&replicas[1], &f.subscriber, &f.practice).await;
+    assert_eq!(used["use"]["deliveriesToday"], 2, "{used}");
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 10 })).await;
+    let rest = ws_seqs(&mut ws, "1", Duration::from_secs(3)).await;
+    assert_eq!(rest, log[2..], "the other three from the log, in order, exactly once");
+    let used = quota(&replicas[0], &f.subscriber, &f.practice).await;
+    assert_eq!(used["use"]["deliveriesToday"], 5, "{used}");
+    // Live again: the next event arrives as it comes, and counts.
+    replicas[0].post_payment(&f.backoffice, &f.patient, 6).await;
+    let next = ws_seqs(&mut ws, "1", Duration::from_secs(2)).await;
+    assert_eq!(next.len(), 1, "{next:?}");
+}
+
+/// Seqs of the `next` events an SSE stream receives within `wait` of each other.
+async fn sse_seqs(stream: &mut crate::sse_client::SseStream, wait: Duration) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while let Ok(Some(message)) = stream.next_within(wait).await {
+        assert_eq!(message.event, "next", "{message:?}");
+        seqs.push(message.json()["data"]["events"]["seq"].as_i64().expect("a seq"));
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_subscriber_over_the_daily_quota_is_held_back_and_catches_up_once_it_is_raised() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    let before = replicas[0].log(&f.practice).await.len();
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
+    let mut stream =
+        crate::sse_client::SseStream::open(&replicas[1], &f.subscriber, EVENTS, json!({ "p": f.practice }), None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for cents in 1..=5 {
+        replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
+    }
+    let log: Vec<i64> = replicas[0].log(&f.practice).await[before..].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(log.len(), 5, "one event per payment: {log:?}");
+    assert_eq!(sse_seqs(&mut stream, Duration::from_millis(1500)).await, log[..2], "two, then held back");
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 10 })).await;
+    assert_eq!(sse_seqs(&mut stream, Duration::from_secs(3)).await, log[2..], "the rest, in order, once");
+}

@@ -14,8 +14,10 @@ pub struct QuotaUse {
     /// Mutations in the current UTC minute.
     pub mutations_last_minute: i32,
     /// Deliveries reserved today (UTC) against `maxDeliveriesPerDay`: webhook deliveries
-    /// that succeeded, and — while the practice has that quota — bridge messages.
-    /// Subscription frames are not counted yet.
+    /// that succeeded, and — while the practice has that quota — subscription frames
+    /// (websocket, SSE, multipart) and bridge messages; a replica's subscription hub
+    /// reserves in chunks, so this may run ahead of the frames actually sent, never past
+    /// the limit.
     pub deliveries_today: i32,
     pub webhook_endpoints: i32,
 }

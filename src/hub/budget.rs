@@ -1,0 +1,88 @@
+//! A practice hub's share of `maxDeliveriesPerDay`. The hub counts the frames it sends
+//! and reserves them from the practice's shared daily counter in chunks (`CHUNK`, or
+//! exactly what one event needs when a chunk no longer fits), so a delivery costs no
+//! Redis round trip and the shared count never passes the limit. With no quota (the
+//! default) an event costs one cached-quota read for the whole practice.
+//!
+//! Past the quota the hub is *held*: its subscribers stop at their last delivered seq
+//! and, once the quota allows (raised, or the next UTC day), catch up from the log.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+use crate::limits::Limits;
+
+/// Deliveries reserved from the shared counter at a time.
+const CHUNK: i64 = 64;
+/// How often a held hub asks whether the quota allows again.
+pub(super) const RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub(super) struct Budget {
+    /// Reserved and not yet spent, for `day`.
+    left: i64,
+    day: i64,
+    /// Whether the last spend was under a quota (only then is anything given back).
+    counted: bool,
+    /// Over the quota: deliver nothing until `recheck` says otherwise.
+    held: Option<Instant>,
+}
+
+impl Budget {
+    pub(super) fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// When a held hub asks again.
+    pub(super) fn recheck_at(&self) -> Option<Instant> {
+        self.held
+    }
+
+    /// Spends `needed` deliveries, reserving more when what is left does not cover them.
+    /// False (and held): over the quota, send none of them.
+    pub(super) async fn spend(&mut self, limits: &Limits, practice_id: &str, needed: i64) -> bool {
+        if needed <= 0 {
+            return true;
+        }
+        if limits.quota(practice_id).await.max_deliveries_per_day.is_none() {
+            (self.held, self.left, self.counted) = (None, 0, false);
+            return true;
+        }
+        self.counted = true;
+        let day = limits.delivery_day();
+        if day != self.day {
+            (self.day, self.left) = (day, 0);
+        }
+        if self.left >= needed {
+            self.left -= needed;
+            return true;
+        }
+        let missing = needed - self.left;
+        for amount in [missing.max(CHUNK), missing] {
+            if limits.reserve_deliveries(practice_id, amount).await.is_ok() {
+                self.left += amount - needed;
+                return true;
+            }
+        }
+        self.held = Some(Instant::now() + RECHECK);
+        false
+    }
+
+    /// Deliveries spent and then not made (their connection was full or gone).
+    pub(super) fn give_back(&mut self, unsent: i64) {
+        if self.counted {
+            self.left += unsent;
+        }
+    }
+
+    /// A held hub asks whether one delivery fits now; true: no longer held (that one is
+    /// reserved for the catch-up).
+    pub(super) async fn recheck(&mut self, limits: &Limits, practice_id: &str) -> bool {
+        self.held = None;
+        if self.spend(limits, practice_id, 1).await {
+            self.left += 1;
+            return true;
+        }
+        false
+    }
+}
