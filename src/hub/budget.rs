@@ -2,11 +2,14 @@
 //! and reserves them from the practice's shared daily counter in chunks (`CHUNK`, or
 //! exactly what one event needs when a chunk no longer fits), so a delivery costs no
 //! Redis round trip and the shared count never passes the limit. With no quota (the
-//! default) an event costs one cached-quota read for the whole practice.
+//! default) an event costs one cached-quota lookup for the whole practice. The hub never
+//! waits for the database here (`Limits::quota_now`): its own log reads may hold the
+//! pool's connections while it waits.
 //!
 //! Past the quota the hub is *held*: its subscribers stop at their last delivered seq
 //! and, once the quota allows (raised, or the next UTC day), catch up from the log.
 
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -40,14 +43,14 @@ impl Budget {
 
     /// Spends `needed` deliveries, reserving more when what is left does not cover them.
     /// False (and held): over the quota, send none of them.
-    pub(super) async fn spend(&mut self, limits: &Limits, practice_id: &str, needed: i64) -> bool {
+    pub(super) async fn spend(&mut self, limits: &Arc<Limits>, practice_id: &str, needed: i64) -> bool {
         if needed <= 0 {
             return true;
         }
-        if limits.quota(practice_id).await.max_deliveries_per_day.is_none() {
+        let Some(max) = limits.quota_now(practice_id).and_then(|quota| quota.max_deliveries_per_day) else {
             (self.held, self.left, self.counted) = (None, 0, false);
             return true;
-        }
+        };
         self.counted = true;
         let day = limits.delivery_day();
         if day != self.day {
@@ -59,7 +62,7 @@ impl Budget {
         }
         let missing = needed - self.left;
         for amount in [missing.max(CHUNK), missing] {
-            if limits.reserve_deliveries(practice_id, amount).await.is_ok() {
+            if limits.reserve_deliveries_under(practice_id, amount, Some(max)).await.is_ok() {
                 self.left += amount - needed;
                 return true;
             }
@@ -77,7 +80,7 @@ impl Budget {
 
     /// A held hub asks whether one delivery fits now; true: no longer held (that one is
     /// reserved for the catch-up).
-    pub(super) async fn recheck(&mut self, limits: &Limits, practice_id: &str) -> bool {
+    pub(super) async fn recheck(&mut self, limits: &Arc<Limits>, practice_id: &str) -> bool {
         self.held = None;
         if self.spend(limits, practice_id, 1).await {
             self.left += 1;

@@ -181,6 +181,8 @@ impl Hubs {
         drop(results);
         let Ok(spec) = spec else { return Subscribed::Unshared(rebuild.request()) };
         tag.bind(&spec.practice_id);
+        // The hub reads the quota only from the cache (`Limits::quota_now`): fill it here.
+        self.0.services.limits.quota(&spec.practice_id).await;
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
         let metered = Metered::start(
@@ -274,6 +276,7 @@ impl Hubs {
             }
         };
         tag.bind(&practice_id);
+        self.0.services.limits.quota(&practice_id).await;
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
         let delivered = counters.delivered.get_or_create(&label).clone();

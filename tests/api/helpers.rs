@@ -168,6 +168,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Boots the app with `adjust` applied to its settings; None when the backend is unavailable.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    // The server's errors show in a failing test's output (RUST_LOG for more).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     let db = fresh_db(backend).await?;
     let mut config = test_config(&db.url);
     adjust(&mut config);

@@ -11,7 +11,7 @@ pub use store::SetPracticeQuotaInput;
 
 use chrono::Timelike;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::redis::WINDOW_ADD;
@@ -46,7 +46,8 @@ const CACHE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub(super) struct Quotas {
-    cache: Mutex<HashMap<String, (Instant, Quota)>>,
+    /// Each practice's quota and when it was read (None: changed since, read it again).
+    cache: Mutex<HashMap<String, (Option<Instant>, Quota)>>,
     /// Mutations per (practice, minute), without Redis.
     minutes: Mutex<HashMap<String, (i64, i64)>>,
     /// Deliveries per (practice, UTC day), without Redis.
@@ -54,8 +55,12 @@ pub(super) struct Quotas {
 }
 
 impl Quotas {
+    /// Marks a practice's quota as changed: the next read goes to the database, and
+    /// `quota_now` answers the old one until that read is back.
     pub(super) fn forget(&self, practice_id: &str) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(practice_id);
+        if let Some(entry) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get_mut(practice_id) {
+            entry.0 = None;
+        }
     }
 }
 
@@ -71,25 +76,46 @@ impl Limits {
     /// `practice_id`'s quota, as this replica last read it (at most a second ago).
     pub async fn quota(&self, practice_id: &str) -> Quota {
         let cached = self.quotas.cache.lock().unwrap_or_else(|e| e.into_inner()).get(practice_id).copied();
-        if let Some((at, quota)) = cached
+        if let Some((Some(at), quota)) = cached
             && at.elapsed() < CACHE_FOR
         {
             return quota;
         }
+        self.reread(practice_id).await.unwrap_or_else(|| cached.map(|(_, q)| q).unwrap_or_default())
+    }
+
+    /// `practice_id`'s quota without waiting for the database: what this replica last
+    /// read, reread in the background when it is older than a second. For the
+    /// subscription hubs, which ask on every event and must not hold their task on the
+    /// connection pool (their own log reads may hold its connections). None: never read.
+    pub fn quota_now(self: &Arc<Self>, practice_id: &str) -> Option<Quota> {
+        let mut cache = self.quotas.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, quota) = cache.get_mut(practice_id)?;
+        if at.is_none_or(|at| at.elapsed() >= CACHE_FOR) {
+            // Only one reread at a time: the next is due a second from now.
+            *at = Some(Instant::now());
+            let (limits, practice_id) = (self.clone(), practice_id.to_string());
+            tokio::spawn(async move { limits.reread(&practice_id).await });
+        }
+        Some(*quota)
+    }
+
+    /// Reads the quota from the database into the cache; None (and a warning) when the
+    /// database does not answer: a hiccup refuses nobody.
+    async fn reread(&self, practice_id: &str) -> Option<Quota> {
         let quota = match store::read(&self.db, practice_id).await {
             Ok(quota) => quota,
             Err(err) => {
-                // The last known quota, or none: a database hiccup refuses nobody.
                 tracing::warn!(error = %err, "reading a practice's quota failed");
-                return cached.map(|(_, q)| q).unwrap_or_default();
+                return None;
             }
         };
         self.quotas
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(practice_id.to_string(), (Instant::now(), quota));
-        quota
+            .insert(practice_id.to_string(), (Some(Instant::now()), quota));
+        Some(quota)
     }
 
     /// Forgets the cached quota of a practice (it changed).
@@ -159,6 +185,11 @@ impl Limits {
     /// would pass `maxDeliveriesPerDay` (the subscription hubs reserve in chunks).
     pub async fn reserve_deliveries(&self, practice_id: &str, amount: i64) -> AppResult<()> {
         let max = self.quota(practice_id).await.max_deliveries_per_day;
+        self.reserve_deliveries_under(practice_id, amount, max).await
+    }
+
+    /// `reserve_deliveries` against a limit the caller already knows (`quota_now`).
+    pub async fn reserve_deliveries_under(&self, practice_id: &str, amount: i64, max: Option<i64>) -> AppResult<()> {
         let (day, left) = self.day();
         if let Some(redis) = &self.redis {
             let key = self.day_key(practice_id, day);
