@@ -7,10 +7,12 @@
 //! Rows are appended in batches by the shared [`flusher`](crate::flusher) and never
 //! updated; the only delete is `AUDIT_RETENTION`'s pruning (`retention`).
 
+mod filter;
 mod recorder;
 mod store;
 mod touched;
 
+pub use filter::filter;
 pub use recorder::{Actor, Entry, Recorder, Watch};
 pub use store::{AuditEntry, Store, prune};
 pub use touched::Touched;

@@ -3,10 +3,12 @@
 //! written as one audit row when the operation ends.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-#[derive(Default)]
-pub struct Touched(Mutex<BTreeSet<(String, String)>>);
+/// Clones share one set: a subscription that runs on its own keeps a clone to take what
+/// each of its results touched.
+#[derive(Clone, Default)]
+pub struct Touched(Arc<Mutex<BTreeSet<(String, String)>>>);
 
 impl Touched {
     /// `patient_id` of `practice_id` was read or changed.

@@ -82,7 +82,10 @@ pub(crate) async fn subscribe(
             Source::Shared(results) => results.map(|(payload, _resume)| payload.to_string()).boxed(),
             Source::Own(results) => results.map(|response| serialised(&response)).boxed(),
             Source::Unshared(request) => {
-                let request = request.data(Auth(Some(principal.clone()))).data(Transport::Http);
+                let request = request
+                    .data(Auth(Some(principal.clone())))
+                    .data(Transport::Http)
+                    .data(crate::vocab::Transport::Multipart);
                 state.schema.execute_stream(request).map(|response| serialised(&response)).boxed()
             }
         };

@@ -159,7 +159,7 @@ impl Hubs {
             return Subscribed::Unshared(request);
         };
         // What the audit trail records it under.
-        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let filter = crate::audit::filter(&request.query, &request.variables);
         let operation_name = operation_name(&mut request);
         // Only probes wait their turn, not the queries and mutations a socket sends. The
         // semaphore is never closed, so acquiring never fails.
@@ -236,7 +236,7 @@ impl Hubs {
         tag: &Arc<Tag>,
     ) -> Subscribed {
         let Subscribe { mut request, principal, after, transport, .. } = subscribe;
-        let filter = format!("{} {}", request.query, serde_json::to_string(&request.variables).unwrap_or_default());
+        let filter = crate::audit::filter(&request.query, &request.variables);
         let display_name = operation_name(&mut request);
         let after = match after {
             Some(text) => match resume_revision(&text) {

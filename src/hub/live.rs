@@ -12,7 +12,10 @@
 //!
 //! A subscriber past its connection's byte bound skips the intermediate results and gets
 //! the current one when its queue drains. One that resumes from a revision gets the
-//! current result only if it changed since.
+//! current result only if it changed since. Each result sent is one delivery of the
+//! practice's `maxDeliveriesPerDay`: past it a subscriber is held, and gets the current
+//! result once the quota allows. Each result sent counts, in the audit trail, as a
+//! delivery of every patient the run touched.
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Executor, Request, Variables};
@@ -27,10 +30,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use super::budget::{self, Budget, RECHECK, Spent};
 use super::hubs::Shared;
 use super::key::OperationKey;
 use super::outbound::{Frame, Offer, Outbound, Tag};
 use super::practice::{Command, Ids};
+use crate::audit::Touched;
 use crate::auth::Auth;
 use crate::events::{StoredEvent, log};
 use crate::live::{Format, Reads, diff};
@@ -94,6 +99,8 @@ enum State {
     Behind,
     /// Its resume point is being checked against the log.
     Checking,
+    /// Over the practice's daily deliveries: it gets the current result once they allow.
+    Held,
 }
 
 struct Current {
@@ -104,6 +111,8 @@ struct Current {
     /// The whole result, and the first jsondiffpatch one.
     full: Arc<str>,
     reset: Arc<str>,
+    /// The patients the run touched (of this practice), for the audit trail.
+    patients: Arc<[String]>,
 }
 
 struct LiveOp {
@@ -127,9 +136,23 @@ struct LiveOp {
 }
 
 pub(super) enum Work {
-    Ran { op: u64, revision: i64, result: Result<(serde_json::Value, Reads), String> },
-    Wake { op: u64 },
-    Checked { ids: Ids, changed: bool },
+    Ran {
+        op: u64,
+        revision: i64,
+        result: Result<Run, String>,
+    },
+    /// `amount` deliveries of `day` reserved for held subscribers (0: not yet).
+    Reserved {
+        day: i64,
+        amount: i64,
+    },
+    Wake {
+        op: u64,
+    },
+    Checked {
+        ids: Ids,
+        changed: bool,
+    },
 }
 
 /// What the hub lends its live queries.
@@ -146,6 +169,16 @@ pub(super) struct Lives {
     ops: HashMap<u64, LiveOp>,
     by_key: HashMap<OperationKey, u64>,
     pub work: FuturesUnordered<BoxFuture<'static, Work>>,
+    /// Their share of `maxDeliveriesPerDay`, and whether a reservation is under way.
+    pub budget: Budget,
+    reserving: bool,
+}
+
+/// A run's result: its data, what it was made of, the patients it touched.
+pub(super) struct Run {
+    data: serde_json::Value,
+    reads: Reads,
+    patients: Vec<String>,
 }
 
 impl Lives {
@@ -281,14 +314,17 @@ impl Lives {
         op.dirty = false;
         op.last_run = Some(now);
         cx.shared.services.counters.live_executions.inc();
+        let touched = Touched::default();
         let mut request = Request::new(op.key.query.clone())
             .variables(op.variables.clone())
-            .data(Auth(Some(op.key.scope.principal())));
+            .data(Auth(Some(op.key.scope.principal())))
+            .data(touched.clone());
         if let Some(name) = &op.key.operation_name {
             request = request.operation_name(name.clone());
         }
         request.set_parsed_query((*op.document).clone());
         let (schema, mut reads, revision) = (cx.shared.schema.clone(), op.arguments.clone(), cx.position);
+        let practice_id = cx.practice_id.to_string();
         self.work.push(
             async move {
                 let result = match timeout(RUN_TIMEOUT, Executor::execute(&schema, request)).await {
@@ -298,7 +334,10 @@ impl Lives {
                     }
                     Ok(mut response) => {
                         reads.collect(&mut response.data);
-                        response.data.into_json().map(|data| (data, reads)).map_err(|e| e.to_string())
+                        let patients =
+                            touched.take().into_iter().filter(|(p, _)| *p == practice_id).flat_map(|(_, ids)| ids);
+                        let patients = patients.collect();
+                        response.data.into_json().map(|data| Run { data, reads, patients }).map_err(|e| e.to_string())
                     }
                 };
                 Work::Ran { op: id, revision, result }
@@ -316,6 +355,20 @@ impl Lives {
                 self.schedule(op, cx);
             }
             Work::Ran { op, revision, result } => self.ran(op, revision, result, cx),
+            Work::Reserved { day, amount } => {
+                self.reserving = false;
+                self.budget.reserved(day, amount);
+                let held: Vec<Ids> = self
+                    .ops
+                    .iter()
+                    .flat_map(|(op, live)| {
+                        live.regs.iter().filter(|(_, r)| r.state == State::Held).map(|(reg, _)| (*op, *reg))
+                    })
+                    .collect();
+                for ids in held {
+                    self.send_current(ids, cx);
+                }
+            }
             Work::Checked { ids, changed } => {
                 let Some(op) = self.ops.get_mut(&ids.0) else { return };
                 let changed = changed || op.changed_at.is_some();
@@ -329,10 +382,10 @@ impl Lives {
         }
     }
 
-    fn ran(&mut self, id: u64, revision: i64, result: Result<(serde_json::Value, Reads), String>, cx: &Cx) {
+    fn ran(&mut self, id: u64, revision: i64, result: Result<Run, String>, cx: &Cx) {
         let Some(op) = self.ops.get_mut(&id) else { return };
         op.running = false;
-        let (data, reads) = match result {
+        let Run { data, reads, patients } = match result {
             Ok(ran) => ran,
             Err(reason) => {
                 op.failures += 1;
@@ -364,7 +417,7 @@ impl Lives {
                 let full = format!("{{\"data\":{text},\"extensions\":{{\"revision\":{revision}}}}}").into();
                 let reset =
                     format!("{{\"data\":{text},\"revision\":1,\"extensions\":{{\"revision\":{revision}}}}}").into();
-                op.current = Some(Current { data, text, revision, full, reset });
+                op.current = Some(Current { data, text, revision, full, reset, patients: patients.into() });
                 if !first {
                     op.changed_at = Some(revision);
                 }
@@ -384,13 +437,14 @@ impl Lives {
         let revision = current.revision;
         let mut starting = Vec::new();
         let mut closed = Vec::new();
+        let mut over = None;
         for (reg_id, reg) in op.regs.iter_mut() {
             let payload = match (reg.state, reg.format) {
                 (State::Waiting, _) => {
                     starting.push(*reg_id);
                     continue;
                 }
-                (State::Behind | State::Checking, _) => continue,
+                (State::Behind | State::Checking | State::Held, _) => continue,
                 (State::InSync, Format::Full) => current.full.clone(),
                 (State::InSync, Format::JsonDiffPatch) => match &delta {
                     Some(delta) if reg.sent > 0 => {
@@ -404,8 +458,10 @@ impl Lives {
                     }
                 },
             };
-            if !offer(reg, payload, revision, (id, *reg_id), cx.commands) {
-                closed.push(*reg_id);
+            match offer(reg, payload, current, (id, *reg_id), &mut self.budget, cx) {
+                Offered::Open => {}
+                Offered::Closed => closed.push(*reg_id),
+                Offered::Held(missing) => over = Some(missing),
             }
         }
         for reg in closed {
@@ -415,6 +471,9 @@ impl Lives {
             self.start((id, reg), cx);
         }
         self.forget_if_empty(id, cx);
+        if let Some(missing) = over {
+            self.reserve(missing, cx);
+        }
     }
 
     /// A subscriber's first result: the current one, unless it resumes from a revision
@@ -466,37 +525,77 @@ impl Lives {
             Format::Full => current.full.clone(),
             Format::JsonDiffPatch => current.reset.clone(),
         };
-        if !offer(reg, payload, current.revision, ids, cx.commands) {
-            op.regs.shift_remove(&ids.1);
-            self.forget_if_empty(ids.0, cx);
+        match offer(reg, payload, current, ids, &mut self.budget, cx) {
+            Offered::Open => {}
+            Offered::Closed => {
+                op.regs.shift_remove(&ids.1);
+                self.forget_if_empty(ids.0, cx);
+            }
+            Offered::Held(missing) => self.reserve(missing, cx),
         }
+    }
+
+    /// Reserves deliveries for the held subscribers, unless that is under way; over the
+    /// quota, it asks again a second later.
+    fn reserve(&mut self, missing: i64, cx: &Cx) {
+        if std::mem::replace(&mut self.reserving, true) {
+            return;
+        }
+        let (limits, practice_id) = (cx.shared.services.limits.clone(), cx.practice_id.to_string());
+        self.work.push(
+            async move {
+                let day = limits.delivery_day();
+                // The quota as it is now (it may have been raised, or lifted: then none
+                // is needed).
+                let Some(max) = limits.quota_now(&practice_id).and_then(|q| q.max_deliveries_per_day) else {
+                    return Work::Reserved { day, amount: 0 };
+                };
+                let amount = budget::reserve(&limits, &practice_id, missing, max).await;
+                if amount == 0 {
+                    tokio::time::sleep(RECHECK).await;
+                }
+                Work::Reserved { day, amount }
+            }
+            .boxed(),
+        );
     }
 }
 
-/// Queues one result; false once the connection is gone.
-fn offer(
-    reg: &mut LiveReg,
-    payload: Arc<str>,
-    revision: i64,
-    ids: Ids,
-    commands: &mpsc::UnboundedSender<Command>,
-) -> bool {
+enum Offered {
+    /// Queued, or it waits for its queue to drain.
+    Open,
+    Closed,
+    /// Over the daily deliveries: reserve `missing` more.
+    Held(i64),
+}
+
+/// Queues one result, if the practice's daily deliveries allow.
+fn offer(reg: &mut LiveReg, payload: Arc<str>, current: &Current, ids: Ids, budget: &mut Budget, cx: &Cx) -> Offered {
+    if let Spent::Reserve { missing, .. } = budget.spend_now(&cx.shared.services.limits, cx.practice_id, 1) {
+        reg.state = State::Held;
+        return Offered::Held(missing);
+    }
+    let revision = current.revision;
     match reg.outbound.offer(Frame::Live { tag: reg.tag.clone(), payload, revision }) {
         Offer::Queued => {
             reg.delivered.inc();
-            reg.metered.delivered_result();
+            reg.metered.delivered_result(&current.patients);
             reg.state = State::InSync;
             reg.sent += 1;
-            true
+            Offered::Open
         }
         Offer::Full => {
+            budget.give_back(1);
             reg.state = State::Behind;
-            let commands = commands.clone();
+            let commands = cx.commands.clone();
             reg.outbound.when_drained(Box::new(move || {
                 let _ = commands.send(Command::LiveDrained(ids));
             }));
-            true
+            Offered::Open
         }
-        Offer::Closed => false,
+        Offer::Closed => {
+            budget.give_back(1);
+            Offered::Closed
+        }
     }
 }

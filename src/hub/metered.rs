@@ -11,9 +11,6 @@ use crate::events::StoredEvent;
 use crate::usage::{Held, Meter, OpKind, Who};
 use crate::vocab::Transport as Door;
 
-/// The longest filter an audit row keeps.
-const MAX_FILTER: usize = 2000;
-
 pub(super) struct Metered {
     usage: Arc<Meter>,
     who: Who,
@@ -34,14 +31,6 @@ impl Metered {
     ) -> Arc<Self> {
         let who = Who::new(practice_id, principal.key_id());
         services.usage.operation(&who, OpKind::Subscription);
-        let mut filter = filter.split_whitespace().collect::<Vec<_>>().join(" ");
-        if filter.len() > MAX_FILTER {
-            let mut end = MAX_FILTER;
-            while !filter.is_char_boundary(end) {
-                end -= 1;
-            }
-            filter.truncate(end);
-        }
         let actor = Actor::of(principal, door, operation_name);
         let watch = services.audit.watch(practice_id, actor, Some(filter), false);
         Arc::new(Self { usage: services.usage.clone(), who, door, watch })
@@ -58,10 +47,13 @@ impl Metered {
         self.watch.delivered(event.payload.patient_id());
     }
 
-    /// A live query's result was queued for this subscriber (not one event's: usage
-    /// counts it under its transport only).
-    pub(super) fn delivered_result(&self) {
+    /// A live query's result, made of `patients`' data, was queued for this subscriber
+    /// (not one event's: usage counts it under its transport only).
+    pub(super) fn delivered_result(&self, patients: &[String]) {
         self.usage.delivered_result(&self.who, self.door);
+        for patient in patients {
+            self.watch.delivered(patient);
+        }
     }
 }
 

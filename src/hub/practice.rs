@@ -163,6 +163,9 @@ impl PracticeHub {
                 },
                 () = sleep_until(idle_until.unwrap_or_else(Instant::now)), if idle_until.is_some() => {
                     if self.shared.retire(&self.practice_id, &commands) {
+                        let limits = &self.shared.services.limits;
+                        self.budget.give_back_unspent(limits, &self.practice_id).await;
+                        self.lives.budget.give_back_unspent(limits, &self.practice_id).await;
                         return;
                     }
                     idle_since = Some(Instant::now());

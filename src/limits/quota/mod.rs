@@ -38,8 +38,9 @@ pub struct QuotaUse {
     pub webhook_endpoints: i64,
 }
 
-/// Gives one back, if the counter is still there (it expires with its day).
-const REFUND: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0";
+/// Gives ARGV[1] back, if the counter is still there (it expires with its day).
+const REFUND: &str =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end return 0";
 
 /// How long a replica trusts the quota it read.
 const CACHE_FOR: Duration = Duration::from_secs(1);
@@ -216,15 +217,23 @@ impl Limits {
 
     /// Gives back a reserved delivery that did not happen.
     pub async fn refund_delivery(&self, practice_id: &str) {
+        self.refund_deliveries(practice_id, 1).await;
+    }
+
+    /// Gives back `amount` reserved deliveries of today that will not happen.
+    pub async fn refund_deliveries(&self, practice_id: &str, amount: i64) {
+        if amount <= 0 {
+            return;
+        }
         let (day, _) = self.day();
         if let Some(redis) = &self.redis
-            && redis.eval::<i64>(REFUND, &[&self.day_key(practice_id, day)], &[]).await.is_ok()
+            && redis.eval::<i64>(REFUND, &[&self.day_key(practice_id, day)], &[amount.to_string()]).await.is_ok()
         {
             return;
         }
         let mut days = self.quotas.days.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = days.get_mut(practice_id).filter(|(d, _)| *d == day) {
-            entry.1 = (entry.1 - 1).max(0);
+            entry.1 = (entry.1 - amount).max(0);
         }
     }
 

@@ -12,15 +12,17 @@ use clinicstream::webhooks::Allowlist;
 
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
 
+mod daily;
+
 const SET: &str = "mutation($i: SetPracticeQuotaInput!) { setPracticeQuota(input: $i) {
   maxConnections maxSubscriptions maxMutationsPerMinute maxDeliveriesPerDay maxWebhookEndpoints
   use { connections subscriptions mutationsLastMinute deliveriesToday webhookEndpoints } } }";
 const QUOTA: &str = "query($p: ID!) { practice(id: $p) { quota { maxConnections maxSubscriptions maxMutationsPerMinute
   maxDeliveriesPerDay maxWebhookEndpoints use { connections subscriptions mutationsLastMinute deliveriesToday webhookEndpoints } } } }";
-const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq } }";
+pub const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq } }";
 const CREATE_ENDPOINT: &str = "mutation($p: ID!) { createWebhookEndpoint(input: {practiceId: $p, url: \"http://127.0.0.1:9/hooks\"}) { endpoint { id } } }";
 
-async fn set(app: &TestApp, input: Value) -> Value {
+pub async fn set(app: &TestApp, input: Value) -> Value {
     app.gql(Some(ADMIN_KEY), SET, json!({ "i": input })).await
 }
 
@@ -32,7 +34,7 @@ async fn post_refused(app: &TestApp, key: &str, query: &str, variables: Value) -
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn quota(app: &TestApp, key: &str, practice: &str) -> Value {
+pub async fn quota(app: &TestApp, key: &str, practice: &str) -> Value {
     app.ok(key, QUOTA, json!({ "p": practice })).await["practice"]["quota"].clone()
 }
 

@@ -2,12 +2,19 @@
 //! operation a transport marked with its door (a `vocab::Transport` in the request or
 //! connection data) is counted under its caller's practice and key, and the patients its
 //! resolvers touched (`audit::Touched`) are recorded once per operation — READ for a
-//! query, CHANGE for a mutation. Subscriptions are metered by the hub that serves them;
-//! the hub's own executions carry no door and are not counted.
+//! query, CHANGE for a mutation. Subscriptions are metered by the hub that serves them,
+//! or, when they run on their own, by `streams`; the hub's own executions (and its
+//! probes) are not counted.
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
+mod streams;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
+};
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, ServerResult};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use std::any::TypeId;
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +36,14 @@ impl ExtensionFactory for Metering {
 struct PerRequest {
     /// The operation's type, when it is a query or a mutation from a marked door.
     kind: Mutex<Option<OpKind>>,
+    /// A subscription from a marked door that runs on its own (not through the hub).
+    stream: Arc<Mutex<Option<streams::Watched>>>,
+}
+
+/// `T` from the request's data, or else the connection's.
+fn data_of<'a, T: std::any::Any>(request: &'a Request, ctx: &'a ExtensionContext<'_>) -> Option<&'a T> {
+    let id = TypeId::of::<T>();
+    request.data.get(&id).or_else(|| ctx.session_data.get(&id)).and_then(|d| d.downcast_ref::<T>())
 }
 
 #[async_trait::async_trait]
@@ -51,12 +66,33 @@ impl Extension for PerRequest {
                         OperationType::Subscription => None,
                     }
                 });
-            if let Some(Some(kind)) = kind {
-                *self.kind.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
-                request = request.data(Touched::default());
+            match kind {
+                Some(Some(kind)) => {
+                    *self.kind.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
+                    request = request.data(Touched::default());
+                }
+                Some(None) => request = self.watch_stream(ctx, request),
+                None => {}
             }
         }
         next.run(ctx, request).await
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let watched = self.stream.clone();
+        next.run(ctx, stream)
+            .map(move |response| {
+                if let Some(watched) = watched.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    watched.delivered();
+                }
+                response
+            })
+            .boxed()
     }
 
     async fn execute(
@@ -89,5 +125,26 @@ impl Extension for PerRequest {
             services.audit.record(&practice, Actor::of(principal, *door, operation_name), action, patients, None);
         }
         response
+    }
+}
+
+impl PerRequest {
+    /// A subscription about to run on its own: metered and audited from here (a hub's
+    /// probe is not: the hub meters what it serves).
+    fn watch_stream(&self, ctx: &ExtensionContext<'_>, request: Request) -> Request {
+        if request.data.contains_key(&TypeId::of::<crate::graphql::shared_feed::Probe>()) {
+            return request;
+        }
+        let (Some(services), Some(door), Some(Auth(Some(principal)))) =
+            (ctx.data_opt::<Services>(), data_of::<Transport>(&request, ctx), data_of::<Auth>(&request, ctx))
+        else {
+            return request;
+        };
+        let touched = Touched::default();
+        let filter = crate::audit::filter(&request.query, &request.variables);
+        let name = request.operation_name.clone();
+        let watched = streams::Watched::start(services, principal, *door, name, filter, touched.clone());
+        *self.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(watched);
+        request.data(touched)
     }
 }

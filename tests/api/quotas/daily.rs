@@ -1,0 +1,81 @@
+//! `maxDeliveriesPerDay` on live queries, and what a practice hub reserves ahead: a live
+//! query's result counts as one delivery, a subscriber past the quota is held and gets
+//! the current result once it is raised; a hub that goes gives back what it reserved and
+//! did not send.
+
+use serde_json::json;
+use std::time::Duration;
+
+use super::{EVENTS, quota, set};
+use crate::helpers::spawn_replicas;
+use crate::redis_server::shared;
+use crate::ws_client::{TRANSPORT_WS, WsClient};
+
+const NAME: &str = "query($id: ID!) @live { patient(id: $id) { firstName } }";
+const RENAME: &str = "mutation($id: ID!, $n: String!) { updatePatient(input: {id: $id, firstName: $n}) { id } }";
+
+fn name(payload: &serde_json::Value) -> String {
+    payload["data"]["patient"]["firstName"].as_str().unwrap_or_else(|| panic!("a name in {payload}")).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_query_over_the_daily_quota_is_held_and_gets_the_current_result_once_it_is_raised() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
+    let mut ws = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
+    ws.subscribe("l", NAME, json!({ "id": f.patient })).await;
+    assert_eq!(name(&ws.next_data("l").await), "Maria", "the first result is one delivery");
+    let rename = |n: &str| json!({ "id": f.patient, "n": n });
+    replicas[0].ok(&f.backoffice, RENAME, rename("Ana")).await;
+    assert_eq!(name(&ws.next_data("l").await), "Ana", "the second");
+    replicas[0].ok(&f.backoffice, RENAME, rename("Bea")).await;
+    replicas[0].ok(&f.backoffice, RENAME, rename("Cleo")).await;
+    assert!(ws.recv_within(Duration::from_millis(1500)).await.is_none(), "past the quota: held");
+    let used = quota(&replicas[1], &f.subscriber, &f.practice).await;
+    assert_eq!(used["use"]["deliveriesToday"], 2, "{used}");
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 10 })).await;
+    let current = ws.recv_within(Duration::from_secs(4)).await.expect("the current result once raised");
+    assert_eq!(name(&current["payload"]), "Cleo", "the current state, not the skipped ones: {current}");
+    assert!(ws.recv_within(Duration::from_millis(800)).await.is_none(), "once");
+    replicas[0].ok(&f.backoffice, RENAME, rename("Dora")).await;
+    assert_eq!(name(&ws.next_data("l").await), "Dora", "live again");
+    ws.close().await;
+    // The hub goes and gives back its reserve: what is used is what was sent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let used = quota(&replicas[0], &f.subscriber, &f.practice).await;
+        if used["use"]["deliveriesToday"] == 4 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "four results sent, four counted: {used}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_goes_gives_back_the_deliveries_it_reserved_and_did_not_send() {
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(1, &redis, |_| {}).await else { return };
+    let app = &replicas[0];
+    let f = app.fixture().await;
+    set(app, json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 1000 })).await;
+    for round in 1..=3 {
+        let mut ws = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
+        ws.subscribe("1", EVENTS, json!({ "p": f.practice })).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.post_payment(&f.backoffice, &f.patient, round).await;
+        assert!(ws.next_data("1").await["data"]["events"]["seq"].is_i64());
+        ws.close().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let used = quota(app, &f.subscriber, &f.practice).await;
+            if used["use"]["deliveriesToday"] == round {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "round {round}: one per event sent, not a chunk: {used}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
