@@ -15,6 +15,6 @@ mod subscription;
 pub mod types;
 
 pub use errors::{ErrorCodes, GqlResult, fill_code};
-pub use operation::{selected_operation, streams};
+pub use operation::{operation_name, selected_operation, streams};
 pub use render_cache::{RenderCache, RenderSlot};
 pub use schema::{AppSchema, build, introspection_schema, sdl};

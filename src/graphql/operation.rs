@@ -26,3 +26,16 @@ pub fn streams(request: &mut async_graphql::Request) -> bool {
             == Some(async_graphql::parser::types::OperationType::Subscription);
     subscription || crate::live::asks(request)
 }
+
+/// The operation's name: the request's `operationName`, or the name of the document's
+/// only operation.
+pub fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
+    use async_graphql::parser::types::DocumentOperations;
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|name| name.to_string()),
+        _ => None,
+    }
+}

@@ -15,15 +15,15 @@ use tokio_util::task::TaskTracker;
 
 use super::key::{OperationKey, Scope};
 use super::live::{LiveInstall, LiveReg};
-use super::metered::{Metered, door, operation_name};
+use super::metered::{Metered, door};
 use super::outbound::{Outbound, Tag};
 use super::practice::{Command, Ids, Install, PracticeHub, Reg};
 use super::producer::Prepared;
 use crate::auth::{Auth, Principal};
 use crate::domain::Services;
 use crate::events::{Cursor, GaugeGuard, Transport, TransportLabel};
-use crate::graphql::AppSchema;
 use crate::graphql::shared_feed::Probe;
+use crate::graphql::{AppSchema, operation_name};
 use crate::live::{Live, Reads, Types, parse_revision};
 
 /// How long a hub without registrations stays, so a client that reconnects at once finds

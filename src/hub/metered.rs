@@ -65,16 +65,3 @@ pub(super) fn door(transport: crate::events::Transport) -> Door {
         crate::events::Transport::Http => Door::Multipart,
     }
 }
-
-/// The operation's name: the request's `operationName`, or the name of the document's
-/// only operation.
-pub(super) fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
-    use async_graphql::parser::types::DocumentOperations;
-    if let Some(name) = &request.operation_name {
-        return Some(name.clone());
-    }
-    match &request.parsed_query().ok()?.operations {
-        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|name| name.to_string()),
-        _ => None,
-    }
-}

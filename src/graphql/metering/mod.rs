@@ -131,10 +131,11 @@ impl Extension for PerRequest {
 impl PerRequest {
     /// A subscription about to run on its own: metered and audited from here (a hub's
     /// probe is not: the hub meters what it serves).
-    fn watch_stream(&self, ctx: &ExtensionContext<'_>, request: Request) -> Request {
+    fn watch_stream(&self, ctx: &ExtensionContext<'_>, mut request: Request) -> Request {
         if request.data.contains_key(&TypeId::of::<crate::graphql::shared_feed::Probe>()) {
             return request;
         }
+        let name = super::operation_name(&mut request);
         let (Some(services), Some(door), Some(Auth(Some(principal)))) =
             (ctx.data_opt::<Services>(), data_of::<Transport>(&request, ctx), data_of::<Auth>(&request, ctx))
         else {
@@ -142,7 +143,6 @@ impl PerRequest {
         };
         let touched = Touched::default();
         let filter = crate::audit::filter(&request.query, &request.variables);
-        let name = request.operation_name.clone();
         let watched = streams::Watched::start(services, principal, *door, name, filter, touched.clone());
         *self.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(watched);
         request.data(touched)

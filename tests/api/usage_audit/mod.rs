@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod own_runs;
 mod retention;
 mod usage;
 
