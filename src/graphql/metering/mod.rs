@@ -86,11 +86,18 @@ impl Extension for PerRequest {
     ) -> BoxStream<'s, Response> {
         let watched = self.stream.clone();
         next.run(ctx, stream)
-            .map(move |response| {
-                if let Some(watched) = watched.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    watched.delivered();
+            .then(move |response| {
+                let watched = watched.clone();
+                async move {
+                    let result = watched.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(|w| w.result());
+                    if let Some(result) = result {
+                        result.allowed().await;
+                        if let Some(watched) = watched.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                            watched.delivered(result);
+                        }
+                    }
+                    response
                 }
-                response
             })
             .boxed()
     }

@@ -2,15 +2,22 @@
 //! fields, or their shared execution would not start) — are metered and audited here as
 //! the hub meters its own: the start is a subscription operation and an open
 //! subscription, SUBSCRIBE and UNSUBSCRIBE are recorded with the filter, and each result
-//! is one delivery of its transport and one DELIVER for every patient it touched.
+//! is one delivery of its transport and one DELIVER for every patient it touched. Past
+//! the practice's `maxDeliveriesPerDay` the next result waits until the quota allows.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::audit::{Actor, Touched, Watch};
 use crate::auth::Principal;
 use crate::domain::Services;
+use crate::limits::Limits;
 use crate::usage::{Held, OpKind, Who};
 use crate::vocab::Transport;
+
+/// How often a result held over the daily quota asks again.
+const HELD_RECHECK: Duration = Duration::from_secs(1);
 
 /// A practice's share of the subscription: who is counted, its open guard, its watch.
 struct Practice {
@@ -70,26 +77,52 @@ impl Watched {
         self.practices.insert(practice_id.to_string(), practice);
     }
 
-    /// One result went to the transport: a delivery for the key's practice (a global
-    /// ADMIN's: for each practice it touched), a DELIVER for each patient it touched.
-    pub(super) fn delivered(&mut self) {
+    /// A result is ready: what it touched, and the practices it counts for (the key's
+    /// own; a global ADMIN's: each practice it touched).
+    pub(super) fn result(&mut self) -> Ready {
         let touched = self.touched.take();
-        for (practice_id, _) in &touched {
+        let counted = match self.principal.practice_id() {
+            Some(own) => vec![own.to_string()],
+            None => touched.iter().map(|(practice_id, _)| practice_id.clone()).collect(),
+        };
+        Ready { touched, counted, limits: self.services.limits.clone() }
+    }
+
+    /// The result went to the transport: a delivery for each practice it counts for, a
+    /// DELIVER for each patient it touched.
+    pub(super) fn delivered(&mut self, result: Ready) {
+        for practice_id in result.counted.iter().chain(result.touched.iter().map(|(p, _)| p)) {
             self.practice(practice_id);
         }
-        let counted: Vec<&str> = match self.principal.practice_id() {
-            Some(own) => vec![own],
-            None => touched.iter().map(|(practice_id, _)| practice_id.as_str()).collect(),
-        };
-        for practice_id in counted {
-            if let Some(practice) = self.practices.get(practice_id) {
-                self.services.usage.delivered_result(&practice.who, self.door);
-            }
+        for practice_id in &result.counted {
+            self.services.usage.delivered_result(&self.practices[practice_id].who, self.door);
         }
-        for (practice_id, patients) in &touched {
+        for (practice_id, patients) in &result.touched {
             let practice = &self.practices[practice_id];
             for patient in patients {
                 practice.watch.delivered(patient);
+            }
+        }
+    }
+}
+
+/// A result on its way out.
+pub(super) struct Ready {
+    touched: Vec<(String, Vec<String>)>,
+    counted: Vec<String>,
+    limits: Arc<Limits>,
+}
+
+impl Ready {
+    /// Waits until each practice it counts for has a delivery of today left under
+    /// `maxDeliveriesPerDay` (and takes it). Nothing is lost meanwhile: the stream is not
+    /// read, and its feed catches up from the log when it is again.
+    pub(super) async fn allowed(&self) {
+        for practice_id in &self.counted {
+            while self.limits.quota(practice_id).await.max_deliveries_per_day.is_some()
+                && self.limits.reserve_deliveries(practice_id, 1).await.is_err()
+            {
+                tokio::time::sleep(HELD_RECHECK).await;
             }
         }
     }

@@ -15,9 +15,9 @@ pub struct QuotaUse {
     pub mutations_last_minute: i32,
     /// Deliveries reserved today (UTC) against `maxDeliveriesPerDay`: webhook deliveries
     /// that succeeded, and — while the practice has that quota — subscription frames
-    /// (websocket, SSE, multipart) and bridge messages; a replica's subscription hub
-    /// reserves in chunks, so this may run ahead of the frames actually sent, never past
-    /// the limit.
+    /// (websocket, SSE, multipart), live query results and bridge messages; a replica's
+    /// practice hub reserves in chunks (and gives back what it did not send when it
+    /// goes), so this may run ahead of what was sent, never past the limit.
     pub deliveries_today: i32,
     pub webhook_endpoints: i32,
 }

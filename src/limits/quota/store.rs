@@ -21,8 +21,9 @@ pub struct SetPracticeQuotaInput {
     pub max_subscriptions: Option<i32>,
     /// Mutations that change the practice's data, per UTC minute.
     pub max_mutations_per_minute: Option<i32>,
-    /// Deliveries per UTC day: webhook deliveries over it stay PENDING until it allows
-    /// (the other doors do not count deliveries yet).
+    /// Deliveries per UTC day through every door (webhooks, subscription frames, live
+    /// query results, bridge messages): over it they are held back, never dropped, and
+    /// go on in order once it allows.
     pub max_deliveries_per_day: Option<i32>,
     pub max_webhook_endpoints: Option<i32>,
 }

@@ -1,7 +1,7 @@
 //! `maxDeliveriesPerDay` on live queries, and what a practice hub reserves ahead: a live
 //! query's result counts as one delivery, a subscriber past the quota is held and gets
 //! the current result once it is raised; a hub that goes gives back what it reserved and
-//! did not send.
+//! did not send; a subscription that runs on its own (several root fields) waits.
 
 use serde_json::json;
 use std::time::Duration;
@@ -78,4 +78,36 @@ async fn a_hub_that_goes_gives_back_the_deliveries_it_reserved_and_did_not_send(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_that_runs_on_its_own_is_held_over_the_daily_quota_and_resumes_in_order() {
+    const TWO_FIELDS: &str =
+        "subscription($p: ID!) { paymentPosted(practiceId: $p) { seq } patientCreated(practiceId: $p) { seq } }";
+    let Some(redis) = shared() else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
+    let f = replicas[0].fixture().await;
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
+    let mut ws = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
+    ws.subscribe("two", TWO_FIELDS, json!({ "p": f.practice })).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for cents in 1..=4 {
+        replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
+    }
+    let seqs = |payloads: Vec<serde_json::Value>| -> Vec<i64> {
+        payloads.iter().map(|p| p["data"]["paymentPosted"]["seq"].as_i64().expect("a payment")).collect()
+    };
+    let mut got = Vec::new();
+    while let Some(message) = ws.recv_within(Duration::from_millis(1500)).await {
+        got.push(message["payload"].clone());
+    }
+    let first = seqs(got);
+    assert_eq!(first.len(), 2, "two, then held: {first:?}");
+    set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 10 })).await;
+    let mut got = Vec::new();
+    while let Some(message) = ws.recv_within(Duration::from_secs(3)).await {
+        got.push(message["payload"].clone());
+    }
+    let rest = seqs(got);
+    assert_eq!(rest, [first[1] + 1, first[1] + 2], "the other two, in order, once (first: {first:?})");
 }
