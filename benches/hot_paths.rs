@@ -7,7 +7,8 @@
 //! - `fanout/in_process_bus/N`: one event published on the in-process bus and received by
 //!   N subscribers of its practice, each a task of its own as a websocket's feed is;
 //! - `metering/usage_delivery` and `metering/audit_delivery`: what one delivery adds for
-//!   usage metering and for the audit trail's per-patient count (issue 20).
+//!   usage metering and for the audit trail's per-patient count (issue 20);
+//!   `metering/usage_delivery_to` is the hub's path (keyed by the subscriber's address).
 
 use chrono::{TimeZone, Utc};
 use clinicstream::events::{BusMessage, EventBus, MemoryBus, Payload, StoredEvent};
@@ -116,6 +117,10 @@ fn metering(c: &mut Criterion) {
     let mut group = c.benchmark_group("metering");
     group.bench_function("usage_delivery", |b| {
         b.iter(|| meter.delivered(black_box(&who), Transport::Websocket, EventType::PaymentPosted))
+    });
+    let subscriber = Arc::new(who.clone());
+    group.bench_function("usage_delivery_to", |b| {
+        b.iter(|| meter.delivered_to(black_box(&subscriber), Transport::Websocket, EventType::PaymentPosted))
     });
     group.bench_function("audit_delivery", |b| b.iter(|| watch.delivered(black_box("pat_01JD2Z7Q9V3K8M4N5P6R7S8T9V"))));
     group.finish();

@@ -13,7 +13,7 @@ use crate::vocab::Transport as Door;
 
 pub(super) struct Metered {
     usage: Arc<Meter>,
-    who: Who,
+    who: Arc<Who>,
     door: Door,
     watch: Watch,
 }
@@ -33,17 +33,17 @@ impl Metered {
         services.usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
         let watch = services.audit.watch(practice_id, actor, Some(filter), false);
-        Arc::new(Self { usage: services.usage.clone(), who, door, watch })
+        Arc::new(Self { usage: services.usage.clone(), who: Arc::new(who), door, watch })
     }
 
     /// Open until the returned guard drops (peak subscriptions).
     pub(super) fn open(&self) -> Held {
-        self.usage.subscription(self.who.clone())
+        self.usage.subscription((*self.who).clone())
     }
 
     /// An event was queued for this subscriber.
     pub(super) fn delivered(&self, event: &StoredEvent) {
-        self.usage.delivered(&self.who, self.door, event.event_type);
+        self.usage.delivered_to(&self.who, self.door, event.event_type);
         self.watch.delivered(event.payload.patient_id());
     }
 
