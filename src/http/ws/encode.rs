@@ -103,11 +103,18 @@ pub(crate) fn complete(id: &str) -> String {
 }
 
 /// A "request error" happened before execution (parse/validation/unknown operation):
-/// no data at all and no error points into the result via a `path`.
+/// no data at all and no error points into the result via a `path`. A refusal by a
+/// practice's quota (`QUOTA_EXCEEDED`, raised as a mutation starts, before it writes
+/// anything) is one too: the operation did not run.
 pub(crate) fn is_request_error(response: &Response) -> bool {
     !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
-        && response.errors.iter().all(|error| error.path.is_empty())
+        && response.errors.iter().all(|error| error.path.is_empty() || refused_by_quota(error))
+}
+
+fn refused_by_quota(error: &ServerError) -> bool {
+    let code = error.extensions.as_ref().and_then(|extensions| extensions.get("code"));
+    code == Some(&async_graphql::Value::from("QUOTA_EXCEEDED"))
 }
 
 #[cfg(test)]

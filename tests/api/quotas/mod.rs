@@ -139,7 +139,9 @@ async fn mutations_per_minute_and_webhook_endpoints_are_counted_across_replicas(
         )
         .await;
     let refused = client.recv().await.unwrap();
-    assert_exceeded(&refused["payload"]["errors"][0], "maxMutationsPerMinute", max);
+    assert_eq!(refused["type"], "error", "an `error` message for the operation: {refused}");
+    assert_exceeded(&refused["payload"][0], "maxMutationsPerMinute", max);
+    assert!(client.recv_within(Duration::from_millis(300)).await.is_none(), "no `complete` after `error`");
     let used = quota(&replicas[1], &f.backoffice, &f.practice).await;
     assert_eq!(used["use"]["mutationsLastMinute"], max, "refusals are not counted: {used}");
     // Raising it lets mutations through at once on the other replica (the control channel).
