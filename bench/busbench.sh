@@ -12,35 +12,9 @@ cd "$(dirname "$0")/.."
 bin=${BIN:-target/release/busbench}
 flags=("$@")
 ((${#flags[@]})) || flags=(--events 50000 --practices 30)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-base=${BASE_PORT:-27100}
-nodes=()
-for i in 0 1 2 3 4 5; do
-  port=$((base + i))
-  mkdir -p "$tmp/$port"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --cluster-enabled yes \
-    --cluster-node-timeout 2000 --dir "$tmp/$port" --cluster-config-file nodes.conf >/dev/null 2>&1 &
-  pids+=($!)
-  disown $!
-  nodes+=("127.0.0.1:$port")
-done
-single=$((base + 6))
-redis-server --port "$single" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-disown $!
-sleep 1
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
-until redis-cli -p "$base" cluster info | grep -q cluster_state:ok; do sleep 0.2; done
-sleep 2 # the replicas attach
-cluster=$(IFS=,; echo "${nodes[*]}")
-echo "cluster: $cluster; single Redis: 127.0.0.1:$single" >&2
-out=$tmp/results.jsonl
+source bench/redis_cluster.sh
+start_redis_cluster "${BASE_PORT:-27100}"
+out=$redis_tmp/results.jsonl
 for _ in $(seq 1 "${RUNS:-3}"); do
   for batch in 1 256; do
     "$bin" --redis-url "redis://127.0.0.1:$single" --batch "$batch" --label "single-batch$batch" "${flags[@]}" | tee -a "$out"

@@ -15,32 +15,8 @@ shift
 [[ ${1:-} == -- ]] && shift
 flags=("$@")
 ((${#flags[@]})) || flags=(--connections 2000 --practices 30 --rate 100 --duration 20 --source-addrs 8)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-base=${BASE_PORT:-27000}
-nodes=()
-for i in 0 1 2 3 4 5; do
-  port=$((base + i))
-  mkdir -p "$tmp/$port"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --cluster-enabled yes \
-    --cluster-node-timeout 2000 --dir "$tmp/$port" --cluster-config-file nodes.conf >/dev/null 2>&1 &
-  pids+=($!)
-  nodes+=("127.0.0.1:$port")
-done
-single=$((base + 6))
-redis-server --port "$single" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-sleep 1
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
-until redis-cli -p "$base" cluster info | grep -q cluster_state:ok; do sleep 0.2; done
-sleep 2 # the replicas attach
-cluster=$(IFS=,; echo "${nodes[*]}")
-echo "cluster: $cluster; single Redis: 127.0.0.1:$single"
+source bench/redis_cluster.sh
+start_redis_cluster "${BASE_PORT:-27000}"
 # Interleaved, so a busy moment of the shared machine does not land on one side only.
 for _ in $(seq 1 "${RUNS:-3}"); do
   RUNS=1 REPLICAS=2 REDIS_URL=redis://127.0.0.1:$single bench/run.sh cluster-single-redis "$db" -- "${flags[@]}"
