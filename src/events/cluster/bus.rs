@@ -13,6 +13,7 @@ use super::listener::{Command, Listener};
 use super::shards::ShardStates;
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
+use crate::events::redis::{once_confirmed, ping};
 use crate::events::redis_publisher::{self, PublishConnection};
 use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
 
@@ -31,10 +32,6 @@ pub struct ClusterBus {
     states: ShardStates,
     connection: redis::cluster_async::ClusterConnection,
 }
-
-/// How long a new subscriber waits for its SSUBSCRIBE to be confirmed before going on
-/// (it then relies on the resync that follows the repair).
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
 
 impl ClusterBus {
     /// Connects to the cluster (one of the seed nodes must answer) and starts the bus's
@@ -114,22 +111,13 @@ impl EventBus for ClusterBus {
         let (subscription, _) = self.local.subscribe(practice_id);
         let (done, confirmed) = oneshot::channel();
         let _ = self.commands.send(Command::Barrier(done));
-        Box::pin(async move {
-            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, confirmed).await;
-            subscription
-        })
+        once_confirmed(subscription, confirmed)
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.states.ready()?;
-            let mut ping = self.connection.clone();
-            let answer: redis::RedisResult<String> =
-                match tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async(&mut ping)).await {
-                    Ok(answer) => answer,
-                    Err(_) => return Err("redis cluster did not answer PING within 1 s".to_string()),
-                };
-            answer.map(|_| ()).map_err(|e| format!("redis cluster: {e}"))
+            ping(&mut self.connection.clone(), "redis cluster").await
         })
     }
 }

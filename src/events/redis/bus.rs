@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::listener::{Command, Listener};
 use super::publisher::PublishConnection;
+use super::{once_confirmed, ping};
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
 use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
@@ -23,10 +24,6 @@ pub struct RedisBus {
     connected: Arc<AtomicBool>,
     ping: redis::aio::ConnectionManager,
 }
-
-/// How long a new subscriber waits for its SUBSCRIBE to be confirmed before going on
-/// (it then relies on the resync that follows a reconnect).
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
 
 pub struct RedisSettings {
     pub url: String,
@@ -94,10 +91,7 @@ impl EventBus for RedisBus {
         let (subscription, _) = self.local.subscribe(practice_id);
         let (done, confirmed) = oneshot::channel();
         let _ = self.commands.send(Command::Barrier(done));
-        Box::pin(async move {
-            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, confirmed).await;
-            subscription
-        })
+        once_confirmed(subscription, confirmed)
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
@@ -105,13 +99,7 @@ impl EventBus for RedisBus {
             if !self.connected.load(Ordering::SeqCst) {
                 return Err("redis pub/sub is not connected".to_string());
             }
-            let mut ping = self.ping.clone();
-            let answer: redis::RedisResult<String> =
-                match tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async(&mut ping)).await {
-                    Ok(answer) => answer,
-                    Err(_) => return Err("redis did not answer PING within 1 s".to_string()),
-                };
-            answer.map(|_| ()).map_err(|e| format!("redis: {e}"))
+            ping(&mut self.ping.clone(), "redis").await
         })
     }
 }
