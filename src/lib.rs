@@ -21,7 +21,9 @@
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
-//!   queue; a subscriber replaying, or past its byte bound, catches up from the log.
+//!   queue; a subscriber replaying, or past its byte bound, catches up from the log. It
+//!   meters and audits what it delivers (`hub::metered`) and holds its subscribers back
+//!   over a practice's `maxDeliveriesPerDay` (`hub::budget`).
 //! - [`live`]: live queries (`query @live`): the directive, which resources a result
 //!   read (so an event re-executes only the live queries it can change) and jsondiffpatch
 //!   deltas; the practice's hub serves them (`hub::live`), once per distinct query.
@@ -30,7 +32,9 @@
 //!   shared by replicas, bounded; every transport applies them before an operation runs.
 //! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
-//!   records of [`vocab`] as they are and adds the `Event` interface over the log.
+//!   records of [`vocab`] as they are and adds the `Event` interface over the log. Its
+//!   `metering` extension meters and audits queries, mutations and the subscriptions that
+//!   run on their own (not through the hub).
 //! - [`auth`]: API keys and the principal they grant.
 //! - [`limits`]: what must hold across replicas, through Redis when there is one: the
 //!   per-key rate limit (a token bucket script), the per-key connection cap and the
