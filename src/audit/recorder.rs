@@ -35,12 +35,14 @@ impl Actor {
 /// One row to append.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    pub practice_id: String,
+    /// Shared with the subscriber identity it is of (a subscription's rows copy no
+    /// string: thousands of SUBSCRIBE rows can wait for one flush).
+    pub practice_id: Arc<str>,
     pub at_ms: i64,
     pub actor: Actor,
     pub action: AuditAction,
     pub patient_ids: Vec<String>,
-    pub filter: Option<String>,
+    pub filter: Option<Arc<str>>,
     pub deliveries: Option<i64>,
 }
 
@@ -131,18 +133,21 @@ impl Recorder {
         patient_ids: Vec<String>,
         filter: Option<String>,
     ) {
+        self.push(practice_id.into(), actor, action, patient_ids, filter.map(Into::into));
+    }
+
+    fn push(
+        &self,
+        practice_id: Arc<str>,
+        actor: Actor,
+        action: AuditAction,
+        patient_ids: Vec<String>,
+        filter: Option<Arc<str>>,
+    ) {
         if !self.enabled {
             return;
         }
-        let entry = Entry {
-            practice_id: practice_id.to_string(),
-            at_ms: self.now_ms(),
-            actor,
-            action,
-            patient_ids,
-            filter,
-            deliveries: None,
-        };
+        let entry = Entry { practice_id, at_ms: self.now_ms(), actor, action, patient_ids, filter, deliveries: None };
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).rows.push(entry);
     }
 
@@ -159,13 +164,7 @@ impl Recorder {
     }
 
     fn entry_of(&self, watched: &Watched, action: AuditAction) {
-        self.record(
-            &watched.practice_id,
-            watched.actor.clone(),
-            action,
-            Vec::new(),
-            watched.filter.as_deref().map(str::to_string),
-        );
+        self.push(watched.practice_id.clone(), watched.actor.clone(), action, Vec::new(), watched.filter.clone());
     }
 
     /// Takes the rows to write: those queued, and one DELIVER row per subscriber
@@ -182,12 +181,12 @@ impl Recorder {
             for (n, mut patient_ids) in by_count {
                 patient_ids.sort();
                 rows.push(Entry {
-                    practice_id: watched.practice_id.to_string(),
+                    practice_id: watched.practice_id.clone(),
                     at_ms,
                     actor: watched.actor.clone(),
                     action: AuditAction::Deliver,
                     patient_ids,
-                    filter: watched.filter.as_deref().map(str::to_string),
+                    filter: watched.filter.clone(),
                     deliveries: Some(n),
                 });
             }

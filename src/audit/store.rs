@@ -61,7 +61,7 @@ impl Store {
                 .iter()
                 .map(|e| {
                     let fields: [Value; 10] = [
-                        e.practice_id.clone().into(),
+                        e.practice_id.to_string().into(),
                         e.at_ms.into(),
                         e.actor.api_key_id.as_deref().map(str::to_string).into(),
                         e.actor.role.as_str().into(),
@@ -69,7 +69,7 @@ impl Store {
                         e.actor.transport.as_str().into(),
                         e.action.as_str().into(),
                         format!(",{},", e.patient_ids.join(",")).into(),
-                        e.filter.clone().into(),
+                        e.filter.as_deref().map(str::to_string).into(),
                         e.deliveries.into(),
                     ];
                     let marks: Vec<String> = fields.into_iter().map(|v| bind(v, &mut values)).collect();
