@@ -119,8 +119,8 @@ impl Ready {
     /// read, and its feed catches up from the log when it is again.
     pub(super) async fn allowed(&self) {
         for practice_id in &self.counted {
-            while self.limits.quota(practice_id).await.max_deliveries_per_day.is_some()
-                && self.limits.reserve_deliveries(practice_id, 1).await.is_err()
+            while let Some(max) = self.limits.quota(practice_id).await.max_deliveries_per_day
+                && self.limits.reserve_deliveries_under(practice_id, 1, Some(max)).await.is_err()
             {
                 tokio::time::sleep(HELD_RECHECK).await;
             }
