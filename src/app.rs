@@ -211,6 +211,7 @@ impl App {
             services.clock.clone(),
             config.clients.persisted_queries_only,
         );
+        let bounds = crate::graphql::Bounds::of(&config);
         let state = AppState {
             services,
             schema,
@@ -223,6 +224,7 @@ impl App {
             renders: Arc::default(),
             hubs,
             persisted,
+            bounds,
         };
         Ok(Self { listener, state, bridges, cluster: None })
     }

@@ -104,6 +104,14 @@ pub struct Config {
     /// Highest accepted query complexity (one point per field, lists multiply).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
     pub max_query_complexity: usize,
+    /// Most selections a document may expand to: fields, fragment spreads, inline
+    /// fragments and directives, with every fragment spread inlined (so a fragment spread
+    /// twice counts twice) — checked before validation, on every door.
+    #[arg(long, env = "MAX_QUERY_SELECTIONS", default_value_t = 2000)]
+    pub max_query_selections: usize,
+    /// Most aliased fields a document may expand to, every fragment spread inlined.
+    #[arg(long, env = "MAX_QUERY_ALIASES", default_value_t = 30)]
+    pub max_query_aliases: usize,
     /// How long a websocket may wait before sending `connection_init`, in milliseconds.
     #[arg(long, env = "WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,

@@ -35,4 +35,6 @@ pub struct AppState {
     pub hubs: Hubs,
     /// Apollo's persisted queries and the trusted documents, stored in the database.
     pub persisted: PersistedQueries,
+    /// What a document may expand to; every door checks it before anything reads the document.
+    pub bounds: crate::graphql::Bounds,
 }

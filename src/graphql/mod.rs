@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, queries, mutations and subscriptions, split per resource
 //! and merged here; error codes are attached in `errors`.
 
+pub mod bounds;
 mod connection;
 mod context;
 mod errors;
@@ -14,6 +15,7 @@ pub mod shared_feed;
 mod subscription;
 pub mod types;
 
+pub use bounds::{Bounded, Bounds, MAX_NESTING};
 pub use errors::{ErrorCodes, GqlResult, fill_code};
 pub use operation::{operation_name, selected_operation, streams};
 pub use render_cache::{RenderCache, RenderSlot};

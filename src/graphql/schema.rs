@@ -1,6 +1,6 @@
 //! Assembling the schema, with its limits, from the per-resource parts.
 
-use async_graphql::Schema;
+use async_graphql::{Schema, SchemaBuilder};
 
 use super::errors::ErrorCodes;
 use super::mutation::Mutation;
@@ -14,18 +14,27 @@ use crate::live::LiveDirective;
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build(services: Services, config: &Config, bridges: Bridges) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), Subscription)
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(services)
         .data(bridges)
-        .data(config.webhooks.allow_private.clone())
+        .data(config.webhooks.allow_private.clone());
+    limited(builder, config).extension(super::metering::Metering).finish()
+}
+
+/// The directive, error codes and limits every schema that serves requests has; the
+/// document's bounds come first, before anything else reads it.
+pub(crate) fn limited(
+    builder: SchemaBuilder<Query, Mutation, Subscription>,
+    config: &Config,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    builder
         .directive(LiveDirective)
+        .extension(super::bounds::Bounded(super::Bounds::of(config)))
         .extension(ErrorCodes)
-        .extension(super::metering::Metering)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
-        .limit_recursive_depth(64)
+        .limit_recursive_depth(super::bounds::MAX_NESTING)
         .limit_directives(50)
-        .finish()
 }
 
 /// The SDL of the public contract: what `clinicstream schema` prints and `schema.graphql` holds.

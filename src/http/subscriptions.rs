@@ -44,6 +44,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
             renders: state.renders.clone(),
             hubs: state.hubs.clone(),
             persisted: state.persisted.clone(),
+            bounds: state.bounds,
         },
         auth,
         config,
@@ -69,6 +70,7 @@ struct Limited {
     renders: Arc<RenderCache>,
     hubs: Hubs,
     persisted: PersistedQueries,
+    bounds: crate::graphql::Bounds,
 }
 
 impl Limited {
@@ -109,6 +111,10 @@ impl Execute for Limited {
             // A persisted query's refusal is a request error: an `error` message.
             if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
                 yield OpItem::Reply(refused.response().into());
+                return;
+            }
+            if let Err(refused) = crate::graphql::bounds::admit(&mut request, &this.bounds) {
+                yield OpItem::Reply((*refused).into());
                 return;
             }
             let Some(principal) = principal else {

@@ -11,6 +11,7 @@ mod sse_client;
 mod tools;
 mod ws_client;
 
+mod amplification;
 mod auth;
 mod bad_input;
 mod batching;

@@ -91,6 +91,7 @@ async fn single(
             return response;
         }
         Err(Stopped::Persisted(refused)) => return one(headers, refused.response()),
+        Err(Stopped::Unbounded(response)) => return one(headers, *response),
     }
     if (kind(&mut request) == Some(GqlOperation::Subscription) || crate::live::asks(&mut request))
         && let Some(asked) = multipart::asked(headers)

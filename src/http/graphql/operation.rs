@@ -16,6 +16,8 @@ pub(super) enum Stopped {
     RateLimited,
     Persisted(Refused),
     MutationByGet,
+    /// The document expands past `MAX_QUERY_SELECTIONS`, `MAX_QUERY_ALIASES` or the nesting limit.
+    Unbounded(Box<Response>),
 }
 
 impl Stopped {
@@ -24,6 +26,7 @@ impl Stopped {
         match self {
             Stopped::RateLimited => crate::http::subscriptions::rate_limited(),
             Stopped::Persisted(refused) => refused.response(),
+            Stopped::Unbounded(response) => *response,
             Stopped::MutationByGet => {
                 let mut error = async_graphql::ServerError::new("mutations must be sent with POST", None);
                 let mut extensions = async_graphql::ErrorExtensionValues::default();
@@ -43,6 +46,7 @@ pub(super) async fn admit(state: &AppState, auth: &Auth, request: &mut Request, 
         return Err(Stopped::RateLimited);
     }
     state.persisted.apply(request, auth.0.is_some()).await.map_err(Stopped::Persisted)?;
+    crate::graphql::bounds::admit(request, &state.bounds).map_err(Stopped::Unbounded)?;
     if by_get && kind(request) == Some(GqlOperation::Mutation) {
         return Err(Stopped::MutationByGet);
     }

@@ -48,6 +48,9 @@ async fn open(
     if let Err(refused) = state.persisted.apply(&mut request, true).await {
         return Ok(stream::answer(state, refused.response(), principal));
     }
+    if let Err(refused) = crate::graphql::bounds::admit(&mut request, &state.bounds) {
+        return Ok(stream::answer(state, *refused, principal));
+    }
     let last_event_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let kind = resume::kind(&mut request).map_err(Refusal::bad_request)?;
