@@ -109,6 +109,9 @@ pub struct Config {
     /// twice counts twice) — checked before validation, on every door.
     #[arg(long, env = "MAX_QUERY_SELECTIONS", default_value_t = 2000)]
     pub max_query_selections: usize,
+    /// Most lexical tokens a document may hold, counted before it is parsed.
+    #[arg(long, env = "MAX_QUERY_TOKENS", default_value_t = 15_000)]
+    pub max_query_tokens: usize,
     /// Most aliased fields a document may expand to, every fragment spread inlined.
     #[arg(long, env = "MAX_QUERY_ALIASES", default_value_t = 30)]
     pub max_query_aliases: usize,

@@ -25,6 +25,8 @@ pub const MAX_NESTING: usize = 64;
 /// the nesting the schema's recursion limit allows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bounds {
+    /// Lexical tokens, counted before the document is parsed.
+    pub max_tokens: usize,
     /// Fields, fragment spreads, inline fragments and directives, every spread inlined.
     pub max_selections: usize,
     /// Aliased fields, every spread inlined.
@@ -37,6 +39,7 @@ impl Bounds {
     /// The bounds `config` sets.
     pub fn of(config: &crate::config::Config) -> Self {
         Bounds {
+            max_tokens: config.max_query_tokens,
             max_selections: config.max_query_selections,
             max_aliases: config.max_query_aliases,
             max_nesting: MAX_NESTING,
@@ -96,21 +99,37 @@ pub fn check(document: &ExecutableDocument, bounds: &Bounds) -> Result<(), Serve
     } else {
         return Ok(());
     };
-    let message = format!("the document expands to more than {allowed} {what} ({limit} is {allowed})");
+    Err(refusal(format!("the document expands to more than {allowed} {what} ({limit} is {allowed})"), limit))
+}
+
+/// Refuses a document of more than `bounds.max_tokens` tokens, before it is parsed.
+pub fn check_tokens(query: &str, bounds: &Bounds) -> Result<(), ServerError> {
+    match super::tokens::count(query, bounds.max_tokens) > bounds.max_tokens {
+        false => Ok(()),
+        true => Err(refusal(
+            format!("the document has more than {0} tokens (MAX_QUERY_TOKENS is {0})", bounds.max_tokens),
+            "MAX_QUERY_TOKENS",
+        )),
+    }
+}
+
+fn refusal(message: String, limit: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", "BAD_USER_INPUT");
     extensions.set("limit", limit);
     error.extensions = Some(extensions);
-    Err(error)
+    error
 }
 
-/// Parses `request`'s document (kept for execution) and refuses it past `bounds`: the
+/// Counts `request`'s tokens, parses its document (kept for execution) and refuses it past `bounds`: the
 /// check every door runs before anything else reads the document. A document that does
 /// not parse passes here; the executor says why it does not.
 pub fn admit(request: &mut Request, bounds: &Bounds) -> Result<(), Box<Response>> {
+    let refused = |error| Box::new(Response::from_errors(vec![error]));
+    check_tokens(&request.query, bounds).map_err(refused)?;
     let Ok(document) = request.parsed_query() else { return Ok(()) };
-    check(document, bounds).map_err(|error| Box::new(Response::from_errors(vec![error])))
+    check(document, bounds).map_err(refused)
 }
 
 /// The same check inside the schema, on every document it parses or is handed: the
@@ -132,6 +151,7 @@ impl Extension for Bounded {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        check_tokens(query, &self.0)?;
         let document = next.run(ctx, query, variables).await?;
         check(&document, &self.0)?;
         Ok(document)

@@ -14,7 +14,7 @@ use super::{Bounds, MAX_NESTING, measure};
 use crate::config::Config;
 
 const CASES: u32 = 256;
-const BOUNDS: Bounds = Bounds { max_selections: 300, max_aliases: 12, max_nesting: MAX_NESTING };
+const BOUNDS: Bounds = Bounds { max_tokens: 100_000, max_selections: 300, max_aliases: 12, max_nesting: MAX_NESTING };
 
 /// Counts the fields an execution resolves (every field but `__typename` passes here).
 struct Resolved(Arc<AtomicUsize>);
@@ -251,4 +251,5 @@ fn the_introspection_query_graphiql_sends_is_within_the_default_bounds() {
     let defaults = Bounds::of(&Config::with_database("sqlite::memory:"));
     let measured = measure(&document, MAX_NESTING);
     assert!(super::check(&document, &defaults).is_ok(), "{measured:?}");
+    assert!(super::check_tokens(text, &defaults).is_ok());
 }

@@ -13,6 +13,7 @@ mod render_cache;
 mod schema;
 pub mod shared_feed;
 mod subscription;
+mod tokens;
 pub mod types;
 
 pub use bounds::{Bounded, Bounds, MAX_NESTING};

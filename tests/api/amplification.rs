@@ -81,6 +81,11 @@ async fn an_amplified_document_is_refused_over_http_for_every_operation_type_wit
         let body = post(&app, key, json!({ "query": aliased() })).await;
         refused(&body["errors"], "MAX_QUERY_ALIASES", "POST aliases");
     }
+    // Near the body limit, a document of bare names would cost the parser seconds and
+    // a hundred megabytes: it is refused by its token count before it is parsed.
+    let names = format!("{{ {} }}", "a ".repeat(450_000));
+    let body = measured("POST 900 KB of names", post(&app, None, json!({ "query": names }))).await;
+    refused(&body["errors"], "MAX_QUERY_TOKENS", "tokens");
     // In a batch, the amplified operation is refused in its place and the others run.
     let batch = json!([{ "query": amplified("query", "Query") }, { "query": "{ __typename }" }]);
     let answers = post(&app, Some(&f.backoffice), batch).await;
