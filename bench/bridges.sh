@@ -13,7 +13,7 @@
 # 15) is how many quiet seconds end bridgebench. IN_FLIGHT (default 1) is BRIDGE_MAX_IN_FLIGHT.
 # DATABASE (default postgres://postgres@127.0.0.1:5432/bench_bridges) is dropped and
 # created anew before each run. Expects
-# `cargo build --release --bin loadgen --bin clinicstream --bin bridgebench`.
+# `cargo build --release -p loadgen -p clinicstream -p bridgebench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=$1

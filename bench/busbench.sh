@@ -6,7 +6,7 @@
 #
 #   bench/busbench.sh [BUSBENCH_FLAGS...]      (default: --events 50000 --practices 30)
 #
-# BIN picks the binary (default target/release/busbench: cargo build --release --bin busbench).
+# BIN picks the binary (default target/release/busbench: cargo build --release -p busbench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-target/release/busbench}

@@ -7,7 +7,7 @@
 #   bench/cluster.sh POSTGRES_URL [-- LOADGEN_FLAGS...]
 #
 # RUNS (default 3) runs each, interleaved; results go to bench/results/cluster-*.jsonl (medians:
-# bench/median.py). Needs the release build (cargo build --release --bin loadgen --bin clinicstream).
+# bench/median.py). Needs the release build (cargo build --release -p loadgen -p clinicstream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=$1

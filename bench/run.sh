@@ -13,7 +13,7 @@
 # CLUSTER_NODES=host:port,… puts the servers on that Redis Cluster instead (sharded
 # pub/sub, REDIS_CLUSTER_NODES); bench/cluster.sh starts one.
 # SERVER_BIN picks another server build (default ./target/release/clinicstream).
-# Expects `cargo build --release --bin loadgen --bin clinicstream` to have been run.
+# Expects `cargo build --release -p loadgen -p clinicstream` to have been run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=$1 db=$2

@@ -85,6 +85,7 @@ impl App {
                     prefix: config.redis_prefix.clone(),
                     capacity: config.bus_capacity,
                     relay,
+                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
                 };
                 let bus = ClusterBus::start(
                     settings,
@@ -108,6 +109,7 @@ impl App {
                     prefix: config.redis_prefix.clone(),
                     capacity: config.bus_capacity,
                     relay,
+                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
                 };
                 let bus = RedisBus::start(
                     settings,

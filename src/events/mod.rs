@@ -26,8 +26,7 @@ pub use feed::{Feed, FeedFilter, start_seq};
 pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};
-/// The publisher's batch size knob, for `busbench` (BENCHMARKS.md, "Redis Cluster").
-pub use redis_publisher::set_batch_limit as set_publish_batch_limit;
+pub use redis_publisher::MAX_BATCH as MAX_PUBLISH_BATCH;
 pub use scheduler::spawn_scheduler;
 
 use self::redis::publisher as redis_publisher;

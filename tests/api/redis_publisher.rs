@@ -37,7 +37,13 @@ async fn bus(url: &str, prefix: &str) -> (RedisBus, Arc<Counters>, CancellationT
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let relay = RelaySettings { interval: Duration::from_secs(3600), grace: Duration::from_secs(3600) };
-    let settings = RedisSettings { url: url.to_string(), prefix: prefix.to_string(), capacity: 64, relay };
+    let settings = RedisSettings {
+        url: url.to_string(),
+        prefix: prefix.to_string(),
+        capacity: 64,
+        relay,
+        publish_batch: clinicstream::events::MAX_PUBLISH_BATCH,
+    };
     let bus = RedisBus::start(settings, db, counters.clone(), shutdown.clone(), &tracker).unwrap();
     (bus, counters, shutdown, tracker)
 }

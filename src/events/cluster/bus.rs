@@ -23,6 +23,8 @@ pub struct ClusterSettings {
     pub prefix: String,
     pub capacity: usize,
     pub relay: RelaySettings,
+    /// Most events per publish pipeline (`MAX_PUBLISH_BATCH`; 1 publishes one at a time).
+    pub publish_batch: usize,
 }
 
 pub struct ClusterBus {
@@ -75,6 +77,7 @@ impl ClusterBus {
             db,
             counters,
             settings.relay,
+            settings.publish_batch,
             shutdown,
             tracker,
         );

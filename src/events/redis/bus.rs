@@ -30,6 +30,8 @@ pub struct RedisSettings {
     pub prefix: String,
     pub capacity: usize,
     pub relay: RelaySettings,
+    /// Most events per publish pipeline (`MAX_PUBLISH_BATCH`; 1 publishes one at a time).
+    pub publish_batch: usize,
 }
 
 impl RedisBus {
@@ -73,6 +75,7 @@ impl RedisBus {
             db,
             counters,
             settings.relay,
+            settings.publish_batch,
             shutdown,
             tracker,
         );

@@ -1,12 +1,12 @@
 //! Publishing: events queue here after commit and go out on one multiplexed connection
 //! (PUBLISH to one Redis, or SPUBLISH through the cluster connection, which follows MOVED
-//! to the channel's shard), pipelined: what is queued (up to `MAX_BATCH`) goes out in one
+//! to the channel's shard), pipelined: what is queued (up to the bus's batch, at most
+//! `MAX_BATCH`) goes out in one
 //! round trip per shard instead of one per event. A publish that fails leaves the event's
 //! outbox row in place for the relay.
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +23,7 @@ pub fn start(
     db: DatabaseConnection,
     counters: Arc<Counters>,
     relay: RelaySettings,
+    batch: usize,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> mpsc::UnboundedSender<Arc<StoredEvent>> {
@@ -33,6 +34,7 @@ pub fn start(
         prefix,
         counters: counters.clone(),
         published: Some(published),
+        batch: batch.clamp(1, MAX_BATCH),
         shutdown: shutdown.clone(),
     };
     let relay_publisher = publisher.clone_for_relay();
@@ -55,6 +57,8 @@ pub struct Publisher {
     pub counters: Arc<Counters>,
     /// Outbox rows to delete once their event is published.
     pub published: Option<mpsc::UnboundedSender<(String, i64)>>,
+    /// Most events per pipeline (1..=`MAX_BATCH`).
+    pub batch: usize,
     pub shutdown: CancellationToken,
 }
 
@@ -66,13 +70,14 @@ impl Publisher {
             prefix: self.prefix.clone(),
             counters: self.counters.clone(),
             published: None,
+            batch: self.batch,
             shutdown: self.shutdown.clone(),
         }
     }
 
     #[tracing::instrument(skip_all, name = "redis_publisher")]
     pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
-        let limit = batch_limit();
+        let limit = self.batch;
         let mut batch = Vec::with_capacity(limit);
         loop {
             tokio::select! {
@@ -183,18 +188,6 @@ impl Publisher {
 
 /// Most events sent in one go: bounds a pipeline's size and how long a batch holds rows.
 pub const MAX_BATCH: usize = 256;
-
-static BATCH_LIMIT: AtomicUsize = AtomicUsize::new(MAX_BATCH);
-
-/// Sets the most events per batch for publishers started afterwards in this process
-/// (clamped to 1..=`MAX_BATCH`). For `busbench` only: 1 is the old one-at-a-time publisher.
-pub fn set_batch_limit(limit: usize) {
-    BATCH_LIMIT.store(limit.clamp(1, MAX_BATCH), Ordering::Relaxed);
-}
-
-fn batch_limit() -> usize {
-    BATCH_LIMIT.load(Ordering::Relaxed)
-}
 
 /// A pipeline of `command channel payload` for the events at `indices`, with the indices
 /// that made it in (an event that does not encode is left out: unpublished).

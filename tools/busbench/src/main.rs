@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use clinicstream::config::DbArgs;
 use clinicstream::events::{
-    ClusterBus, ClusterSettings, Counters, EventBus, Payload, RedisBus, RedisSettings, RelaySettings, StoredEvent,
-    set_publish_batch_limit,
+    ClusterBus, ClusterSettings, Counters, EventBus, MAX_PUBLISH_BATCH, Payload, RedisBus, RedisSettings,
+    RelaySettings, StoredEvent,
 };
 use clinicstream::vocab::{EventType, Patient};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     if args.events == 0 || args.practices == 0 {
         bail!("--events and --practices must be at least 1");
     }
-    set_publish_batch_limit(args.batch);
+    let publish_batch = args.batch.clamp(1, MAX_PUBLISH_BATCH);
     let db = clinicstream::db::connect(&DbArgs { database_url: "sqlite::memory:".into(), db_max_connections: 1 })
         .await
         .context("in-memory outbox")?;
@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("busbench{}", std::process::id());
     let bus: Box<dyn EventBus> = match (&args.redis_url, &args.cluster_nodes) {
         (Some(url), None) => Box::new(RedisBus::start(
-            RedisSettings { url: url.clone(), prefix, capacity: 1024, relay },
+            RedisSettings { url: url.clone(), prefix, capacity: 1024, relay, publish_batch },
             db,
             counters.clone(),
             shutdown.clone(),
@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
                     prefix,
                     capacity: 1024,
                     relay,
+                    publish_batch,
                 },
                 db,
                 counters.clone(),
