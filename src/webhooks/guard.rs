@@ -86,6 +86,9 @@ pub async fn resolve(url: &Url, allow: &Allowlist) -> Result<(String, SocketAddr
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
+        // RFC 6761 §6.3: these names are loopback whatever a resolver answers (most miss
+        // `localhost.` and `foo.localhost`, some send them to 127.0.0.1 anyway).
+        Err(_) if is_loopback_name(&host) => vec![SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)],
         Err(_) => match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port))).await {
             Ok(Ok(addrs)) => addrs.collect(),
             _ => return Err(Refused::Unresolved(host.clone())),
@@ -98,6 +101,13 @@ pub async fn resolve(url: &Url, allow: &Allowlist) -> Result<(String, SocketAddr
     }
     let first = addrs.first().copied().ok_or_else(|| Refused::Unresolved(host.clone()))?;
     Ok((host, first))
+}
+
+/// Whether a host name means loopback: `localhost` or a name under it, in any case, with
+/// or without the root's trailing dot.
+fn is_loopback_name(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// Whether an address is reachable on the public internet (not loopback, private,
@@ -188,5 +198,23 @@ mod tests {
         assert!(resolve(&url, &Allowlist::any()).await.is_ok());
         assert!(resolve(&url, &"10.0.0.0/8".parse().unwrap()).await.is_err());
         assert!("not/a host".parse::<Allowlist>().is_err());
+    }
+
+    #[tokio::test]
+    async fn names_under_localhost_are_loopback_whatever_the_resolver_says() {
+        for url in ["http://localhost./", "http://LOCALHOST:9/", "http://foo.localhost/", "http://foo.bar.localhost./"]
+        {
+            let url = parse(url).unwrap();
+            let refused = resolve(&url, &Allowlist::default()).await;
+            assert!(matches!(refused, Err(Refused::Private { ip, .. }) if ip.is_loopback()), "{url}: {refused:?}");
+            // Allowing private destinations allows them as it allows 127.0.0.1.
+            for allow in [Allowlist::any(), "127.0.0.0/8".parse().unwrap()] {
+                let (_, addr) = resolve(&url, &allow).await.unwrap();
+                assert!(addr.ip().is_loopback(), "{url}");
+            }
+        }
+        for public in ["http://localhost.example.com/", "http://notlocalhost/", "http://localhost.evil/"] {
+            assert!(!is_loopback_name(parse(public).unwrap().host_str().unwrap()), "{public}");
+        }
     }
 }

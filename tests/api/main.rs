@@ -4,6 +4,7 @@
 mod hardening;
 mod helpers;
 mod multipart_client;
+mod raw_ws;
 mod redis_cluster;
 mod redis_publisher;
 mod redis_server;
@@ -48,3 +49,4 @@ mod subscriptions;
 mod usage_audit;
 mod web_assets;
 mod webhooks;
+mod ws_hostile;

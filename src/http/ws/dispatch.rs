@@ -2,17 +2,17 @@
 //! (init/auth, subscribe/complete bookkeeping). Split from the loop in `session.rs`
 //! so the select! plumbing and the protocol rules can be read separately.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_graphql::Request;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use super::config::{Authenticated, Execute, OpItem, OpLink, Rejected};
+use super::config::{Authenticated, Execute, OpItem, OpLink, Rejected, WsConfig};
 use super::encode;
 use super::protocol::{self, ClientMessage, Subprotocol, close_code};
-use super::session::{AuthState, End, Session, Step, close, read_error, send};
+use super::session::{AuthState, End, Session, Step, close, read_error};
 use crate::hub::Tag;
 
 /// Legacy clients send `start` right after `connection_init` without awaiting the ack
@@ -24,8 +24,9 @@ impl<E: Execute> Session<E> {
         &mut self,
         socket: &mut WebSocket,
         result: Result<Authenticated, Rejected>,
-        keepalive: Duration,
+        config: &WsConfig,
     ) -> Step {
+        let keepalive = config.keepalive;
         let data = match result {
             Ok(accepted) => {
                 self.closed = accepted.closed;
@@ -35,7 +36,7 @@ impl<E: Execute> Session<E> {
                 tracing::debug!(reason, code, "graphql websocket connection rejected");
                 self.queued.clear();
                 if self.protocol == Subprotocol::Legacy {
-                    send(socket, encode::connection_error(&reason)).await?;
+                    self.send(socket, encode::connection_error(&reason), config).await?;
                 }
                 if code != close_code::FORBIDDEN {
                     return Err(End::Close(code, reason));
@@ -45,13 +46,13 @@ impl<E: Execute> Session<E> {
             }
         };
         self.state = AuthState::Ready(data.clone());
-        send(socket, encode::connection_ack()).await?;
+        self.send(socket, encode::connection_ack(), config).await?;
         // Zero would make tokio's interval panic and an overflowing period would panic
         // computing the first tick: both mean "disabled" here.
         let first_tick = Instant::now().checked_add(keepalive);
         if let Some(first_tick) = first_tick.filter(|_| !keepalive.is_zero()) {
             if self.protocol == Subprotocol::Legacy {
-                send(socket, encode::keep_alive()).await?;
+                self.send(socket, encode::keep_alive(), config).await?;
             }
             let mut interval = interval_at(first_tick, keepalive);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -67,6 +68,7 @@ impl<E: Execute> Session<E> {
         &mut self,
         socket: &mut WebSocket,
         incoming: Option<Result<Message, axum::Error>>,
+        config: &WsConfig,
     ) -> Step {
         let text = match incoming {
             None => return Err(End::Gone),
@@ -76,8 +78,10 @@ impl<E: Execute> Session<E> {
             Some(Ok(Message::Binary(_))) => {
                 return Err(close(close_code::BAD_REQUEST, "Binary frames are not supported"));
             }
-            // Websocket-level pings are answered by tungstenite itself.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+            // Websocket-level pings are answered by tungstenite itself; its Pong goes out
+            // before anything more is read.
+            Some(Ok(Message::Ping(_))) => return self.flush(socket, config).await,
+            Some(Ok(Message::Pong(_))) => return Ok(()),
             Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
         };
         // The legacy protocol would answer malformed input with an `error` message and
@@ -93,7 +97,7 @@ impl<E: Execute> Session<E> {
                 self.state = AuthState::Pending(pending);
                 Ok(())
             }
-            ClientMessage::Ping { payload } => send(socket, encode::pong(payload)).await,
+            ClientMessage::Ping { payload } => self.send(socket, encode::pong(payload), config).await,
             ClientMessage::Pong => Ok(()),
             ClientMessage::Subscribe { id, request } => self.subscribe(id, *request),
             ClientMessage::Complete { id } => {
@@ -102,7 +106,7 @@ impl<E: Execute> Session<E> {
                 let stopped = self.operations.stop(&id) || self.queued.len() != queued;
                 // transport-ws: the client already knows; legacy: `stop` is acknowledged.
                 if stopped && self.protocol == Subprotocol::Legacy {
-                    send(socket, encode::complete(&id)).await?;
+                    self.send(socket, encode::complete(&id), config).await?;
                 }
                 Ok(())
             }

@@ -4,8 +4,9 @@
 //! results already serialised).
 //!
 //! Layout: `protocol` parses client messages, `encode` writes server messages,
-//! `operations` multiplexes running operations, `session` is the connection loop and
-//! `dispatch` its protocol state machine, `upgrade` the axum handshake helper.
+//! `operations` multiplexes running operations, `session` is the connection loop,
+//! `dispatch` its protocol state machine, `writer` every write (and the slow-consumer
+//! close), `upgrade` the axum handshake helper.
 //!
 //! Wiring it into a router (the handler extracts the upgrade and the headers):
 //!
@@ -23,6 +24,7 @@ mod operations;
 mod protocol;
 mod session;
 mod upgrade;
+mod writer;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! dropping this set (connection end) cancels every operation at once, and stopping one
 //! is an abort that guarantees it yields nothing afterwards.
 
+use std::task::{Context, Poll};
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::ServerError;
@@ -22,6 +23,9 @@ pub(crate) enum Output {
     /// `complete` follows (graphql-transport-ws `Error` semantics).
     Error(String, Vec<ServerError>),
     Complete(String),
+    /// Nothing to tell: stopped operations were let go of, so the connection may read
+    /// client messages again (see [`Operations::saturated`]).
+    Reaped,
 }
 
 struct Tagged {
@@ -102,42 +106,65 @@ impl Operations {
         self.active.values().map(|active| &active.tag)
     }
 
+    /// Whether the connection holds more than `max` operations, running or stopped and
+    /// not yet let go of (a stopped one's stream stays until polled once more). Refusing
+    /// one more operation takes one (its refusal is an output still to write), so a
+    /// connection reads nothing more while this holds: its outputs go first.
+    pub(crate) fn saturated(&self, max: usize) -> bool {
+        self.active.len().max(self.streams.len()) > max
+    }
+
     /// Next output of any operation; pending forever while none is running.
-    /// Cancel-safe: the only await is `SelectAll::next`, which loses no items.
+    /// Cancel-safe: `SelectAll` loses no items between polls.
     pub(crate) async fn next(&mut self) -> Output {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Output> {
+        let held = self.streams.len();
         loop {
-            let Some(Tagged { id, generation, event }) = self.streams.next().await else {
-                return std::future::pending().await;
+            let tagged = match self.streams.poll_next_unpin(cx) {
+                Poll::Ready(Some(tagged)) => tagged,
+                // Stopped operations' streams ended and were dropped; nothing else is ready.
+                _ if self.streams.len() < held => return Poll::Ready(Output::Reaped),
+                // Empty: a new operation comes with a new turn of the connection loop.
+                _ => return Poll::Pending,
             };
-            let Some(active) = self.active.get_mut(&*id) else {
-                continue;
-            };
-            if active.generation != generation {
-                continue;
-            }
-            match event {
-                Some(OpItem::Registered(registration)) => {
-                    active.registration = Some(registration);
-                }
-                Some(OpItem::Reply(reply)) => {
-                    let first = !active.seen_first;
-                    active.seen_first = true;
-                    return match reply {
-                        Reply::Response(mut response) if first && is_request_error(&response) => {
-                            self.stop(&id);
-                            Output::Error(id.to_string(), std::mem::take(&mut response.errors))
-                        }
-                        reply => Output::Next(id.to_string(), reply),
-                    };
-                }
-                // A registered operation goes on in its hub after its stream ended.
-                None if active.registration.is_some() => {}
-                None => {
-                    // Finished by itself: the id becomes free for reuse.
-                    self.active.remove(&*id);
-                    return Output::Complete(id.to_string());
-                }
+            if let Some(output) = self.output(tagged) {
+                return Poll::Ready(output);
             }
         }
+    }
+
+    /// What the client is told of one item of an operation's stream, if anything.
+    fn output(&mut self, Tagged { id, generation, event }: Tagged) -> Option<Output> {
+        let active = self.active.get_mut(&*id)?;
+        if active.generation != generation {
+            return None;
+        }
+        Some(match event {
+            Some(OpItem::Registered(registration)) => {
+                active.registration = Some(registration);
+                return None;
+            }
+            Some(OpItem::Reply(reply)) => {
+                let first = !active.seen_first;
+                active.seen_first = true;
+                match reply {
+                    Reply::Response(mut response) if first && is_request_error(&response) => {
+                        self.stop(&id);
+                        Output::Error(id.to_string(), std::mem::take(&mut response.errors))
+                    }
+                    reply => Output::Next(id.to_string(), reply),
+                }
+            }
+            // A registered operation goes on in its hub after its stream ended.
+            None if active.registration.is_some() => return None,
+            None => {
+                // Finished by itself: the id becomes free for reuse.
+                self.active.remove(&*id);
+                Output::Complete(id.to_string())
+            }
+        })
     }
 }

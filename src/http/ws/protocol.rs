@@ -49,6 +49,8 @@ pub(crate) mod close_code {
     pub(crate) const TRY_AGAIN_LATER: u16 = 1013;
     /// RFC 6455 "Message Too Big": the limit is a transport concern, not a GraphQL one.
     pub(crate) const MESSAGE_TOO_BIG: u16 = 1009;
+    /// RFC 6455 "Invalid frame payload data": a text frame that is not UTF-8 (§8.1).
+    pub(crate) const INVALID_PAYLOAD: u16 = 1007;
     pub(crate) const BAD_REQUEST: u16 = 4400;
     pub(crate) const UNAUTHORIZED: u16 = 4401;
     pub(crate) const FORBIDDEN: u16 = 4403;

@@ -2,6 +2,7 @@
 
 mod access;
 mod delivery;
+mod loopback_names;
 pub(crate) mod receiver;
 mod replay;
 mod replicas;
