@@ -31,6 +31,7 @@ mod idempotency;
 mod isolation;
 mod limits;
 mod live;
+mod money_bounds;
 mod multipart;
 mod operations;
 mod persisted_queries;
