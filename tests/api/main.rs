@@ -41,6 +41,7 @@ mod reminders;
 mod reminders_at_scale;
 mod replicas;
 mod resume;
+mod resume_shapes;
 mod retention;
 mod schema_drift;
 mod sse;
