@@ -23,7 +23,7 @@ on_both_backends!(
 
 /// Documents with one root field that takes `$a` as its `after`; `SELECTION` is the
 /// event's selection set.
-const SHAPES: [(&str, &str); 7] = [
+const SHAPES: [(&str, &str); 8] = [
     ("plain", "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) SELECTION }"),
     ("an alias", "subscription($p: ID!, $a: String) { feed: events(practiceId: $p, after: $a) SELECTION }"),
     (
@@ -49,6 +49,11 @@ const SHAPES: [(&str, &str); 7] = [
         "the field both selected directly and in a fragment",
         "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq } ...Feed } \
          fragment Feed on Subscription { events(practiceId: $p, after: $a) SELECTION }",
+    ),
+    (
+        "the field selected twice directly",
+        "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq } \
+         events(practiceId: $p, after: $a) SELECTION }",
     ),
 ];
 
