@@ -28,14 +28,15 @@ pub fn hoist_root_fields(request: &mut Request) {
     let name = request.operation_name.clone();
     let variables = request.variables.clone();
     let Ok(document) = request.parsed_query() else { return };
+    let Some(operation) = crate::graphql::selected_operation(document, name.as_deref()) else { return };
+    if operation.node.ty != OperationType::Subscription || !needs_hoisting(&operation.node.selection_set.node) {
+        return;
+    }
     let mut document = document.clone();
     let before = Uses::of(&document, name.as_deref());
     let fragments = document.fragments.clone();
     let Some(operation) = selected_mut(&mut document.operations, name.as_deref()) else { return };
     let operation = &mut operation.node;
-    if operation.ty != OperationType::Subscription || !needs_hoisting(&operation.selection_set.node) {
-        return;
-    }
     let defaults: HashMap<Name, ConstValue> = operation
         .variable_definitions
         .iter()
@@ -229,5 +230,100 @@ fn variables_in(value: &Value, out: &mut HashSet<Name>) {
         Value::List(items) => items.iter().for_each(|v| variables_in(v, out)),
         Value::Object(fields) => fields.values().for_each(|v| variables_in(v, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hoisted(query: &str, variables: serde_json::Value) -> ExecutableDocument {
+        let mut request = Request::new(query).variables(Variables::from_json(variables));
+        hoist_root_fields(&mut request);
+        request.parsed_query().expect("parses").clone()
+    }
+
+    fn root(document: &ExecutableDocument) -> Vec<String> {
+        let operation = crate::graphql::selected_operation(document, None).expect("one operation");
+        let items = &operation.node.selection_set.node.items;
+        items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    let inner = field.node.selection_set.node.items.len();
+                    format!("{}({inner})", field.node.response_key().node)
+                }
+                Selection::FragmentSpread(spread) => format!("...{}", spread.node.fragment_name.node),
+                Selection::InlineFragment(_) => "... {}".to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fragments_at_the_root_are_expanded_and_their_definitions_dropped() {
+        let document = hoisted(
+            "subscription($p: ID!, $on: Boolean = true) { ...A ... @include(if: $on) { b: events(practiceId: $p) { seq } } } \
+             fragment A on Subscription { ... on Subscription { events(practiceId: $p) { seq } } }",
+            serde_json::json!({ "p": "x" }),
+        );
+        assert_eq!(root(&document), ["events(1)", "b(1)"]);
+        assert!(document.fragments.is_empty(), "A is no longer spread");
+        let operation = crate::graphql::selected_operation(&document, None).unwrap();
+        let variables: Vec<_> =
+            operation.node.variable_definitions.iter().map(|d| d.node.name.node.to_string()).collect();
+        assert_eq!(variables, ["p"], "$on was used only by the expanded @include");
+    }
+
+    #[test]
+    fn skipped_foreign_and_unknown_fragments_stay_for_the_executor_and_validator() {
+        let document = hoisted(
+            "subscription($off: Boolean!) { ...S @include(if: $off) ...Q ...Missing events(practiceId: \"p\") { seq } } \
+             fragment S on Subscription { events(practiceId: \"p\") { seq } } fragment Q on Query { __typename }",
+            serde_json::json!({ "off": false }),
+        );
+        assert_eq!(root(&document), ["...S", "...Q", "...Missing", "events(1)"]);
+        assert_eq!(document.fragments.len(), 2);
+    }
+
+    #[test]
+    fn a_root_field_selected_twice_becomes_one() {
+        let document = hoisted(
+            "subscription { events(practiceId: \"p\") { seq } ...F ...F } \
+             fragment F on Subscription { events(practiceId: \"p\") { type cursor } }",
+            serde_json::json!({}),
+        );
+        assert_eq!(root(&document), ["events(3)"], "F is expanded once, into the same field");
+        let different = hoisted(
+            "subscription { events(practiceId: \"p\") { seq } events(practiceId: \"q\") { seq } }",
+            serde_json::json!({}),
+        );
+        assert_eq!(root(&different), ["events(1)", "events(1)"], "left for the validator to refuse");
+    }
+
+    #[test]
+    fn fragments_spreading_each_other_twice_thirty_deep_expand_in_linear_time() {
+        let mut query = String::from("subscription { ...F0 }");
+        for level in 0..30 {
+            query
+                .push_str(&format!(" fragment F{level} on Subscription {{ ...F{next} ...F{next} }}", next = level + 1));
+        }
+        query.push_str(" fragment F30 on Subscription { events(practiceId: \"p\") { seq } }");
+        let started = std::time::Instant::now();
+        let document = hoisted(&query, serde_json::json!({}));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(root(&document), ["events(1)"]);
+        assert!(document.fragments.is_empty());
+    }
+
+    #[test]
+    fn queries_and_direct_subscriptions_are_left_alone() {
+        for query in
+            ["{ ...Q } fragment Q on Query { __typename }", "subscription { events(practiceId: \"p\") { seq } }"]
+        {
+            let mut request = Request::new(query);
+            let before = format!("{:?}", request.parsed_query().unwrap());
+            hoist_root_fields(&mut request);
+            assert_eq!(format!("{:?}", request.parsed_query().unwrap()), before);
+        }
     }
 }
