@@ -19,6 +19,7 @@ on_both_backends!(
     legacy_graphql_ws_resumes_with_after_whatever_the_documents_shape,
     multipart_resumes_with_after_whatever_the_documents_shape,
     sse_refuses_a_last_event_id_it_cannot_resume_every_root_field_from,
+    a_live_query_resumes_from_its_revision_whatever_the_shape_or_says_why_it_cannot,
 );
 
 /// Documents with one root field that takes `$a` as its `after`; `SELECTION` is the
@@ -196,4 +197,40 @@ async fn sse_refuses_a_last_event_id_it_cannot_resume_every_root_field_from(app:
         assert!(message.contains("Last-Event-ID") && message.contains("one root field"), "{message}");
         assert_eq!(stream.next().await.map(|m| m.event).as_deref(), Some("complete"), "nothing streams");
     }
+}
+
+/// Live queries resume from their revision (`Last-Event-ID`) behind an alias or with
+/// fragments inside the root field; root fields in a fragment are refused up front.
+async fn a_live_query_resumes_from_its_revision_whatever_the_shape_or_says_why_it_cannot(app: TestApp) {
+    let f = app.fixture().await;
+    let variables = json!({ "id": f.patient });
+    for (shape, query) in [
+        ("an alias", "query($id: ID!) @live { p: patient(id: $id) { firstName balanceCents } }"),
+        (
+            "fragments inside the root field",
+            "query($id: ID!) @live { patient(id: $id) { ...P ... on Patient { firstName } } } \
+             fragment P on Patient { balanceCents }",
+        ),
+    ] {
+        let mut stream = SseStream::open(&app, &f.subscriber, query, variables.clone(), None).await;
+        let (first_id, first) = stream.next_data().await;
+        assert!(first_id.is_some(), "{shape}: the revision is the id");
+        app.post_payment(&f.backoffice, &f.patient, 100).await;
+        let (seen, next) = stream.next_data().await;
+        assert_eq!(root(&next)["balanceCents"], root(&first)["balanceCents"].as_i64().unwrap() - 100, "{shape}");
+        drop(stream);
+        app.post_payment(&f.backoffice, &f.patient, 100).await;
+        let seen = seen.expect("an id");
+        let mut resumed = SseStream::open(&app, &f.subscriber, query, variables.clone(), Some(&seen)).await;
+        let (id, current) = resumed.next_data().await;
+        assert_eq!(root(&current)["balanceCents"], root(&next)["balanceCents"].as_i64().unwrap() - 100, "{shape}");
+        assert!(id.unwrap().parse::<i64>().unwrap() > seen.parse().unwrap(), "{shape}");
+    }
+    let in_fragment = "query($id: ID!) @live { ...Q } fragment Q on Query { patient(id: $id) { balanceCents } }";
+    let mut stream = SseStream::open(&app, &f.subscriber, in_fragment, variables, Some("1")).await;
+    let (id, data) = stream.next_data().await;
+    assert_eq!(id, None);
+    assert_eq!(data["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{data}");
+    assert!(data["errors"][0]["message"].as_str().unwrap_or_default().contains("fragments"), "{data}");
+    assert_eq!(stream.next().await.map(|m| m.event).as_deref(), Some("complete"));
 }
