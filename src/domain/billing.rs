@@ -71,9 +71,27 @@ pub fn payment_view(row: payment::Model) -> Payment {
 }
 
 /// Inserts the charge or payment row and adds `delta` to the patient's balance, returning
-/// the patient as updated. Inside the practice's batch every round trip is one the batch
-/// waits on, so on Postgres both are one statement (`WITH … INSERT … UPDATE … RETURNING`).
+/// the patient as updated; a balance outside the `Int` range is BAD_USER_INPUT, and the
+/// mutation's savepoint (its turn in the practice's writer) takes both writes back. Checked
+/// here, after the write and inside its transaction, so mutations batched together cannot
+/// each pass on a balance read before the others moved it.
 async fn record_and_move<A>(
+    tx: &MutationTx<'_>,
+    row: Insert<A>,
+    patient_id: &str,
+    delta: i64,
+) -> AppResult<patient::Model>
+where
+    A: ActiveModelTrait,
+{
+    let patient = write_and_move(tx, row, patient_id, delta).await?;
+    validate::balance_cents(patient.balance_cents)?;
+    Ok(patient)
+}
+
+/// The writes of `record_and_move`. Inside the practice's batch every round trip is one the
+/// batch waits on, so on Postgres both are one statement (`WITH … INSERT … UPDATE … RETURNING`).
+async fn write_and_move<A>(
     tx: &MutationTx<'_>,
     row: Insert<A>,
     patient_id: &str,

@@ -92,6 +92,19 @@ pub fn amount_cents(value: i64) -> AppResult<i64> {
     Ok(value)
 }
 
+/// A balance a charge or payment leads to: it is served as a GraphQL `Int`, which is 32-bit
+/// signed, so a balance past that range would break typed clients.
+pub fn balance_cents(value: i64) -> AppResult<i64> {
+    if i32::try_from(value).is_err() {
+        let (min, max) = (i32::MIN, i32::MAX);
+        return Err(bad(
+            "amountCents",
+            &format!("the balance would be {value}, outside {min} to {max} (a GraphQL Int)"),
+        ));
+    }
+    Ok(value)
+}
+
 /// Appointments last from 5 minutes to 12 hours.
 pub fn duration_minutes(value: i32) -> AppResult<i32> {
     if !(5..=720).contains(&value) {

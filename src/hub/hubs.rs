@@ -156,6 +156,9 @@ impl Hubs {
             Err(reason) => return refused(reason),
         }
         let Some(key) = OperationKey::of(&mut request, Scope::of(&principal)) else {
+            // Runs on its own, from the parsed document: bring root fields written inside
+            // fragments up to the root, where the executor starts their streams.
+            crate::graphql::hoist_root_fields(&mut request);
             return Subscribed::Unshared(request);
         };
         // What the audit trail records it under.

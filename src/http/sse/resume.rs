@@ -19,6 +19,22 @@ pub(super) struct Plan {
     pub root_keys: Vec<String>,
 }
 
+impl Plan {
+    /// Why a `Last-Event-ID` cannot resume this subscription, if it cannot: each root field
+    /// is its own position in the log, and one id resuming them all could skip what one of
+    /// them had not sent yet. Refused up front rather than resumed with a gap.
+    pub fn unresumable(&self, last_event_id: Option<&str>) -> Option<String> {
+        let fields = self.root_keys.len();
+        (last_event_id.is_some() && fields > 1).then(|| {
+            format!(
+                "Last-Event-ID resumes a subscription with one root field; this one has {fields} ({}): \
+                 subscribe to each on its own stream",
+                self.root_keys.join(", ")
+            )
+        })
+    }
+}
+
 /// The type of the operation the request runs (None when the document names no such
 /// operation). Errors are syntax errors.
 pub(super) fn kind(request: &mut async_graphql::Request) -> Result<Option<OperationType>, String> {
@@ -45,7 +61,10 @@ pub(super) fn prepare(request: &mut async_graphql::Request, last_event_id: Optio
         if field.name.node.as_str().starts_with("__") {
             continue;
         }
-        root_keys.push(field.alias.as_ref().unwrap_or(&field.name).node.to_string());
+        let key = field.alias.as_ref().unwrap_or(&field.name).node.to_string();
+        if !root_keys.contains(&key) {
+            root_keys.push(key);
+        }
         field.selection_set.node.items.push(positioned(Selection::Field(positioned(cursor_field()))));
         if let Some(cursor) = last_event_id {
             set_after(field, cursor, &mut request.variables);

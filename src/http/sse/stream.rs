@@ -61,6 +61,11 @@ pub(super) async fn subscribe(
             open(state, results.map(move |response| next(response, &no_cursor)).boxed(), principal, slots)
         }
         Source::Unshared(mut request) => match resume::prepare(&mut request, after.as_deref()) {
+            Ok(plan) if let Some(reason) = plan.unresumable(after.as_deref()) => {
+                let mut error = async_graphql::ServerError::new(reason, None);
+                crate::graphql::fill_code(&mut error); // BAD_USER_INPUT
+                answer(state, async_graphql::Response::from_errors(vec![error]), principal)
+            }
             Ok(plan) => {
                 let request = request.data(Auth(Some(principal.clone()))).data(Transport::Sse);
                 respond(state, request.data(crate::vocab::Transport::Sse), plan, principal, slots)
