@@ -14,7 +14,7 @@ use super::shards::ShardStates;
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
 use crate::events::redis::{once_confirmed, ping};
-use crate::events::redis_publisher::{self, PublishConnection};
+use crate::events::redis_publisher::{self, PublishConnection, PublishSettings};
 use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
 
 pub struct ClusterSettings {
@@ -73,11 +73,9 @@ impl ClusterBus {
         tracker.spawn(listener.run(command_rx));
         let queue = redis_publisher::start(
             PublishConnection::Cluster(connection.clone()),
-            settings.prefix,
+            PublishSettings { prefix: settings.prefix, relay: settings.relay, batch: settings.publish_batch },
             db,
             counters,
-            settings.relay,
-            settings.publish_batch,
             shutdown,
             tracker,
         );

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::listener::{Command, Listener};
-use super::publisher::PublishConnection;
+use super::publisher::{PublishConnection, PublishSettings};
 use super::{once_confirmed, ping};
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
@@ -71,11 +71,9 @@ impl RedisBus {
         tracker.spawn(listener.run(command_rx));
         let queue = super::publisher::start(
             PublishConnection::Single(connection.clone()),
-            settings.prefix,
+            PublishSettings { prefix: settings.prefix, relay: settings.relay, batch: settings.publish_batch },
             db,
             counters,
-            settings.relay,
-            settings.publish_batch,
             shutdown,
             tracker,
         );

@@ -19,11 +19,9 @@ use crate::events::{Counters, StoredEvent};
 /// `connection`; returns the queue events are handed to after commit.
 pub fn start(
     connection: PublishConnection,
-    prefix: String,
+    settings: PublishSettings,
     db: DatabaseConnection,
     counters: Arc<Counters>,
-    relay: RelaySettings,
-    batch: usize,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> mpsc::UnboundedSender<Arc<StoredEvent>> {
@@ -31,17 +29,25 @@ pub fn start(
     tracker.spawn(Deleter { db: db.clone(), shutdown: shutdown.clone() }.run(published_rx));
     let publisher = Publisher {
         connection,
-        prefix,
+        prefix: settings.prefix,
         counters: counters.clone(),
         published: Some(published),
-        batch: batch.clamp(1, MAX_BATCH),
+        batch: settings.batch.clamp(1, MAX_BATCH),
         shutdown: shutdown.clone(),
     };
     let relay_publisher = publisher.clone_for_relay();
     let (queue, queue_rx) = mpsc::unbounded_channel();
     tracker.spawn(publisher.run(queue_rx));
-    tracker.spawn(Relay { db, publisher: relay_publisher, counters, settings: relay, shutdown }.run());
+    tracker.spawn(Relay { db, publisher: relay_publisher, counters, settings: settings.relay, shutdown }.run());
     queue
+}
+
+/// How a bus publishes: its channel prefix, its relay's pace, and the most events per
+/// pipeline (1 publishes one at a time).
+pub struct PublishSettings {
+    pub prefix: String,
+    pub relay: RelaySettings,
+    pub batch: usize,
 }
 
 /// Where events are published: one Redis, or a Redis Cluster (sharded pub/sub).
