@@ -34,6 +34,7 @@ mod live;
 mod multipart;
 mod operations;
 mod persisted_queries;
+mod pool;
 mod queries;
 mod quotas;
 mod reminders;
