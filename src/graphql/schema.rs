@@ -20,6 +20,7 @@ pub fn build(services: Services, config: &Config, bridges: Bridges) -> AppSchema
         .data(config.webhooks.allow_private.clone())
         .directive(LiveDirective)
         .extension(ErrorCodes)
+        .extension(super::no_nul::NoNul)
         .extension(super::metering::Metering)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)

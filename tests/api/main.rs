@@ -21,6 +21,7 @@ mod cli;
 mod clients_npm;
 mod cluster;
 mod concurrency;
+mod control_chars;
 mod cors;
 mod feed;
 mod fuzz;
