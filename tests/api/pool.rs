@@ -44,9 +44,11 @@ on_both_backends_with_local_webhooks!(
 
 const CREATE_ENDPOINT: &str = "mutation($p: ID!) { createWebhookEndpoint(input: {practiceId: $p, url: \"http://127.0.0.1:9/hooks\"}) { endpoint { id } } }";
 
-/// Well under the acquire timeout: a mutation that waited on its own connection took it all.
+/// Under the acquire timeout: a mutation that waited on its own connection took all of
+/// it (then failed, or went on without what it read); a busy machine's slowness is far
+/// below this.
 fn quick() -> Duration {
-    ACQUIRE_TIMEOUT / 2
+    ACQUIRE_TIMEOUT * 9 / 10
 }
 
 async fn creating_a_webhook_endpoint_reads_the_quota_without_waiting_on_its_own_transaction(app: TestApp) {
