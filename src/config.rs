@@ -80,6 +80,10 @@ pub struct DbArgs {
     /// Size of the database connection pool (SQLite always uses one writer connection).
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
+    /// How long a query waits for a connection of the pool before it fails, like `30s`,
+    /// `2m` or `1m30s`.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub db_acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -342,9 +346,23 @@ pub fn parse_lead(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// Parses a timeout: one or more `<number><unit>` parts, units `h`, `m` and `s` (`30s`,
+/// `2m`, `1m30s`). Zero is refused (nothing could ever be waited for); at most an hour.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a timeout like 30s, 2m or 1m30s");
+    let total = sum_of_parts(text, &[('h', 3600), ('m', 60), ('s', 1)]).ok_or_else(bad)?;
+    if total == 0 {
+        return Err(bad());
+    }
+    if total > 3600 {
+        return Err(format!("{text:?} is longer than an hour"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{ClusterNodes, MAX_CLUSTER_NODES, parse_cluster_nodes, parse_lead, parse_retention};
+    use super::{ClusterNodes, MAX_CLUSTER_NODES, parse_cluster_nodes, parse_lead, parse_retention, parse_timeout};
     use std::time::Duration;
 
     #[test]
@@ -356,6 +374,16 @@ mod tests {
         assert_eq!(parse_lead("1h30m"), Ok(Duration::from_secs(5400)));
         for bad in ["", "30", "m", "0m", "-5m", "30 minutes", "1.5h", "8d", "200h"] {
             assert!(parse_lead(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn timeouts_read_like_people_write_them() {
+        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "30", "s", "0s", "-5s", "30 seconds", "1.5s", "2h", "99999999999999999999s"] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

@@ -9,10 +9,12 @@ use crate::config::DbArgs;
 /// Connects and applies pending migrations.
 pub async fn connect(args: &DbArgs) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(args.database_url.clone());
-    options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(30)).sqlx_logging(false);
+    options.connect_timeout(Duration::from_secs(5)).acquire_timeout(args.db_acquire_timeout).sqlx_logging(false);
     if args.database_url.starts_with("sqlite:") {
         // SQLite has one writer; a single connection serialises transactions instead of
-        // failing them with SQLITE_BUSY, which is what the embedded default needs.
+        // failing them with SQLITE_BUSY, which is what the embedded default needs. It
+        // also means that code holding that connection (a transaction) must never ask
+        // the pool for another: it would wait for itself until `DB_ACQUIRE_TIMEOUT`.
         options.max_connections(1).min_connections(1);
     } else {
         options.max_connections(args.db_max_connections.max(2));

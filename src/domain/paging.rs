@@ -40,7 +40,13 @@ pub fn decode(cursor: &str) -> AppResult<String> {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    String::from_utf8(bytes).map_err(|_| invalid())
+    let key = String::from_utf8(bytes).map_err(|_| invalid())?;
+    // Our keys are ids and numbers: a control character (NUL, which Postgres text cannot
+    // hold, above all) means the cursor was made elsewhere.
+    if key.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(key)
 }
 
 /// A cursor over `(number, id)` keys, such as `(startsAt, id)`.

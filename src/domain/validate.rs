@@ -142,9 +142,10 @@ pub fn range(from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<()> {
     Ok(())
 }
 
-/// An id argument: oversized ids are bad input; well-formed unknown ids are NOT_FOUND.
+/// An id argument: oversized ids and ids with control characters (no id of ours has one,
+/// and Postgres text cannot hold NUL) are bad input; well-formed unknown ids are NOT_FOUND.
 pub fn id<'a>(field: &str, value: &'a str) -> AppResult<&'a str> {
-    if value.is_empty() || value.len() > MAX_ID {
+    if value.is_empty() || value.len() > MAX_ID || value.chars().any(char::is_control) {
         return Err(bad(field, "is not a valid id"));
     }
     Ok(value)

@@ -28,7 +28,8 @@ impl Cursor {
         let rest = text.strip_prefix("ev1:").ok_or_else(invalid)?;
         let (practice_id, seq) = rest.rsplit_once(':').ok_or_else(invalid)?;
         let seq: i64 = seq.parse().map_err(|_| invalid())?;
-        if practice_id.is_empty() || seq < 0 {
+        // A practice id with a control character was never ours (and NUL cannot reach SQL).
+        if practice_id.is_empty() || practice_id.chars().any(char::is_control) || seq < 0 {
             return Err(invalid());
         }
         Ok(Self { practice_id: practice_id.to_string(), seq })

@@ -7,6 +7,7 @@ mod context;
 mod errors;
 mod metering;
 mod mutation;
+mod no_nul;
 mod operation;
 mod query;
 mod render_cache;

@@ -31,6 +31,7 @@ pub(crate) fn limited(
         .directive(LiveDirective)
         .extension(super::bounds::Bounded(super::Bounds::of(config)))
         .extension(ErrorCodes)
+        .extension(super::no_nul::NoNul)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(super::bounds::MAX_NESTING)

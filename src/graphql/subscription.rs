@@ -29,6 +29,10 @@ async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, filte
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
+    // A filter id no entity can have is a mistake to report, not a feed that stays silent.
+    for (field, id) in [("providerId", &filter.provider_id), ("patientId", &filter.patient_id)] {
+        id.as_deref().map(|id| validate::id(field, id)).transpose().gql()?;
+    }
     if let Some(source) = ctx.data_opt::<Source>() {
         source.bind(practice_id, filter);
         return Ok(source.events().map(|event| Ok(cached(event))).boxed());

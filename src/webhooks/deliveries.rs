@@ -71,7 +71,6 @@ pub async fn list(
     first: Option<i32>,
     after: Option<&str>,
 ) -> AppResult<Page<WebhookDelivery>> {
-    let endpoint = endpoints::load(&s.db, who, endpoint_id).await?;
     let limit = validate::page_size(first)?;
     let after_seq = match after {
         Some(cursor) => {
@@ -79,6 +78,7 @@ pub async fn list(
         }
         None => 0,
     };
+    let endpoint = endpoints::load(&s.db, who, endpoint_id).await?;
     let mut query = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::EndpointId.eq(&endpoint.id))
         .filter(webhook_delivery::Column::Seq.gt(after_seq));

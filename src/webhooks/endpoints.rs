@@ -13,6 +13,7 @@ use crate::clock::from_millis;
 use crate::db::entities::{practice, webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::domain::{Begun, MutationTx, Services, new_id, validate};
 use crate::error::{AppError, AppResult};
+use crate::limits::Limits;
 use crate::vocab::{EventType, WebhookEndpoint, WebhookEndpointSecret};
 
 /// The most endpoints one practice may register.
@@ -64,6 +65,9 @@ pub async fn create(
     let url = inputs::url(&input.url, allow).await?;
     let event_types = inputs::event_types(input.event_types.as_deref())?;
     let description = inputs::description(input.description.as_deref())?;
+    // Read before the transaction: inside it, a read through the pool would wait for the
+    // connection the transaction holds (SQLite has one).
+    let quota = s.limits.quota(&practice_id).await;
     let tx = match MutationTx::begin(s, who, "createWebhookEndpoint", input.idempotency_key.as_deref(), &input).await? {
         Begun::Replayed(done) => return Ok(done),
         Begun::Fresh(tx) => tx,
@@ -74,7 +78,7 @@ pub async fn create(
         .filter(webhook_endpoint::Column::PracticeId.eq(&practice_id))
         .count(tx.conn())
         .await?;
-    s.limits.check_webhook_endpoints(&practice_id, count).await?;
+    Limits::check_webhook_endpoints(&quota, count)?;
     if count >= MAX_ENDPOINTS {
         return Err(AppError::bad_input(format!("a practice may have at most {MAX_ENDPOINTS} webhook endpoints")));
     }

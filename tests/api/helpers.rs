@@ -12,6 +12,10 @@ use tokio::task::JoinHandle;
 
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
 
+/// The tests' `DB_ACQUIRE_TIMEOUT`: what a query that waits for the pool's connection
+/// while its own task holds it (a self-wait) waits, and then fails.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -156,6 +160,10 @@ pub fn test_config(database_url: &str) -> Config {
     config.listen_addr = "127.0.0.1:0".into();
     config.admin_key = Some(ADMIN_KEY.into());
     config.db.db_max_connections = 10;
+    // Code that holds the pool's connection and asks for another waits for itself (on
+    // SQLite's one connection): short, so that such a wait fails the test that takes it
+    // (an error, or a mutation slower than the timeout) instead of stalling it for 30 s.
+    config.db.db_acquire_timeout = ACQUIRE_TIMEOUT;
     // Tests that measure limits set their own; the rest must not trip over them.
     config.rate_limit_per_sec = 1_000_000;
     config.rate_limit_burst = 1_000_000;

@@ -30,9 +30,13 @@ fn event(practice: &str, seq: i64) -> Arc<StoredEvent> {
 }
 
 async fn bus(url: &str, prefix: &str) -> (RedisBus, Arc<Counters>, CancellationToken, TaskTracker) {
-    let db = clinicstream::db::connect(&DbArgs { database_url: "sqlite::memory:".into(), db_max_connections: 1 })
-        .await
-        .unwrap();
+    let db = clinicstream::db::connect(&DbArgs {
+        database_url: "sqlite::memory:".into(),
+        db_max_connections: 1,
+        db_acquire_timeout: std::time::Duration::from_secs(30),
+    })
+    .await
+    .unwrap();
     let counters = Arc::new(Counters::default());
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();

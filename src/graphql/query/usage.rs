@@ -37,6 +37,7 @@ impl UsageQuery {
         api_key_id: Option<ID>,
     ) -> GqlResult<Report> {
         let (s, who) = caller(ctx)?;
+        crate::domain::validate::id("practiceId", &practice_id).gql()?;
         who.require_admin(Some(&practice_id)).gql()?;
         if from >= to {
             return Err(AppError::bad_input("from must be before to")).gql();
@@ -65,6 +66,7 @@ impl UsageQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, AuditEntry>> {
         let (s, who) = caller(ctx)?;
+        crate::domain::validate::id("practiceId", &practice_id).gql()?;
         who.require_admin(Some(&practice_id)).gql()?;
         if let Some(patient) = &patient_id {
             plain_id("patientId", patient).gql()?;

@@ -274,9 +274,11 @@ impl Limits {
         self.slots.take(&scope, limit(max)).await.map_err(|_| exceeded("maxSubscriptions", max.unwrap_or(0), 1))
     }
 
-    /// Whether one more webhook endpoint fits next to the practice's `existing` ones.
-    pub async fn check_webhook_endpoints(&self, practice_id: &str, existing: u64) -> AppResult<()> {
-        match self.quota(practice_id).await.max_webhook_endpoints {
+    /// Whether one more webhook endpoint fits next to the practice's `existing` ones, under
+    /// `quota` (read by the caller before it opened its transaction: reading it here,
+    /// through the pool, would wait on SQLite's one connection that the caller holds).
+    pub fn check_webhook_endpoints(quota: &Quota, existing: u64) -> AppResult<()> {
+        match quota.max_webhook_endpoints {
             Some(max) if existing as i64 >= max => Err(exceeded("maxWebhookEndpoints", max, 0)),
             _ => Ok(()),
         }

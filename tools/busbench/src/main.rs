@@ -46,9 +46,13 @@ async fn main() -> anyhow::Result<()> {
         bail!("--events and --practices must be at least 1");
     }
     let publish_batch = args.batch.clamp(1, MAX_PUBLISH_BATCH);
-    let db = clinicstream::db::connect(&DbArgs { database_url: "sqlite::memory:".into(), db_max_connections: 1 })
-        .await
-        .context("in-memory outbox")?;
+    let db = clinicstream::db::connect(&DbArgs {
+        database_url: "sqlite::memory:".into(),
+        db_max_connections: 1,
+        db_acquire_timeout: std::time::Duration::from_secs(30),
+    })
+    .await
+    .context("in-memory outbox")?;
     let counters = Arc::new(Counters::default());
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
