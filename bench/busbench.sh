@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Publish throughput of the bus (issue 19): events/s Redis confirms, one Redis vs a 3-shard
+# Publish throughput of the bus: events/s Redis confirms, one Redis vs a 3-shard
 # Redis Cluster (3 masters + 3 replicas), pipelined publisher (--batch 256) vs the old
 # one-at-a-time (--batch 1). Starts its own redis-servers on free ports under a temporary
 # directory and kills them. RUNS (default 3) runs each, interleaved; prints medians.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fan-out through a 3-shard Redis Cluster vs one Redis at the same load (issue 19): two
+# Fan-out through a 3-shard Redis Cluster vs one Redis at the same load: two
 # replicas, 2,000 subscribers over 30 practices. Starts six redis-server
 # --cluster-enabled yes (3 masters + 3 replicas) and one plain redis-server on free
 # ports under a temporary directory, runs bench/run.sh against each, and kills them.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Insert cost of the events table, empty and at 10 million rows (issue 15): the writer's
+# Insert cost of the events table, empty and at 10 million rows: the writer's
 # statements (lock the practice's counter row, append an event and move the counter in
 # one statement, commit) driven by pgbench over 100 practices, before and after a bulk
 # load of 10,000,000 events (100,000 per practice, ~250-byte payloads).

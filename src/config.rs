@@ -194,7 +194,7 @@ pub struct Config {
     pub metering: Box<crate::usage::MeteringArgs>,
 }
 
-// ---- Redis Cluster (issue 19) ----
+// ---- Redis Cluster ----
 
 /// The seed nodes of `REDIS_CLUSTER_NODES`, each `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +236,7 @@ pub fn parse_cluster_nodes(text: &str) -> Result<ClusterNodes, String> {
     Ok(ClusterNodes(nodes))
 }
 
-// ---- How long the log and its history are kept (issue 15) ----
+// ---- How long the log and its history are kept ----
 
 /// What is pruned, and after how long: `90d`, `12h`, `30m`, `45s` or sums like `1d12h`.
 #[derive(Debug, Clone, Args)]
@@ -288,7 +288,7 @@ fn sum_of_parts(text: &str, units: &[(char, u64)]) -> Option<u64> {
     digits.is_empty().then_some(total)
 }
 
-// ---- GraphQL clients as they come (issue 16): CORS, persisted queries, batching ----
+// ---- GraphQL clients as they come: CORS, persisted queries, batching ----
 
 /// What browsers on other origins, persisted-query clients and batching clients may do.
 #[derive(Debug, Clone, Args)]

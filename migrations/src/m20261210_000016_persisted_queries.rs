@@ -1,4 +1,4 @@
-//! Persisted queries (issue 16): GraphQL documents stored under their SHA-256, shared by
+//! Persisted queries: GraphQL documents stored under their SHA-256, shared by
 //! every replica. Automatic ones (Apollo APQ) are bounded and pruned least recently used
 //! first; registered ones (trusted documents) stay until removed by hand.
 //!

@@ -1,4 +1,4 @@
-//! Bridges (issue 18): one row per (bridge, practice) holding how far that practice's log
+//! Bridges: one row per (bridge, practice) holding how far that practice's log
 //! has been acknowledged by the bridge's broker (`seq`), and which replica publishes it
 //! now (`owner`, until `lease_until`), like the webhook endpoints' lease.
 //!

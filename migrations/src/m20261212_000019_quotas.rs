@@ -1,4 +1,4 @@
-//! Quotas per practice (issue 20), set by a global ADMIN. A practice without a row, or a
+//! Quotas per practice, set by a global ADMIN. A practice without a row, or a
 //! null column, is unlimited. Times are epoch milliseconds, like the core tables.
 
 use sea_orm_migration::{prelude::*, schema::*};

@@ -1,4 +1,4 @@
-//! Usage metering and the access audit trail (issue 20).
+//! Usage metering and the access audit trail.
 //!
 //! `usage_counts` holds additive counters per (practice, API key, UTC hour, metric): each
 //! replica adds its in-memory deltas with one upsert per flush (`n = n + excluded.n`), so

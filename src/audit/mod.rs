@@ -1,4 +1,4 @@
-//! The access audit trail (issue 20): every read or change of patient data, by any door,
+//! The access audit trail: every read or change of patient data, by any door,
 //! as (time, API key id, role, operation name, transport, patient ids). Subscriptions and
 //! live queries are recorded when they start and stop, with their filter; what they
 //! deliver is counted per patient in memory and written as DELIVER rows once per flush

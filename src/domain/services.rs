@@ -33,7 +33,7 @@ pub struct Services {
     pub owners: Arc<super::owners::Owners>,
     /// The practices' writers (group commit).
     pub writers: Arc<super::writer::Writers>,
-    /// This replica's usage counts since the last flush (issue 20).
+    /// This replica's usage counts since the last flush.
     pub usage: Arc<crate::usage::Meter>,
     /// This replica's audit rows and delivery counts since the last flush.
     pub audit: Arc<crate::audit::Recorder>,

@@ -3,7 +3,7 @@
 //! outbox relay, and the feed each subscriber reads.
 
 mod bus;
-// Redis Cluster bus (issue 19).
+// Redis Cluster bus.
 mod cluster;
 mod counters;
 mod cursor;
@@ -14,7 +14,7 @@ pub mod log;
 mod memory;
 pub mod outbox;
 mod redis;
-// Reminder scheduler (issue 4).
+// Reminder scheduler.
 mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};

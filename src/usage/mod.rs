@@ -1,4 +1,4 @@
-//! Usage metering (issue 20): per practice, API key and UTC hour — operations by type,
+//! Usage metering: per practice, API key and UTC hour — operations by type,
 //! deliveries by transport and by event type, and the peak of open connections and
 //! subscriptions. Counted in memory on each replica ([`Meter`]) and added to the database
 //! every `USAGE_FLUSH_MS` by one upsert that adds (`n = n + excluded.n`), so replicas

@@ -1,4 +1,4 @@
-//! The pipelined publisher (issue 19): a burst goes out complete and in seq order per
+//! The pipelined publisher: a burst goes out complete and in seq order per
 //! practice, and what Redis does not take is counted as failed (left to the relay).
 //! Watched on the wire: a plain Redis subscriber on the practice's channel.
 

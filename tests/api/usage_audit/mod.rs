@@ -1,4 +1,4 @@
-//! Usage metering and the access audit trail (issue 20): exact totals across replicas and
+//! Usage metering and the access audit trail: exact totals across replicas and
 //! a restart, audit rows for every door, and the bad input both queries refuse.
 
 mod audit;
