@@ -47,6 +47,8 @@ try {
   await pay(p, tom, 2500);
   await page.waitForSelector('#tail-rows tr.event[data-type=PAYMENT_POSTED]', { timeout: 5_000 });
   await page.click('#tail-rows tr.event[data-type=PAYMENT_POSTED] button.copy');
+  // The copy awaits the clipboard before it marks the page.
+  await page.waitForSelector('body[data-copied]', { timeout: 5_000 });
   const copied = await page.$eval('body', (b) => b.dataset.copied);
   const shown = await page.$eval('#tail-rows tr.event[data-type=PAYMENT_POSTED] .cursor', (td) => td.textContent);
   check(copied === shown && copied.length > 0, `the copied cursor is the row's (${copied})`);
