@@ -9,7 +9,8 @@
 //! level; `events` and `domain` call each other, as the reminder scheduler runs the
 //! domain's rules.)
 //!
-//! - [`config`]: the command line and environment, as a `Config` value.
+//! - [`config`]: the command line and environment, as a `Config` value;
+//!   [`config_reference`] renders its settings as the docs book's configuration table.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
 //! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
@@ -82,6 +83,7 @@ pub mod bridges;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod config_reference;
 pub mod db;
 pub mod domain;
 pub mod error;

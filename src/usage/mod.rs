@@ -6,7 +6,7 @@
 //!
 //! Peaks are kept per replica (each writes its own row); the cluster's peak for an hour
 //! is the sum of the replicas' peaks in that hour — an upper bound of the true
-//! simultaneous peak, exact for one replica (see the README).
+//! simultaneous peak, exact for one replica (see docs/src/quotas-usage-audit.md).
 
 mod meter;
 mod prometheus;

@@ -23,6 +23,7 @@ mod cli;
 mod clients_npm;
 mod cluster;
 mod concurrency;
+mod config_reference;
 mod control_chars;
 mod cors;
 mod feed;
