@@ -35,7 +35,11 @@
 //! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
 //!   records of [`vocab`] as they are and adds the `Event` interface over the log. Its
 //!   `metering` extension meters and audits queries, mutations and the subscriptions that
-//!   run on their own (not through the hub).
+//!   run on their own (not through the hub). What a document may cost is checked before
+//!   anything reads it: its tokens before parsing, then what it expands to with every
+//!   fragment spread inlined (`graphql::bounds`, on every door and in the schema); NUL is
+//!   refused in every string (`no_nul`); subscription root fields written in fragments
+//!   are brought to the root so every door streams and resumes them (`root_fields`).
 //! - [`auth`]: API keys and the principal they grant.
 //! - [`limits`]: what must hold across replicas, through Redis when there is one: the
 //!   per-key rate limit (a token bucket script), the per-key connection cap and the
