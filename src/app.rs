@@ -254,7 +254,7 @@ impl App {
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
-        crate::events::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
+        crate::domain::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
         let services = &state.services;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         let (sessions, keys, limits) = (services.sessions.clone(), services.keys.clone(), services.limits.clone());

@@ -5,9 +5,9 @@
 //! `graphql`, subscriptions through [`hub`]; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
 //! through `events` and `db`; and all of them speak [`vocab`], which imports nothing from
 //! the crate. Nothing under `domain`, `events`, `auth`, `webhooks` or `db` imports from
-//! `graphql`, `http`, `state` or `app`. (`config`, `clock` and `error` are used at every
-//! level; `events` and `domain` call each other, as the reminder scheduler runs the
-//! domain's rules.)
+//! `graphql`, `http`, `state` or `app`. (`clock` and `error` are used at every level.)
+//! `tests/api/layers.rs` holds the whole order, bottom first, and fails on an import that
+//! runs upwards; the few that still do are listed there by name, each with its reason.
 //!
 //! - [`config`]: the command line and environment, as a `Config` value;
 //!   [`config_reference`] renders its settings as the docs book's configuration table.
@@ -51,7 +51,8 @@
 //!   `MutationTx` that appends its event to the log in the same transaction. Mutations
 //!   that append run in their practice's writer (`domain::writer`, group commit: one
 //!   transaction, one counter row lock and one commit per batch, a savepoint per
-//!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON.
+//!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON and
+//!   `domain::scheduler` the task every replica runs to send them.
 //! - [`retention`]: keeps the log bounded (`EVENT_RETENTION`, `WEBHOOK_RETENTION`,
 //!   `IDEMPOTENCY_RETENTION`), pruning oldest first in short statements.
 //! - [`usage`]: usage metering — operations, deliveries by transport and event type,
@@ -70,8 +71,7 @@
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
 //!   failover; the publisher pipelines what is queued, per practice in seq order), the
-//!   `Feed` that gives each subscriber every event once, in order, across reconnects, and
-//!   the reminder scheduler every replica runs.
+//!   `Feed` that gives each subscriber every event once, in order, across reconnects.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
 //! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.

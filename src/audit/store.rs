@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::recorder::Recorder;
 use crate::db::bind;
-use crate::domain::paging::{self, Page};
+use crate::db::paging::{self, Page};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{AuditAction, Role, Transport};
 

@@ -1,7 +1,8 @@
-//! The database: connecting (with migrations) and the sea-orm entities.
+//! The database: connecting (with migrations), the sea-orm entities and keyset paging.
 
 mod connect;
 pub mod entities;
+pub mod paging;
 
 pub use connect::{connect, is_unique_violation};
 

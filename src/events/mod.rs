@@ -14,8 +14,6 @@ pub mod log;
 mod memory;
 pub mod outbox;
 mod redis;
-// Reminder scheduler.
-mod scheduler;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use cluster::{ClusterBus, ClusterSettings, key_slot};
@@ -27,6 +25,5 @@ pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};
 pub use redis_publisher::MAX_BATCH as MAX_PUBLISH_BATCH;
-pub use scheduler::spawn_scheduler;
 
 use self::redis::publisher as redis_publisher;

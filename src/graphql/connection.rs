@@ -3,7 +3,7 @@
 use async_graphql::OutputType;
 use async_graphql::connection::{Connection, Edge};
 
-use crate::domain::paging::Page;
+use crate::db::paging::Page;
 
 pub fn connection<T: OutputType>(page: Page<T>) -> Connection<String, T> {
     let mut connection = Connection::new(page.has_previous, page.has_next);

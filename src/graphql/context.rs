@@ -60,10 +60,7 @@ pub fn touched<T: PatientData>(ctx: &Context<'_>, record: T) -> T {
 }
 
 /// Passes a page on, noting each record's patient.
-pub fn touched_page<T: PatientData>(
-    ctx: &Context<'_>,
-    page: crate::domain::paging::Page<T>,
-) -> crate::domain::paging::Page<T> {
+pub fn touched_page<T: PatientData>(ctx: &Context<'_>, page: crate::db::paging::Page<T>) -> crate::db::paging::Page<T> {
     for (_, record) in &page.items {
         let (practice, patient) = record.patient();
         touch(ctx, practice, patient);

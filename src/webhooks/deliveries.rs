@@ -10,7 +10,7 @@ use super::queue;
 use crate::auth::Principal;
 use crate::clock::from_millis;
 use crate::db::entities::{webhook_attempt, webhook_delivery};
-use crate::domain::paging::{self, Page};
+use crate::db::paging::{self, Page};
 use crate::domain::{Begun, MutationTx, Services, validate};
 use crate::error::{AppError, AppResult};
 use crate::events::{Cursor, log};

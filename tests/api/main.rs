@@ -33,6 +33,7 @@ mod http_protocol;
 mod hub;
 mod idempotency;
 mod isolation;
+mod layers;
 mod limits;
 mod live;
 mod money_bounds;

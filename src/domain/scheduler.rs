@@ -1,5 +1,5 @@
 //! The reminder scheduler: one task per replica that sends APPOINTMENT_STARTING_SOON as
-//! reminders come due (the rules are in `domain::reminders`).
+//! reminders come due (the rules are in `reminders`, beside it).
 //!
 //! It sleeps until the next armed reminder is due (one indexed lookup), wakes early when
 //! this replica arms a sooner one, and polls every `POLL` for reminders armed by other
@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Services;
+use super::reminders::{self, Sent};
 use crate::clock::{Sleep, from_millis};
-use crate::domain::Services;
-use crate::domain::reminders::{self, Sent};
 use crate::error::AppResult;
 
 /// The longest the scheduler sleeps without looking: how late a reminder armed on another
