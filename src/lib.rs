@@ -25,6 +25,8 @@
 //!   queue; a subscriber replaying, or past its byte bound, catches up from the log. It
 //!   meters and audits what it delivers (`hub::metered`) and holds its subscribers back
 //!   over a practice's `maxDeliveriesPerDay` (`hub::budget`).
+//! - [`operation`]: which operation of a document a request runs (below `live` and
+//!   `graphql`, which both ask).
 //! - [`live`]: live queries (`query @live`): the directive, which resources a result
 //!   read (so an event re-executes only the live queries it can change) and jsondiffpatch
 //!   deltas; the practice's hub serves them (`hub::live`), once per distinct query.
@@ -99,6 +101,7 @@ pub mod hub;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;
+pub mod operation;
 pub mod persisted;
 pub mod retention;
 pub mod shutdown;

@@ -12,6 +12,7 @@ pub use crate::db::paging;
 pub mod patients;
 pub mod practices;
 pub mod providers;
+pub mod quotas;
 pub mod reminders;
 mod scheduler;
 mod services;

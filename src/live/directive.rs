@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::graphql::selected_operation;
+use crate::operation::selected_operation;
 
 /// Root fields whose every change is an event in the practice's log. The others
 /// (`practices`, `providers`, API keys, webhooks) change without one, so a live result

@@ -136,7 +136,7 @@ impl Reads {
     /// resource (found or not), a `practiceId` the whole practice.
     pub fn of_arguments(document: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables) -> Self {
         let mut reads = Reads::default();
-        let Some(operation) = crate::graphql::selected_operation(document, operation_name) else { return reads };
+        let Some(operation) = crate::operation::selected_operation(document, operation_name) else { return reads };
         for item in &operation.node.selection_set.node.items {
             let Selection::Field(field) = &item.node else { continue };
             if field.node.name.node == "practice" {

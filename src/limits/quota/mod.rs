@@ -7,8 +7,6 @@
 
 mod store;
 
-pub use store::SetPracticeQuotaInput;
-
 use chrono::Timelike;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -296,11 +294,11 @@ impl Limits {
         })
     }
 
-    /// Sets a practice's quota (global ADMIN; checked by the caller) and tells every replica.
-    pub async fn set_quota(&self, input: &SetPracticeQuotaInput, now_ms: i64) -> AppResult<Quota> {
-        let quota = store::write(&self.db, input, now_ms).await?;
-        self.forget_quota(&input.practice_id);
-        self.broadcast(super::Control::QuotaChanged(input.practice_id.to_string())).await;
+    /// Stores a practice's quota (validated by `domain::quotas`) and tells every replica.
+    pub async fn set_quota(&self, practice_id: &str, quota: Quota, now_ms: i64) -> AppResult<Quota> {
+        let quota = store::write(&self.db, practice_id, quota, now_ms).await?;
+        self.forget_quota(practice_id);
+        self.broadcast(super::Control::QuotaChanged(practice_id.to_string())).await;
         Ok(quota)
     }
 }
