@@ -169,8 +169,8 @@ impl Operations {
                     Offer::Full => {
                         counters.lag_catch_ups.inc();
                         unsent += 1;
-                        if let Some((id, subscriber)) = op.caught_up.swap_remove_index(i) {
-                            op.lagging.insert(id, Lagging { subscriber, last: event.seq - 1, busy: false });
+                        if let Some((subscriber_id, subscriber)) = op.caught_up.swap_remove_index(i) {
+                            op.lagging.insert(subscriber_id, Lagging { subscriber, last: event.seq - 1, busy: false });
                         }
                     }
                     Offer::Closed => {
