@@ -29,7 +29,7 @@
 //!   `graphql`, which both ask).
 //! - [`live`]: live queries (`query @live`): the directive, which resources a result
 //!   read (so an event re-executes only the live queries it can change) and jsondiffpatch
-//!   deltas; the practice's hub serves them (`hub::live`), once per distinct query.
+//!   deltas; the practice's hub serves them (`hub::live_queries`), once per distinct query.
 //! - [`persisted`]: persisted queries — Apollo's automatic persisted queries and the
 //!   trusted documents of `PERSISTED_QUERIES_ONLY` — stored by SHA-256 in the database,
 //!   shared by replicas, bounded; every transport applies them before an operation runs.

@@ -6,7 +6,6 @@
 use async_graphql::{Data, Executor, Request, Response};
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -14,17 +13,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::key::{OperationKey, Scope};
-use super::live::{LiveInstall, LiveReg};
+use super::messages::{HubCommand, RegistrationId, SubscriptionInstall};
 use super::metered::{Metered, door};
 use super::outbound::{Outbound, Tag};
-use super::practice::{Command, Ids, Install, PracticeHub, Reg};
+use super::practice::PracticeHub;
 use super::producer::Prepared;
+use super::registrations::Subscriber;
+use super::shared::{LiveThrottle, Shared};
 use crate::auth::{Auth, Principal};
 use crate::domain::Services;
-use crate::events::{Cursor, GaugeGuard, Transport, TransportLabel};
+use crate::events::{GaugeGuard, Transport, TransportLabel};
 use crate::graphql::shared_feed::Probe;
 use crate::graphql::{AppSchema, operation_name};
-use crate::live::{Live, Reads, Types, parse_revision};
+use crate::live::{Live, Types};
 
 /// How long a hub without registrations stays, so a client that reconnects at once finds
 /// it subscribed; short, since an idle practice should cost nothing (not even its bus
@@ -35,52 +36,6 @@ const LINGER: Duration = Duration::from_millis(250);
 /// and the allocator keeps that high-water mark long after. Waiting ones hold only their
 /// request.
 const CONCURRENT_STARTS: usize = 32;
-
-/// What every practice hub shares.
-pub(super) struct Shared {
-    pub schema: AppSchema,
-    pub services: Services,
-    pub stop: CancellationToken,
-    /// How long a hub without registrations stays (so a reconnecting client finds it).
-    pub linger: Duration,
-    tracker: TaskTracker,
-    hubs: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
-    starts: Semaphore,
-    /// The schema's types, for instrumenting live queries.
-    types: Types,
-    live_throttle: LiveThrottle,
-}
-
-/// How often a live query may be re-sent: `default` when it asks nothing, at most `max`.
-#[derive(Clone, Copy, Debug)]
-pub struct LiveThrottle {
-    pub default: Duration,
-    pub max: Duration,
-}
-
-impl Shared {
-    /// Called by an idle hub: it goes only if nothing was sent to it meanwhile.
-    pub(super) fn retire(&self, practice_id: &str, commands: &mpsc::UnboundedReceiver<Command>) -> bool {
-        let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
-        if !commands.is_empty() {
-            return false;
-        }
-        hubs.remove(practice_id);
-        true
-    }
-
-    fn hub(self: &Arc<Self>, practice_id: &str) -> mpsc::UnboundedSender<Command> {
-        let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hub) = hubs.get(practice_id).filter(|hub| !hub.is_closed()) {
-            return hub.clone();
-        }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let hub = PracticeHub::new(practice_id.to_string(), self.clone(), sender.clone());
-        self.tracker.spawn(hub.run(receiver));
-        hubs.insert(practice_id.to_string(), sender.clone());
-        sender
-    }
-}
 
 /// A subscription to start, as a connection hands it over.
 pub struct Subscribe {
@@ -108,8 +63,8 @@ pub enum Subscribed {
 
 /// A subscription held by a hub. Dropping it stops delivery and frees the registration.
 pub struct Registration {
-    hub: mpsc::UnboundedSender<Command>,
-    ids: Ids,
+    hub: mpsc::UnboundedSender<HubCommand>,
+    id: RegistrationId,
     tag: Arc<Tag>,
     _open: GaugeGuard,
     _metered: crate::usage::Held,
@@ -118,12 +73,12 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.tag.stop();
-        let _ = self.hub.send(Command::Remove(self.ids));
+        let _ = self.hub.send(HubCommand::Remove(self.id));
     }
 }
 
 #[derive(Clone)]
-pub struct Hubs(Arc<Shared>);
+pub struct Hubs(pub(super) Arc<Shared>);
 
 impl Hubs {
     pub fn new(
@@ -137,6 +92,19 @@ impl Hubs {
         let types = Types::from_sdl(&schema.sdl());
         let hubs = Mutex::default();
         Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs, starts, types, live_throttle }))
+    }
+
+    /// The practice's hub, started if it has none.
+    pub(super) fn hub(&self, practice_id: &str) -> mpsc::UnboundedSender<HubCommand> {
+        let mut hubs = self.0.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hub) = hubs.get(practice_id).filter(|hub| !hub.is_closed()) {
+            return hub.clone();
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let hub = PracticeHub::new(practice_id.to_string(), self.0.clone(), sender.clone());
+        self.0.tracker.spawn(hub.run(receiver));
+        hubs.insert(practice_id.to_string(), sender.clone());
+        sender
     }
 
     /// Practices with a hub on this replica (for tests and metrics).
@@ -196,25 +164,23 @@ impl Hubs {
             operation_name.as_deref(),
             filter,
         );
-        let reg = Reg {
+        let subscriber = Subscriber {
             tag: tag.clone(),
             outbound: outbound.clone(),
             delivered: counters.delivered.get_or_create(&label).clone(),
             metered: metered.clone(),
         };
-        let install = Install { prepared, reg, start: spec.start };
+        let install = SubscriptionInstall { prepared, subscriber, start: spec.start };
         // A hub that retired just as we reached it drops the install: ask a new one.
         for _ in 0..3 {
-            let hub = self.0.hub(&spec.practice_id);
+            let hub = self.hub(&spec.practice_id);
             let (ack, acked) = oneshot::channel();
-            if hub.send(Command::Install(install.clone(), ack)).is_err() {
+            if hub.send(HubCommand::Install(install.clone(), ack)).is_err() {
                 continue;
             }
             match acked.await {
-                Ok(Ok(ids)) => {
-                    let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
-                    let _metered = metered.open();
-                    return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open, _metered });
+                Ok(Ok(id)) => {
+                    return self.registered(hub, id, tag, &label, &metered);
                 }
                 Ok(Err(reason)) => {
                     tracing::debug!(reason, "subscription runs on its own");
@@ -228,97 +194,23 @@ impl Hubs {
 }
 
 impl Hubs {
-    /// Starts a live query. It runs once as the subscriber (its errors, `NOT_FOUND` for
-    /// another practice's data, are the subscriber's and end it), which also says which
-    /// practice it reads; then that practice's hub serves it.
-    async fn subscribe_live(
+    /// A subscription the practice's hub has installed.
+    pub(super) fn registered(
         &self,
-        subscribe: Subscribe,
-        live: Live,
-        outbound: &Arc<Outbound>,
+        hub: mpsc::UnboundedSender<HubCommand>,
+        id: RegistrationId,
         tag: &Arc<Tag>,
+        label: &TransportLabel,
+        metered: &Metered,
     ) -> Subscribed {
-        let Subscribe { mut request, principal, after, transport, .. } = subscribe;
-        let filter = crate::audit::filter(&request.query, &request.variables);
-        let display_name = operation_name(&mut request);
-        let after = match after {
-            Some(text) => match resume_revision(&text) {
-                Some(revision) => Some(revision),
-                None => return refused(format!("Last-Event-ID {text:?} is not a live query revision")),
-            },
-            None => live.after,
-        };
-        let throttle = live.throttle.unwrap_or(self.0.live_throttle.default).min(self.0.live_throttle.max);
-        let name = request.operation_name.clone();
-        let Ok(document) = request.parsed_query() else { return Subscribed::Unshared(request) };
-        let mut document = document.clone();
-        self.0.types.instrument(&mut document, name.as_deref());
-        let arguments = Reads::of_arguments(&document, name.as_deref(), &request.variables);
-        let key = OperationKey::live(&request, Scope::of(&principal));
-        let variables = request.variables.clone();
-        let document = Arc::new(document);
-        let start = self.0.starts.acquire().await.ok();
-        let mut probe =
-            Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal.clone())));
-        probe.operation_name = name.clone();
-        probe.set_parsed_query((*document).clone());
-        let mut response = Executor::execute(&self.0.schema, probe).await;
-        drop(start);
-        let mut reads = arguments.clone();
-        reads.collect(&mut response.data);
-        if !response.errors.is_empty() {
-            return Subscribed::Running(stream::once(async move { response }).boxed());
-        }
-        let practice_id = match (&key.scope, reads.practices.len()) {
-            (Scope::Practice { practice_id, .. }, _) => practice_id.clone(),
-            (Scope::Admin, 1) => reads.practices.iter().next().cloned().unwrap_or_default(),
-            (Scope::Admin, n) => {
-                return refused(format!(
-                    "a live query follows one practice's log; this one reads {n} practices' data (send one per practice)"
-                ));
-            }
-        };
-        tag.bind(&practice_id);
-        self.0.services.limits.quota(&practice_id).await;
-        let counters = &self.0.services.counters;
-        let label = TransportLabel::of(transport);
-        let delivered = counters.delivered.get_or_create(&label).clone();
-        let metered = Metered::start(
-            &self.0.services,
-            &principal,
-            &practice_id,
-            door(transport),
-            display_name.as_deref(),
-            filter,
-        );
-        for _ in 0..3 {
-            let reg =
-                LiveReg::new(tag.clone(), outbound.clone(), delivered.clone(), metered.clone(), live.format, after);
-            let install = LiveInstall {
-                key: key.clone(),
-                document: document.clone(),
-                variables: variables.clone(),
-                arguments: arguments.clone(),
-                throttle,
-                reg,
-            };
-            let hub = self.0.hub(&practice_id);
-            let (ack, acked) = oneshot::channel();
-            if hub.send(Command::InstallLive(install, ack)).is_err() {
-                continue;
-            }
-            if let Ok(Ok(ids)) = acked.await {
-                let open = GaugeGuard::hold(counters.subscriptions.get_or_create(&label).clone());
-                let _metered = metered.open();
-                return Subscribed::Registered(Registration { hub, ids, tag: tag.clone(), _open: open, _metered });
-            }
-        }
-        refused("the live query could not start; try again".to_string())
+        let open = GaugeGuard::hold(self.0.services.counters.subscriptions.get_or_create(label).clone());
+        let _metered = metered.open();
+        Subscribed::Registered(Registration { hub, id, tag: tag.clone(), _open: open, _metered })
     }
 }
 
 /// A request the hub refuses, as its only response.
-fn refused(reason: String) -> Subscribed {
+pub(super) fn refused(reason: String) -> Subscribed {
     let response = Response::from_errors(vec![bad_user_input(reason)]);
     Subscribed::Running(stream::once(async move { response }).boxed())
 }
@@ -327,12 +219,6 @@ fn bad_user_input(message: String) -> async_graphql::ServerError {
     let mut error = async_graphql::ServerError::new(message, None);
     crate::graphql::fill_code(&mut error); // BAD_USER_INPUT
     error
-}
-
-/// Where a live query resumes from, as a client hands it back: the revision, or an
-/// event cursor (its seq).
-fn resume_revision(text: &str) -> Option<i64> {
-    parse_revision(text).or_else(|| Cursor::decode(text).ok().map(|cursor| cursor.seq))
 }
 
 /// The subscriber's request again, for when it has to run on its own after all (the

@@ -40,8 +40,7 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
 ];
 
 /// Files past ~350 lines, each to be split.
-const KNOWN_LONG: &[&str] =
-    &["src/hub/live.rs", "src/hub/practice.rs", "src/config.rs", "src/events/cluster/listener.rs", "src/hub/hubs.rs"];
+const KNOWN_LONG: &[&str] = &["src/config.rs", "src/events/cluster/listener.rs"];
 
 const MAX_LINES: usize = 350;
 
