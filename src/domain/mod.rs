@@ -12,6 +12,7 @@ pub use crate::db::paging;
 pub mod patients;
 pub mod practices;
 pub mod providers;
+mod reminder_lead;
 pub mod reminders;
 mod scheduler;
 mod services;
@@ -20,6 +21,7 @@ pub mod validate;
 pub mod writer;
 
 pub use ids::new_id;
+pub use reminder_lead::{DEFAULT_REMINDER_LEAD, parse_lead};
 pub use scheduler::spawn_scheduler;
 pub use services::{Faults, Services};
 pub use tx::{Begun, MutationTx};

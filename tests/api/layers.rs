@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first; a module may import only from layers below its own.
 const LAYERS: &[&[&str]] = &[
-    &["vocab"],
+    &["vocab", "duration"],
     &["error", "clock", "shutdown", "telemetry"],
     &["flusher"],
     &["db"],
@@ -34,15 +34,13 @@ const LAYERS: &[&[&str]] = &[
 
 /// Imports that still run upwards, each with why it is not fixed yet.
 const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    ("db", "config", "the database settings (DbArgs) still live in config"),
-    ("retention", "config", "the retention settings still live in config"),
     ("limits", "domain", "a quota change is written by limits, not yet a domain operation"),
     ("live", "graphql", "the operation-selection helper is not yet below both"),
 ];
 
 /// Files past ~350 lines, each to be split.
 const KNOWN_LONG: &[&str] =
-    &["src/hub/live.rs", "src/hub/practice.rs", "src/config.rs", "src/events/cluster/listener.rs", "src/hub/hubs.rs"];
+    &["src/hub/live.rs", "src/hub/practice.rs", "src/events/cluster/listener.rs", "src/hub/hubs.rs"];
 
 const MAX_LINES: usize = 350;
 
