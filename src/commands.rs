@@ -95,7 +95,7 @@ async fn register_documents(files: &[std::path::PathBuf], db: &DbArgs) -> anyhow
 async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let db = crate::db::connect(db).await.context("connecting to the database")?;
     // Reminders armed here use the default lead (the serving replicas' setting is theirs).
-    let reminders = Arc::new(Reminders::new(crate::config::DEFAULT_REMINDER_LEAD));
+    let reminders = Arc::new(Reminders::new(crate::domain::DEFAULT_REMINDER_LEAD));
     // Nothing listens to this process's bus. What these commands append is in the log,
     // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
     let bus: crate::events::SharedBus = Arc::new(MemoryBus::new(16));

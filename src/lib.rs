@@ -9,8 +9,10 @@
 //! `tests/api/layers.rs` holds the whole order, bottom first, and fails on an import that
 //! runs upwards; the few that still do are listed there by name, each with its reason.
 //!
-//! - [`config`]: the command line and environment, as a `Config` value;
-//!   [`config_reference`] renders its settings as the docs book's configuration table.
+//! - [`config`]: the command line and environment, as a `Config` value that composes
+//!   the settings each feature owns and validates (`db::DbArgs`, `retention`, `webhooks`,
+//!   `bridges`, `usage`, `persisted::ClientArgs`, …); [`config_reference`] renders them
+//!   as the docs book's configuration table.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
 //! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
@@ -76,7 +78,9 @@
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
-//! - [`db`]: the connection and the sea-orm entities; `migrations/` holds the schema.
+//! - [`db`]: its settings, the connection and the sea-orm entities; `migrations/` holds
+//!   the schema.
+//! - `duration`: the one grammar of every duration setting (`90d`, `1h30m`, `250ms`).
 //! - [`vocab`]: the words all of them share, at the bottom: event types, roles,
 //!   statuses, payment methods and the resource records the domain returns, the log
 //!   snapshots and the schema serves.
@@ -92,6 +96,7 @@ pub mod config;
 pub mod config_reference;
 pub mod db;
 pub mod domain;
+pub(crate) mod duration;
 pub mod error;
 pub mod events;
 pub mod flusher;

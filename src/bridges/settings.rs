@@ -5,8 +5,8 @@
 use clap::{ArgAction, Args};
 use std::time::Duration;
 
+use crate::duration::parse_duration;
 use crate::vocab::EventType;
-use crate::webhooks::parse_duration;
 
 /// What `data` carries: the whole webhook `data` (with the snapshot), or ids and types only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

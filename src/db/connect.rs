@@ -4,7 +4,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
 use std::time::Duration;
 
-use crate::config::DbArgs;
+use super::settings::DbArgs;
 
 /// Connects and applies pending migrations.
 pub async fn connect(args: &DbArgs) -> Result<DatabaseConnection, DbErr> {

@@ -1,10 +1,13 @@
-//! The database: connecting (with migrations), the sea-orm entities and keyset paging.
+//! The database: its settings, connecting (with migrations), the sea-orm entities and
+//! keyset paging.
 
 mod connect;
 pub mod entities;
 pub mod paging;
+mod settings;
 
 pub use connect::{connect, is_unique_violation};
+pub use settings::{DEFAULT_DATABASE_URL, DbArgs, parse_timeout};
 
 /// Adds a bind value to a hand-written Postgres statement and returns its placeholder
 /// (`$n`), for the few statements that combine what sea-orm builds one by one.

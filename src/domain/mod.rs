@@ -13,6 +13,7 @@ pub mod patients;
 pub mod practices;
 pub mod providers;
 pub mod quotas;
+mod reminder_lead;
 pub mod reminders;
 mod scheduler;
 mod services;
@@ -21,6 +22,7 @@ pub mod validate;
 pub mod writer;
 
 pub use ids::new_id;
+pub use reminder_lead::{DEFAULT_REMINDER_LEAD, parse_lead};
 pub use scheduler::spawn_scheduler;
 pub use services::{Faults, Services};
 pub use tx::{Begun, MutationTx};

@@ -16,7 +16,7 @@ pub mod outbox;
 mod redis;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
-pub use cluster::{ClusterBus, ClusterSettings, key_slot};
+pub use cluster::{ClusterBus, ClusterNodes, ClusterSettings, MAX_CLUSTER_NODES, key_slot, parse_cluster_nodes};
 pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, ShardLabel, Transport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};

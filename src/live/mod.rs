@@ -1,6 +1,6 @@
 //! Live queries: `query @live { … }` stays open, answering its full result at once and a
 //! new one whenever an event of its practice changes it. Pushed from the event log, never
-//! polled: the practice's hub (`hub::live`) re-executes a live query only when an event
+//! polled: the practice's hub (`hub::live_queries`) re-executes a live query only when an event
 //! touches what its last result was made of, once for all its subscribers, and sends a
 //! result only when its bytes changed. Each result carries `extensions.revision`, the
 //! practice seq it reflects, from which a client resumes.

@@ -4,12 +4,15 @@
 //!
 //! `store` reads and writes the table (bounded, least recently used pruned first),
 //! `protocol` applies a request's `extensions.persistedQuery` (or refuses it),
-//! `manifest` reads the files an operator registers ahead of time.
+//! `manifest` reads the files an operator registers ahead of time, `settings` holds what
+//! clients may send (`ClientArgs`: these and the HTTP door's CORS origins and batch size).
 
 mod manifest;
 mod protocol;
+mod settings;
 mod store;
 
 pub use manifest::documents_in;
 pub use protocol::{PersistedQueries, Refused};
+pub use settings::ClientArgs;
 pub use store::{Store, sha256_hex};

@@ -19,8 +19,9 @@ mod signing;
 mod start;
 mod worker;
 
+pub use crate::duration::parse_duration;
 pub use guard::{Allowlist, is_public};
 pub(crate) use message::event_data;
-pub use schedule::{RetrySchedule, parse_duration};
+pub use schedule::RetrySchedule;
 pub use settings::WebhookArgs;
 pub use start::start;

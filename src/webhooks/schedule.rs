@@ -6,6 +6,8 @@ use rand::Rng;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::duration::parse_duration;
+
 /// The longest `Retry-After` we honour; a receiver asking for more gets this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -41,23 +43,6 @@ impl RetrySchedule {
         let jitter = if spread >= 1.0 { rand::rng().random_range(-spread..spread) } else { 0.0 };
         Some(Duration::from_millis((base.as_millis() as f64 + jitter).max(0.0) as u64))
     }
-}
-
-/// `250ms`, `5s`, `30m`, `2h`, `5d` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 5s or 30m"))?;
-    let ms = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
-    };
-    n.checked_mul(ms).map(Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP date; capped at a day.

@@ -4,7 +4,8 @@ use clap::{ArgAction, Args};
 use std::time::Duration;
 
 use super::guard::Allowlist;
-use super::schedule::{RetrySchedule, parse_duration};
+use super::schedule::RetrySchedule;
+use crate::duration::parse_duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {

@@ -9,8 +9,10 @@
 
 mod bus;
 mod listener;
+mod nodes;
 mod shards;
 mod slots;
 
 pub use bus::{ClusterBus, ClusterSettings};
+pub use nodes::{ClusterNodes, MAX_CLUSTER_NODES, parse_cluster_nodes};
 pub use slots::key_slot;

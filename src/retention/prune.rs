@@ -1,23 +1,19 @@
-//! Keeping the log bounded: events older than `EVENT_RETENTION`, finished webhook
-//! deliveries (and their attempts) older than `WEBHOOK_RETENTION` and idempotency keys
-//! older than `IDEMPOTENCY_RETENTION` and audit rows older than `AUDIT_RETENTION` are deleted, at least once a minute (and at least
-//! twice per event retention when that is shorter). Every replica prunes; deleting what
-//! another replica deleted first is harmless.
-//!
-//! Events go oldest first, per practice, a page at a time: only a prefix of a practice's
-//! log is ever deleted, so what is kept stays gapless, and a cursor before the oldest kept
-//! event answers CURSOR_EXPIRED. The deletes take no practice lock (new events are
-//! appended at the other end of the log), and each is a short statement of its own.
+//! Pruning what is past its retention: events oldest first, per practice, a page at a
+//! time: only a prefix of a practice's log is ever deleted, so what is kept stays
+//! gapless, and a cursor before the oldest kept event answers CURSOR_EXPIRED. The deletes
+//! take no practice lock (new events are appended at the other end of the log), and each
+//! is a short statement of its own.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RetentionArgs;
 use crate::db::entities::{event, idempotency, practice, webhook_attempt, webhook_delivery};
 use crate::domain::Services;
 use crate::error::AppResult;
 use crate::vocab::WebhookDeliveryStatus;
+
+use super::settings::RetentionArgs;
 
 /// Rows looked at (and at most deleted) per statement.
 const PAGE: u64 = 500;
