@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Fixture, TestApp};
 use crate::multipart_client::Parts;
 use crate::on_both_backends;
 use crate::sse::last_cursor;
@@ -82,6 +82,16 @@ async fn cursors(app: &TestApp, key: &str, practice: &str) -> Vec<(i64, String)>
     edges.iter().map(|e| (e["node"]["seq"].as_i64().unwrap(), e["cursor"].as_str().unwrap().to_string())).collect()
 }
 
+/// Posts three payments; the log as (seq, cursor) and its last seq.
+async fn three_more_payments(app: &TestApp, f: &Fixture) -> (Vec<(i64, String)>, i64) {
+    for _ in 0..3 {
+        app.post_payment(&f.backoffice, &f.patient, 100).await;
+    }
+    let log = cursors(app, &f.subscriber, &f.practice).await;
+    let head = log.len() as i64;
+    (log, head)
+}
+
 async fn sse_resumes_from_last_event_id_whatever_the_documents_shape(app: TestApp) {
     let f = app.fixture().await;
     let mut shapes: Vec<(&str, String)> =
@@ -131,11 +141,7 @@ async fn websocket_resumes(app: TestApp, protocol: &'static str) {
     let f = app.fixture().await;
     for (shape, document) in SHAPES {
         let query = shaped(document, "{ seq type cursor }");
-        for _ in 0..3 {
-            app.post_payment(&f.backoffice, &f.patient, 100).await;
-        }
-        let log = cursors(&app, &f.subscriber, &f.practice).await;
-        let head = log.len() as i64;
+        let (log, head) = three_more_payments(&app, &f).await;
         let after = &log[head as usize - 3].1;
         let mut client = WsClient::connect(app.addr, protocol, &f.subscriber).await;
         client.subscribe("e", &query, json!({ "p": f.practice, "a": after })).await;
@@ -163,11 +169,7 @@ async fn multipart_resumes_with_after_whatever_the_documents_shape(app: TestApp)
     let f = app.fixture().await;
     for (shape, document) in SHAPES {
         let query = shaped(document, "{ seq type cursor }");
-        for _ in 0..3 {
-            app.post_payment(&f.backoffice, &f.patient, 100).await;
-        }
-        let log = cursors(&app, &f.subscriber, &f.practice).await;
-        let head = log.len() as i64;
+        let (log, head) = three_more_payments(&app, &f).await;
         let after = &log[head as usize - 3].1;
         let mut parts = Parts::open(&app, &f.subscriber, &query, json!({ "p": f.practice, "a": after })).await;
         for seq in head - 1..=head {
