@@ -9,13 +9,11 @@ use sea_orm::{
 
 use super::StoredEvent;
 use crate::clock::to_millis;
+use crate::db::ROWS_PER_INSERT;
 use crate::db::bind;
 use crate::db::entities::{event, practice};
 use crate::error::{AppError, AppResult};
 use crate::vocab::EventType;
-
-/// Rows per INSERT statement (Postgres takes at most 65,535 bind parameters).
-pub const ROWS_PER_INSERT: usize = 1000;
 
 /// Writes a batch's events (seqs assigned by the practice's writer, which holds the
 /// practice's counter row lock), `ROWS_PER_INSERT` per statement.

@@ -23,7 +23,7 @@ const BATCH: u64 = 200;
 
 /// Records, inside the events' transaction, that they still have to be published.
 pub async fn record_many(conn: &impl ConnectionTrait, events: &[StoredEvent], now_ms: i64) -> AppResult<()> {
-    for chunk in events.chunks(super::log::ROWS_PER_INSERT) {
+    for chunk in events.chunks(crate::db::ROWS_PER_INSERT) {
         let rows = chunk.iter().map(|event| outbox::ActiveModel {
             practice_id: Set(event.practice_id.clone()),
             seq: Set(event.seq),

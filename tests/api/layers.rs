@@ -37,7 +37,7 @@ const LAYERS: &[&[&str]] = &[
 const KNOWN_UPWARD: &[(&str, &str, &str)] = &[];
 
 /// Files past ~350 lines, each to be split.
-const KNOWN_LONG: &[&str] = &["src/events/cluster/listener.rs"];
+const KNOWN_LONG: &[&str] = &[];
 
 const MAX_LINES: usize = 350;
 

@@ -10,6 +10,7 @@
 mod bus;
 mod listener;
 mod nodes;
+mod placement;
 mod shards;
 mod slots;
 
