@@ -1,8 +1,9 @@
 //! The module graph, read from the sources: every `crate::` path in `src/` names a module
 //! below the one it is written in (the order `src/lib.rs`'s tour gives), and no source file
-//! grows past the size a reader takes in. The edges and files that still break the rules
-//! are listed by name below; the test fails on a new one, and on a listed one that has
-//! been fixed (so the lists only shrink).
+//! grows past the size a reader takes in; inside a module, its files name each other in
+//! one direction (no circle). The edges and files that still break the rules are listed by
+//! name below; the test fails on a new one, and on a listed one that has been fixed (so
+//! the lists only shrink).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -116,4 +117,75 @@ fn no_source_file_grows_past_what_a_reader_takes_in() {
         "short now, take off KNOWN_LONG: {:?}",
         known.difference(&long).collect::<Vec<_>>()
     );
+}
+
+/// Within each module directory, its files (or sub-directories) as a graph of who names
+/// whom (`super::x` or `crate::module::x`); comments are not imports.
+fn file_graph(dir: &Path, module: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut members: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut files = Vec::new();
+    sources(dir, &mut files);
+    for file in files {
+        let first = file.strip_prefix(dir).unwrap().components().next().unwrap();
+        let name = first.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        members.entry(name).or_default().push(file);
+    }
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, files) in members.iter().filter(|(name, _)| !matches!(name.as_str(), "mod" | "tests")) {
+        for file in files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for prefix in ["super::".to_string(), format!("crate::{module}::")] {
+                    for (at, _) in line.match_indices(prefix.as_str()) {
+                        let rest = &line[at + prefix.len()..];
+                        let target: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                        if target != *name && target != "mod" && members.contains_key(&target) {
+                            graph.entry(name.clone()).or_default().insert(target);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A circle in `graph`, if there is one (depth-first, with the path so far).
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            return Some(path[start..].to_vec());
+        }
+        if !done.insert(node.to_string()) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_files_of_a_module_name_each_other_in_one_direction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            let module = dir.file_name().unwrap().to_string_lossy().to_string();
+            let found = circle(&file_graph(&dir, &module));
+            assert!(found.is_none(), "src/{module}: its files import each other in a circle: {found:?}");
+        }
+    }
 }
