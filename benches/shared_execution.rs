@@ -9,7 +9,7 @@
 use async_graphql::{Request, Variables};
 use chrono::Utc;
 use clinicstream::auth::{Auth, Principal};
-use clinicstream::events::{Payload, StoredEvent, Transport, TransportLabel};
+use clinicstream::events::{Payload, StoredEvent, StreamTransport, TransportLabel};
 use clinicstream::graphql::types::{EventType, Patient};
 use clinicstream::hub::{Outbound, Subscribe, Subscribed, Tag};
 use clinicstream::{App, Config};
@@ -65,7 +65,7 @@ fn shared_execution(c: &mut Criterion) {
             let request = Request::new(query).variables(Variables::from_json(serde_json::json!({ "p": practice_id })));
             let principal = Principal::Admin { key_id: None };
             let subscribe =
-                Subscribe { request, principal, session: None, after: None, transport: Transport::Websocket };
+                Subscribe { request, principal, session: None, after: None, transport: StreamTransport::Websocket };
             let outbound = Outbound::new(1 << 20);
             match state.hubs.subscribe(subscribe, &outbound, &Tag::new("1")).await {
                 Subscribed::Registered(registration) => registrations.push(registration),
@@ -78,7 +78,7 @@ fn shared_execution(c: &mut Criterion) {
     });
     let state = app.state().clone();
     let counters = state.services.counters.clone();
-    let delivered = counters.delivered.get_or_create(&TransportLabel::of(Transport::Websocket)).clone();
+    let delivered = counters.delivered.get_or_create(&TransportLabel::of(StreamTransport::Websocket)).clone();
     let mut seq = 0;
     let mut group = c.benchmark_group("hub");
     group.throughput(Throughput::Elements(REGISTRATIONS as u64));

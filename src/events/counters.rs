@@ -8,26 +8,27 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-/// How an event reached its subscriber. A closed set: labels never carry tenant ids,
-/// whose number is unbounded.
+/// Which stream an event reached its subscriber on (the streaming doors only; every door
+/// an operation can come through is `vocab::Transport`). A closed set: labels never carry
+/// tenant ids, whose number is unbounded. Multipart's label is `http`, as it always was.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum Transport {
+pub enum StreamTransport {
     Websocket,
     Sse,
-    Http,
+    Multipart,
 }
 
-impl Transport {
+impl StreamTransport {
     pub fn as_str(self) -> &'static str {
         match self {
-            Transport::Websocket => "websocket",
-            Transport::Sse => "sse",
-            Transport::Http => "http",
+            StreamTransport::Websocket => "websocket",
+            StreamTransport::Sse => "sse",
+            StreamTransport::Multipart => "http",
         }
     }
 }
 
-impl EncodeLabelValue for Transport {
+impl EncodeLabelValue for StreamTransport {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
         encoder.write_str(self.as_str())
@@ -36,11 +37,11 @@ impl EncodeLabelValue for Transport {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransportLabel {
-    pub transport: Transport,
+    pub transport: StreamTransport,
 }
 
 impl TransportLabel {
-    pub fn of(transport: Transport) -> Self {
+    pub fn of(transport: StreamTransport) -> Self {
         Self { transport }
     }
 }

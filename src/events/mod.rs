@@ -17,7 +17,7 @@ mod redis;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use cluster::{ClusterBus, ClusterNodes, ClusterSettings, MAX_CLUSTER_NODES, key_slot, parse_cluster_nodes};
-pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, ShardLabel, Transport, TransportLabel};
+pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, ShardLabel, StreamTransport, TransportLabel};
 pub use cursor::Cursor;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter, start_seq};

@@ -12,7 +12,7 @@ use super::render_cache::Cached;
 use super::shared_feed::{FeedSpec, Probe, Source};
 use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
 use crate::domain::validate;
-use crate::events::{Cursor, Feed, FeedFilter, GaugeGuard, StoredEvent, Transport, TransportLabel, start_seq};
+use crate::events::{Cursor, Feed, FeedFilter, GaugeGuard, StoredEvent, StreamTransport, TransportLabel, start_seq};
 
 #[derive(Default)]
 pub struct Subscription;
@@ -47,7 +47,7 @@ async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, filte
     // Boxed: the database futures behind `open` are large, and an unboxed await would keep
     // their space inside every subscription's stream for as long as it lives.
     let feed = Box::pin(Feed::open(&s.db, &s.bus, &s.counters, practice_id, after.as_deref(), filter)).await.gql()?;
-    let transport = ctx.data_opt::<Transport>().copied().unwrap_or(Transport::Http);
+    let transport = ctx.data_opt::<StreamTransport>().copied().unwrap_or(StreamTransport::Multipart);
     let label = TransportLabel::of(transport);
     let open = GaugeGuard::hold(s.counters.subscriptions.get_or_create(&label).clone());
     let delivered = s.counters.delivered.get_or_create(&label).clone();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::streamed::{End, Source, Step, hold, through_hub};
 use crate::auth::{Auth, Principal};
-use crate::events::Transport;
+use crate::events::StreamTransport;
 use crate::state::AppState;
 
 /// Apollo's router sends a heartbeat this often; so do we, from the first moment.
@@ -78,13 +78,13 @@ pub(crate) async fn subscribe(
         Err(refused) => return refused,
     };
     let results: BoxStream<'static, String> =
-        match through_hub(state, request, None, principal.clone(), Transport::Http).await {
+        match through_hub(state, request, None, principal.clone(), StreamTransport::Multipart).await {
             Source::Shared(results) => results.map(|(payload, _resume)| payload.to_string()).boxed(),
             Source::Own(results) => results.map(|response| serialised(&response)).boxed(),
             Source::Unshared(request) => {
                 let request = request
                     .data(Auth(Some(principal.clone())))
-                    .data(Transport::Http)
+                    .data(StreamTransport::Multipart)
                     .data(crate::vocab::Transport::Multipart);
                 state.schema.execute_stream(request).map(|response| serialised(&response)).boxed()
             }
@@ -98,7 +98,7 @@ pub(crate) async fn subscribe(
     let parts = stream::select(results, heartbeats)
         .take_while(|part| std::future::ready(part.is_some()))
         .filter_map(std::future::ready);
-    let body = hold(state, Transport::Http, principal, slots, parts.boxed()).flat_map(|step| {
+    let body = hold(state, StreamTransport::Multipart, principal, slots, parts.boxed()).flat_map(|step| {
         let (part, last) = match step {
             Step::Item(part) => (Some(part), false),
             Step::End(End::Completed) => (None, true),

@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 use std::sync::Arc;
 
 use crate::auth::Principal;
-use crate::events::{GaugeGuard, StoredEvent, Transport, TransportLabel};
+use crate::events::{GaugeGuard, StoredEvent, StreamTransport, TransportLabel};
 use crate::hub::{Frame, Outbound, Registration, Subscribe, Subscribed, Tag};
 use crate::state::AppState;
 
@@ -32,7 +32,7 @@ pub(crate) async fn through_hub(
     request: async_graphql::Request,
     after: Option<String>,
     principal: Principal,
-    transport: Transport,
+    transport: StreamTransport,
 ) -> Source {
     let outbound = Outbound::new(state.config.outbound_max_bytes);
     let tag = Tag::new(transport.as_str());
@@ -139,7 +139,7 @@ pub(crate) enum Step<T> {
 /// or the server drains.
 pub(crate) fn hold<T: Send + 'static>(
     state: &AppState,
-    transport: Transport,
+    transport: StreamTransport,
     principal: Principal,
     slots: QuotaSlots,
     mut results: BoxStream<'static, T>,

@@ -16,7 +16,7 @@ use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Rejected, Reply, WsConfig};
 use crate::auth::{Auth, Credentials, Principal};
 use crate::domain::Services;
-use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
 use crate::hub::{Hubs, Subscribe, Subscribed};
 use crate::persisted::PersistedQueries;
@@ -34,7 +34,8 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
     };
     let auth =
         Arc::new(KeyAuth { services: state.services.clone(), max_connections: state.config.max_connections_per_key });
-    let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(Transport::Websocket)).clone();
+    let connection =
+        state.http_metrics.connections.get_or_create(&TransportLabel::of(StreamTransport::Websocket)).clone();
     ws::upgrade(
         upgrade,
         headers,
@@ -136,7 +137,7 @@ impl Execute for Limited {
                 None => None,
             };
             let subscribe =
-                Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: Transport::Websocket };
+                Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: StreamTransport::Websocket };
             match this.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {
                 Subscribed::Registered(registration) => yield OpItem::Registered(Box::new((registration, slot))),
                 Subscribed::Running(mut responses) => {
@@ -215,7 +216,7 @@ impl ConnectionAuth for KeyAuth {
             // bootstrap ADMIN_KEY lives as long as the process's configuration.
             let closed = Some(credentials.closed());
             data.insert(credentials);
-            data.insert(Transport::Websocket);
+            data.insert(StreamTransport::Websocket);
             // The door operations are metered and audited under, and the connection's
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);

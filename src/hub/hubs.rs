@@ -22,7 +22,7 @@ use super::registrations::Subscriber;
 use super::shared::{LiveThrottle, Shared};
 use crate::auth::{Auth, Principal};
 use crate::domain::Services;
-use crate::events::{GaugeGuard, Transport, TransportLabel};
+use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::shared_feed::Probe;
 use crate::graphql::{AppSchema, operation_name};
 use crate::live::{Live, Types};
@@ -45,7 +45,7 @@ pub struct Subscribe {
     pub session: Option<Arc<Data>>,
     /// Replaces the subscription's `after` (SSE's `Last-Event-ID`).
     pub after: Option<String>,
-    pub transport: Transport,
+    pub transport: StreamTransport,
 }
 
 /// How a subscription runs. Made once per subscription and taken apart at once.

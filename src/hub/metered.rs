@@ -58,10 +58,10 @@ impl Metered {
 }
 
 /// The door a hub subscriber came through (the hub's `Http` is multipart's).
-pub(super) fn door(transport: crate::events::Transport) -> Door {
+pub(super) fn door(transport: crate::events::StreamTransport) -> Door {
     match transport {
-        crate::events::Transport::Websocket => Door::Websocket,
-        crate::events::Transport::Sse => Door::Sse,
-        crate::events::Transport::Http => Door::Multipart,
+        crate::events::StreamTransport::Websocket => Door::Websocket,
+        crate::events::StreamTransport::Sse => Door::Sse,
+        crate::events::StreamTransport::Multipart => Door::Multipart,
     }
 }

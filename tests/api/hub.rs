@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use clinicstream::events::{Cursor, Transport, TransportLabel};
+use clinicstream::events::{Cursor, StreamTransport, TransportLabel};
 
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, spawn_app_with, until};
 use crate::on_both_backends;
@@ -25,7 +25,7 @@ const WIDE: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor 
     patient { id firstName lastName email phone balanceCents createdAt } } } }";
 
 fn registered(app: &TestApp) -> i64 {
-    app.state().services.counters.subscriptions.get_or_create(&TransportLabel::of(Transport::Websocket)).get()
+    app.state().services.counters.subscriptions.get_or_create(&TransportLabel::of(StreamTransport::Websocket)).get()
 }
 
 fn operations(app: &TestApp) -> i64 {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::request::{self, Refusal};
 use super::{resume, stream};
-use crate::events::Transport;
+use crate::events::StreamTransport;
 use crate::http::auth::{authorization, resolve};
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ async fn open(
     let plan = resume::prepare(&mut request, last_event_id).map_err(Refusal::bad_request)?;
     Ok(stream::respond(
         state,
-        request.data(auth).data(Transport::Sse).data(crate::vocab::Transport::Sse),
+        request.data(auth).data(StreamTransport::Sse).data(crate::vocab::Transport::Sse),
         plan,
         principal,
         slots,

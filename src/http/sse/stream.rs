@@ -16,7 +16,7 @@ use futures_util::stream::BoxStream;
 use super::request::Refusal;
 use super::resume::{self, Plan, take_cursor};
 use crate::auth::{Auth, Principal};
-use crate::events::Transport;
+use crate::events::StreamTransport;
 use crate::http::streamed::{End, QuotaSlots, Source, Step, hold, through_hub};
 use crate::state::AppState;
 
@@ -50,7 +50,7 @@ pub(super) async fn subscribe(
     principal: Principal,
     slots: QuotaSlots,
 ) -> Response {
-    match through_hub(state, request, after.clone(), principal.clone(), Transport::Sse).await {
+    match through_hub(state, request, after.clone(), principal.clone(), StreamTransport::Sse).await {
         Source::Shared(results) => {
             let events =
                 results.map(|(payload, resume)| Event::default().event("next").id(resume.id()).data(&*payload));
@@ -67,7 +67,7 @@ pub(super) async fn subscribe(
                 answer(state, async_graphql::Response::from_errors(vec![error]), principal)
             }
             Ok(plan) => {
-                let request = request.data(Auth(Some(principal.clone()))).data(Transport::Sse);
+                let request = request.data(Auth(Some(principal.clone()))).data(StreamTransport::Sse);
                 respond(state, request.data(crate::vocab::Transport::Sse), plan, principal, slots)
             }
             Err(message) => Refusal::bad_request(message).into_response(),
@@ -84,7 +84,7 @@ pub(super) fn open(
     principal: Principal,
     slots: QuotaSlots,
 ) -> Response {
-    let events = hold(state, Transport::Sse, principal, slots, results).flat_map(|step| {
+    let events = hold(state, StreamTransport::Sse, principal, slots, results).flat_map(|step| {
         let events = match step {
             Step::Item(event) => vec![event],
             Step::End(End::Completed) => vec![complete()],
