@@ -73,6 +73,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A setting's duration: more than zero and at most `max`, or why not. `what` is how the
+/// setting's values look ("a timeout like 30s, 2m or 1m30s"); `longest` names `max` in
+/// words ("an hour"). Each duration setting keeps its own bounds and words through this.
+pub(crate) fn positive_up_to(text: &str, what: &str, max: Duration, longest: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not {what}");
+    let total = parse(text).map_err(|_| bad())?;
+    if total.is_zero() {
+        return Err(bad());
+    }
+    if total > max {
+        return Err(format!("{text:?} is longer than {longest}"));
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Malformed, parse, parse_duration};

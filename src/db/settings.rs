@@ -24,15 +24,7 @@ pub struct DbArgs {
 /// Parses a timeout in the duration grammar (`30s`, `2m`, `1m30s`). Zero is refused
 /// (nothing could ever be waited for); at most an hour.
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a timeout like 30s, 2m or 1m30s");
-    let total = crate::duration::parse(text).map_err(|_| bad())?;
-    if total.is_zero() {
-        return Err(bad());
-    }
-    if total > Duration::from_secs(3600) {
-        return Err(format!("{text:?} is longer than an hour"));
-    }
-    Ok(total)
+    crate::duration::positive_up_to(text, "a timeout like 30s, 2m or 1m30s", Duration::from_secs(3600), "an hour")
 }
 
 #[cfg(test)]

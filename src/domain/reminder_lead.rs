@@ -10,15 +10,12 @@ pub const DEFAULT_REMINDER_LEAD: Duration = Duration::from_secs(30 * 60);
 /// reminder due when the appointment starts would never be sent (reminders are not sent
 /// once an appointment has started); at most a week.
 pub fn parse_lead(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a lead time like 30m, 90s or 1h");
-    let total = crate::duration::parse(text).map_err(|_| bad())?;
-    if total.is_zero() {
-        return Err(bad());
-    }
-    if total > Duration::from_secs(7 * 24 * 3600) {
-        return Err(format!("{text:?} is longer than a week"));
-    }
-    Ok(total)
+    crate::duration::positive_up_to(
+        text,
+        "a lead time like 30m, 90s or 1h",
+        Duration::from_secs(7 * 24 * 3600),
+        "a week",
+    )
 }
 
 #[cfg(test)]

@@ -29,15 +29,7 @@ const MAX_RETENTION: Duration = Duration::from_secs(10 * 366 * 86_400);
 /// Parses a retention in the duration grammar. Zero is refused (it would prune what was
 /// just written); at most ten years.
 pub fn parse_retention(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a retention like 90d, 24h or 30m");
-    let total = crate::duration::parse(text).map_err(|_| bad())?;
-    if total.is_zero() {
-        return Err(bad());
-    }
-    if total > MAX_RETENTION {
-        return Err(format!("{text:?} is longer than ten years"));
-    }
-    Ok(total)
+    crate::duration::positive_up_to(text, "a retention like 90d, 24h or 30m", MAX_RETENTION, "ten years")
 }
 
 #[cfg(test)]
