@@ -167,9 +167,12 @@ impl App {
         let limits = Arc::new(
             crate::limits::Limits::new(settings, db.clone(), clock.clone()).context("opening the shared limits")?,
         );
+        let identity = config.identity.settings().map_err(|bad| anyhow::anyhow!("bad identity setting: {bad}"))?;
+        let identity = identity.map(|settings| Arc::new(crate::identity::Identity::new(settings, clock.clone())));
         let services = Services {
             db,
             bus,
+            identity,
             clock: clock.clone(),
             admin_key_hash: config.admin_key.as_deref().map(hash_key),
             outbox,
@@ -258,6 +261,7 @@ impl App {
         let services = &state.services;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         let (sessions, keys, limits) = (services.sessions.clone(), services.keys.clone(), services.limits.clone());
+        let identity = services.identity.clone();
         services.limits.start(
             move |control| match control {
                 crate::limits::Control::Revoked(key_id) => {
@@ -265,6 +269,13 @@ impl App {
                     sessions.close_key(&key_id, "API key revoked");
                 }
                 crate::limits::Control::QuotaChanged(practice_id) => limits.forget_quota(&practice_id),
+                crate::limits::Control::LoggedOut { session_id, subject, at } => {
+                    let logout = crate::identity::LoggedOut { session_id, subject, at };
+                    if let Some(identity) = &identity {
+                        identity.logouts.record(&logout);
+                    }
+                    sessions.close_person(logout.subject.as_deref(), logout.session_id.as_deref());
+                }
             },
             &workers,
             &tracker,

@@ -121,11 +121,12 @@ async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
         writers,
         owners: Default::default(),
         keys: Default::default(),
+        identity: None,
     })
 }
 
 fn admin() -> Principal {
-    Principal::Admin { key_id: None }
+    Principal::bootstrap()
 }
 
 /// One practice with two providers, eight patients, a day of appointments and a few

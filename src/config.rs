@@ -185,6 +185,8 @@ pub struct Config {
     pub bridges: Box<crate::bridges::BridgeArgs>,
     #[command(flatten)]
     pub metering: Box<crate::usage::MeteringArgs>,
+    #[command(flatten)]
+    pub identity: Box<crate::identity::IdentityArgs>,
 }
 
 impl Config {

@@ -44,7 +44,11 @@
 //!   fragment spread inlined (`graphql::bounds`, on every door and in the schema); NUL is
 //!   refused in every string (`no_nul`); subscription root fields written in fragments
 //!   are brought to the root so every door streams and resumes them (`root_fields`).
-//! - [`auth`]: API keys and the principal they grant.
+//! - [`auth`]: API keys, and the principal a key or a person grants: who acts (a key or a
+//!   person) and what it may touch (everything, a practice in a role, one patient).
+//! - [`identity`]: people's access tokens (JWTs from an OpenID Provider) verified against
+//!   the issuer's keys (`OIDC_ISSUER` or `JWT_JWKS_URL`), the claims object that grants a
+//!   practice, a role or one patient, and back-channel logout.
 //! - [`limits`]: what must hold across replicas, through Redis when there is one: the
 //!   per-key rate limit (a token bucket script), the per-key connection cap and the
 //!   practices' connection and subscription quotas (leased slots a crashed replica's
@@ -103,6 +107,7 @@ pub mod flusher;
 pub mod graphql;
 pub(crate) mod http;
 pub mod hub;
+pub mod identity;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;

@@ -19,10 +19,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn of(principal: &Principal, transport: Transport, operation_name: Option<&str>) -> Self {
-        let role = match principal {
-            Principal::Admin { .. } => Role::Admin,
-            Principal::Scoped { role, .. } => *role,
-        };
+        let role = principal.role();
         Self {
             api_key_id: principal.key_id().map(Into::into),
             role,

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Principal;
+use super::{Grant, Principal};
 use crate::db::entities::api_key;
 use crate::error::{AppError, AppResult};
 use crate::vocab::Role;
@@ -68,7 +68,7 @@ pub(super) async fn lookup(
     if let Some(admin) = admin_key_hash
         && bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))
     {
-        return Ok((Principal::Admin { key_id: None }, None));
+        return Ok((Principal::bootstrap(), None));
     }
     // The lookup is by hash, so its timing reveals nothing about the key itself.
     let row = api_key::Entity::find()
@@ -81,9 +81,10 @@ pub(super) async fn lookup(
     }
     let role = Role::parse(&row.role).ok_or(AppError::Unauthenticated)?;
     let principal = match (role, row.practice_id) {
-        (Role::Admin, None) => Principal::Admin { key_id: Some(row.id) },
-        (role, Some(practice_id)) => Principal::Scoped { key_id: row.id, role, practice_id },
-        (_, None) => return Err(AppError::Unauthenticated),
+        (Role::Admin, None) => Principal::key(row.id, Grant::Admin),
+        // No key is a patient's: PATIENT is granted by a person's token only.
+        (Role::Patient, _) | (_, None) => return Err(AppError::Unauthenticated),
+        (role, Some(practice_id)) => Principal::key(row.id, Grant::Practice { practice_id, role }),
     };
     Ok((principal, row.expires_at))
 }

@@ -1,4 +1,5 @@
-//! Who is calling: API keys (generated, hashed, looked up) and the principal they grant.
+//! Who is calling: API keys (generated, hashed, looked up), and the principal a key or a
+//! person's token grants.
 
 mod key_cache;
 mod keys;
@@ -8,6 +9,6 @@ mod sessions;
 
 pub use key_cache::KeyCache;
 pub use keys::{KeyMaterial, authenticate, bearer, hash_key, new_key};
-pub use principal::{Auth, Principal};
+pub use principal::{Actor, Auth, Grant, Person, Principal};
 pub use rate_limit::RateLimiter;
 pub use sessions::{Credentials, Sessions};

@@ -1,7 +1,9 @@
-//! Open connections by API key, so that a revoked or expired key's sockets are closed:
-//! at once on the replica that revoked it, and within a second everywhere by a sweep that
-//! checks every locally connected key in one query. A connection's credentials can be
-//! replaced while it is open (`refreshCredentials`), which moves it to the new key.
+//! Open connections by API key or person, so that a revoked or expired key's sockets are
+//! closed: at once on the replica that revoked it, and within a second everywhere by a
+//! sweep that checks every locally connected key in one query. A person's connections
+//! close when their token expires (the same sweep) or their session is logged out. A
+//! connection's credentials can be replaced while it is open (`refreshCredentials`),
+//! which moves it to the new key or token.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -26,7 +28,16 @@ type Closer = Arc<watch::Sender<Option<(u16, String)>>>;
 #[derive(Default)]
 pub struct Sessions {
     by_key: Mutex<HashMap<String, HashMap<u64, Closer>>>,
+    /// The connections that act as a person: their token's end and session.
+    people: Mutex<HashMap<u64, Signed>>,
     next_id: AtomicU64,
+}
+
+/// A person's connection: when its token expires, and the issuer's session it is of.
+struct Signed {
+    expires_at_ms: i64,
+    session_id: Option<String>,
+    closer: Closer,
 }
 
 /// Unregisters its connection from a key when dropped.
@@ -38,6 +49,7 @@ pub struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
+        self.sessions.people.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
         let mut by_key = self.sessions.by_key.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(closers) = by_key.get_mut(&self.key) {
             closers.remove(&self.id);
@@ -63,7 +75,7 @@ impl Credentials {
     pub fn replace(&self, principal: Principal) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let sessions = current.1.sessions.clone();
-        let guard = sessions.register(principal.limit_key(), self.closer.clone());
+        let guard = sessions.register(&principal, self.closer.clone());
         *current = (principal, guard);
     }
 
@@ -82,16 +94,25 @@ impl Credentials {
 }
 
 impl Sessions {
-    fn register(self: &Arc<Self>, key: &str, closer: Closer) -> SessionGuard {
+    fn register(self: &Arc<Self>, principal: &Principal, closer: Closer) -> SessionGuard {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_string()).or_default().insert(id, closer);
-        SessionGuard { sessions: self.clone(), key: key.to_string(), id }
+        let key = principal.limit_key().into_owned();
+        if let Some(person) = principal.person() {
+            let signed = Signed {
+                expires_at_ms: person.expires_at_ms,
+                session_id: person.session_id.clone(),
+                closer: closer.clone(),
+            };
+            self.people.lock().unwrap_or_else(|e| e.into_inner()).insert(id, signed);
+        }
+        self.by_key.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().insert(id, closer);
+        SessionGuard { sessions: self.clone(), key, id }
     }
 
     /// Registers a new connection acting as `principal`.
     pub fn open(self: &Arc<Self>, principal: Principal) -> Arc<Credentials> {
         let closer: Closer = Arc::new(watch::channel(None).0);
-        let guard = self.register(principal.limit_key(), closer.clone());
+        let guard = self.register(&principal, closer.clone());
         Arc::new(Credentials { current: Mutex::new((principal, guard)), closer })
     }
 
@@ -103,6 +124,35 @@ impl Sessions {
         }
     }
 
+    /// Closes every connection of a person, or of one of their sessions, on this replica
+    /// (the issuer logged them out).
+    pub fn close_person(&self, subject: Option<&str>, session_id: Option<&str>) {
+        let reason = "signed out at the identity provider";
+        if let Some(subject) = subject {
+            self.close_key(&format!("{}{subject}", Principal::PERSON_PREFIX), reason);
+        }
+        if let Some(session_id) = session_id {
+            let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+            for signed in people.values().filter(|p| p.session_id.as_deref() == Some(session_id)) {
+                signed.closer.send_replace(Some((FORBIDDEN, reason.to_string())));
+            }
+        }
+    }
+
+    /// Closes the connections whose token has expired.
+    fn close_expired(&self, now_ms: i64) {
+        let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        for signed in people.values().filter(|p| p.expires_at_ms <= now_ms) {
+            signed.closer.send_if_modified(|reason| {
+                let first = reason.is_none();
+                if first {
+                    *reason = Some((FORBIDDEN, "access token expired".to_string()));
+                }
+                first
+            });
+        }
+    }
+
     /// How many connections a key has open on this replica.
     pub fn count(&self, key: &str) -> usize {
         self.by_key.lock().unwrap_or_else(|e| e.into_inner()).get(key).map_or(0, HashMap::len)
@@ -111,7 +161,11 @@ impl Sessions {
     /// The stored keys with open connections (the bootstrap admin key is not stored).
     fn key_ids(&self) -> Vec<String> {
         let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        by_key.keys().filter(|k| k.as_str() != Principal::BOOTSTRAP).cloned().collect()
+        by_key
+            .keys()
+            .filter(|k| k.as_str() != Principal::BOOTSTRAP && !k.starts_with(Principal::PERSON_PREFIX))
+            .cloned()
+            .collect()
     }
 
     /// Every second, closes the connections of keys that were revoked (on any replica),
@@ -124,6 +178,7 @@ impl Sessions {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
+            self.close_expired(clock.now().timestamp_millis());
             let ids = self.key_ids();
             if ids.is_empty() {
                 continue;

@@ -50,6 +50,11 @@ pub fn view(row: api_key::Model) -> ApiKey {
 pub async fn create(s: &Services, who: &Principal, input: CreateApiKeyInput) -> AppResult<CreatedApiKey> {
     let practice_id = input.practice_id.as_deref().map(|p| validate::id("practiceId", p)).transpose()?;
     who.require_admin(practice_id)?;
+    if input.role == Role::Patient {
+        return Err(AppError::bad_input(
+            "role: PATIENT is granted by a person's access token (OIDC), never by an API key",
+        ));
+    }
     if practice_id.is_none() && input.role != Role::Admin {
         return Err(AppError::bad_input("practiceId: required for BACKOFFICE and SUBSCRIBER keys"));
     }
@@ -134,9 +139,10 @@ pub async fn list(s: &Services, who: &Principal, practice_id: &str) -> AppResult
     Ok(rows.into_iter().map(view).collect())
 }
 
-/// Replaces the credentials of the calling websocket connection with `key`, keeping its
-/// subscriptions: from then on its operations act as the new key, and the old key's
-/// revocation or expiry no longer closes it. The new key must be of the same practice.
+/// Replaces the credentials of the calling websocket connection with `key` (an API key or
+/// a person's access token), keeping its subscriptions: from then on its operations act as
+/// the new credentials, and the old ones' revocation or expiry no longer closes it. A new
+/// key must be of the same practice; a new token of the same person with the same grant.
 pub async fn refresh(
     s: &Services,
     who: &Principal,
@@ -145,9 +151,24 @@ pub async fn refresh(
 ) -> AppResult<bool> {
     let presented = key.trim();
     let presented = crate::auth::bearer(presented).unwrap_or(presented);
-    let new = crate::auth::authenticate(&s.db, s.admin_key_hash.as_deref(), presented, s.now_ms()).await?;
-    if new.practice_id() != who.practice_id() {
-        return Err(AppError::forbidden("the new key must belong to the same practice as the connection's key"));
+    let new = match &s.identity {
+        Some(identity) if crate::identity::looks_like_jwt(presented) => match identity.verify(presented).await {
+            Ok(principal) => principal,
+            Err(crate::identity::Refused::Invalid(_)) => return Err(AppError::Unauthenticated),
+            Err(crate::identity::Refused::NoScope(reason)) => return Err(AppError::forbidden(reason)),
+        },
+        _ => crate::auth::authenticate(&s.db, s.admin_key_hash.as_deref(), presented, s.now_ms()).await?,
+    };
+    match (who.person(), new.person()) {
+        (None, None) if new.practice_id() != who.practice_id() => {
+            return Err(AppError::forbidden("the new key must belong to the same practice as the connection's key"));
+        }
+        (None, None) => {}
+        (Some(old), Some(person)) if old.subject == person.subject && new.grant == who.grant => {}
+        (Some(_), Some(_)) => {
+            return Err(AppError::forbidden("the new token must be the same person's, with the same practice and role"));
+        }
+        _ => return Err(AppError::forbidden("a key's connection takes a key, a person's connection a token")),
     }
     let connection = connection.ok_or_else(|| {
         AppError::bad_input("refreshCredentials replaces a websocket connection's key: send it over that connection")

@@ -29,6 +29,8 @@ pub struct Services {
     pub limits: Arc<crate::limits::Limits>,
     /// Resolved API keys, kept for a second.
     pub keys: Arc<crate::auth::KeyCache>,
+    /// People's access tokens, when an issuer is configured.
+    pub identity: Option<Arc<crate::identity::Identity>>,
     /// Which practice each patient, provider and appointment belongs to.
     pub owners: Arc<super::owners::Owners>,
     /// The practices' writers (group commit).

@@ -25,10 +25,17 @@ fn cached(event: Arc<StoredEvent>) -> Cached<Event> {
 
 /// The field's events: from the hub's shared execution (a `Source`), nothing at all while
 /// the hub only probes the subscriber's start (a `Probe`), or a `Feed` of its own.
-async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, filter: FeedFilter) -> GqlResult<Events> {
+async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, mut filter: FeedFilter) -> GqlResult<Events> {
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;
+    // A patient's feed holds the events about them only; the cursors stay the practice's.
+    if let Some(own) = who.patient_id() {
+        match filter.patient_id.as_deref() {
+            Some(asked) if asked != own => return Err(crate::error::AppError::NotFound("patient")).gql(),
+            _ => filter.patient_id = Some(own.to_string()),
+        }
+    }
     // A filter id no entity can have is a mistake to report, not a feed that stays silent.
     for (field, id) in [("providerId", &filter.provider_id), ("patientId", &filter.patient_id)] {
         id.as_deref().map(|id| validate::id(field, id)).transpose().gql()?;

@@ -6,6 +6,7 @@ mod auth;
 mod cors;
 mod graphql;
 mod health;
+mod logout;
 pub mod metrics;
 mod multipart;
 mod params;

@@ -4,11 +4,11 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{assets, cors, graphql, health, metrics, sse};
+use super::{assets, cors, graphql, health, logout, metrics, sse};
 use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/asyncapi.json", get(asyncapi))
+        .route("/oidc/backchannel-logout", post(logout::backchannel))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

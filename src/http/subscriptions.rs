@@ -104,7 +104,7 @@ impl Execute for Limited {
         let (this, link) = (self.clone(), link.clone());
         async_stream::stream! {
             if let Some(principal) = &principal
-                && this.limits.allow(principal.limit_key()).await.is_err()
+                && this.limits.allow(&principal.limit_key()).await.is_err()
             {
                 yield OpItem::Reply(rate_limited().into());
                 return;
@@ -196,12 +196,14 @@ impl ConnectionAuth for KeyAuth {
         let (services, max_connections) = (self.services.clone(), self.max_connections);
         async move {
             let presented = payload_authorization(&init_payload).or(header_authorization);
-            let auth = resolve(&services, presented.as_deref()).await;
+            let auth = resolve(&services, presented.as_deref())
+                .await
+                .map_err(|denied| format!("{}: {}", denied.code(), denied.message()))?;
             let Some(principal) = &auth.0 else {
                 return Err("a valid API key is required".into());
             };
             // Counted on every replica when there is Redis; the slot goes with the socket.
-            let scope = crate::limits::Scope::KeyConnections(principal.limit_key().to_string());
+            let scope = crate::limits::Scope::KeyConnections(principal.limit_key().into_owned());
             let Ok(slot) = services.limits.slots.take(&scope, Some(max_connections)).await else {
                 return Err(format!("this API key already holds {max_connections} connections").into());
             };
@@ -221,7 +223,7 @@ impl ConnectionAuth for KeyAuth {
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);
             if let Some(practice) = principal.practice_id() {
-                data.insert(services.usage.connection(crate::usage::Who::new(practice, principal.key_id())));
+                data.insert(services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref())));
             }
             Ok(Authenticated { data, closed })
         }

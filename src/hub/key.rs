@@ -8,39 +8,31 @@ use async_graphql::{Request, Variables};
 use async_graphql_value::Value;
 use std::collections::BTreeMap;
 
-use crate::auth::Principal;
+use crate::auth::{Grant, Principal};
 use crate::graphql::selected_operation;
-use crate::vocab::Role;
 
-/// The part of a caller that results may depend on: its practice and role, never its
-/// key (two keys of one practice and role see the same events the same way).
+/// The part of a caller that results may depend on: what it is granted, never who it is
+/// (two keys of one practice and role see the same events the same way; a patient's
+/// subscriptions share with that patient's other subscriptions only).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Admin,
-    Practice { practice_id: String, role: Role },
-}
+pub struct Scope(pub Grant);
 
 /// The key id the shared execution acts under; no stored key has it.
 const SHARED_KEY_ID: &str = "shared-execution";
 
 impl Scope {
+    pub const ADMIN: Scope = Scope(Grant::Admin);
+
     pub fn of(principal: &Principal) -> Self {
-        match principal {
-            Principal::Admin { .. } => Scope::Admin,
-            Principal::Scoped { role, practice_id, .. } => {
-                Scope::Practice { practice_id: practice_id.clone(), role: *role }
-            }
-        }
+        Scope(principal.grant.clone())
     }
 
     /// The principal a shared execution runs as: this scope and nothing else, so a
     /// resolver cannot see anything of one subscriber that another would not share.
     pub fn principal(&self) -> Principal {
-        match self {
-            Scope::Admin => Principal::Admin { key_id: None },
-            Scope::Practice { practice_id, role } => {
-                Principal::Scoped { key_id: SHARED_KEY_ID.to_string(), role: *role, practice_id: practice_id.clone() }
-            }
+        match self.0 {
+            Grant::Admin => Principal::bootstrap(),
+            _ => Principal::key(SHARED_KEY_ID, self.0.clone()),
         }
     }
 }
@@ -106,7 +98,7 @@ mod tests {
 
     fn key(query: &str, variables: serde_json::Value) -> Option<OperationKey> {
         let mut request = Request::new(query).variables(Variables::from_json(variables));
-        OperationKey::of(&mut request, Scope::Admin)
+        OperationKey::of(&mut request, Scope::ADMIN)
     }
 
     #[test]
@@ -142,18 +134,28 @@ mod tests {
         assert!(key("subscription {", serde_json::json!({})).is_none());
     }
 
+    use crate::vocab::Role;
+
     #[test]
     fn scopes_never_share() {
         let q = "subscription { events(practiceId: \"p\") { seq } }";
         let mut request = Request::new(q);
-        let admin = OperationKey::of(&mut request, Scope::Admin);
+        let admin = OperationKey::of(&mut request, Scope::ADMIN);
         let mut request = Request::new(q);
-        let scoped = Scope::Practice { practice_id: "p".into(), role: Role::Subscriber };
+        let scoped = Scope(Grant::Practice { practice_id: "p".into(), role: Role::Subscriber });
         let subscriber = OperationKey::of(&mut request, scoped.clone());
         let mut request = Request::new(q);
-        let backoffice = Scope::Practice { practice_id: "p".into(), role: Role::Backoffice };
+        let backoffice = Scope(Grant::Practice { practice_id: "p".into(), role: Role::Backoffice });
         assert_ne!(admin, subscriber);
         assert_ne!(subscriber, OperationKey::of(&mut request, backoffice));
         assert_eq!(Scope::of(&scoped.principal()), scoped);
+        let patient = |id: &str| Scope(Grant::Patient { practice_id: "p".into(), patient_id: id.into() });
+        let mut request = Request::new(q);
+        let one = OperationKey::of(&mut request, patient("pat_1"));
+        let mut request = Request::new(q);
+        assert_ne!(one, OperationKey::of(&mut request, patient("pat_2")));
+        let mut request = Request::new(q);
+        assert_eq!(one, OperationKey::of(&mut request, patient("pat_1")));
+        assert_ne!(one, subscriber);
     }
 }

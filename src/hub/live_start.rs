@@ -14,7 +14,7 @@ use super::messages::{HubCommand, LiveQueryInstall};
 use super::metered::{Metered, door};
 use super::outbound::{Outbound, Tag};
 use super::registrations::LiveQuerySubscriber;
-use crate::auth::Auth;
+use crate::auth::{Auth, Grant};
 use crate::events::{Cursor, TransportLabel};
 use crate::graphql::operation_name;
 use crate::live::{Live, Reads, parse_revision};
@@ -61,10 +61,10 @@ impl Hubs {
         if !response.errors.is_empty() {
             return Subscribed::Running(stream::once(async move { response }).boxed());
         }
-        let practice_id = match (&key.scope, reads.practices.len()) {
-            (Scope::Practice { practice_id, .. }, _) => practice_id.clone(),
-            (Scope::Admin, 1) => reads.practices.iter().next().cloned().unwrap_or_default(),
-            (Scope::Admin, n) => {
+        let practice_id = match (&key.scope.0, reads.practices.len()) {
+            (Grant::Practice { practice_id, .. } | Grant::Patient { practice_id, .. }, _) => practice_id.clone(),
+            (Grant::Admin, 1) => reads.practices.iter().next().cloned().unwrap_or_default(),
+            (Grant::Admin, n) => {
                 return refused(format!(
                     "a live query follows one practice's log; this one reads {n} practices' data (send one per practice)"
                 ));

@@ -29,7 +29,7 @@ impl Metered {
         operation_name: Option<&str>,
         filter: String,
     ) -> Arc<Self> {
-        let who = Who::new(practice_id, principal.key_id());
+        let who = Who::new(practice_id, principal.usage_key().as_deref());
         services.usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
         let watch = services.audit.watch(practice_id, actor, Some(filter), false);

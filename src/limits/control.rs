@@ -17,6 +17,9 @@ pub enum Control {
     Revoked(String),
     /// A practice's quota changed: reread it.
     QuotaChanged(String),
+    /// The identity provider logged a person or session out (at `at`, in seconds): close
+    /// their connections, refuse their tokens.
+    LoggedOut { session_id: Option<String>, subject: Option<String>, at: i64 },
 }
 
 impl Control {
@@ -24,11 +27,24 @@ impl Control {
         match self {
             Self::Revoked(id) => format!("revoked {id}"),
             Self::QuotaChanged(id) => format!("quota {id}"),
+            Self::LoggedOut { session_id, subject, at } => {
+                format!("logout {}", serde_json::json!({ "sid": session_id, "sub": subject, "at": at }))
+            }
         }
     }
 
     pub fn decode(text: &str) -> Option<Self> {
         let (kind, id) = text.split_once(' ')?;
+        if kind == "logout" && id.len() <= 1024 {
+            #[derive(serde::Deserialize)]
+            struct Logout {
+                sid: Option<String>,
+                sub: Option<String>,
+                at: i64,
+            }
+            let logout: Logout = serde_json::from_str(id).ok()?;
+            return Some(Self::LoggedOut { session_id: logout.sid, subject: logout.sub, at: logout.at });
+        }
         if id.is_empty() || id.len() > 200 {
             return None;
         }
@@ -87,7 +103,8 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_junk_is_refused() {
-        for control in [Control::Revoked("k1".into()), Control::QuotaChanged("p1".into())] {
+        let logout = Control::LoggedOut { session_id: Some("s 1".into()), subject: None, at: 7 };
+        for control in [Control::Revoked("k1".into()), Control::QuotaChanged("p1".into()), logout] {
             assert_eq!(Control::decode(&control.encode()), Some(control));
         }
         for junk in ["", "revoked", "revoked ", "other k", &format!("revoked {}", "x".repeat(201))] {

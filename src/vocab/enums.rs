@@ -64,12 +64,14 @@ contract_enum!(
 );
 
 contract_enum!(
-    /// What an API key may do: ADMIN everything, BACKOFFICE read and write its practice,
-    /// SUBSCRIBER read and subscribe to its practice.
+    /// What a caller may do: ADMIN everything, BACKOFFICE read and write its practice,
+    /// SUBSCRIBER read and subscribe to its practice, PATIENT read and subscribe to one
+    /// patient's own records (a person's token only, never an API key).
     Role {
         Admin => "ADMIN",
         Backoffice => "BACKOFFICE",
         Subscriber => "SUBSCRIBER",
+        Patient => "PATIENT",
     }
 );
 

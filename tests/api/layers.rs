@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["db"],
     &["events"],
     &["auth"],
+    &["identity"],
     &["usage", "persisted"],
     &["audit"],
     &["limits"],

@@ -118,7 +118,8 @@ impl Extension for PerRequest {
         let touched = ctx.data_opt::<Touched>().map(Touched::take).unwrap_or_default();
         // A practice's key is metered under its practice; a global ADMIN key under each
         // practice whose patients the operation touched.
-        let key = principal.key_id();
+        let key = principal.usage_key();
+        let key = key.as_deref();
         match principal.practice_id() {
             Some(practice) => services.usage.operation(&Who::new(practice, key), kind),
             None => {

@@ -69,7 +69,7 @@ impl Watched {
             return;
         }
         let (usage, audit) = (&self.services.usage, &self.services.audit);
-        let who = Who::new(practice_id, self.principal.key_id());
+        let who = Who::new(practice_id, self.principal.usage_key().as_deref());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(&self.principal, self.door, self.operation_name.as_deref());
         let watch = audit.watch(practice_id, actor, Some(self.filter.clone()), false);

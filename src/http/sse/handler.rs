@@ -35,7 +35,10 @@ async fn open(
 ) -> Result<Response, Refusal> {
     request::check_accept(headers)?;
     let presented = authorization(headers).unwrap_or_default();
-    let auth = resolve(&state.services, Some(&presented)).await;
+    let auth = match resolve(&state.services, Some(&presented)).await {
+        Ok(auth) => auth,
+        Err(denied) => return Ok(denied.into_response()),
+    };
     let Some(principal) = auth.0.clone() else {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
