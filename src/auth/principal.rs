@@ -178,9 +178,9 @@ impl Principal {
             Grant::Practice { role: Role::Subscriber, .. } => {
                 Err(AppError::forbidden("this API key may not run mutations (role SUBSCRIBER)"))
             }
-            Grant::Patient { .. } => Err(AppError::forbidden(
-                "a patient may run only cancelAppointment, on their own future appointments",
-            )),
+            Grant::Patient { .. } => {
+                Err(AppError::forbidden("a patient may run only cancelAppointment, on their own future appointments"))
+            }
             _ => Ok(()),
         }
     }

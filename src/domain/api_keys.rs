@@ -166,7 +166,9 @@ pub async fn refresh(
         (None, None) => {}
         (Some(old), Some(person)) if old.subject == person.subject && new.grant == who.grant => {}
         (Some(_), Some(_)) => {
-            return Err(AppError::forbidden("the new token must be the same person's, with the same practice and role"));
+            return Err(AppError::forbidden(
+                "the new token must be the same person's, with the same practice and role",
+            ));
         }
         _ => return Err(AppError::forbidden("a key's connection takes a key, a person's connection a token")),
     }

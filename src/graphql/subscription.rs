@@ -25,7 +25,12 @@ fn cached(event: Arc<StoredEvent>) -> Cached<Event> {
 
 /// The field's events: from the hub's shared execution (a `Source`), nothing at all while
 /// the hub only probes the subscriber's start (a `Probe`), or a `Feed` of its own.
-async fn feed(ctx: &Context<'_>, practice_id: &str, after: Option<String>, mut filter: FeedFilter) -> GqlResult<Events> {
+async fn feed(
+    ctx: &Context<'_>,
+    practice_id: &str,
+    after: Option<String>,
+    mut filter: FeedFilter,
+) -> GqlResult<Events> {
     let (s, who) = caller(ctx)?;
     let practice_id = validate::id("practiceId", practice_id).gql()?;
     who.read(practice_id, "practice").gql()?;

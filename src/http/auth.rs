@@ -26,7 +26,9 @@ pub enum Denied {
 impl Denied {
     pub fn message(&self) -> String {
         match self {
-            Denied::InvalidToken => "the access token is not valid (expired, not for this API, or not signed by the issuer)".into(),
+            Denied::InvalidToken => {
+                "the access token is not valid (expired, not for this API, or not signed by the issuer)".into()
+            }
             Denied::NoScope(reason) => format!("the access token grants no access here: {reason}"),
         }
     }
@@ -56,7 +58,8 @@ impl Denied {
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "errors": [{ "message": self.message(), "extensions": { "code": self.code() } }] });
+        let body =
+            serde_json::json!({ "errors": [{ "message": self.message(), "extensions": { "code": self.code() } }] });
         let mut response =
             (self.status(), [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.challenge());

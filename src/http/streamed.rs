@@ -146,9 +146,9 @@ pub(crate) fn hold<T: Send + 'static>(
 ) -> BoxStream<'static, Step<T>> {
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
     // A stream is a connection of its practice, for usage's peak connections.
-    let metered = principal
-        .practice_id()
-        .map(|practice| state.services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref())));
+    let metered = principal.practice_id().map(|practice| {
+        state.services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref()))
+    });
     let credentials = state.services.sessions.open(principal);
     let mut revoked = credentials.closed();
     let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered, slots);

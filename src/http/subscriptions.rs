@@ -223,7 +223,9 @@ impl ConnectionAuth for KeyAuth {
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);
             if let Some(practice) = principal.practice_id() {
-                data.insert(services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref())));
+                data.insert(
+                    services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref())),
+                );
             }
             Ok(Authenticated { data, closed })
         }

@@ -24,7 +24,9 @@ impl ClaimsObject {
         let Some(role) = self.role.as_deref() else {
             return Err("the token's claims name no role".into());
         };
-        let role = Role::parse(role).ok_or_else(|| format!("the token's role {role:?} is not one of ADMIN, BACKOFFICE, SUBSCRIBER or PATIENT"))?;
+        let role = Role::parse(role).ok_or_else(|| {
+            format!("the token's role {role:?} is not one of ADMIN, BACKOFFICE, SUBSCRIBER or PATIENT")
+        })?;
         let practice_id = self.practice_id.as_deref().map(|p| id("practice_id", p)).transpose()?;
         let patient_id = self.patient_id.as_deref().map(|p| id("patient_id", p)).transpose()?;
         match (role, practice_id, patient_id) {
@@ -51,8 +53,12 @@ mod tests {
     use super::*;
 
     fn claims(practice: Option<&str>, role: Option<&str>, patient: Option<&str>) -> Result<Grant, String> {
-        ClaimsObject { practice_id: practice.map(Into::into), role: role.map(Into::into), patient_id: patient.map(Into::into) }
-            .grant()
+        ClaimsObject {
+            practice_id: practice.map(Into::into),
+            role: role.map(Into::into),
+            patient_id: patient.map(Into::into),
+        }
+        .grant()
     }
 
     #[test]

@@ -97,7 +97,8 @@ impl Jwks {
             KeySource::Issuer { issuer, jwks_url: None } => self.discover(issuer).await?,
         };
         let (body, max_age) = self.get(&url).await?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("the key set at {url} is not a JWKS: {e}"))?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| format!("the key set at {url} is not a JWKS: {e}"))?;
         let keys = set.keys.iter().filter_map(usable).collect();
         Ok(Fetched { keys, at: Instant::now(), max_age })
     }
@@ -149,10 +150,14 @@ fn usable(jwk: &Jwk) -> Option<(String, Key)> {
     }
     let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
         (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
-        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256)) if ec.curve == EllipticCurve::P256 => {
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+            if ec.curve == EllipticCurve::P256 =>
+        {
             Algorithm::ES256
         }
-        (AlgorithmParameters::OctetKeyPair(okp), None | Some(KeyAlgorithm::EdDSA)) if okp.curve == EllipticCurve::Ed25519 => {
+        (AlgorithmParameters::OctetKeyPair(okp), None | Some(KeyAlgorithm::EdDSA))
+            if okp.curve == EllipticCurve::Ed25519 =>
+        {
             Algorithm::EdDSA
         }
         _ => return None,

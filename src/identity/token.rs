@@ -106,7 +106,8 @@ impl Identity {
     /// The principal an access token grants, or why it grants none.
     pub async fn verify(&self, token: &str) -> Result<Principal, Refused> {
         let required = ["iss", "aud", "sub", "exp"];
-        let claims = self.signed_claims(token, &[&self.settings.audience], &required).await.map_err(Refused::Invalid)?;
+        let claims =
+            self.signed_claims(token, &[&self.settings.audience], &required).await.map_err(Refused::Invalid)?;
         let now = self.now();
         let leeway = self.settings.leeway.as_secs() as i64;
         let exp = seconds(&claims, "exp").ok_or_else(|| Refused::Invalid("the token has no exp".into()))?;

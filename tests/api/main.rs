@@ -32,6 +32,7 @@ mod group_commit;
 mod http_protocol;
 mod hub;
 mod idempotency;
+mod identity;
 mod isolation;
 mod layers;
 mod limits;
