@@ -42,7 +42,7 @@ fn now() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_issuer_signs_a_person_in_rotates_its_key_and_logs_them_out_over_the_back_channel() {
     let (logout_uri, mut logout_tokens) = logout_listener().await;
-    let options = IssuerOptions { backchannel_logout_uri: Some(logout_uri), ..IssuerOptions::default() };
+    let options = IssuerOptions { backchannel_logout_uri: Some(logout_uri.clone()), ..IssuerOptions::default() };
     let Some(issuer) = Issuer::start(options.clone()).await else { return };
 
     // Discovery points at the JWKS, which says how long it may be cached.
@@ -57,6 +57,7 @@ async fn the_test_issuer_signs_a_person_in_rotates_its_key_and_logs_them_out_ove
     let tokens = issuer.token("user-ann").await;
     println!("a token through the code flow took {:?}", started.elapsed());
 
+    assert_eq!(tokens.expires_in, 300);
     let (header, claims) = decode_jwt(&tokens.access_token);
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["typ"], "at+jwt");
@@ -100,10 +101,14 @@ async fn the_test_issuer_signs_a_person_in_rotates_its_key_and_logs_them_out_ove
     // Logout ends both sessions; each sends a logout token to the listener.
     let logout = issuer.logout("user-ann").await;
     assert_eq!(logout.sessions, 2, "{logout:?}");
-    assert!(logout.sent.iter().all(|s| s.status == Some(200)), "{logout:?}");
+    assert!(
+        logout.sent.iter().all(|s| s.url == logout_uri && s.status == Some(200) && s.error.is_none()),
+        "{logout:?}"
+    );
     let mut sids = Vec::new();
-    for _ in 0..2 {
+    for sent in &logout.sent {
         let token = tokio::time::timeout(Duration::from_secs(5), logout_tokens.recv()).await.unwrap().unwrap();
+        assert!(logout.sent.iter().any(|s| s.logout_token.as_ref() == Some(&token)), "{sent:?}");
         let (header, claims) = decode_jwt(&token);
         assert_eq!(header["typ"], "logout+jwt");
         assert!(claims["events"][BACKCHANNEL_LOGOUT_EVENT].is_object(), "{claims}");

@@ -186,9 +186,9 @@ function buildProvider() {
       }
       return claims;
     },
-    // Every code exchange of a client allowed refresh_token gets one (no offline_access
-    // and prompt=consent needed); refresh tokens rotate (public client) and end with the
-    // session unless offline_access was granted.
+    // Every code exchange of a client allowed refresh_token gets one, without
+    // offline_access: such refresh tokens rotate (public client) and end with the session,
+    // so a logout revokes them (offline_access ones would outlive it, as the spec says).
     issueRefreshToken: async (_ctx, c) => c.grantTypeAllowed('refresh_token'),
     ttl: {
       AccessToken: ACCESS_TTL,
@@ -326,7 +326,7 @@ async function tokenEndpoint(form) {
 }
 
 // The authorization code flow with PKCE, as a browser and a client would run it.
-async function signIn(sub, { scope = `openid profile offline_access ${API_SCOPE}` } = {}) {
+async function signIn(sub, { scope = `openid profile ${API_SCOPE}` } = {}) {
   if (!accounts.has(sub)) throw Object.assign(new Error(`no account ${sub}`), { status: 404 });
   const agent = new Agent();
   const verifier = base64url(randomBytes(32));
@@ -341,7 +341,6 @@ async function signIn(sub, { scope = `openid profile offline_access ${API_SCOPE}
     resource: AUDIENCE,
     state,
     nonce: base64url(randomBytes(12)),
-    prompt: 'consent',
     code_challenge: base64url(createHash('sha256').update(verifier).digest()),
     code_challenge_method: 'S256',
   }).toString();
