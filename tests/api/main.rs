@@ -4,6 +4,7 @@
 mod hardening;
 mod helpers;
 mod multipart_client;
+mod oidc;
 mod raw_ws;
 mod redis_cluster;
 mod redis_publisher;
@@ -39,6 +40,7 @@ mod limits;
 mod live;
 mod money_bounds;
 mod multipart;
+mod oidc_provider;
 mod operations;
 mod persisted_queries;
 mod pool;
