@@ -16,7 +16,9 @@ use super::broker::Broker;
 use super::settings::BridgeArgs;
 use super::status::BridgeStatus;
 use super::store::Store;
+use crate::audit::Recorder;
 use crate::domain::Services;
+use crate::usage::Meter;
 use crate::vocab::EventType;
 
 /// What one bridge's tasks share.
@@ -27,6 +29,8 @@ pub struct Bridge {
     pub settings: Arc<BridgeArgs>,
     pub types: Option<Vec<EventType>>,
     pub services: Services,
+    pub usage: Arc<Meter>,
+    pub audit: Arc<Recorder>,
 }
 
 /// The wait before the next try after `failures` failures in a row.

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::audit::{Actor, Watch};
+use crate::audit::{Actor, Recorder, Watch};
 use crate::auth::Principal;
-use crate::domain::Services;
 use crate::events::StoredEvent;
 use crate::usage::{Held, Meter, OpKind, Who};
 use crate::vocab::Transport as Door;
@@ -22,7 +21,8 @@ impl Metered {
     /// A subscription (or live query) of `principal` on `practice_id`'s hub: counts its
     /// start and records SUBSCRIBE with its filter.
     pub(super) fn start(
-        services: &Services,
+        usage: &Arc<Meter>,
+        audit: &Arc<Recorder>,
         principal: &Principal,
         practice_id: &str,
         door: Door,
@@ -30,10 +30,10 @@ impl Metered {
         filter: String,
     ) -> Arc<Self> {
         let who = Who::new(practice_id, principal.key_id());
-        services.usage.operation(&who, OpKind::Subscription);
+        usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
-        let watch = services.audit.watch(practice_id, actor, Some(filter), false);
-        Arc::new(Self { usage: services.usage.clone(), who: Arc::new(who), door, watch })
+        let watch = audit.watch(practice_id, actor, Some(filter), false);
+        Arc::new(Self { usage: usage.clone(), who: Arc::new(who), door, watch })
     }
 
     /// Open until the returned guard drops (peak subscriptions).
