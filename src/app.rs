@@ -15,9 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::events::{
-    ClusterBus, ClusterSettings, Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus,
-};
+use crate::events::{BusChoice, ClusterBus, Counters, MemoryBus, RedisBus, SharedBus};
 use crate::graphql;
 use crate::hub::LiveThrottle;
 use crate::metrics::HttpMetrics;
@@ -68,23 +66,11 @@ impl App {
     /// database between replicas or move time.
     pub async fn build_on(config: Config, db: DatabaseConnection, clock: SharedClock) -> anyhow::Result<Self> {
         let mut startup = Startup::new();
-        let relay = RelaySettings {
-            interval: Duration::from_millis(config.relay_interval_ms.max(10)),
-            grace: Duration::from_millis(config.relay_grace_ms),
-        };
         let mut cluster = None;
-        let (bus, outbox): (SharedBus, bool) = match (&config.redis_url, &config.redis_cluster_nodes) {
-            (Some(_), Some(_)) => {
-                anyhow::bail!("set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a cluster), not both")
-            }
-            (None, Some(nodes)) => {
-                let settings = ClusterSettings {
-                    nodes: nodes.0.clone(),
-                    prefix: config.redis_prefix.clone(),
-                    capacity: config.bus_capacity,
-                    relay,
-                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
-                };
+        let choice = config.bus.choice().map_err(|both| anyhow::anyhow!(both))?;
+        let (bus, outbox): (SharedBus, bool) = match choice {
+            BusChoice::Cluster(settings) => {
+                let nodes = settings.nodes.clone();
                 let bus = ClusterBus::start(
                     settings,
                     db.clone(),
@@ -96,19 +82,13 @@ impl App {
                 .context("opening the Redis Cluster bus (REDIS_CLUSTER_NODES)")?;
                 cluster = Some(bus.connection());
                 startup.shared_redis = Some(
-                    crate::limits::SharedRedis::cluster(bus.connection(), &nodes.0)
+                    crate::limits::SharedRedis::cluster(bus.connection(), &nodes)
                         .context("opening the shared limits on the cluster")?,
                 );
                 (Arc::new(bus), true)
             }
-            (Some(url), None) => {
-                let settings = RedisSettings {
-                    url: url.clone(),
-                    prefix: config.redis_prefix.clone(),
-                    capacity: config.bus_capacity,
-                    relay,
-                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
-                };
+            BusChoice::Redis(settings) => {
+                let url = settings.url.clone();
                 let bus = RedisBus::start(
                     settings,
                     db.clone(),
@@ -118,10 +98,12 @@ impl App {
                 )
                 .context("opening the Redis bus")?;
                 startup.shared_redis =
-                    Some(crate::limits::SharedRedis::open(url).context("opening the shared limits on Redis")?);
+                    Some(crate::limits::SharedRedis::open(&url).context("opening the shared limits on Redis")?);
                 (Arc::new(bus), true)
             }
-            (None, None) => (Arc::new(MemoryBus::counted(config.bus_capacity, startup.counters.clone())), false),
+            BusChoice::Memory => {
+                (Arc::new(MemoryBus::counted(config.bus.bus_capacity, startup.counters.clone())), false)
+            }
         };
         let mut app = Self::assemble(config, db, bus, clock, outbox, startup).await?;
         app.cluster = cluster;
@@ -157,7 +139,7 @@ impl App {
             limits: crate::limits::LimitSettings {
                 rate_per_sec: config.rate_limit_per_sec,
                 rate_burst: config.rate_limit_burst,
-                redis: startup.shared_redis.map(|redis| (redis, config.redis_prefix.clone())),
+                redis: startup.shared_redis.map(|redis| (redis, config.bus.redis_prefix.clone())),
             },
             reminder_lead: config.reminder_lead,
             admin_key: config.admin_key.clone(),

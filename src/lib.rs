@@ -10,7 +10,7 @@
 //! runs upwards; the few that still do are listed there by name, each with its reason.
 //!
 //! - [`config`]: the command line and environment, as a `Config` value that composes
-//!   the settings each feature owns and validates (`db::DbArgs`, `retention`, `webhooks`,
+//!   the settings each feature owns and validates (`db::DbArgs`, `events::BusArgs`, `retention`, `webhooks`,
 //!   `bridges`, `usage`, `persisted::ClientArgs`, …); [`config_reference`] renders them
 //!   as the docs book's configuration table.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).

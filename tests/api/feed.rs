@@ -11,7 +11,7 @@ use clinicstream::events::{Feed, FeedFilter, MemoryBus, SharedBus, StoredEvent, 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 
 async fn small_bus_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with(backend, |config| config.bus_capacity = 16).await
+    spawn_app_with(backend, |config| config.bus.bus_capacity = 16).await
 }
 
 async fn a_lagging_subscriber_catches_up_from_the_log(app: TestApp) {

@@ -169,7 +169,7 @@ async fn a_crash_between_commit_and_publish_is_published_by_the_relay_once() {
 async fn a_slow_subscriber_delays_nobody_and_later_gets_everything() {
     const N: usize = 1500;
     let Some(redis) = shared() else { return };
-    let Some(replicas) = spawn_replicas(2, &redis, |c| c.bus_capacity = 64).await else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |c| c.bus.bus_capacity = 64).await else { return };
     let f = replicas[0].fixture().await;
     // A wide selection makes each message big enough to fill the socket buffers.
     let wide = "subscription($p: ID!) { events(practiceId: $p) { seq cursor type occurredAt practiceId ... on PaymentEvent { payment { id patientId practiceId amountCents method reference postedAt } patient { id firstName lastName email phone balanceCents createdAt } } } }";
@@ -240,7 +240,7 @@ async fn each_replica_holds_one_pubsub_connection_whatever_its_subscribers() {
         }
     }
     // Besides the bus, each replica holds one connection on the control channel (`sub=1`).
-    let control = format!("{}:control", replicas[0].state().config.redis_prefix);
+    let control = format!("{}:control", replicas[0].state().config.bus.redis_prefix);
     let listening = redis.command(&["PUBSUB", "NUMSUB", &control]).await.unwrap();
     assert!(listening.ends_with("int(2)])"), "both replicas listen on {control}: {listening}");
     let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();
