@@ -171,7 +171,7 @@ impl App {
             },
         );
         let persisted = crate::persisted::PersistedQueries::new(
-            crate::persisted::Store::new(services.domain.db.clone(), config.clients.persisted_queries_max),
+            crate::persisted::DocumentStore::new(services.domain.db.clone(), config.clients.persisted_queries_max),
             services.domain.clock.clone(),
             config.clients.persisted_queries_only,
         );
@@ -236,9 +236,9 @@ impl App {
         crate::webhooks::start(&state.config.webhooks, services, usage, audit, &workers, &tracker);
         // Usage counts and audit rows: flushed every USAGE_FLUSH_MS and once more on the way out.
         let every = Duration::from_millis(state.config.metering.usage_flush_ms);
-        let usage = crate::usage::Store::new(services.db.clone(), usage.clone());
+        let usage = crate::usage::UsageStore::new(services.db.clone(), usage.clone());
         crate::flusher::spawn(Arc::new(usage), every, workers.clone(), &tracker);
-        let audit = crate::audit::Store::new(services.db.clone(), audit.clone());
+        let audit = crate::audit::AuditStore::new(services.db.clone(), audit.clone());
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
         let router = crate::http::router(state);

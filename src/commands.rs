@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::clock::SystemClock;
-use crate::config::{Cli, Command, DbArgs, KeysCommand, PersistedQueriesCommand};
+use crate::config::{Cli, DbArgs, KeysCommand, PersistedQueriesCommand, Subcommand};
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
 use crate::services::{AppServices, Parts};
 use crate::vocab::{PaymentMethod, ProviderKind, Role};
@@ -20,25 +20,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(&config.log_format);
             App::build(config).await?.run().await
         }
-        Some(Command::Serve(config)) => {
+        Some(Subcommand::Serve(config)) => {
             crate::telemetry::init(&config.log_format);
             App::build(*config).await?.run().await
         }
-        Some(Command::Migrate(db)) => {
+        Some(Subcommand::Migrate(db)) => {
             crate::telemetry::init("pretty");
             crate::db::connect(&db).await.context("migrating the database")?;
             println!("migrations applied");
             Ok(())
         }
-        Some(Command::Schema) => {
+        Some(Subcommand::Schema) => {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
-        Some(Command::Asyncapi) => {
+        Some(Subcommand::Asyncapi) => {
             println!("{}", serde_json::to_string_pretty(&crate::asyncapi::document().await)?);
             Ok(())
         }
-        Some(Command::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
+        Some(Subcommand::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
             let role =
                 Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
             let services = offline_services(&db).await?;
@@ -58,10 +58,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
+        Some(Subcommand::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
             register_documents(&files, &db).await
         }
-        Some(Command::SeedDemo(db)) => {
+        Some(Subcommand::SeedDemo(db)) => {
             let services = offline_services(&db).await?;
             seed_demo(&services).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -80,7 +80,7 @@ async fn register_documents(files: &[std::path::PathBuf], db: &DbArgs) -> anyhow
         }
     }
     let db = crate::db::connect(db).await.context("connecting to the database")?;
-    let store = crate::persisted::Store::new(db, u64::MAX);
+    let store = crate::persisted::DocumentStore::new(db, u64::MAX);
     let now_ms = chrono::Utc::now().timestamp_millis();
     for document in &documents {
         println!("{}", store.register(document, now_ms).await.context("registering a document")?);

@@ -8,7 +8,7 @@
 //! composes them, flattening the features' `Args` structs. The websocket, rate-limit and
 //! query-bound settings are still fields of `Config` itself.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use std::time::Duration;
 
 pub use crate::db::{DEFAULT_DATABASE_URL, DbArgs, parse_timeout};
@@ -21,11 +21,12 @@ pub use crate::retention::{RetentionArgs, parse_retention};
 #[command(name = "clinicstream", version, about = "Real-time GraphQL event API for dental and veterinary practices")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Subcommand>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+/// The subcommand the command line names.
+pub enum Subcommand {
     /// Run the server (the default when no subcommand is given).
     Serve(Box<Config>),
     /// Apply pending database migrations and exit.
@@ -48,7 +49,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum PersistedQueriesCommand {
     /// Register documents ahead of time: `.graphql` files (one operation document each) or
     /// Apollo persisted-query manifests (`.json`); prints each document's SHA-256.
@@ -61,7 +62,7 @@ pub enum PersistedQueriesCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Create an API key and print it (it is shown only once).
     Create {

@@ -242,7 +242,8 @@ impl Bridge {
         let door = crate::vocab::Transport::Bridge;
         let mut watch: Option<(String, crate::audit::Watch)> = None;
         for message in acked {
-            let who = crate::usage::Who::new(&message.practice_id, Some(&format!("bridge:{}", self.store.bridge())));
+            let who =
+                crate::usage::UsageKey::new(&message.practice_id, Some(&format!("bridge:{}", self.store.bridge())));
             self.usage.delivered(&who, door, message.event_type);
             if watch.as_ref().is_none_or(|(practice, _)| *practice != message.practice_id) {
                 let actor = crate::audit::Actor {

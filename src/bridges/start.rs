@@ -13,7 +13,7 @@ use super::nats::Nats;
 use super::runner::Bridge;
 use super::settings::{BadSetting, BridgeArgs, parse_types, redact};
 use super::status::{BridgeMetrics, BridgeStatus, Bridges};
-use super::store::Store;
+use super::store::CursorStore;
 use crate::audit::Recorder;
 use crate::domain::{Services, new_id};
 use crate::usage::Meter;
@@ -103,7 +103,7 @@ impl Configured {
             all.push(status.clone());
             runners.push(Arc::new(Bridge {
                 broker: plan.broker,
-                store: Store::new(services.db.clone(), plan.key, owner.clone()),
+                store: CursorStore::new(services.db.clone(), plan.key, owner.clone()),
                 status,
                 settings: shared.clone(),
                 types: plan.types,

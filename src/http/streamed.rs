@@ -148,7 +148,7 @@ pub(crate) fn hold<T: Send + 'static>(
     // A stream is a connection of its practice, for usage's peak connections.
     let metered = principal
         .practice_id()
-        .map(|practice| state.services.usage.connection(crate::usage::Who::new(practice, principal.key_id())));
+        .map(|practice| state.services.usage.connection(crate::usage::UsageKey::new(practice, principal.key_id())));
     let credentials = state.services.domain.sessions.open(principal);
     let mut revoked = credentials.closed();
     let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered, slots);

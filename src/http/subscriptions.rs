@@ -221,7 +221,7 @@ impl ConnectionAuth for KeyAuth {
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);
             if let Some(practice) = principal.practice_id() {
-                data.insert(services.usage.connection(crate::usage::Who::new(practice, principal.key_id())));
+                data.insert(services.usage.connection(crate::usage::UsageKey::new(practice, principal.key_id())));
             }
             Ok(Authenticated { data, closed })
         }

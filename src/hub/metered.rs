@@ -7,12 +7,12 @@ use std::sync::Arc;
 use crate::audit::{Actor, Recorder, Watch};
 use crate::auth::Principal;
 use crate::events::StoredEvent;
-use crate::usage::{Held, Meter, OpKind, Who};
+use crate::usage::{Held, Meter, OpKind, UsageKey};
 use crate::vocab::Transport as Door;
 
 pub(super) struct Metered {
     usage: Arc<Meter>,
-    who: Arc<Who>,
+    who: Arc<UsageKey>,
     door: Door,
     watch: Watch,
 }
@@ -29,7 +29,7 @@ impl Metered {
         operation_name: Option<&str>,
         filter: String,
     ) -> Arc<Self> {
-        let who = Who::new(practice_id, principal.key_id());
+        let who = UsageKey::new(practice_id, principal.key_id());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
         let watch = audit.watch(practice_id, actor, Some(filter), false);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{Actor, Recorder, Touched};
 use crate::auth::Auth;
 use crate::domain::Services;
-use crate::usage::{Meter, OpKind, Who};
+use crate::usage::{Meter, OpKind, UsageKey};
 use crate::vocab::{AuditAction, Transport};
 
 pub struct Metering;
@@ -123,10 +123,10 @@ impl Extension for PerRequest {
         // practice whose patients the operation touched.
         let key = principal.key_id();
         match principal.practice_id() {
-            Some(practice) => usage.operation(&Who::new(practice, key), kind),
+            Some(practice) => usage.operation(&UsageKey::new(practice, key), kind),
             None => {
                 for (practice, _) in &touched {
-                    usage.operation(&Who::new(practice, key), kind);
+                    usage.operation(&UsageKey::new(practice, key), kind);
                 }
             }
         }

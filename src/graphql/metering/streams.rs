@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::audit::{Actor, Recorder, Touched, Watch};
 use crate::auth::Principal;
 use crate::limits::Limits;
-use crate::usage::{Held, Meter, OpKind, Who};
+use crate::usage::{Held, Meter, OpKind, UsageKey};
 use crate::vocab::Transport;
 
 /// How often a result held over the daily quota asks again.
@@ -20,7 +20,7 @@ const HELD_RECHECK: Duration = Duration::from_secs(1);
 
 /// A practice's share of the subscription: who is counted, its open guard, its watch.
 struct Practice {
-    who: Who,
+    who: UsageKey,
     _open: Held,
     watch: Watch,
 }
@@ -75,7 +75,7 @@ impl Watched {
             return;
         }
         let (usage, audit) = (&self.meters.usage, &self.meters.audit);
-        let who = Who::new(practice_id, self.principal.key_id());
+        let who = UsageKey::new(practice_id, self.principal.key_id());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(&self.principal, self.door, self.operation_name.as_deref());
         let watch = audit.watch(practice_id, actor, Some(self.filter.clone()), false);

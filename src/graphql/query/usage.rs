@@ -50,7 +50,7 @@ impl UsageQuery {
             plain_id("apiKeyId", key).gql()?;
         }
         let meter = ctx.data::<Arc<crate::usage::Meter>>()?;
-        let store = crate::usage::Store::new(s.db.clone(), meter.clone());
+        let store = crate::usage::UsageStore::new(s.db.clone(), meter.clone());
         store.report(&practice_id, api_key_id.as_ref().map(|k| k.as_str()), from, to).await.gql()
     }
 
@@ -80,7 +80,7 @@ impl UsageQuery {
         }
         let first = crate::domain::validate::page_size(first).gql()?;
         let recorder = ctx.data::<Arc<crate::audit::Recorder>>()?;
-        let store = crate::audit::Store::new(s.db.clone(), recorder.clone());
+        let store = crate::audit::AuditStore::new(s.db.clone(), recorder.clone());
         let page = store
             .page(&practice_id, patient_id.as_ref().map(|p| p.as_str()), from, to, first, after.as_deref())
             .await

@@ -30,7 +30,7 @@ async fn audit_rows_past_the_retention_are_pruned(backend: Backend) {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app = spawn_replica(&db, clock.clone()).await;
     let services = app.state().services.clone();
-    let flush = || clinicstream::audit::Store::new(services.domain.db.clone(), services.audit.clone());
+    let flush = || clinicstream::audit::AuditStore::new(services.domain.db.clone(), services.audit.clone());
     let f = app.fixture().await;
     app.ok(&f.backoffice, READ, json!({ "id": f.patient })).await;
     flush().flush_now().await.unwrap();
