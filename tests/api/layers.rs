@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["graphql"],
     &["hub"],
     &["metrics", "asyncapi"],
+    &["services"],
     &["state"],
     &["http"],
     &["app"],

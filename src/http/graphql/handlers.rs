@@ -30,7 +30,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
              `extensions`, or an array of such objects (a batch)",
         );
     };
-    let auth = resolve(&state.services, authorization(&headers).as_deref()).await;
+    let auth = resolve(&state.services.domain, authorization(&headers).as_deref()).await;
     match batch {
         BatchRequest::Single(request) => single(&state, &headers, auth, request, false).await,
         BatchRequest::Batch(requests) => batch::answer(&state, &headers, &auth, requests).await,
@@ -59,7 +59,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         Ok(request) => request,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, message),
     };
-    let auth = resolve(&state.services, authorization(&parts.headers).as_deref()).await;
+    let auth = resolve(&state.services.domain, authorization(&parts.headers).as_deref()).await;
     single(&state, &parts.headers, auth, request, true).await
 }
 

@@ -35,7 +35,7 @@ async fn open(
 ) -> Result<Response, Refusal> {
     request::check_accept(headers)?;
     let presented = authorization(headers).unwrap_or_default();
-    let auth = resolve(&state.services, Some(&presented)).await;
+    let auth = resolve(&state.services.domain, Some(&presented)).await;
     let Some(principal) = auth.0.clone() else {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
