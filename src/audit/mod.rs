@@ -14,5 +14,5 @@ mod touched;
 
 pub use filter::filter;
 pub use recorder::{Actor, Entry, Recorder, Watch};
-pub use store::{AuditEntry, Store, prune};
+pub use store::{AuditEntry, AuditStore, prune};
 pub use touched::Touched;

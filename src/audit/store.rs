@@ -37,12 +37,12 @@ pub struct AuditEntry {
     pub deliveries: Option<i64>,
 }
 
-pub struct Store {
+pub struct AuditStore {
     db: DatabaseConnection,
     recorder: Arc<Recorder>,
 }
 
-impl Store {
+impl AuditStore {
     pub fn new(db: DatabaseConnection, recorder: Arc<Recorder>) -> Self {
         Self { db, recorder }
     }
@@ -170,7 +170,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff_ms: i64) -> AppResult<u64> {
     }
 }
 
-impl crate::flusher::Flush for Store {
+impl crate::flusher::Flush for AuditStore {
     fn name(&self) -> &'static str {
         "audit"
     }

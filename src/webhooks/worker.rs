@@ -129,7 +129,7 @@ impl Worker {
     fn metered(&self, claimed: &Claimed, event: &StoredEvent) {
         let endpoint = &claimed.endpoint;
         let door = crate::vocab::Transport::Webhook;
-        let who = crate::usage::Who::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
+        let who = crate::usage::UsageKey::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
         self.usage.delivered(&who, door, event.event_type);
         let actor = crate::audit::Actor {
             api_key_id: None,

@@ -4,6 +4,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use crate::audit::AuditEntry;
 use crate::error::AppError;
@@ -48,7 +49,8 @@ impl UsageQuery {
         if let Some(key) = &api_key_id {
             plain_id("apiKeyId", key).gql()?;
         }
-        let store = crate::usage::Store::new(s.db.clone(), s.usage.clone());
+        let meter = ctx.data::<Arc<crate::usage::Meter>>()?;
+        let store = crate::usage::UsageStore::new(s.db.clone(), meter.clone());
         store.report(&practice_id, api_key_id.as_ref().map(|k| k.as_str()), from, to).await.gql()
     }
 
@@ -77,7 +79,8 @@ impl UsageQuery {
             return Err(AppError::bad_input("from must be before to")).gql();
         }
         let first = crate::domain::validate::page_size(first).gql()?;
-        let store = crate::audit::Store::new(s.db.clone(), s.audit.clone());
+        let recorder = ctx.data::<Arc<crate::audit::Recorder>>()?;
+        let store = crate::audit::AuditStore::new(s.db.clone(), recorder.clone());
         let page = store
             .page(&practice_id, patient_id.as_ref().map(|p| p.as_str()), from, to, first, after.as_deref())
             .await
