@@ -1,8 +1,8 @@
 //! A person signs in to the dashboard in headless Chromium at a real OpenID Provider (the
 //! tests' oidc-provider, `tests/api/oidc.rs`): the authorization code flow with PKCE through
 //! the provider's login page, the day and a payment live, a token refresh handed to the open
-//! socket without a reconnect, and the provider's back-channel logout closing it. The steps
-//! are `tests/browser/signin.mjs`; this side starts the provider and the app on a port
+//! socket without a reconnect, and the provider's back-channel logout closing it; then the
+//! operator console signs the person in the same way. The steps are `tests/browser/signin.mjs`; this side starts the provider and the app on a port
 //! chosen first, since each must name the other.
 
 use std::time::Duration;
@@ -19,7 +19,7 @@ const ACCESS_TTL: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_to_the_dashboard_sees_it_live_keeps_one_socket_across_a_refresh_and_is_signed_out_by_the_provider()
-{
+ {
     let _one = ONE_AT_A_TIME.lock().await;
     if ready(true).is_none() {
         return;

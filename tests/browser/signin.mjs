@@ -4,7 +4,8 @@
 // access token is refreshed before it expires and handed to the open socket, which
 // outlives the first token (the server forgives no skew here) without a reconnect; and
 // when the provider logs the person out (end_session, back-channel logout to the server),
-// the socket is closed and the page says "Signed out" and offers Sign in again.
+// the socket is closed and the page says "Signed out" and offers Sign in again. Then the
+// operator console signs the person in the same way, tails an event, and is signed out.
 import { BASE, check, launch, pay, practice, schedule, screenshot, watch } from './lib.mjs';
 
 const ISSUER = process.env.ISSUER_URL;
@@ -92,7 +93,26 @@ try {
   check((await page.textContent('#error')).includes('Signed out'), 'the page says "Signed out"');
   check(await page.isVisible('#person-signin'), 'Sign in is offered again');
   check((await page.textContent('#status')) === 'signed out', 'the badge says signed out');
+  check((await page.$$('li.appointment, li.payment')).length === 0, 'the signed-out page shows no patient data');
   await screenshot(page, 'signin-signed-out');
+
+  // The console signs people in the same way (a new session: the provider's ended).
+  await page.goto(`${BASE}/console`);
+  await page.waitForSelector('#person-signin', { state: 'visible', timeout: 10_000 });
+  await page.click('#person-signin');
+  await page.waitForURL((url) => url.href.startsWith(ISSUER), { timeout: 10_000 });
+  await page.fill('input[name=login]', SUB);
+  await page.fill('input[name=password]', 'any password');
+  await page.click('form button[type=submit]');
+  await page.waitForURL((url) => url.href.startsWith(`${BASE}/console`), { timeout: 10_000 });
+  await page.waitForSelector('body[data-signed-in=yes][data-tail=live]', { timeout: 15_000 });
+  check((await page.textContent('#person-name')) === 'Ann Front-Desk', 'the console names the person');
+  await pay(p, maria, 700);
+  await page.waitForSelector('#tail-rows tr.event[data-type=PAYMENT_POSTED]', { timeout: 5_000 });
+  await screenshot(page, 'signin-console');
+  await control('logout', { sub: SUB });
+  await page.waitForSelector('body[data-signed-in=no]', { timeout: 5_000 });
+  check((await page.textContent('#error')).includes('Signed out'), 'the console says "Signed out"');
 
   // Nothing but this server and the issuer was reached; the CSP let the issuer through.
   const hosts = new Set([new URL(BASE).host, new URL(ISSUER).host]);

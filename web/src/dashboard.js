@@ -108,8 +108,11 @@ function signedOut(reason) {
   credential = null;
   session?.live.stop();
   session = null;
+  // What the person saw is theirs no longer to see.
+  $('#board').replaceChildren();
+  $('#payments').replaceChildren();
   setStatus('signed-out', 'signed out');
-  showError(`Signed out (${reason}). Sign in again to continue.`);
+  showError(`Signed out: ${reason}. Sign in again to continue.`);
 }
 
 /** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */

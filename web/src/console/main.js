@@ -1,7 +1,7 @@
 // The operator console at /console: sign in (as a person at the identity provider, or with
-// an ADMIN key), pick a practice, and look at it panel by panel — the live event tail, usage, webhooks, bridges, keys, quota and
-// the audit trail. Every panel is a GraphQL query of the public API; nothing here has
-// access the key does not have.
+// an ADMIN key), pick a practice, and look at it panel by panel — the live event tail,
+// usage, webhooks, bridges, keys, quota and the audit trail. Every panel is a GraphQL
+// query of the public API; nothing here has access the credential does not have.
 import '../console.css';
 import { gql, guarded, showError, signInAs } from './api.js';
 import { loadAudit, setupAudit } from './audit.js';
@@ -105,7 +105,8 @@ function signedOut(reason) {
   practice = null;
   document.body.dataset.signedIn = 'no';
   $('#who').textContent = 'signed out';
-  showError(`Signed out (${reason}). Sign in again to continue.`);
+  for (const rows of document.querySelectorAll('main tbody')) rows.replaceChildren();
+  showError(`Signed out: ${reason}. Sign in again to continue.`);
 }
 
 /** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */
