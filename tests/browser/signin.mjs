@@ -33,9 +33,11 @@ const b = await schedule(p, { patient: tom, provider: sam, minutesFromNow: 90, r
 await control('accounts', { sub: SUB, name: 'Ann Front-Desk', role: 'BACKOFFICE', practice_id: p.id });
 
 const { browser, context } = await launch();
+let page;
+let seen;
 try {
-  const page = await context.newPage();
-  const seen = watch(page);
+  page = await context.newPage();
+  seen = watch(page);
   const sockets = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));
   await page.goto(`${BASE}/`);
@@ -96,7 +98,10 @@ try {
   check((await page.$$('li.appointment, li.payment')).length === 0, 'the signed-out page shows no patient data');
   await screenshot(page, 'signin-signed-out');
 
-  // The console signs people in the same way (a new session: the provider's ended).
+  // The console signs people in the same way (a new session: the provider's ended). The
+  // server refuses the person's tokens issued up to the logout's second (iat has whole
+  // seconds), so the new sign-in waits for the next second, as a person would anyway.
+  await page.waitForTimeout(1000 - (Date.now() % 1000) + 50);
   await page.goto(`${BASE}/console`);
   await page.waitForSelector('#person-signin', { state: 'visible', timeout: 10_000 });
   await page.click('#person-signin');
@@ -120,6 +125,13 @@ try {
   check(foreign.length === 0, `requests left the server and the issuer: ${foreign.join(', ')}`);
   const blocked = seen.errors.filter((e) => /Content Security Policy/i.test(e));
   check(blocked.length === 0, `the page's CSP blocked something: ${blocked.join('; ')}`);
+} catch (error) {
+  // What the page showed when a step failed.
+  const state = await page?.evaluate(() => ({ url: location.href, ...document.body.dataset, error: document.querySelector('#error')?.textContent }))
+    .catch((e) => String(e));
+  console.log('page state:', JSON.stringify(state), '\npage errors:', seen?.errors.join('\n'));
+  if (page) await screenshot(page, 'signin-failed').catch(() => {});
+  throw error;
 } finally {
   await browser.close();
 }
