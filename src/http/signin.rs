@@ -28,7 +28,7 @@ pub(super) struct SignIn {
 
 /// The browser sign-in, when an issuer (by discovery) and a public client are configured.
 pub(super) fn configured(state: &AppState) -> Option<SignIn> {
-    let identity = state.services.identity.as_ref()?;
+    let identity = state.services.domain.identity.as_ref()?;
     let client_id = identity.settings().client_id.clone()?;
     Some(SignIn {
         issuer: identity.issuer()?.to_string(),
