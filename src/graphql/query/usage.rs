@@ -5,7 +5,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, Criteria};
 use crate::error::AppError;
 use crate::graphql::connection::connection;
 use crate::graphql::context::caller;
@@ -21,6 +21,23 @@ fn plain_id(name: &str, id: &str) -> Result<(), AppError> {
         && id.len() <= 100
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
     if ok { Ok(()) } else { Err(AppError::bad_input(format!("{name}: not a valid id"))) }
+}
+
+/// The longest subject an issuer may give (OpenID Connect Core: at most 255 ASCII
+/// characters), and the most the identity module accepts in a token.
+const MAX_SUBJECT: usize = 255;
+
+/// A subject argument: what a token's `sub` may be — not empty, at most 255 bytes, no
+/// control characters. Compared exactly, never as a pattern.
+fn subject(value: &str) -> Result<(), AppError> {
+    let ok = !value.is_empty() && value.len() <= MAX_SUBJECT && !value.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(format!(
+            "subject: not a valid subject (1 to {MAX_SUBJECT} bytes, no control characters)"
+        )))
+    }
 }
 
 #[Object]
@@ -60,6 +77,7 @@ impl UsageQuery {
         ctx: &Context<'_>,
         practice_id: ID,
         patient_id: Option<ID>,
+        subject: Option<String>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         first: Option<i32>,
@@ -71,6 +89,9 @@ impl UsageQuery {
         if let Some(patient) = &patient_id {
             plain_id("patientId", patient).gql()?;
         }
+        if let Some(value) = &subject {
+            self::subject(value).gql()?;
+        }
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
         {
@@ -78,10 +99,9 @@ impl UsageQuery {
         }
         let first = crate::domain::validate::page_size(first).gql()?;
         let store = crate::audit::Store::new(s.db.clone(), s.audit.clone());
-        let page = store
-            .page(&practice_id, patient_id.as_ref().map(|p| p.as_str()), from, to, first, after.as_deref())
-            .await
-            .gql()?;
+        let criteria =
+            Criteria { patient_id: patient_id.as_ref().map(|p| p.as_str()), subject: subject.as_deref(), from, to };
+        let page = store.page(&practice_id, criteria, first, after.as_deref()).await.gql()?;
         Ok(connection(page))
     }
 }
