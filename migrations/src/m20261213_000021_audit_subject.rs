@@ -42,6 +42,8 @@ impl MigrationTrait for Migration {
 #[derive(DeriveIden)]
 enum AuditLog {
     Table,
+    Id,
+    PracticeId,
     Subject,
     ActorName,
 }

@@ -68,6 +68,11 @@ async fn audit_log_refuses_bad_input_and_other_keys(app: TestApp) {
         json!({ "p": p, "pt": "%" }),
         json!({ "p": p, "pt": "a,b" }),
         json!({ "p": p, "pt": "p".repeat(101) }),
+        json!({ "p": p, "s": "" }),
+        json!({ "p": p, "s": "s".repeat(256) }),
+        json!({ "p": p, "s": "dr-ada\u{1}" }),
+        json!({ "p": p, "s": "dr\nada" }),
+        json!({ "p": p, "s": "x".repeat(10_000) }),
         json!({ "p": p, "f": "2026-12-02T00:00:00Z", "t": "2026-12-01T00:00:00Z" }),
         json!({ "p": p, "f": "not a time" }),
     ] {
@@ -76,4 +81,10 @@ async fn audit_log_refuses_bad_input_and_other_keys(app: TestApp) {
     }
     let fine = ask(admin.clone(), json!({ "p": p, "n": 5 })).await;
     assert!(fine.get("errors").is_none(), "{fine}");
+    // A subject is compared exactly, never as a pattern: these are well-formed, and no one's.
+    for subject in ["s".repeat(255), "%".into(), "auth0|5f7c8ec7c33c6c004bbafe82".into(), "o'brien@example.com".into()]
+    {
+        let body = ask(admin.clone(), json!({ "p": p, "s": subject })).await;
+        assert_eq!(body["data"]["auditLog"]["edges"], json!([]), "{subject}: {body}");
+    }
 }
