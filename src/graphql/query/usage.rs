@@ -15,13 +15,19 @@ use crate::usage::{MAX_RANGE_DAYS, Report};
 #[derive(Default)]
 pub struct UsageQuery;
 
-/// An id argument: plain text (letters, digits, `-`, `_`, `:`), at most 100 characters.
-fn plain_id(name: &str, id: &str) -> Result<(), AppError> {
+/// An id argument: plain text (letters, digits, `-`, `_`, `:` and the `extra`
+/// characters), at most 100 characters.
+fn plain_id(name: &str, id: &str, extra: &[char]) -> Result<(), AppError> {
     let ok = !id.is_empty()
         && id.len() <= 100
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':') || extra.contains(&c));
     if ok { Ok(()) } else { Err(AppError::bad_input(format!("{name}: not a valid id"))) }
 }
+
+/// What a usage key may hold beyond plain ids: people's tokens count under
+/// `client:<client id>`, and issuers' client ids have dots, `@` and `/`
+/// (`1234-abc.apps.googleusercontent.com`, `https://app.example/`).
+const CLIENT_ID_CHARS: &[char] = &['.', '@', '/'];
 
 /// The longest subject an issuer may give (OpenID Connect Core: at most 255 ASCII
 /// characters), and the most the identity module accepts in a token.
@@ -63,7 +69,7 @@ impl UsageQuery {
             return Err(AppError::bad_input(format!("the range may cover at most {MAX_RANGE_DAYS} days"))).gql();
         }
         if let Some(key) = &api_key_id {
-            plain_id("apiKeyId", key).gql()?;
+            plain_id("apiKeyId", key, CLIENT_ID_CHARS).gql()?;
         }
         let store = crate::usage::Store::new(s.db.clone(), s.usage.clone());
         store.report(&practice_id, api_key_id.as_ref().map(|k| k.as_str()), from, to).await.gql()
@@ -87,7 +93,7 @@ impl UsageQuery {
         crate::domain::validate::id("practiceId", &practice_id).gql()?;
         who.require_admin(Some(&practice_id)).gql()?;
         if let Some(patient) = &patient_id {
-            plain_id("patientId", patient).gql()?;
+            plain_id("patientId", patient, &[]).gql()?;
         }
         if let Some(value) = &subject {
             self::subject(value).gql()?;

@@ -28,6 +28,11 @@ async fn usage_refuses_bad_ranges_and_keys(app: TestApp) {
     assert!(too_long["errors"][0]["message"].as_str().unwrap().contains("366 days"), "{too_long}");
     let a_year = ask(f.practice_admin.clone(), now - day * 366, now, None).await;
     assert!(a_year.get("errors").is_none(), "exactly 366 days is allowed: {a_year}");
+    // A person's usage is kept under their token's client, whose id may have dots and slashes.
+    for client in ["client:1234-abc.apps.googleusercontent.com", "client:https://app.example/", "client:-"] {
+        let body = ask(f.practice_admin.clone(), now - day, now, Some(client.to_string())).await;
+        assert_eq!(body["data"]["usage"]["apiKeyId"], client, "{body}");
+    }
     for hostile in ["%", "a,b", &"k".repeat(101), "'; DROP TABLE usage_counts; --"] {
         let body = ask(f.practice_admin.clone(), now - day, now, Some(hostile.to_string())).await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{hostile}: {body}");
