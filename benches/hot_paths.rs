@@ -107,6 +107,8 @@ fn metering(c: &mut Criterion) {
     let recorder = Arc::new(Recorder::new(true, clock));
     let actor = Actor {
         api_key_id: Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V".into()),
+        subject: None,
+        actor_name: None,
         role: Role::Subscriber,
         transport: Transport::Websocket,
         operation_name: Some("Watch".into()),

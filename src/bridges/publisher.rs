@@ -248,6 +248,8 @@ impl Bridge {
             if watch.as_ref().is_none_or(|(practice, _)| *practice != message.practice_id) {
                 let actor = crate::audit::Actor {
                     api_key_id: None,
+                    subject: None,
+                    actor_name: None,
                     role: crate::vocab::Role::Admin,
                     transport: door,
                     operation_name: None,

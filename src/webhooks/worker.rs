@@ -133,6 +133,8 @@ impl Worker {
         self.usage.delivered(&who, door, event.event_type);
         let actor = crate::audit::Actor {
             api_key_id: None,
+            subject: None,
+            actor_name: None,
             role: crate::vocab::Role::Admin,
             transport: door,
             operation_name: None,
