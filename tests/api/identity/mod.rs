@@ -4,4 +4,5 @@
 pub mod issuer;
 
 mod hostile;
+mod patient;
 mod tokens;
