@@ -5,4 +5,5 @@ pub mod issuer;
 
 mod hostile;
 mod patient;
+mod patient_streams;
 mod tokens;
