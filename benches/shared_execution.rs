@@ -54,7 +54,7 @@ fn shared_execution(c: &mut Criterion) {
         let create = Request::new(
             "mutation { createPractice(input: {name: \"Bench\", timezone: \"UTC\", currency: \"USD\"}) { id } }",
         )
-        .data(Auth(Some(Principal::Admin { key_id: None })));
+        .data(Auth(Some(Principal::bootstrap())));
         let created = state.schema.execute(create).await.data.into_json().unwrap();
         let practice_id = created["createPractice"]["id"].as_str().unwrap().to_string();
         let mut outbounds = Vec::new();
@@ -63,7 +63,7 @@ fn shared_execution(c: &mut Criterion) {
             let query =
                 format!("subscription($p: ID!) {{ op{}: events(practiceId: $p) {{ seq type }} }}", i % OPERATIONS);
             let request = Request::new(query).variables(Variables::from_json(serde_json::json!({ "p": practice_id })));
-            let principal = Principal::Admin { key_id: None };
+            let principal = Principal::bootstrap();
             let subscribe =
                 Subscribe { request, principal, session: None, after: None, transport: StreamTransport::Websocket };
             let outbound = Outbound::new(1 << 20);
