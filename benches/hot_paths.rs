@@ -99,14 +99,16 @@ fn fanout(c: &mut Criterion) {
 /// The two calls the hub makes per queued frame (usage, then the audit count).
 fn metering(c: &mut Criterion) {
     use clinicstream::audit::{Actor, Recorder};
-    use clinicstream::usage::{Meter, Who};
+    use clinicstream::usage::{Meter, UsageKey};
     use clinicstream::vocab::{Role, Transport};
     let clock: clinicstream::clock::SharedClock = Arc::new(clinicstream::clock::SystemClock);
     let meter = Meter::new(clock.clone());
-    let who = Who::new("prc_01JD2Z7Q9V3K8M4N5P6R7S8T9V", Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V"));
+    let who = UsageKey::new("prc_01JD2Z7Q9V3K8M4N5P6R7S8T9V", Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V"));
     let recorder = Arc::new(Recorder::new(true, clock));
     let actor = Actor {
         api_key_id: Some("key_01JD2Z7Q9V3K8M4N5P6R7S8T9V".into()),
+        subject: None,
+        actor_name: None,
         role: Role::Subscriber,
         transport: Transport::Websocket,
         operation_name: Some("Watch".into()),

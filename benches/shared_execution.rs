@@ -77,7 +77,7 @@ fn shared_execution(c: &mut Criterion) {
         (app, practice_id, outbounds)
     });
     let state = app.state().clone();
-    let counters = state.services.counters.clone();
+    let counters = state.services.domain.counters.clone();
     let delivered = counters.delivered.get_or_create(&TransportLabel::of(StreamTransport::Websocket)).clone();
     let mut seq = 0;
     let mut group = c.benchmark_group("hub");
@@ -90,7 +90,7 @@ fn shared_execution(c: &mut Criterion) {
                 seq += 1;
                 let (before, executions) = (delivered.get(), counters.shared_executions.get());
                 let started = Instant::now();
-                state.services.bus.publish(Arc::new(patient_event(&practice_id, seq)));
+                state.services.domain.bus.publish(Arc::new(patient_event(&practice_id, seq)));
                 runtime.block_on(async {
                     while delivered.get() < before + REGISTRATIONS as u64 {
                         tokio::task::yield_now().await;

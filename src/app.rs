@@ -13,17 +13,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::hash_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::domain::Services;
-use crate::domain::reminders::Reminders;
-use crate::events::{
-    ClusterBus, ClusterSettings, Counters, MemoryBus, RedisBus, RedisSettings, RelaySettings, SharedBus,
-};
+use crate::events::{BusChoice, ClusterBus, Counters, MemoryBus, RedisBus, SharedBus};
 use crate::graphql;
 use crate::hub::LiveThrottle;
 use crate::metrics::HttpMetrics;
+use crate::services::{AppServices, Parts};
 use crate::state::AppState;
 
 pub struct App {
@@ -37,7 +33,7 @@ pub struct App {
 
 /// What exists before the app: the stop signals, the task tracker and the counters that
 /// background tasks (the Redis bus) are started with.
-struct Parts {
+struct Startup {
     shutdown: CancellationToken,
     workers: CancellationToken,
     tracker: TaskTracker,
@@ -46,7 +42,7 @@ struct Parts {
     shared_redis: Option<crate::limits::SharedRedis>,
 }
 
-impl Parts {
+impl Startup {
     fn new() -> Self {
         Self {
             shutdown: CancellationToken::new(),
@@ -69,63 +65,47 @@ impl App {
     /// Like `build`, over an open database and a given clock: what tests use to share a
     /// database between replicas or move time.
     pub async fn build_on(config: Config, db: DatabaseConnection, clock: SharedClock) -> anyhow::Result<Self> {
-        let mut parts = Parts::new();
-        let relay = RelaySettings {
-            interval: Duration::from_millis(config.relay_interval_ms.max(10)),
-            grace: Duration::from_millis(config.relay_grace_ms),
-        };
+        let mut startup = Startup::new();
         let mut cluster = None;
-        let (bus, outbox): (SharedBus, bool) = match (&config.redis_url, &config.redis_cluster_nodes) {
-            (Some(_), Some(_)) => {
-                anyhow::bail!("set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a cluster), not both")
-            }
-            (None, Some(nodes)) => {
-                let settings = ClusterSettings {
-                    nodes: nodes.0.clone(),
-                    prefix: config.redis_prefix.clone(),
-                    capacity: config.bus_capacity,
-                    relay,
-                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
-                };
+        let choice = config.bus.choice().map_err(|both| anyhow::anyhow!(both))?;
+        let (bus, outbox): (SharedBus, bool) = match choice {
+            BusChoice::Cluster(settings) => {
+                let nodes = settings.nodes.clone();
                 let bus = ClusterBus::start(
                     settings,
                     db.clone(),
-                    parts.counters.clone(),
-                    parts.workers.clone(),
-                    &parts.tracker,
+                    startup.counters.clone(),
+                    startup.workers.clone(),
+                    &startup.tracker,
                 )
                 .await
                 .context("opening the Redis Cluster bus (REDIS_CLUSTER_NODES)")?;
                 cluster = Some(bus.connection());
-                parts.shared_redis = Some(
-                    crate::limits::SharedRedis::cluster(bus.connection(), &nodes.0)
+                startup.shared_redis = Some(
+                    crate::limits::SharedRedis::cluster(bus.connection(), &nodes)
                         .context("opening the shared limits on the cluster")?,
                 );
                 (Arc::new(bus), true)
             }
-            (Some(url), None) => {
-                let settings = RedisSettings {
-                    url: url.clone(),
-                    prefix: config.redis_prefix.clone(),
-                    capacity: config.bus_capacity,
-                    relay,
-                    publish_batch: crate::events::MAX_PUBLISH_BATCH,
-                };
+            BusChoice::Redis(settings) => {
+                let url = settings.url.clone();
                 let bus = RedisBus::start(
                     settings,
                     db.clone(),
-                    parts.counters.clone(),
-                    parts.workers.clone(),
-                    &parts.tracker,
+                    startup.counters.clone(),
+                    startup.workers.clone(),
+                    &startup.tracker,
                 )
                 .context("opening the Redis bus")?;
-                parts.shared_redis =
-                    Some(crate::limits::SharedRedis::open(url).context("opening the shared limits on Redis")?);
+                startup.shared_redis =
+                    Some(crate::limits::SharedRedis::open(&url).context("opening the shared limits on Redis")?);
                 (Arc::new(bus), true)
             }
-            (None, None) => (Arc::new(MemoryBus::counted(config.bus_capacity, parts.counters.clone())), false),
+            BusChoice::Memory => {
+                (Arc::new(MemoryBus::counted(config.bus.bus_capacity, startup.counters.clone())), false)
+            }
         };
-        let mut app = Self::assemble(config, db, bus, clock, outbox, parts).await?;
+        let mut app = Self::assemble(config, db, bus, clock, outbox, startup).await?;
         app.cluster = cluster;
         Ok(app)
     }
@@ -137,7 +117,7 @@ impl App {
         bus: SharedBus,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        Self::assemble(config, db, bus, clock, false, Parts::new()).await
+        Self::assemble(config, db, bus, clock, false, Startup::new()).await
     }
 
     async fn assemble(
@@ -146,74 +126,54 @@ impl App {
         bus: SharedBus,
         clock: SharedClock,
         outbox: bool,
-        parts: Parts,
+        startup: Startup,
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
-        let faults = Arc::new(crate::domain::Faults::default());
-        let writers = crate::domain::writer::Writers::new(
-            db.clone(),
-            bus.clone(),
-            faults.clone(),
-            outbox,
-            clock.clone(),
-            parts.counters.clone(),
-        );
-        let settings = crate::limits::LimitSettings {
-            rate_per_sec: config.rate_limit_per_sec,
-            rate_burst: config.rate_limit_burst,
-            redis: parts.shared_redis.map(|redis| (redis, config.redis_prefix.clone())),
-        };
-        let limits = Arc::new(
-            crate::limits::Limits::new(settings, db.clone(), clock.clone()).context("opening the shared limits")?,
-        );
-        let identity = config.identity.settings().map_err(|bad| anyhow::anyhow!("bad identity setting: {bad}"))?;
-        let identity = identity.map(|settings| Arc::new(crate::identity::Identity::new(settings, clock.clone())));
-        let services = Services {
+        let services = AppServices::build(Parts {
             db,
             bus,
-            identity,
-            clock: clock.clone(),
-            admin_key_hash: config.admin_key.as_deref().map(hash_key),
+            clock,
+            counters: startup.counters,
+            identity: config.identity.settings().map_err(|bad| anyhow::anyhow!("bad identity setting: {bad}"))?,
             outbox,
-            counters: parts.counters,
-            faults,
-            writers,
-            owners: Default::default(),
-            keys: Default::default(),
-            sessions: Default::default(),
-            limits,
-            reminders: Arc::new(Reminders::new(config.reminder_lead)),
-            usage: Arc::new(match config.metering.metrics_per_practice {
-                true => crate::usage::Meter::with_prometheus(clock.clone()),
-                false => crate::usage::Meter::new(clock.clone()),
-            }),
-            audit: Arc::new(crate::audit::Recorder::new(config.metering.audit, clock.clone())),
-        };
+            limits: crate::limits::LimitSettings {
+                rate_per_sec: config.rate_limit_per_sec,
+                rate_burst: config.rate_limit_burst,
+                redis: startup.shared_redis.map(|redis| (redis, config.bus.redis_prefix.clone())),
+            },
+            reminder_lead: config.reminder_lead,
+            admin_key: config.admin_key.clone(),
+            metering: (*config.metering).clone(),
+        })?;
         // Malformed bridge settings stop the start here, naming the setting; a broker that
         // cannot be reached is the bridge's own business later (logged, retried).
-        let bridges = crate::bridges::Configured::build(&config.bridges, &services)
-            .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
-        let schema = graphql::build(services.clone(), &config, bridges.bridges.clone());
+        let bridges =
+            crate::bridges::Configured::build(&config.bridges, &services.domain, &services.usage, &services.audit)
+                .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
+        let schema =
+            graphql::build(&services.domain, &services.usage, &services.audit, &config, bridges.bridges.clone());
         let http_metrics = Arc::new(HttpMetrics::default());
-        let mut registry = crate::metrics::registry(&services.counters, &http_metrics, &bridges.bridges.metrics);
+        let mut registry = crate::metrics::registry(&services.domain.counters, &http_metrics, &bridges.bridges.metrics);
         if let Some(series) = services.usage.per_practice() {
             series.register(&mut registry);
         }
         let registry = Arc::new(registry);
         let hubs = crate::hub::Hubs::new(
             schema.clone(),
-            services.clone(),
-            parts.workers.clone(),
-            parts.tracker.clone(),
+            services.domain.clone(),
+            services.usage.clone(),
+            services.audit.clone(),
+            startup.workers.clone(),
+            startup.tracker.clone(),
             LiveThrottle {
                 default: Duration::from_millis(config.live_throttle_ms),
                 max: Duration::from_millis(config.live_throttle_max_ms),
             },
         );
         let persisted = crate::persisted::PersistedQueries::new(
-            crate::persisted::Store::new(services.db.clone(), config.clients.persisted_queries_max),
-            services.clock.clone(),
+            crate::persisted::DocumentStore::new(services.domain.db.clone(), config.clients.persisted_queries_max),
+            services.domain.clock.clone(),
             config.clients.persisted_queries_only,
         );
         let bounds = crate::graphql::Bounds::of(&config);
@@ -221,9 +181,9 @@ impl App {
             services,
             schema,
             config: Arc::new(config),
-            shutdown: parts.shutdown,
-            workers: parts.workers,
-            tracker: parts.tracker,
+            shutdown: startup.shutdown,
+            workers: startup.workers,
+            tracker: startup.tracker,
             http_metrics,
             registry,
             renders: Arc::default(),
@@ -257,8 +217,8 @@ impl App {
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
-        crate::domain::spawn_scheduler(state.services.clone(), workers.clone(), &tracker);
-        let services = &state.services;
+        crate::domain::spawn_scheduler(state.services.domain.clone(), workers.clone(), &tracker);
+        let services = &state.services.domain;
         tracker.spawn(services.sessions.clone().sweep(services.db.clone(), services.clock.clone(), workers.clone()));
         let (sessions, keys, limits) = (services.sessions.clone(), services.keys.clone(), services.limits.clone());
         let identity = services.identity.clone();
@@ -281,12 +241,13 @@ impl App {
             &tracker,
         );
         tracker.spawn(crate::retention::run(services.clone(), (*state.config.retention).clone(), workers.clone()));
-        crate::webhooks::start(&state.config.webhooks, &state.services, &workers, &tracker);
+        let (usage, audit) = (&state.services.usage, &state.services.audit);
+        crate::webhooks::start(&state.config.webhooks, services, usage, audit, &workers, &tracker);
         // Usage counts and audit rows: flushed every USAGE_FLUSH_MS and once more on the way out.
         let every = Duration::from_millis(state.config.metering.usage_flush_ms);
-        let usage = crate::usage::Store::new(services.db.clone(), services.usage.clone());
+        let usage = crate::usage::UsageStore::new(services.db.clone(), usage.clone());
         crate::flusher::spawn(Arc::new(usage), every, workers.clone(), &tracker);
-        let audit = crate::audit::Store::new(services.db.clone(), services.audit.clone());
+        let audit = crate::audit::AuditStore::new(services.db.clone(), audit.clone());
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
         let router = crate::http::router(state);

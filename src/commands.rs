@@ -8,11 +8,9 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::clock::SystemClock;
-use crate::config::{Cli, Command, DbArgs, KeysCommand, PersistedQueriesCommand};
-use crate::domain::reminders::Reminders;
-use crate::domain::writer::Writers;
+use crate::config::{Cli, DbArgs, KeysCommand, PersistedQueriesCommand, Subcommand};
 use crate::domain::{Services, api_keys, appointments, billing, patients, practices, providers};
-use crate::events::MemoryBus;
+use crate::services::{AppServices, Parts};
 use crate::vocab::{PaymentMethod, ProviderKind, Role};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -22,25 +20,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(&config.log_format);
             App::build(config).await?.run().await
         }
-        Some(Command::Serve(config)) => {
+        Some(Subcommand::Serve(config)) => {
             crate::telemetry::init(&config.log_format);
             App::build(*config).await?.run().await
         }
-        Some(Command::Migrate(db)) => {
+        Some(Subcommand::Migrate(db)) => {
             crate::telemetry::init("pretty");
             crate::db::connect(&db).await.context("migrating the database")?;
             println!("migrations applied");
             Ok(())
         }
-        Some(Command::Schema) => {
+        Some(Subcommand::Schema) => {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
-        Some(Command::Asyncapi) => {
+        Some(Subcommand::Asyncapi) => {
             println!("{}", serde_json::to_string_pretty(&crate::asyncapi::document().await)?);
             Ok(())
         }
-        Some(Command::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
+        Some(Subcommand::Keys { command: KeysCommand::Create { role, practice_id, name, db } }) => {
             let role =
                 Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
             let services = offline_services(&db).await?;
@@ -60,10 +58,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
+        Some(Subcommand::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
             register_documents(&files, &db).await
         }
-        Some(Command::SeedDemo(db)) => {
+        Some(Subcommand::SeedDemo(db)) => {
             let services = offline_services(&db).await?;
             seed_demo(&services).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -82,7 +80,7 @@ async fn register_documents(files: &[std::path::PathBuf], db: &DbArgs) -> anyhow
         }
     }
     let db = crate::db::connect(db).await.context("connecting to the database")?;
-    let store = crate::persisted::Store::new(db, u64::MAX);
+    let store = crate::persisted::DocumentStore::new(db, u64::MAX);
     let now_ms = chrono::Utc::now().timestamp_millis();
     for document in &documents {
         println!("{}", store.register(document, now_ms).await.context("registering a document")?);
@@ -91,38 +89,11 @@ async fn register_documents(files: &[std::path::PathBuf], db: &DbArgs) -> anyhow
     Ok(())
 }
 
-/// Services for a command that changes the database without serving.
+/// Services for a command that changes the database without serving (built by the one
+/// constructor `serve` uses, from the offline parts).
 async fn offline_services(db: &DbArgs) -> anyhow::Result<Services> {
     let db = crate::db::connect(db).await.context("connecting to the database")?;
-    // Reminders armed here use the default lead (the serving replicas' setting is theirs).
-    let reminders = Arc::new(Reminders::new(crate::domain::DEFAULT_REMINDER_LEAD));
-    // Nothing listens to this process's bus. What these commands append is in the log,
-    // where subscribers' feeds find it (a seeded practice has no live subscribers yet).
-    let bus: crate::events::SharedBus = Arc::new(MemoryBus::new(16));
-    let (clock, counters, faults): (crate::clock::SharedClock, _, _) =
-        (Arc::new(SystemClock), Arc::default(), Arc::default());
-    let writers =
-        Writers::new(db.clone(), bus.clone(), Arc::clone(&faults), false, clock.clone(), Arc::clone(&counters));
-    let limits = Arc::new(crate::limits::Limits::local(u32::MAX, u32::MAX, db.clone(), clock.clone()));
-    Ok(Services {
-        db,
-        bus,
-        // Offline commands are not metered and record no accesses (no flusher runs here).
-        usage: Arc::new(crate::usage::Meter::new(clock.clone())),
-        audit: Arc::new(crate::audit::Recorder::new(false, clock.clone())),
-        clock,
-        admin_key_hash: None,
-        reminders,
-        outbox: false,
-        counters,
-        faults,
-        sessions: Default::default(),
-        limits,
-        writers,
-        owners: Default::default(),
-        keys: Default::default(),
-        identity: None,
-    })
+    Ok(AppServices::build(Parts::offline(db, Arc::new(SystemClock)))?.domain)
 }
 
 fn admin() -> Principal {

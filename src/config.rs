@@ -2,18 +2,18 @@
 //! resulting `Config` is a value passed down (never a global) so tests can build their own.
 //!
 //! Each feature owns its settings, parsed and validated in its own module: the database
-//! (`db::DbArgs`), retention, webhooks, bridges, metering (`usage`), clients (`persisted`),
-//! the Redis Cluster seed nodes (`events`) and the reminder lead (`domain`); every duration
-//! setting reads the one grammar of `duration`. `Config` composes them, flattening the
-//! features' `Args` structs. The bus, relay, websocket and query-bound settings are fields
-//! of `Config` itself because `config.redis_url`, `config.bus_capacity`, … are public paths.
+//! (`db::DbArgs`), the bus and its relay (`events::BusArgs`: Redis, a Redis Cluster),
+//! retention, webhooks, bridges, metering (`usage`), clients (`persisted`) and the reminder
+//! lead (`domain`); every duration setting reads the one grammar of `duration`. `Config`
+//! composes them, flattening the features' `Args` structs. The websocket, rate-limit and
+//! query-bound settings are still fields of `Config` itself.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use std::time::Duration;
 
 pub use crate::db::{DEFAULT_DATABASE_URL, DbArgs, parse_timeout};
 pub use crate::domain::{DEFAULT_REMINDER_LEAD, parse_lead};
-pub use crate::events::{ClusterNodes, MAX_CLUSTER_NODES, parse_cluster_nodes};
+pub use crate::events::{BusArgs, ClusterNodes, MAX_CLUSTER_NODES, parse_cluster_nodes};
 pub use crate::persisted::ClientArgs;
 pub use crate::retention::{RetentionArgs, parse_retention};
 
@@ -21,11 +21,12 @@ pub use crate::retention::{RetentionArgs, parse_retention};
 #[command(name = "clinicstream", version, about = "Real-time GraphQL event API for dental and veterinary practices")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Subcommand>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+/// The subcommand the command line names.
+pub enum Subcommand {
     /// Run the server (the default when no subcommand is given).
     Serve(Box<Config>),
     /// Apply pending database migrations and exit.
@@ -48,7 +49,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum PersistedQueriesCommand {
     /// Register documents ahead of time: `.graphql` files (one operation document each) or
     /// Apollo persisted-query manifests (`.json`); prints each document's SHA-256.
@@ -61,7 +62,7 @@ pub enum PersistedQueriesCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Create an API key and print it (it is shown only once).
     Create {
@@ -121,23 +122,8 @@ pub struct Config {
     /// Largest accepted websocket message, in bytes.
     #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,
-    /// Redis URL (`redis://host:port`): fan events out across replicas. Without it the bus
-    /// is in-process (one replica).
-    #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// Redis Cluster seed nodes, `host:port,host:port,…`: the bus runs on the cluster
-    /// (sharded pub/sub, SPUBLISH/SSUBSCRIBE) instead of one Redis. Excludes `REDIS_URL`.
-    #[arg(long, env = "REDIS_CLUSTER_NODES", value_parser = parse_cluster_nodes)]
-    pub redis_cluster_nodes: Option<ClusterNodes>,
-    /// Prefix of the Redis channel names, so deployments (and tests) can share one Redis.
-    #[arg(long, env = "REDIS_PREFIX", default_value = "clinicstream")]
-    pub redis_prefix: String,
-    /// How often the outbox relay looks for events whose publish did not happen, in ms.
-    #[arg(long, env = "RELAY_INTERVAL_MS", default_value_t = 250)]
-    pub relay_interval_ms: u64,
-    /// How old an unpublished event must be before the relay publishes it, in ms.
-    #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 1000)]
-    pub relay_grace_ms: u64,
+    #[command(flatten)]
+    pub bus: crate::events::BusArgs,
     /// Operations (subscriptions, queries) one websocket may run at once.
     #[arg(long, env = "WS_MAX_OPERATIONS", default_value_t = 100)]
     pub ws_max_operations: usize,
@@ -167,10 +153,6 @@ pub struct Config {
     /// How long a stopping server (SIGTERM, Ctrl-C) may take to drain, in seconds.
     #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10)]
     pub shutdown_deadline_secs: u64,
-    /// Events buffered per practice for live subscribers; a subscriber further behind
-    /// catches up from the log.
-    #[arg(long, env = "BUS_CAPACITY", default_value_t = 1024)]
-    pub bus_capacity: usize,
     /// How long before an appointment starts its APPOINTMENT_STARTING_SOON is sent, like
     /// `30m`, `90s`, `1h` or `1h30m`.
     #[arg(long, env = "REMINDER_LEAD", default_value = "30m", value_parser = parse_lead)]

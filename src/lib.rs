@@ -1,20 +1,24 @@
 //! clinicstream: a real-time GraphQL event API for dental and veterinary practices.
 //!
 //! A tour of the modules, in the order a request meets them. The layers import downwards:
-//! `app` builds the [`state`] that `http` serves with; `http` hands operations to
-//! `graphql`, subscriptions through [`hub`]; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
+//! `app` builds the [`state`] (around the app-wide [`services`]) that `http` serves with;
+//! `http` hands operations to `graphql`, subscriptions through [`hub`]; `graphql` calls `domain`, `auth` and `webhooks`, which read and append
 //! through `events` and `db`; and all of them speak [`vocab`], which imports nothing from
 //! the crate. Nothing under `domain`, `events`, `auth`, `webhooks` or `db` imports from
-//! `graphql`, `http`, `state` or `app`. (`clock` and `error` are used at every level.)
+//! `graphql`, `http`, `services`, `state` or `app`. (`clock` and `error` are used at every level.)
 //! `tests/api/layers.rs` holds the whole order, bottom first, and fails on an import that
 //! runs upwards; the few that still do are listed there by name, each with its reason.
 //!
 //! - [`config`]: the command line and environment, as a `Config` value that composes
-//!   the settings each feature owns and validates (`db::DbArgs`, `retention`, `webhooks`,
+//!   the settings each feature owns and validates (`db::DbArgs`, `events::BusArgs`, `retention`, `webhooks`,
 //!   `bridges`, `usage`, `persisted::ClientArgs`, …); [`config_reference`] renders them
 //!   as the docs book's configuration table.
 //! - [`app`]: `App::build` (connect, migrate, bind) and `run` (serve until stopped).
 //! - [`state`]: `AppState`, what every handler gets; built by `app`, served by `http`.
+//! - [`services`]: `AppServices`, the app-wide container — the domain's `Services` (database,
+//!   bus, clock, writers, limits, …) with the usage meter and the audit recorder — built by
+//!   one constructor that `serve` and every subcommand use. The layers below are handed
+//!   the parts they use, never the container.
 //! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
 //!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
 //!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
@@ -114,6 +118,7 @@ pub(crate) mod metrics;
 pub mod operation;
 pub mod persisted;
 pub mod retention;
+pub mod services;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;

@@ -7,16 +7,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::domain::Services;
 use crate::graphql::{AppSchema, RenderCache};
 use crate::hub::Hubs;
 use crate::metrics::HttpMetrics;
 use crate::persisted::PersistedQueries;
+use crate::services::AppServices;
 
 /// What every handler gets.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    /// The app-wide container: the domain's services, usage metering and the audit trail.
+    pub services: AppServices,
     pub schema: AppSchema,
     pub config: Arc<Config>,
     /// Cancelled when the server starts draining: readiness fails, sockets close with

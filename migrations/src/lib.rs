@@ -11,6 +11,7 @@ mod m20261210_000016_persisted_queries;
 mod m20261211_000018_bridges;
 mod m20261212_000019_quotas;
 mod m20261212_000020_usage_audit;
+mod m20261213_000021_audit_subject;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000018_bridges::Migration),
             Box::new(m20261212_000019_quotas::Migration),
             Box::new(m20261212_000020_usage_audit::Migration),
+            Box::new(m20261213_000021_audit_subject::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! The access audit trail: every read or change of patient data, by any door,
-//! as (time, API key id, role, operation name, transport, patient ids). Subscriptions and
+//! as (time, who — an API key by its id, a person by their subject and name — role,
+//! operation name, transport, patient ids). Subscriptions and
 //! live queries are recorded when they start and stop, with their filter; what they
 //! deliver is counted per patient in memory and written as DELIVER rows once per flush
 //! interval (never a row per delivery), so fan-out stays fast.
@@ -14,5 +15,5 @@ mod touched;
 
 pub use filter::filter;
 pub use recorder::{Actor, Entry, Recorder, Watch};
-pub use store::{AuditEntry, Store, prune};
+pub use store::{AuditEntry, AuditStore, Criteria, prune};
 pub use touched::Touched;

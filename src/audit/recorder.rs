@@ -8,10 +8,15 @@ use crate::auth::Principal;
 use crate::clock::SharedClock;
 use crate::vocab::{AuditAction, Role, Transport};
 
-/// Who acted, and through which door.
+/// Who acted, and through which door: a key by its id, a person by their subject and
+/// display name (shared strings: an actor is cloned into every row it writes).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct Actor {
     pub api_key_id: Option<Arc<str>>,
+    /// A person's `sub` at the issuer; None for keys.
+    pub subject: Option<Arc<str>>,
+    /// A person's display name, if their token gave one; None for keys.
+    pub actor_name: Option<Arc<str>>,
     pub role: Role,
     pub transport: Transport,
     pub operation_name: Option<Arc<str>>,
@@ -20,8 +25,11 @@ pub struct Actor {
 impl Actor {
     pub fn of(principal: &Principal, transport: Transport, operation_name: Option<&str>) -> Self {
         let role = principal.role();
+        let person = principal.person();
         Self {
             api_key_id: principal.key_id().map(Into::into),
+            subject: person.map(|p| p.subject.as_str().into()),
+            actor_name: person.and_then(|p| p.name.as_deref()).map(Into::into),
             role,
             transport,
             operation_name: operation_name.map(Into::into),

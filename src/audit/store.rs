@@ -24,7 +24,15 @@ const PRUNE_PAGE: i64 = 1000;
 pub struct AuditEntry {
     pub id: ID,
     pub at: DateTime<Utc>,
+    /// The API key that acted; null for a person (and for the bootstrap `ADMIN_KEY`).
     pub api_key_id: Option<ID>,
+    /// The person who acted: their access token's `sub` at the identity provider; null
+    /// for API keys. `auditLog(subject:)` returns one person's rows (compared exactly).
+    pub subject: Option<String>,
+    /// The person's display name as their token gave it (`name`, else
+    /// `preferred_username`, else `email`), as it was when they acted; null for API keys
+    /// and for tokens without one.
+    pub actor_name: Option<String>,
     pub role: Role,
     pub operation_name: Option<String>,
     pub transport: Transport,
@@ -37,12 +45,22 @@ pub struct AuditEntry {
     pub deliveries: Option<i64>,
 }
 
-pub struct Store {
+/// Which rows `AuditStore::page` returns: all of the practice's, or those of one patient, of
+/// one person, within [from, to).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Criteria<'a> {
+    pub patient_id: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+pub struct AuditStore {
     db: DatabaseConnection,
     recorder: Arc<Recorder>,
 }
 
-impl Store {
+impl AuditStore {
     pub fn new(db: DatabaseConnection, recorder: Arc<Recorder>) -> Self {
         Self { db, recorder }
     }
@@ -60,10 +78,12 @@ impl Store {
             let tuples: Vec<String> = chunk
                 .iter()
                 .map(|e| {
-                    let fields: [Value; 10] = [
+                    let fields: [Value; 12] = [
                         e.practice_id.to_string().into(),
                         e.at_ms.into(),
                         e.actor.api_key_id.as_deref().map(str::to_string).into(),
+                        e.actor.subject.as_deref().map(str::to_string).into(),
+                        e.actor.actor_name.as_deref().map(str::to_string).into(),
                         e.actor.role.as_str().into(),
                         e.actor.operation_name.as_deref().map(str::to_string).into(),
                         e.actor.transport.as_str().into(),
@@ -77,8 +97,8 @@ impl Store {
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO audit_log (practice_id, at, api_key_id, role, operation_name, transport, action, \
-                 patient_ids, filter, deliveries) VALUES {}",
+                "INSERT INTO audit_log (practice_id, at, api_key_id, subject, actor_name, role, operation_name, \
+                 transport, action, patient_ids, filter, deliveries) VALUES {}",
                 tuples.join(", ")
             );
             if let Err(err) = self.db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await {
@@ -91,26 +111,28 @@ impl Store {
         Ok(())
     }
 
-    /// A practice's trail, newest first, optionally of one patient and within [from, to).
+    /// A practice's trail, newest first, narrowed by `criteria`.
     pub async fn page(
         &self,
         practice_id: &str,
-        patient_id: Option<&str>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        criteria: Criteria<'_>,
         first: u64,
         after: Option<&str>,
     ) -> AppResult<Page<AuditEntry>> {
+        let Criteria { patient_id, subject, from, to } = criteria;
         let backend = self.db.get_database_backend();
         let mut values: Vec<Value> = Vec::new();
         let mut sql = format!(
-            "SELECT id, at, api_key_id, role, operation_name, transport, action, patient_ids, filter, deliveries \
-             FROM audit_log WHERE practice_id = {}",
+            "SELECT id, at, api_key_id, subject, actor_name, role, operation_name, transport, action, patient_ids, \
+             filter, deliveries FROM audit_log WHERE practice_id = {}",
             bind(practice_id.into(), &mut values)
         );
         if let Some(patient) = patient_id {
             // Ids are checked to be plain text before they get here (no `%`, `_` or `,`).
             sql += &format!(" AND patient_ids LIKE {}", bind(format!("%,{patient},%").into(), &mut values));
+        }
+        if let Some(subject) = subject {
+            sql += &format!(" AND subject = {}", bind(subject.into(), &mut values));
         }
         if let Some(from) = from {
             sql += &format!(" AND at >= {}", bind(from.timestamp_millis().into(), &mut values));
@@ -136,6 +158,8 @@ impl Store {
                 id: ID(id.to_string()),
                 at: DateTime::from_timestamp_millis(row.try_get("", "at")?).unwrap_or_default(),
                 api_key_id: row.try_get::<Option<String>>("", "api_key_id")?.map(ID),
+                subject: row.try_get("", "subject")?,
+                actor_name: row.try_get("", "actor_name")?,
                 role: Role::parse(&text("role")?).unwrap_or(Role::Admin),
                 operation_name: row.try_get("", "operation_name")?,
                 transport: Transport::parse(&text("transport")?).unwrap_or(Transport::Http),
@@ -170,7 +194,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff_ms: i64) -> AppResult<u64> {
     }
 }
 
-impl crate::flusher::Flush for Store {
+impl crate::flusher::Flush for AuditStore {
     fn name(&self) -> &'static str {
         "audit"
     }

@@ -33,8 +33,9 @@ pub struct Sessions {
     next_id: AtomicU64,
 }
 
-/// A person's connection: when its token expires, and the issuer's session it is of.
+/// A person's connection: who, when its token expires, and the issuer's session it is of.
 struct Signed {
+    subject: String,
     expires_at_ms: i64,
     session_id: Option<String>,
     closer: Closer,
@@ -99,6 +100,7 @@ impl Sessions {
         let key = principal.limit_key().into_owned();
         if let Some(person) = principal.person() {
             let signed = Signed {
+                subject: person.subject.clone(),
                 expires_at_ms: person.expires_at_ms,
                 session_id: person.session_id.clone(),
                 closer: closer.clone(),
@@ -124,18 +126,22 @@ impl Sessions {
         }
     }
 
-    /// Closes every connection of a person, or of one of their sessions, on this replica
-    /// (the issuer logged them out).
+    /// Closes the connections the issuer logged out, on this replica: of one session when
+    /// the logout names it (and the person's connections whose token names no session),
+    /// else of the person.
     pub fn close_person(&self, subject: Option<&str>, session_id: Option<&str>) {
         let reason = "signed out at the identity provider";
-        if let Some(subject) = subject {
-            self.close_key(&format!("{}{subject}", Principal::PERSON_PREFIX), reason);
-        }
-        if let Some(session_id) = session_id {
-            let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
-            for signed in people.values().filter(|p| p.session_id.as_deref() == Some(session_id)) {
-                signed.closer.send_replace(Some((FORBIDDEN, reason.to_string())));
+        let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = |signed: &&Signed| match (session_id, subject) {
+            (Some(sid), sub) => {
+                signed.session_id.as_deref() == Some(sid)
+                    || (signed.session_id.is_none() && Some(signed.subject.as_str()) == sub)
             }
+            (None, Some(sub)) => signed.subject == sub,
+            (None, None) => false,
+        };
+        for signed in people.values().filter(ended) {
+            signed.closer.send_replace(Some((FORBIDDEN, reason.to_string())));
         }
     }
 

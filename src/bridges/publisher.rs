@@ -239,21 +239,24 @@ impl Bridge {
     /// Messages the broker acknowledged: usage (under `bridge:<bridge>`, transport
     /// BRIDGE) and the audit trail (DELIVER counts per patient).
     fn metered<'a>(&self, acked: impl Iterator<Item = &'a Outgoing>) {
-        let s = &self.services;
         let door = crate::vocab::Transport::Bridge;
         let mut watch: Option<(String, crate::audit::Watch)> = None;
         for message in acked {
-            let who = crate::usage::Who::new(&message.practice_id, Some(&format!("bridge:{}", self.store.bridge())));
-            s.usage.delivered(&who, door, message.event_type);
+            let who =
+                crate::usage::UsageKey::new(&message.practice_id, Some(&format!("bridge:{}", self.store.bridge())));
+            self.usage.delivered(&who, door, message.event_type);
             if watch.as_ref().is_none_or(|(practice, _)| *practice != message.practice_id) {
                 let actor = crate::audit::Actor {
                     api_key_id: None,
+                    subject: None,
+                    actor_name: None,
                     role: crate::vocab::Role::Admin,
                     transport: door,
                     operation_name: None,
                 };
                 let filter = Some(format!("bridge {}", self.store.bridge()));
-                watch = Some((message.practice_id.clone(), s.audit.watch(&message.practice_id, actor, filter, true)));
+                watch =
+                    Some((message.practice_id.clone(), self.audit.watch(&message.practice_id, actor, filter, true)));
             }
             if let Some((_, watch)) = &watch {
                 watch.delivered(&message.patient_id);

@@ -15,18 +15,22 @@ use tokio_util::sync::CancellationToken;
 use super::broker::Broker;
 use super::settings::BridgeArgs;
 use super::status::BridgeStatus;
-use super::store::Store;
+use super::store::CursorStore;
+use crate::audit::Recorder;
 use crate::domain::Services;
+use crate::usage::Meter;
 use crate::vocab::EventType;
 
 /// What one bridge's tasks share.
 pub struct Bridge {
     pub broker: Arc<dyn Broker>,
-    pub store: Store,
+    pub store: CursorStore,
     pub status: Arc<BridgeStatus>,
     pub settings: Arc<BridgeArgs>,
     pub types: Option<Vec<EventType>>,
     pub services: Services,
+    pub usage: Arc<Meter>,
+    pub audit: Arc<Recorder>,
 }
 
 /// The wait before the next try after `failures` failures in a row.

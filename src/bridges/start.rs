@@ -13,8 +13,10 @@ use super::nats::Nats;
 use super::runner::Bridge;
 use super::settings::{BadSetting, BridgeArgs, parse_types, redact};
 use super::status::{BridgeMetrics, BridgeStatus, Bridges};
-use super::store::Store;
+use super::store::CursorStore;
+use crate::audit::Recorder;
 use crate::domain::{Services, new_id};
+use crate::usage::Meter;
 use crate::vocab::BridgeKind;
 
 /// One configured bridge before it has its status and store.
@@ -34,7 +36,13 @@ pub struct Configured {
 }
 
 impl Configured {
-    pub fn build(settings: &BridgeArgs, services: &Services) -> Result<Self, BadSetting> {
+    /// Each bridge meters and audits what the broker acknowledged in `usage` and `audit`.
+    pub fn build(
+        settings: &BridgeArgs,
+        services: &Services,
+        usage: &Arc<Meter>,
+        audit: &Arc<Recorder>,
+    ) -> Result<Self, BadSetting> {
         settings.validate()?;
         let metrics = Arc::new(BridgeMetrics::default());
         let shared = Arc::new(settings.clone());
@@ -95,11 +103,13 @@ impl Configured {
             all.push(status.clone());
             runners.push(Arc::new(Bridge {
                 broker: plan.broker,
-                store: Store::new(services.db.clone(), plan.key, owner.clone()),
+                store: CursorStore::new(services.db.clone(), plan.key, owner.clone()),
                 status,
                 settings: shared.clone(),
                 types: plan.types,
                 services: services.clone(),
+                usage: usage.clone(),
+                audit: audit.clone(),
             }));
         }
         Ok(Self { bridges: Bridges { all, metrics }, runners })

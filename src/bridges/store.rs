@@ -26,7 +26,7 @@ pub struct Lag {
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub struct CursorStore {
     db: DatabaseConnection,
     /// `nats/<stream>`, `amqp/<exchange>`, `mqtt/<prefix>`.
     bridge: String,
@@ -34,7 +34,7 @@ pub struct Store {
     owner: String,
 }
 
-impl Store {
+impl CursorStore {
     pub fn new(db: DatabaseConnection, bridge: String, owner: String) -> Self {
         Self { db, bridge, owner }
     }

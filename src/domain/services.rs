@@ -1,4 +1,8 @@
-//! What every service function works with: the database, the bus and the clock.
+//! What every service function works with: the database, the bus and the clock, and the
+//! few shared parts the business rules reach (writers, owners, reminders, the limits, and
+//! the sessions and key cache a revoked key is taken from). What only the layers above
+//! use — usage metering, the audit trail — is not here: the app-wide container
+//! (`crate::services::AppServices`) holds it beside these.
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -18,8 +22,6 @@ pub struct Services {
     pub admin_key_hash: Option<String>,
     /// The reminder lead and the scheduler's wake-up, shared with the scheduler task.
     pub reminders: Arc<Reminders>,
-    /// Whether appends also write an outbox row (when the bus crosses a network).
-    pub outbox: bool,
     pub counters: Arc<Counters>,
     pub faults: Arc<Faults>,
     /// Open connections by API key, to close them when the key stops being valid.
@@ -33,12 +35,9 @@ pub struct Services {
     pub identity: Option<Arc<crate::identity::Identity>>,
     /// Which practice each patient, provider and appointment belongs to.
     pub owners: Arc<super::owners::Owners>,
-    /// The practices' writers (group commit).
+    /// The practices' writers (group commit); they know whether appends also write an
+    /// outbox row (when the bus crosses a network).
     pub writers: Arc<super::writer::Writers>,
-    /// This replica's usage counts since the last flush.
-    pub usage: Arc<crate::usage::Meter>,
-    /// This replica's audit rows and delivery counts since the last flush.
-    pub audit: Arc<crate::audit::Recorder>,
 }
 
 impl Services {

@@ -1,6 +1,6 @@
 //! Business events: what is stored in the log, how it is encoded, the buses that carry it
 //! between transactions and subscribers (in-process, or Redis across replicas), the
-//! outbox relay, and the feed each subscriber reads.
+//! outbox relay, the feed each subscriber reads, and the bus settings (`BusArgs`).
 
 mod bus;
 // Redis Cluster bus.
@@ -14,6 +14,7 @@ pub mod log;
 mod memory;
 pub mod outbox;
 mod redis;
+mod settings;
 
 pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use cluster::{ClusterBus, ClusterNodes, ClusterSettings, MAX_CLUSTER_NODES, key_slot, parse_cluster_nodes};
@@ -25,5 +26,6 @@ pub use memory::MemoryBus;
 pub use outbox::RelaySettings;
 pub use redis::{RedisBus, RedisSettings};
 pub use redis_publisher::MAX_BATCH as MAX_PUBLISH_BATCH;
+pub use settings::{BusArgs, BusChoice};
 
 use self::redis::publisher as redis_publisher;

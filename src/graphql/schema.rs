@@ -1,21 +1,34 @@
 //! Assembling the schema, with its limits, from the per-resource parts.
 
 use async_graphql::{Schema, SchemaBuilder};
+use std::sync::Arc;
 
 use super::errors::ErrorCodes;
 use super::mutation::Mutation;
 use super::query::Query;
 use super::subscription::Subscription;
+use crate::audit::Recorder;
 use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
 use crate::live::LiveDirective;
+use crate::usage::Meter;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-pub fn build(services: Services, config: &Config, bridges: Bridges) -> AppSchema {
+/// The schema over the domain's services, with the usage meter and the audit recorder its
+/// `metering` extension and the usage queries read.
+pub fn build(
+    services: &Services,
+    usage: &Arc<Meter>,
+    audit: &Arc<Recorder>,
+    config: &Config,
+    bridges: Bridges,
+) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), Subscription)
-        .data(services)
+        .data(services.clone())
+        .data(usage.clone())
+        .data(audit.clone())
         .data(bridges)
         .data(config.webhooks.allow_private.clone());
     limited(builder, config).extension(super::metering::Metering).finish()

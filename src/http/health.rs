@@ -16,11 +16,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
     }
-    if let Err(err) = state.services.db.execute_unprepared("SELECT 1").await {
+    if let Err(err) = state.services.domain.db.execute_unprepared("SELECT 1").await {
         tracing::warn!(error = %err, "readiness: database unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".into());
     }
-    if let Err(why) = state.services.bus.ready().await {
+    if let Err(why) = state.services.domain.bus.ready().await {
         tracing::warn!(%why, "readiness: bus unavailable");
         return (StatusCode::SERVICE_UNAVAILABLE, why);
     }

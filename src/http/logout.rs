@@ -23,7 +23,7 @@ fn refused(status: StatusCode, description: &str) -> Response {
 
 #[tracing::instrument(skip_all, name = "backchannel_logout")]
 pub async fn backchannel(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(identity) = state.services.identity.clone() else {
+    let Some(identity) = state.services.domain.identity.clone() else {
         return refused(StatusCode::NOT_FOUND, "no identity provider is configured (OIDC_ISSUER)");
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -46,7 +46,7 @@ pub async fn backchannel(State(state): State<AppState>, headers: HeaderMap, body
     };
     tracing::info!(sid = ?logout.session_id, sub = ?logout.subject, "signed out at the identity provider");
     identity.logouts.record(&logout);
-    let services = &state.services;
+    let services = &state.services.domain;
     services.sessions.close_person(logout.subject.as_deref(), logout.session_id.as_deref());
     let control = Control::LoggedOut { session_id: logout.session_id, subject: logout.subject, at: logout.at };
     services.limits.broadcast(control).await;

@@ -1,5 +1,5 @@
 //! The HTTP edge: the router, GraphQL over HTTP, websockets and SSE, the browser assets
-//! (GraphiQL, the dashboard) and health.
+//! (GraphiQL, the dashboard), the pages' sign-in settings and health.
 
 mod assets;
 mod auth;
@@ -11,6 +11,7 @@ pub mod metrics;
 mod multipart;
 mod params;
 mod router;
+mod signin;
 mod sse;
 mod streamed;
 pub(crate) mod subscriptions;

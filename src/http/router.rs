@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{assets, cors, graphql, health, logout, metrics, sse};
+use super::{assets, cors, graphql, health, logout, metrics, signin, sse};
 use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api(&state))
         .route("/", get(assets::dashboard))
         .route("/console", get(assets::console))
+        .route("/auth/config", get(signin::config))
         .route("/assets/{name}", get(assets::script))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

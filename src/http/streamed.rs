@@ -96,7 +96,7 @@ pub(crate) async fn quota_slots(
     subscription: bool,
 ) -> Result<QuotaSlots, axum::response::Response> {
     let Some(practice_id) = principal.practice_id() else { return Ok(QuotaSlots::none()) };
-    let limits = &state.services.limits;
+    let limits = &state.services.domain.limits;
     let mut slots = vec![limits.connect(practice_id).await.map_err(|e| too_many(&e))?];
     if subscription {
         slots.push(limits.subscribe(practice_id).await.map_err(|e| too_many(&e))?);
@@ -147,9 +147,9 @@ pub(crate) fn hold<T: Send + 'static>(
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
     // A stream is a connection of its practice, for usage's peak connections.
     let metered = principal.practice_id().map(|practice| {
-        state.services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref()))
+        state.services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref()))
     });
-    let credentials = state.services.sessions.open(principal);
+    let credentials = state.services.domain.sessions.open(principal);
     let mut revoked = credentials.closed();
     let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered, slots);
     let shutdown = state.shutdown.clone();

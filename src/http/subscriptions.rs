@@ -15,11 +15,11 @@ use std::time::Duration;
 use super::auth::resolve;
 use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Rejected, Reply, WsConfig};
 use crate::auth::{Auth, Credentials, Principal};
-use crate::domain::Services;
 use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
 use crate::hub::{Hubs, Subscribe, Subscribed};
 use crate::persisted::PersistedQueries;
+use crate::services::AppServices;
 use crate::state::AppState;
 
 pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> Response {
@@ -30,7 +30,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         max_operations: state.config.ws_max_operations,
         max_outbound_bytes: state.config.outbound_max_bytes,
         slow_consumer_timeout: Duration::from_secs(state.config.slow_consumer_timeout_secs),
-        slow_consumers: state.services.counters.slow_consumers.clone(),
+        slow_consumers: state.services.domain.counters.slow_consumers.clone(),
     };
     let auth =
         Arc::new(KeyAuth { services: state.services.clone(), max_connections: state.config.max_connections_per_key });
@@ -41,7 +41,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
         headers,
         Limited {
             schema: state.schema.clone(),
-            limits: state.services.limits.clone(),
+            limits: state.services.domain.limits.clone(),
             renders: state.renders.clone(),
             hubs: state.hubs.clone(),
             persisted: state.persisted.clone(),
@@ -56,7 +56,7 @@ pub fn upgrade(state: &AppState, upgrade: WebSocketUpgrade, headers: &HeaderMap)
 }
 
 struct KeyAuth {
-    services: Services,
+    services: AppServices,
     max_connections: usize,
 }
 
@@ -196,7 +196,7 @@ impl ConnectionAuth for KeyAuth {
         let (services, max_connections) = (self.services.clone(), self.max_connections);
         async move {
             let presented = payload_authorization(&init_payload).or(header_authorization);
-            let auth = resolve(&services, presented.as_deref())
+            let auth = resolve(&services.domain, presented.as_deref())
                 .await
                 .map_err(|denied| format!("{}: {}", denied.code(), denied.message()))?;
             let Some(principal) = &auth.0 else {
@@ -204,16 +204,16 @@ impl ConnectionAuth for KeyAuth {
             };
             // Counted on every replica when there is Redis; the slot goes with the socket.
             let scope = crate::limits::Scope::KeyConnections(principal.limit_key().into_owned());
-            let Ok(slot) = services.limits.slots.take(&scope, Some(max_connections)).await else {
+            let Ok(slot) = services.domain.limits.slots.take(&scope, Some(max_connections)).await else {
                 return Err(format!("this API key already holds {max_connections} connections").into());
             };
             let mut data = Data::default();
             data.insert(Arc::new(slot));
             if let Some(practice_id) = principal.practice_id() {
-                let slot = services.limits.connect(practice_id).await.map_err(over_quota)?;
+                let slot = services.domain.limits.connect(practice_id).await.map_err(over_quota)?;
                 data.insert(Arc::new(PracticeSlot(slot)));
             }
-            let credentials = services.sessions.open(principal.clone());
+            let credentials = services.domain.sessions.open(principal.clone());
             // A stored key's connections close when it is revoked or expires; the
             // bootstrap ADMIN_KEY lives as long as the process's configuration.
             let closed = Some(credentials.closed());
@@ -224,7 +224,7 @@ impl ConnectionAuth for KeyAuth {
             data.insert(crate::vocab::Transport::Websocket);
             if let Some(practice) = principal.practice_id() {
                 data.insert(
-                    services.usage.connection(crate::usage::Who::new(practice, principal.usage_key().as_deref())),
+                    services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref())),
                 );
             }
             Ok(Authenticated { data, closed })

@@ -20,12 +20,14 @@ use super::practice::PracticeHub;
 use super::producer::Prepared;
 use super::registrations::Subscriber;
 use super::shared::{LiveThrottle, Shared};
+use crate::audit::Recorder;
 use crate::auth::{Auth, Principal};
 use crate::domain::Services;
 use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::shared_feed::Probe;
 use crate::graphql::{AppSchema, operation_name};
 use crate::live::{Live, Types};
+use crate::usage::Meter;
 
 /// How long a hub without registrations stays, so a client that reconnects at once finds
 /// it subscribed; short, since an idle practice should cost nothing (not even its bus
@@ -84,6 +86,8 @@ impl Hubs {
     pub fn new(
         schema: AppSchema,
         services: Services,
+        usage: Arc<Meter>,
+        audit: Arc<Recorder>,
         stop: CancellationToken,
         tracker: TaskTracker,
         live_throttle: LiveThrottle,
@@ -91,7 +95,20 @@ impl Hubs {
         let starts = Semaphore::new(CONCURRENT_STARTS);
         let types = Types::from_sdl(&schema.sdl());
         let hubs = Mutex::default();
-        Self(Arc::new(Shared { schema, services, stop, linger: LINGER, tracker, hubs, starts, types, live_throttle }))
+        let linger = LINGER;
+        Self(Arc::new(Shared {
+            schema,
+            services,
+            usage,
+            audit,
+            stop,
+            linger,
+            tracker,
+            hubs,
+            starts,
+            types,
+            live_throttle,
+        }))
     }
 
     /// The practice's hub, started if it has none.
@@ -157,7 +174,8 @@ impl Hubs {
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
         let metered = Metered::start(
-            &self.0.services,
+            &self.0.usage,
+            &self.0.audit,
             &principal,
             &spec.practice_id,
             door(transport),

@@ -76,7 +76,8 @@ impl Hubs {
         let label = TransportLabel::of(transport);
         let delivered = counters.delivered.get_or_create(&label).clone();
         let metered = Metered::start(
-            &self.0.services,
+            &self.0.usage,
+            &self.0.audit,
             &principal,
             &practice_id,
             door(transport),

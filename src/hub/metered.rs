@@ -4,16 +4,15 @@
 
 use std::sync::Arc;
 
-use crate::audit::{Actor, Watch};
+use crate::audit::{Actor, Recorder, Watch};
 use crate::auth::Principal;
-use crate::domain::Services;
 use crate::events::StoredEvent;
-use crate::usage::{Held, Meter, OpKind, Who};
+use crate::usage::{Held, Meter, OpKind, UsageKey};
 use crate::vocab::Transport as Door;
 
 pub(super) struct Metered {
     usage: Arc<Meter>,
-    who: Arc<Who>,
+    who: Arc<UsageKey>,
     door: Door,
     watch: Watch,
 }
@@ -22,18 +21,19 @@ impl Metered {
     /// A subscription (or live query) of `principal` on `practice_id`'s hub: counts its
     /// start and records SUBSCRIBE with its filter.
     pub(super) fn start(
-        services: &Services,
+        usage: &Arc<Meter>,
+        audit: &Arc<Recorder>,
         principal: &Principal,
         practice_id: &str,
         door: Door,
         operation_name: Option<&str>,
         filter: String,
     ) -> Arc<Self> {
-        let who = Who::new(practice_id, principal.usage_key().as_deref());
-        services.usage.operation(&who, OpKind::Subscription);
+        let who = UsageKey::new(practice_id, principal.usage_key().as_deref());
+        usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
-        let watch = services.audit.watch(practice_id, actor, Some(filter), false);
-        Arc::new(Self { usage: services.usage.clone(), who: Arc::new(who), door, watch })
+        let watch = audit.watch(practice_id, actor, Some(filter), false);
+        Arc::new(Self { usage: usage.clone(), who: Arc::new(who), door, watch })
     }
 
     /// Open until the returned guard drops (peak subscriptions).

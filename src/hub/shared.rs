@@ -1,4 +1,4 @@
-//! What every practice hub on this replica shares: the schema and services, the stop
+//! What every practice hub on this replica shares: the schema and services, the usage meter and audit recorder, the stop
 //! token, the registry of running hubs by practice, the live query throttle; and what one
 //! practice hub lends the parts it runs (its shared subscriptions and live queries).
 
@@ -10,14 +10,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::messages::HubCommand;
+use crate::audit::Recorder;
 use crate::domain::Services;
 use crate::graphql::AppSchema;
 use crate::live::Types;
+use crate::usage::Meter;
 
 /// What every practice hub shares.
 pub(super) struct Shared {
     pub schema: AppSchema,
     pub services: Services,
+    /// What the hubs' deliveries are metered and audited in.
+    pub usage: Arc<Meter>,
+    pub audit: Arc<Recorder>,
     pub stop: CancellationToken,
     /// How long a hub without registrations stays (so a reconnecting client finds it).
     pub linger: Duration,

@@ -1,8 +1,8 @@
 //! The issuer's public keys, by `kid`: fetched when first needed, kept as long as the
-//! issuer's `Cache-Control: max-age` says (bounded), and fetched again at once when a
-//! token names a `kid` the set does not hold — at most every `REFETCH_AFTER`, so tokens
-//! with made-up `kid`s cannot make the server hammer the issuer. Key rotation at the
-//! issuer therefore needs no restart here.
+//! issuer's `Cache-Control: max-age` says (bounded), and fetched again when a token names
+//! a `kid` the set does not hold — at most every `REFETCH_AFTER`, so tokens with made-up
+//! `kid`s cannot make the server hammer the issuer. Key rotation at the issuer therefore
+//! needs no restart here.
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -57,30 +57,42 @@ impl Jwks {
         Self { source, http, fetched: RwLock::new(None), fetching: Mutex::new(None) }
     }
 
-    /// The key a token's header names, fetching the set if it is stale or lacks `kid`.
+    /// The key a token's header names, fetching the set if it is stale or lacks `kid`. A
+    /// fetch is made at most every `REFETCH_AFTER`: a request that needs one sooner waits
+    /// for the next (so a token signed by a key published a moment ago is accepted), and
+    /// every request waiting is answered by the first fetch made after it arrived.
     pub async fn key(&self, kid: &str) -> Result<Key, String> {
         if let Some(found) = self.cached(kid, false).await {
             return found;
         }
-        let mut last = self.fetching.lock().await;
-        // Another caller may have fetched while this one waited.
-        if let Some(found) = self.cached(kid, false).await {
-            return found;
-        }
-        let fresh = self.fetched.read().await.as_ref().is_some_and(|f| f.at.elapsed() < f.max_age);
-        if fresh && last.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
-            return Err(format!("no key {kid:?} in the issuer's key set"));
-        }
-        *last = Some(Instant::now());
-        match self.fetch().await {
-            Ok(fetched) => *self.fetched.write().await = Some(fetched),
-            Err(err) => {
-                tracing::warn!(error = %err, "fetching the issuer's keys failed");
-                // Stale keys are better than none while the issuer is unreachable.
-                return self.cached(kid, true).await.unwrap_or(Err(err));
+        let unknown = || Err(format!("no key {kid:?} in the issuer's key set"));
+        let arrived = Instant::now();
+        loop {
+            let mut last = self.fetching.lock().await;
+            if last.is_some_and(|at| at >= arrived) {
+                return self.cached(kid, true).await.unwrap_or_else(unknown);
             }
+            if let Some(found) = self.cached(kid, false).await {
+                return found;
+            }
+            let wait = last.map_or(Duration::ZERO, |at| REFETCH_AFTER.saturating_sub(at.elapsed()));
+            if !wait.is_zero() {
+                // A stale key is good enough until the next fetch is allowed.
+                if let Some(found) = self.cached(kid, true).await {
+                    return found;
+                }
+                drop(last);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            *last = Some(Instant::now());
+            match self.fetch().await {
+                Ok(fetched) => *self.fetched.write().await = Some(fetched),
+                // Stale keys are better than none while the issuer is unreachable.
+                Err(err) => tracing::warn!(error = %err, "fetching the issuer's keys failed"),
+            }
+            return self.cached(kid, true).await.unwrap_or_else(unknown);
         }
-        self.cached(kid, true).await.unwrap_or_else(|| Err(format!("no key {kid:?} in the issuer's key set")))
     }
 
     /// From what was fetched: Some when the answer is known (fresh, or `stale_ok`).

@@ -10,16 +10,17 @@
 //! - `token`: one access token verified to a `Principal` (signature, `iss`, `aud`, `exp`,
 //!   `nbf`, size), or why not.
 //! - `claims`: the namespaced claims object to a `Grant`.
-//! - `logout`: OpenID Connect Back-Channel Logout — logout tokens verified, and the
-//!   sessions and subjects logged out, refused until their tokens would have expired.
+//! - `logout`: OpenID Connect Back-Channel Logout — logout tokens verified;
+//!   `logouts`: the sessions and people logged out, refused from then on.
 
 mod claims;
 mod jwks;
 mod logout;
+mod logouts;
 mod settings;
 mod token;
 
 pub use claims::ClaimsObject;
-pub use logout::{LoggedOut, Logouts};
+pub use logouts::{LoggedOut, Logouts};
 pub use settings::{IdentityArgs, IdentitySettings};
 pub use token::{Identity, Refused, looks_like_jwt};

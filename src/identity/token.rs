@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::claims::ClaimsObject;
 use super::jwks::Jwks;
-use super::logout::Logouts;
+use super::logouts::Logouts;
 use super::settings::{IdentitySettings, KeySource};
 use crate::auth::{Actor, Person, Principal};
 use crate::clock::SharedClock;

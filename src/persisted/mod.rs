@@ -15,4 +15,4 @@ mod store;
 pub use manifest::documents_in;
 pub use protocol::{PersistedQueries, Refused};
 pub use settings::ClientArgs;
-pub use store::{Store, sha256_hex};
+pub use store::{DocumentStore, sha256_hex};

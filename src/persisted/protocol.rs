@@ -6,7 +6,7 @@
 
 use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Value};
 
-use super::store::{Store, sha256_hex};
+use super::store::{DocumentStore, sha256_hex};
 use crate::clock::SharedClock;
 
 /// Why a request was refused before it ran.
@@ -51,17 +51,17 @@ impl Refused {
 /// The persisted queries of this app: the store and the mode it runs in.
 #[derive(Clone)]
 pub struct PersistedQueries {
-    store: Store,
+    store: DocumentStore,
     clock: SharedClock,
     only_registered: bool,
 }
 
 impl PersistedQueries {
-    pub fn new(store: Store, clock: SharedClock, only_registered: bool) -> Self {
+    pub fn new(store: DocumentStore, clock: SharedClock, only_registered: bool) -> Self {
         Self { store, clock, only_registered }
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &DocumentStore {
         &self.store
     }
 

@@ -26,13 +26,13 @@ pub struct Found {
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub struct DocumentStore {
     db: DatabaseConnection,
     /// Automatic entries kept at most.
     max_automatic: u64,
 }
 
-impl Store {
+impl DocumentStore {
     pub fn new(db: DatabaseConnection, max_automatic: u64) -> Self {
         Self { db, max_automatic }
     }

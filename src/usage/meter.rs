@@ -8,14 +8,14 @@ use super::hour_of;
 use crate::clock::SharedClock;
 use crate::vocab::{EventType, Transport};
 
-/// Whose usage: a practice and an API key (`""` for the bootstrap `ADMIN_KEY`).
+/// What usage is counted under: a practice and an API key (`""` for the bootstrap `ADMIN_KEY`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub struct Who {
+pub struct UsageKey {
     pub practice_id: Arc<str>,
     pub api_key_id: Arc<str>,
 }
 
-impl Who {
+impl UsageKey {
     pub fn new(practice_id: &str, api_key_id: Option<&str>) -> Self {
         Self { practice_id: practice_id.into(), api_key_id: api_key_id.unwrap_or("").into() }
     }
@@ -68,14 +68,14 @@ impl Gauge {
 /// The deltas a flush takes.
 #[derive(Default)]
 pub(super) struct Taken {
-    pub counts: HashMap<(Who, i64, Metric), u64>,
+    pub counts: HashMap<(UsageKey, i64, Metric), u64>,
     /// (practice, key or `*`, hour, gauge) → this replica's peak.
     pub peaks: HashMap<(Arc<str>, Arc<str>, i64, Gauge), i64>,
 }
 
-/// A subscriber's identity by its address: a hub subscriber holds one `Arc<Who>` for its
+/// A subscriber's identity by its address: a hub subscriber holds one `Arc<UsageKey>` for its
 /// life, so a delivery hashes a pointer, not two ids (see `delivered_to`).
-struct ByAddress(Arc<Who>);
+struct ByAddress(Arc<UsageKey>);
 
 impl std::hash::Hash for ByAddress {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -128,7 +128,7 @@ impl Meter {
         hour_of(self.clock.now().timestamp_millis())
     }
 
-    fn add(&self, who: &Who, metric: Metric, n: u64) {
+    fn add(&self, who: &UsageKey, metric: Metric, n: u64) {
         if let Some(series) = &self.per_practice {
             series.count(&who.practice_id, metric, n);
         }
@@ -138,12 +138,12 @@ impl Meter {
     }
 
     /// An operation started (a query or mutation run, a subscription started).
-    pub fn operation(&self, who: &Who, kind: OpKind) {
+    pub fn operation(&self, who: &UsageKey, kind: OpKind) {
         self.add(who, Metric::Op(kind), 1);
     }
 
     /// An event handed to a subscriber's transport (or a webhook receiver, or a broker).
-    pub fn delivered(&self, who: &Who, transport: Transport, event_type: EventType) {
+    pub fn delivered(&self, who: &UsageKey, transport: Transport, event_type: EventType) {
         if let Some(series) = &self.per_practice {
             series.count(&who.practice_id, Metric::Delivery(transport), 1);
         }
@@ -155,7 +155,7 @@ impl Meter {
 
     /// An event handed to a hub subscriber's transport: `delivered`, for the hot path
     /// (one entry, keyed by the subscriber's address; about a fifth of the cost).
-    pub fn delivered_to(&self, who: &Arc<Who>, transport: Transport, event_type: EventType) {
+    pub fn delivered_to(&self, who: &Arc<UsageKey>, transport: Transport, event_type: EventType) {
         if let Some(series) = &self.per_practice {
             series.count(&who.practice_id, Metric::Delivery(transport), 1);
         }
@@ -165,26 +165,26 @@ impl Meter {
     }
 
     /// A result that is no single event's (a live query's) handed to a transport.
-    pub fn delivered_result(&self, who: &Who, transport: Transport) {
+    pub fn delivered_result(&self, who: &UsageKey, transport: Transport) {
         self.add(who, Metric::Delivery(transport), 1);
     }
 
     /// A connection opened; it counts as open until the returned guard drops.
-    pub fn connection(self: &Arc<Self>, who: Who) -> Held {
+    pub fn connection(self: &Arc<Self>, who: UsageKey) -> Held {
         self.hold(who, Gauge::Connections)
     }
 
     /// A subscription (or live query) started; open until the guard drops.
-    pub fn subscription(self: &Arc<Self>, who: Who) -> Held {
+    pub fn subscription(self: &Arc<Self>, who: UsageKey) -> Held {
         self.hold(who, Gauge::Subscriptions)
     }
 
-    fn hold(self: &Arc<Self>, who: Who, gauge: Gauge) -> Held {
+    fn hold(self: &Arc<Self>, who: UsageKey, gauge: Gauge) -> Held {
         self.change(&who, gauge, 1);
         Held { meter: self.clone(), who, gauge }
     }
 
-    fn change(&self, who: &Who, gauge: Gauge, by: i64) {
+    fn change(&self, who: &UsageKey, gauge: Gauge, by: i64) {
         let hour = self.hour();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let State { taken, open, .. } = &mut *state;
@@ -232,7 +232,7 @@ impl Meter {
 /// An open connection or subscription, counted until dropped.
 pub struct Held {
     meter: Arc<Meter>,
-    who: Who,
+    who: UsageKey,
     gauge: Gauge,
 }
 
@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn hub_deliveries_fold_into_the_same_counts_as_the_others() {
         let meter = Meter::new(Arc::new(crate::clock::SystemClock));
-        let who = Who::new("prc_1", Some("key_1"));
+        let who = UsageKey::new("prc_1", Some("key_1"));
         let (one, two) = (Arc::new(who.clone()), Arc::new(who.clone()));
         meter.delivered_to(&one, Transport::Websocket, EventType::PaymentPosted);
         meter.delivered_to(&two, Transport::Websocket, EventType::PaymentPosted);

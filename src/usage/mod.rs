@@ -14,11 +14,11 @@ mod report;
 mod settings;
 mod store;
 
-pub use meter::{Held, Meter, OpKind, Who};
+pub use meter::{Held, Meter, OpKind, UsageKey};
 pub use prometheus::PerPractice;
 pub use report::{Bucket, EventTypeCount, MAX_RANGE_DAYS, Report, TransportCount};
 pub use settings::MeteringArgs;
-pub use store::Store;
+pub use store::UsageStore;
 
 /// The start of the UTC hour `ms` falls in.
 pub fn hour_of(ms: i64) -> i64 {

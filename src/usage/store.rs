@@ -16,14 +16,14 @@ use crate::error::AppResult;
 const ROWS: usize = 500;
 
 /// Writes a replica's meter and reads everyone's usage back.
-pub struct Store {
+pub struct UsageStore {
     db: DatabaseConnection,
     meter: Arc<Meter>,
     /// This replica's id in `usage_peaks`.
     replica: String,
 }
 
-impl Store {
+impl UsageStore {
     pub fn new(db: DatabaseConnection, meter: Arc<Meter>) -> Self {
         Self { db, meter, replica: uuid::Uuid::now_v7().simple().to_string() }
     }
@@ -142,7 +142,7 @@ async fn tuples(db: &DatabaseConnection, statement: Statement) -> AppResult<Vec<
     Ok(out)
 }
 
-impl crate::flusher::Flush for Store {
+impl crate::flusher::Flush for UsageStore {
     fn name(&self) -> &'static str {
         "usage"
     }

@@ -8,10 +8,20 @@ use tokio_util::task::TaskTracker;
 use super::dispatcher::Dispatcher;
 use super::settings::WebhookArgs;
 use super::worker::Worker;
+use crate::audit::Recorder;
 use crate::domain::Services;
+use crate::usage::Meter;
 
 /// Spawns both tasks unless `WEBHOOK_WORKER=false`; they stop when `shutdown` is cancelled.
-pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &CancellationToken, tracker: &TaskTracker) {
+/// The worker meters and audits what endpoints accepted in `usage` and `audit`.
+pub fn start(
+    settings: &WebhookArgs,
+    services: &Services,
+    usage: &Arc<Meter>,
+    audit: &Arc<Recorder>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) {
     if !settings.worker {
         return;
     }
@@ -35,8 +45,8 @@ pub fn start(settings: &WebhookArgs, services: &Services, shutdown: &Cancellatio
             queued,
             shutdown: shutdown.clone(),
             counters: services.counters.clone(),
-            usage: services.usage.clone(),
-            audit: services.audit.clone(),
+            usage: usage.clone(),
+            audit: audit.clone(),
             limits: services.limits.clone(),
         }
         .run(),

@@ -129,10 +129,12 @@ impl Worker {
     fn metered(&self, claimed: &Claimed, event: &StoredEvent) {
         let endpoint = &claimed.endpoint;
         let door = crate::vocab::Transport::Webhook;
-        let who = crate::usage::Who::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
+        let who = crate::usage::UsageKey::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
         self.usage.delivered(&who, door, event.event_type);
         let actor = crate::audit::Actor {
             api_key_id: None,
+            subject: None,
+            actor_name: None,
             role: crate::vocab::Role::Admin,
             transport: door,
             operation_name: None,

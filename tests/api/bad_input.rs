@@ -183,7 +183,7 @@ async fn a_cursor_before_what_the_log_retains_is_expired(app: TestApp) {
     clinicstream::db::entities::event::Entity::delete_many()
         .filter(clinicstream::db::entities::event::Column::PracticeId.eq(f.practice.as_str()))
         .filter(clinicstream::db::entities::event::Column::Seq.lte(3))
-        .exec(&app.state().services.db)
+        .exec(&app.state().services.domain.db)
         .await
         .unwrap();
     let query = "query($p: ID!, $a: String) { events(practiceId: $p, after: $a) { edges { cursor } } }";

@@ -9,13 +9,13 @@ use std::path::Path;
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::tools::{missing, node_package, node_ready, run_node};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// One browser at a time: two Chromiums on two cores would make the timing checks noisy.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Node, the scripts' packages and, when asked, Chromium; None (skipped) when missing.
-fn ready(with_chromium: bool) -> Option<()> {
+pub fn ready(with_chromium: bool) -> Option<()> {
     node_ready(&node_package("browser"), &["playwright-core", "graphql-sse"])?;
     if with_chromium && !Path::new(CHROMIUM).exists() {
         missing("chromium", "apt-get install -y chromium");
@@ -50,7 +50,7 @@ async fn the_graphql_sse_npm_client_receives_events() {
 }
 
 /// A port free at the moment (the script's page servers bind it).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

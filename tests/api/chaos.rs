@@ -91,7 +91,7 @@ async fn chaos_keeps_every_subscriber_exactly_once_in_order() {
         reconnects_by_clients += reconnects;
     }
     let counters = |f: fn(&clinicstream::events::Counters) -> u64| -> u64 {
-        replicas.iter().map(|r| f(&r.state().services.counters)).sum()
+        replicas.iter().map(|r| f(&r.state().services.domain.counters)).sum()
     };
     let _ = writeln!(
         std::io::stderr(),

@@ -27,15 +27,15 @@ async fn cluster_replicas_with(
 ) -> Option<Vec<TestApp>> {
     let nodes = parse_cluster_nodes(&cluster.nodes()).unwrap();
     spawn_replicas(n, "unused", move |c| {
-        c.redis_url = None;
-        c.redis_cluster_nodes = Some(nodes.clone());
+        c.bus.redis_url = None;
+        c.bus.redis_cluster_nodes = Some(nodes.clone());
         configure(c);
     })
     .await
 }
 
 fn prefix(app: &TestApp) -> String {
-    app.state().config.redis_prefix.clone()
+    app.state().config.bus.redis_prefix.clone()
 }
 
 /// Practices, `per_shard` on each master, with the master index of each; the slots are
@@ -231,20 +231,20 @@ async fn cluster_settings_are_checked_before_serving() {
     let url = db.url.as_str();
     // Both buses at once is refused, naming the settings.
     let mut both = test_config(url);
-    both.redis_url = Some("redis://127.0.0.1:6379".into());
-    both.redis_cluster_nodes = Some(parse_cluster_nodes("127.0.0.1:7000").unwrap());
+    both.bus.redis_url = Some("redis://127.0.0.1:6379".into());
+    both.bus.redis_cluster_nodes = Some(parse_cluster_nodes("127.0.0.1:7000").unwrap());
     let err = clinicstream::app::App::build(both).await.err().expect("refused");
     assert!(format!("{err:#}").contains("REDIS_CLUSTER_NODES"), "{err:#}");
     // A cluster nobody answers for fails the start with the setting named.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut absent = test_config(url);
-    absent.redis_cluster_nodes = Some(parse_cluster_nodes(&format!("127.0.0.1:{port}")).unwrap());
+    absent.bus.redis_cluster_nodes = Some(parse_cluster_nodes(&format!("127.0.0.1:{port}")).unwrap());
     let err = clinicstream::app::App::build(absent).await.err().expect("refused");
     assert!(format!("{err:#}").contains("REDIS_CLUSTER_NODES"), "{err:#}");
     // A single Redis that is not a cluster is refused too.
     if crate::redis_server::shared().is_some() {
         let mut plain = test_config(url);
-        plain.redis_cluster_nodes = Some(parse_cluster_nodes("127.0.0.1:6379").unwrap());
+        plain.bus.redis_cluster_nodes = Some(parse_cluster_nodes("127.0.0.1:6379").unwrap());
         let err = clinicstream::app::App::build(plain).await.err().expect("refused");
         assert!(format!("{err:#}").contains("REDIS_CLUSTER_NODES"), "{err:#}");
     }

@@ -11,12 +11,12 @@ use clinicstream::events::{Feed, FeedFilter, MemoryBus, SharedBus, StoredEvent, 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 
 async fn small_bus_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with(backend, |config| config.bus_capacity = 16).await
+    spawn_app_with(backend, |config| config.bus.bus_capacity = 16).await
 }
 
 async fn a_lagging_subscriber_catches_up_from_the_log(app: TestApp) {
     let f = app.fixture().await;
-    let services = &app.state().services;
+    let services = &app.state().services.domain;
     let feed = Feed::open(&services.db, &services.bus, &services.counters, &f.practice, None, FeedFilter::default())
         .await
         .unwrap();
@@ -39,13 +39,13 @@ async fn events_published_out_of_order_are_delivered_in_order(app: TestApp) {
     for _ in 0..3 {
         app.post_payment(&f.backoffice, &f.patient, 1).await;
     }
-    let db = &app.state().services.db;
+    let db = &app.state().services.domain.db;
     let stored: Vec<StoredEvent> = log::read_range(db, &f.practice, 1, None, None, 10).await.unwrap();
     assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
     // A bus of our own, on which we publish 4, 3, 2 after the feed starts at seq 1.
     let bus: SharedBus = Arc::new(MemoryBus::new(64));
     let cursor = clinicstream::events::Cursor { practice_id: f.practice.clone(), seq: 1 }.encode();
-    let counters = app.state().services.counters.clone();
+    let counters = app.state().services.domain.counters.clone();
     let feed = Feed::open(db, &bus, &counters, &f.practice, Some(&cursor), FeedFilter::default()).await.unwrap();
     let mut stream = Box::pin(feed.into_stream());
     // The replay from the cursor already yields 2, 3, 4 from the log...

@@ -40,7 +40,7 @@ async fn hold_with_a_first_payment(app: &Arc<TestApp>, f: &Fixture) -> JoinHandl
 
 /// Like `hold_with_a_first_payment`, with another first mutation.
 async fn hold_with_first(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value) -> JoinHandle<Value> {
-    let faults = &app.state().services.faults;
+    let faults = &app.state().services.domain.faults;
     faults.hold_batches.send_replace(true);
     let first = send(app, key, query, variables);
     until("the writer holds the first payment", || faults.held_batches.load(Ordering::SeqCst) == 1).await;
@@ -56,17 +56,17 @@ fn send(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value) ->
 /// Sends a mutation and waits until it is queued in the writer (the `queued`-th).
 async fn queue(app: &Arc<TestApp>, key: &str, query: &'static str, variables: Value, queued: i64) -> JoinHandle<Value> {
     let task = send(app, key, query, variables);
-    let counters = &app.state().services.counters;
+    let counters = &app.state().services.domain.counters;
     until(&format!("{queued} mutations are queued"), || counters.write_queue.get() == queued).await;
     task
 }
 
 fn release(app: &TestApp) {
-    app.state().services.faults.hold_batches.send_replace(false);
+    app.state().services.domain.faults.hold_batches.send_replace(false);
 }
 
 fn batches(app: &TestApp) -> (u64, u64) {
-    let counters = &app.state().services.counters;
+    let counters = &app.state().services.domain.counters;
     (counters.write_batches.get(), counters.batched_writes.get())
 }
 
@@ -194,7 +194,7 @@ async fn a_lone_mutation_is_a_batch_of_one(app: TestApp) {
         // Committed at once, alone: nothing waited for company.
         assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
     }
-    assert_eq!(app.state().services.counters.write_queue.get(), 0);
+    assert_eq!(app.state().services.domain.counters.write_queue.get(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,7 +169,7 @@ async fn internal_errors_say_nothing_but_a_correlation_id() {
     let Some(app) = spawn_app(Backend::Sqlite).await else { return };
     let f = app.fixture().await;
     // Break the database under the app: its queries now fail inside the driver.
-    app.state().services.db.execute_unprepared("DROP TABLE payments").await.unwrap();
+    app.state().services.domain.db.execute_unprepared("DROP TABLE payments").await.unwrap();
     let body = app
         .gql(
             Some(&f.backoffice),

@@ -199,7 +199,7 @@ pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
     let mut config = test_config(&db.url);
     config.db.db_max_connections = 5;
     let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
-    let bus = Arc::new(MemoryBus::new(config.bus_capacity));
+    let bus = Arc::new(MemoryBus::new(config.bus.bus_capacity));
     let app = App::build_with(config, conn, bus, clock).await.expect("app builds");
     TestApp::run(app, db.clone())
 }
@@ -421,8 +421,8 @@ pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Conf
     // Built one after another: each runs the migrations, which must not race.
     for _ in 0..n {
         let mut config = test_config(&db.url);
-        config.redis_url = Some(redis_url.to_string());
-        config.redis_prefix = prefix.clone();
+        config.bus.redis_url = Some(redis_url.to_string());
+        config.bus.redis_prefix = prefix.clone();
         adjust(&mut config);
         let app = App::build(config).await.expect("replica builds");
         replicas.push(TestApp::run(app, db.clone()));

@@ -25,15 +25,21 @@ const WIDE: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor 
     patient { id firstName lastName email phone balanceCents createdAt } } } }";
 
 fn registered(app: &TestApp) -> i64 {
-    app.state().services.counters.subscriptions.get_or_create(&TransportLabel::of(StreamTransport::Websocket)).get()
+    app.state()
+        .services
+        .domain
+        .counters
+        .subscriptions
+        .get_or_create(&TransportLabel::of(StreamTransport::Websocket))
+        .get()
 }
 
 fn operations(app: &TestApp) -> i64 {
-    app.state().services.counters.shared_operations.get()
+    app.state().services.domain.counters.shared_operations.get()
 }
 
 fn executions(app: &TestApp) -> u64 {
-    app.state().services.counters.shared_executions.get()
+    app.state().services.domain.counters.shared_executions.get()
 }
 
 async fn wait_registered(app: &TestApp, n: i64) {
@@ -185,7 +191,7 @@ async fn a_consumer_past_its_byte_bound_catches_up_from_the_log() {
     for expected in 2..=N + 1 {
         assert_eq!(seq(&fast.next_data("f").await), expected);
     }
-    let catch_ups = app.state().services.counters.lag_catch_ups.get();
+    let catch_ups = app.state().services.domain.counters.lag_catch_ups.get();
     assert!(catch_ups >= 1, "the slow socket went past its bound and was moved to the log");
     let mut got: Vec<Vec<i64>> = vec![Vec::new(); SUBS];
     while got.iter().any(|seqs| seqs.len() < N as usize) {
@@ -216,7 +222,7 @@ async fn a_consumer_that_stops_reading_is_closed_with_its_resume_cursor() {
         slow.subscribe(&format!("s{i}"), WIDE, json!({ "p": f.practice })).await;
     }
     wait_registered(&app, SUBS as i64).await;
-    let slow_consumers = || app.state().services.counters.slow_consumers.get();
+    let slow_consumers = || app.state().services.domain.counters.slow_consumers.get();
     let mut posted = 0;
     while slow_consumers() == 0 && posted < 2000 {
         pay(&app, &f.backoffice, &f.patient, 10).await;

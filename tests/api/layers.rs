@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["graphql"],
     &["hub"],
     &["metrics", "asyncapi"],
+    &["services"],
     &["state"],
     &["http"],
     &["app"],

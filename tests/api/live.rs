@@ -37,7 +37,7 @@ fn revision(payload: &Value) -> i64 {
 }
 
 fn executions(app: &TestApp) -> i64 {
-    app.state().services.counters.live_executions.get() as i64
+    app.state().services.domain.counters.live_executions.get() as i64
 }
 
 async fn new_patient(app: &TestApp, key: &str, practice: &str) -> String {
@@ -93,7 +93,7 @@ async fn identical_live_queries_share_one_execution_per_change(app: TestApp) {
     let mut apart = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
     live(&mut apart, "b", BALANCE, json!({ "id": other }), json!({})).await;
     apart.next_data("b").await;
-    assert_eq!(app.state().services.counters.live_queries.get(), 2, "two distinct live queries");
+    assert_eq!(app.state().services.domain.counters.live_queries.get(), 2, "two distinct live queries");
     let ran = executions(&app);
     app.post_payment(&f.backoffice, &f.patient, 700).await;
     let mut results = Vec::new();

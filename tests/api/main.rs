@@ -19,6 +19,7 @@ mod bad_input;
 mod batching;
 mod bridges;
 mod browser;
+mod browser_signin;
 mod chaos;
 mod cli;
 mod clients_npm;

@@ -93,7 +93,7 @@ async fn charges_batched_together_cannot_slip_past_the_bound(app: TestApp) {
     accepted(&app, &f.backoffice, CHARGE, &f.patient, HUNDRED_MILLION, 18).await;
     // Hold the writer on a first charge; five more queue behind it, in the same batch:
     // the batch's writes reach 2,400,000,000 unless each is checked inside it.
-    let faults = &app.state().services.faults;
+    let faults = &app.state().services.domain.faults;
     faults.hold_batches.send_replace(true);
     let send = |app: &Arc<TestApp>| {
         let (app, key, patient) = (app.clone(), f.backoffice.clone(), f.patient.clone());
@@ -104,7 +104,7 @@ async fn charges_batched_together_cannot_slip_past_the_bound(app: TestApp) {
         crate::helpers::until(Duration::from_secs(10), || faults.held_batches.load(Ordering::SeqCst) == 1).await,
         "the writer holds the first charge"
     );
-    let counters = &app.state().services.counters;
+    let counters = &app.state().services.domain.counters;
     for queued in 1..=5 {
         tasks.push(send(&app));
         assert!(

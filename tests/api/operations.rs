@@ -137,8 +137,8 @@ async fn sigterm_drains_commits_in_flight_mutations_and_clients_resume_elsewhere
     server.ready().await;
     // Replica B, in process, on the same database and Redis.
     let mut config = test_config(&db.url);
-    config.redis_url = Some(redis.clone());
-    config.redis_prefix = prefix.clone();
+    config.bus.redis_url = Some(redis.clone());
+    config.bus.redis_prefix = prefix.clone();
     let b = clinicstream::App::build(config).await.unwrap();
     let b_addr = b.local_addr();
     let b_state = b.state().clone();

@@ -170,7 +170,7 @@ async fn reminders_due_while_every_replica_was_down_are_sent_once_on_start(backe
     let reminders = settle(&apps[0], &clock).await;
     let ids: Vec<&str> = reminders.iter().map(|r| r.appointment.as_str()).collect();
     assert_eq!(ids, [not_started.as_str()], "caught up once; an appointment already started is not reminded");
-    let row = appointment::Entity::find_by_id(started).one(&apps[0].state().services.db).await.unwrap().unwrap();
+    let row = appointment::Entity::find_by_id(started).one(&apps[0].state().services.domain.db).await.unwrap().unwrap();
     assert_eq!((row.remind_at, row.reminded_at), (None, None), "its reminder was disarmed, not sent");
 }
 
@@ -248,7 +248,7 @@ pub(crate) async fn sent(app: &TestApp) -> Vec<Reminder> {
         .filter(event::Column::EventType.eq("APPOINTMENT_STARTING_SOON"))
         .order_by_asc(event::Column::PracticeId)
         .order_by_asc(event::Column::Seq)
-        .all(&app.state().services.db)
+        .all(&app.state().services.domain.db)
         .await
         .expect("the log reads");
     rows.into_iter()
@@ -272,7 +272,7 @@ pub(crate) async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> 
     loop {
         let due = appointment::Entity::find()
             .filter(appointment::Column::RemindAt.lte(now))
-            .count(&app.state().services.db)
+            .count(&app.state().services.domain.db)
             .await
             .expect("appointments read");
         if due == 0 {
@@ -302,7 +302,7 @@ async fn wait_for(app: &TestApp, n: usize) -> Vec<Reminder> {
 pub(crate) async fn assert_gapless(app: &TestApp, practice: &str) {
     let seqs: Vec<i64> = event::Entity::find()
         .filter(event::Column::PracticeId.eq(practice))
-        .all(&app.state().services.db)
+        .all(&app.state().services.domain.db)
         .await
         .unwrap()
         .into_iter()

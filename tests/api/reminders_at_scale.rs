@@ -51,7 +51,7 @@ async fn ten_thousand_appointments(backend: Backend) {
             }
         })
         .collect();
-    let db = &apps[0].state().services.db;
+    let db = &apps[0].state().services.domain.db;
     for chunk in rows.chunks(500) {
         appointment::Entity::insert_many(chunk.to_vec()).exec(db).await.expect("bulk insert");
     }
@@ -59,7 +59,7 @@ async fn ten_thousand_appointments(backend: Backend) {
     // Written behind the schedulers' backs, like reminders armed on another replica: ring
     // each one as a mutation would, rather than wait for their 10 s poll.
     for app in &apps {
-        app.state().services.reminders.armed(Some(at(5).timestamp_millis()));
+        app.state().services.domain.reminders.armed(Some(at(5).timestamp_millis()));
     }
     // Five minutes at a time across the window, each step's due reminders sent before the
     // next (otherwise an appointment could start before its reminder and rightly get none).

@@ -133,8 +133,8 @@ async fn a_redis_restart_mid_run_loses_and_duplicates_nothing() {
         assert_eq!(seqs(&collect(client, 150).await), (2..=151).collect::<Vec<_>>());
         assert!(client.recv_within(Duration::from_millis(500)).await.is_none(), "nothing twice");
     }
-    let reconnects: u64 = replicas.iter().map(|r| r.state().services.counters.redis_reconnects.get()).sum();
-    let republished: u64 = replicas.iter().map(|r| r.state().services.counters.republished.get()).sum();
+    let reconnects: u64 = replicas.iter().map(|r| r.state().services.domain.counters.redis_reconnects.get()).sum();
+    let republished: u64 = replicas.iter().map(|r| r.state().services.domain.counters.republished.get()).sum();
     assert!(reconnects >= 2, "each replica reconnected ({reconnects})");
     assert!(republished >= 1, "the relay published what Redis missed ({republished})");
     let mut ready = 0;
@@ -154,14 +154,14 @@ async fn a_crash_between_commit_and_publish_is_published_by_the_relay_once() {
     let Some(replicas) = spawn_replicas(2, &redis, |_| {}).await else { return };
     let f = replicas[0].fixture().await;
     let mut client = subscriber(&replicas[1], &f.subscriber, &f.practice, None).await;
-    replicas[0].state().services.faults.skip_publish.store(true, Ordering::SeqCst);
+    replicas[0].state().services.domain.faults.skip_publish.store(true, Ordering::SeqCst);
     pay(&replicas[0], &f).await;
-    replicas[0].state().services.faults.skip_publish.store(false, Ordering::SeqCst);
+    replicas[0].state().services.domain.faults.skip_publish.store(false, Ordering::SeqCst);
     assert_eq!(seqs(&collect(&mut client, 1).await), [2], "the relay published the stranded event");
     pay(&replicas[1], &f).await;
     assert_eq!(seqs(&collect(&mut client, 1).await), [3]);
     assert!(client.recv_within(Duration::from_millis(1500)).await.is_none(), "and only once");
-    let republished: u64 = replicas.iter().map(|r| r.state().services.counters.republished.get()).sum();
+    let republished: u64 = replicas.iter().map(|r| r.state().services.domain.counters.republished.get()).sum();
     assert!(republished >= 1);
 }
 
@@ -169,7 +169,7 @@ async fn a_crash_between_commit_and_publish_is_published_by_the_relay_once() {
 async fn a_slow_subscriber_delays_nobody_and_later_gets_everything() {
     const N: usize = 1500;
     let Some(redis) = shared() else { return };
-    let Some(replicas) = spawn_replicas(2, &redis, |c| c.bus_capacity = 64).await else { return };
+    let Some(replicas) = spawn_replicas(2, &redis, |c| c.bus.bus_capacity = 64).await else { return };
     let f = replicas[0].fixture().await;
     // A wide selection makes each message big enough to fill the socket buffers.
     let wide = "subscription($p: ID!) { events(practiceId: $p) { seq cursor type occurredAt practiceId ... on PaymentEvent { payment { id patientId practiceId amountCents method reference postedAt } patient { id firstName lastName email phone balanceCents createdAt } } } }";
@@ -240,7 +240,7 @@ async fn each_replica_holds_one_pubsub_connection_whatever_its_subscribers() {
         }
     }
     // Besides the bus, each replica holds one connection on the control channel (`sub=1`).
-    let control = format!("{}:control", replicas[0].state().config.redis_prefix);
+    let control = format!("{}:control", replicas[0].state().config.bus.redis_prefix);
     let listening = redis.command(&["PUBSUB", "NUMSUB", &control]).await.unwrap();
     assert!(listening.ends_with("int(2)])"), "both replicas listen on {control}: {listening}");
     let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();

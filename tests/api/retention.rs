@@ -76,7 +76,7 @@ async fn pruning_under_live_writes_keeps_the_retention(backend: Backend) {
     };
     let mut total = Pruned::default();
     while !writer.is_finished() {
-        let round = prune(&app.state().services, &one_hour()).await.expect("a pruning round");
+        let round = prune(&app.state().services.domain, &one_hour()).await.expect("a pruning round");
         total.events += round.events;
         total.idempotency_keys += round.idempotency_keys;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -114,7 +114,7 @@ async fn a_practice_whose_every_event_is_pruned_resumes_only_from_its_head() {
     let f = app.fixture().await;
     pay(&app, &f.backoffice, &f.patient, None, 1).await;
     clock.advance(chrono::Duration::hours(2));
-    let pruned = prune(&app.state().services, &one_hour()).await.unwrap();
+    let pruned = prune(&app.state().services.domain, &one_hour()).await.unwrap();
     assert_eq!(pruned.events, 2);
     let query = "query($p: ID!, $a: String) { events(practiceId: $p, after: $a) { edges { node { seq } } } }";
     let expired = app.gql(Some(&f.subscriber), query, json!({ "p": f.practice, "a": cursor(&f.practice, 1) })).await;

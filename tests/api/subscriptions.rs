@@ -133,6 +133,6 @@ async fn an_event_is_rendered_once_per_distinct_operation(app: TestApp) {
     assert_eq!(payloads[3], json!({ "data": { "e": { "seq": 2, "payment": { "amountCents": 700 } } } }));
     assert_eq!(payloads[4], json!({ "data": { "events": { "seq": 2 } } }), "the variable changes the result");
     // Three distinct operations, one event: three executions for five subscribers.
-    assert_eq!(app.state().services.counters.shared_executions.get(), 3);
-    assert_eq!(app.state().services.counters.shared_operations.get(), 3);
+    assert_eq!(app.state().services.domain.counters.shared_executions.get(), 3);
+    assert_eq!(app.state().services.domain.counters.shared_operations.get(), 3);
 }

@@ -74,3 +74,17 @@ async fn the_server_serves_the_embedded_build() {
     assert!(html.contains("/assets/graphiql.js") && !html.contains("https://"), "GraphiQL comes from this server");
     assert_eq!(app.http().get(app.url("/assets/nope.js")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_identity_provider_the_pages_offer_only_a_key_and_reach_only_this_server() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else { return };
+    let config = app.http().get(app.url("/auth/config")).send().await.unwrap();
+    assert_eq!(config.status(), 200);
+    assert_eq!(config.headers()["cache-control"], "no-store");
+    assert_eq!(config.json::<serde_json::Value>().await.unwrap(), serde_json::json!({}));
+    for page in ["/", "/console"] {
+        let response = app.http().get(app.url(page)).send().await.unwrap();
+        let csp = response.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("connect-src 'self' ws: wss:;"), "{page}: {csp}");
+    }
+}

@@ -37,7 +37,7 @@ async fn flood(
     what: &str,
     mut next_chunk: impl FnMut() -> Vec<u8> + Send + 'static,
 ) -> Option<u16> {
-    let slow_consumers = || app.state().services.counters.slow_consumers.get();
+    let slow_consumers = || app.state().services.domain.counters.slow_consumers.get();
     let (before, baseline) = (slow_consumers(), rss_bytes());
     let sent = Arc::new(AtomicU64::new(0));
     let mut writer = ws.take_writer();

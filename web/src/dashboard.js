@@ -1,8 +1,10 @@
-// The front-desk dashboard: sign in with an API key, pick a practice and a day, and watch
-// the day's appointments per provider and the payments feed change live.
+// The front-desk dashboard: sign in (as a person at the identity provider, or with an API
+// key), pick a practice and a day, and watch the day's appointments per provider and the
+// payments feed change live.
 import './dashboard.css';
 import { Board } from './board.js';
 import { follow } from './live.js';
+import { begin, finish, provider } from './signin.js';
 import { dayRange, today } from './time.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -11,16 +13,27 @@ const APPOINTMENT_FIELDS =
   'id startsAt endsAt durationMinutes status reason cancellationReason version provider { id } patient { firstName lastName }';
 
 let session = null;
+/** What the page acts as: a pasted key, or the signed-in person's current access token. */
+let credential = null;
+/** The signed-in person (null with a key). */
+let person = null;
+/** Counters the tests read: sockets opened, and fresh tokens the open socket took. */
+const counters = { connections: 0, credentialRefreshes: 0 };
 
-async function gql(key, query, variables = {}) {
+async function gql(query, variables = {}) {
   const response = await fetch('/graphql', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
     body: JSON.stringify({ query, variables }),
   });
   const body = await response.json();
   if (body.errors?.length) throw new Error(body.errors[0].message);
   return body.data;
+}
+
+function count(name) {
+  counters[name] += 1;
+  document.body.dataset[name] = String(counters[name]);
 }
 
 function showError(message) {
@@ -29,19 +42,26 @@ function showError(message) {
   error.textContent = message ?? '';
 }
 
-function setStatus(status) {
+function setStatus(status, text = status) {
   const badge = $('#status');
   badge.className = `status ${status}`;
-  badge.textContent = status;
+  badge.textContent = text;
   document.body.dataset.status = status;
 }
 
-async function signIn(event) {
+/** Signs in with the pasted key (a signed-in person is signed out of this page first). */
+async function useKey(event) {
   event?.preventDefault();
-  const key = $('#key').value.trim();
-  sessionStorage.setItem('clinicstream.key', key);
+  leavePerson();
+  credential = $('#key').value.trim();
+  sessionStorage.setItem('clinicstream.key', credential);
+  await enter();
+}
+
+/** Lists the practices the credential sees and opens the chosen one. */
+async function enter() {
   try {
-    const data = await gql(key, '{ practices(first: 200) { edges { node { id name } } } }');
+    const data = await gql('{ practices(first: 200) { edges { node { id name } } } }');
     const select = $('#practice');
     const remembered = sessionStorage.getItem('clinicstream.practice');
     select.replaceChildren(
@@ -56,11 +76,67 @@ async function signIn(event) {
   }
 }
 
-async function loadAppointments(key, practiceId, range) {
+/** A person signed in: act as their token, and hand each refreshed one to the open socket. */
+function adopt(signedIn) {
+  person = signedIn;
+  credential = signedIn.token;
+  sessionStorage.removeItem('clinicstream.key');
+  $('#person-signin').hidden = true;
+  $('#person-name').textContent = signedIn.name;
+  document.body.dataset.person = signedIn.subject ?? '';
+  signedIn.onToken(async (token) => {
+    if (person !== signedIn) return;
+    credential = token;
+    if (await session?.live.refresh(`Bearer ${token}`)) count('credentialRefreshes');
+  });
+  signedIn.onEnd((reason) => person === signedIn && signedOut(reason));
+  return enter();
+}
+
+function leavePerson() {
+  const leaving = person;
+  person = null;
+  leaving?.end('signed out of this page');
+  $('#person-name').textContent = '';
+  $('#person-signin').hidden = false;
+  delete document.body.dataset.person;
+}
+
+/** The person's access ended (logged out at the provider, or the session expired). */
+function signedOut(reason) {
+  leavePerson();
+  credential = null;
+  session?.live.stop();
+  session = null;
+  // What the person saw is theirs no longer to see.
+  $('#board').replaceChildren();
+  $('#payments').replaceChildren();
+  setStatus('signed-out', 'signed out');
+  showError(`Signed out: ${reason}. Sign in again to continue.`);
+}
+
+/** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */
+async function offerSignIn() {
+  const idp = await provider();
+  if (!idp) return false;
+  $('#person').hidden = false;
+  $('#person-signin').addEventListener('click', () =>
+    begin(idp).catch((error) => showError(`Sign-in failed: ${error.message}`)));
+  try {
+    const signedIn = await finish(idp);
+    if (!signedIn) return false;
+    await adopt(signedIn);
+  } catch (error) {
+    setStatus('failed');
+    showError(`Sign-in failed: ${error.message}`);
+  }
+  return true;
+}
+
+async function loadAppointments(practiceId, range) {
   const all = [];
   for (let after = null; ;) {
     const data = await gql(
-      key,
       `query($p: ID!, $from: DateTime!, $to: DateTime!, $after: String) {
         appointments(practiceId: $p, from: $from, to: $to, first: 200, after: $after) {
           edges { node { ${APPOINTMENT_FIELDS} } } pageInfo { hasNextPage endCursor }
@@ -78,7 +154,6 @@ async function loadAppointments(key, practiceId, range) {
 async function open() {
   session?.live.stop();
   session = null;
-  const key = $('#key').value.trim();
   const practiceId = $('#practice').value;
   if (!practiceId) return;
   sessionStorage.setItem('clinicstream.practice', practiceId);
@@ -86,7 +161,6 @@ async function open() {
     // `lastCursor` first, the snapshot second: events committed in between are replayed
     // by the subscription and applied idempotently.
     const { practice, providers } = await gql(
-      key,
       'query($p: ID!) { practice(id: $p) { id name timezone currency lastCursor } providers(practiceId: $p) { id name kind } }',
       { p: practiceId },
     );
@@ -94,7 +168,7 @@ async function open() {
     $('#day').value = day;
     const range = dayRange(day, practice.timezone);
     const board = new Board({ practice, providers, range });
-    board.load(await loadAppointments(key, practiceId, range));
+    board.load(await loadAppointments(practiceId, range));
     const render = () => {
       board.render($('#board'), $('#payments'));
       document.body.dataset.lastSeq = String(board.lastSeq);
@@ -104,12 +178,13 @@ async function open() {
       board,
       live: follow({
         url: wsUrl,
-        authorization: `Bearer ${key}`,
+        authorization: () => `Bearer ${credential}`,
         practiceId,
         cursor: () => board.lastCursor,
         onEvent: (event) => board.apply(event) && render(),
         onStatus: setStatus,
-        onFatal: (message) => showError(message),
+        onConnected: () => count('connections'),
+        onFatal: (message, _code, close) => (close === 4403 && person ? signedOut(message) : showError(message)),
       }),
     };
     session = current;
@@ -121,11 +196,14 @@ async function open() {
   }
 }
 
-$('#signin').addEventListener('submit', signIn);
+$('#signin').addEventListener('submit', useKey);
 $('#practice').addEventListener('change', () => open());
 $('#day').addEventListener('change', () => open());
-const savedKey = sessionStorage.getItem('clinicstream.key');
-if (savedKey) {
-  $('#key').value = savedKey;
-  signIn();
-}
+(async () => {
+  if (await offerSignIn()) return;
+  const savedKey = sessionStorage.getItem('clinicstream.key');
+  if (savedKey) {
+    $('#key').value = savedKey;
+    useKey();
+  }
+})();

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::listener::{Command, Listener};
+use super::listener::{Listener, ShardedPubSubCommand};
 use super::shards::ShardStates;
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
@@ -29,7 +29,7 @@ pub struct ClusterSettings {
 
 pub struct ClusterBus {
     local: Arc<LocalFanout>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<ShardedPubSubCommand>,
     queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
     states: ShardStates,
     connection: redis::cluster_async::ClusterConnection,
@@ -56,8 +56,8 @@ impl ClusterBus {
         let watcher_commands = commands.clone();
         let watcher = Arc::new(move |change: ChannelChange| {
             let _ = watcher_commands.send(match change {
-                ChannelChange::Opened(p) => Command::Subscribe(p),
-                ChannelChange::Closed(p) => Command::Unsubscribe(p),
+                ChannelChange::Opened(p) => ShardedPubSubCommand::Subscribe(p),
+                ChannelChange::Closed(p) => ShardedPubSubCommand::Unsubscribe(p),
             });
         });
         let local = Arc::new(LocalFanout::new(settings.capacity, Some(watcher)));
@@ -111,7 +111,7 @@ impl EventBus for ClusterBus {
     fn subscribe(&self, practice_id: &str) -> BoxFuture<'_, BusSubscription> {
         let (subscription, _) = self.local.subscribe(practice_id);
         let (done, confirmed) = oneshot::channel();
-        let _ = self.commands.send(Command::Barrier(done));
+        let _ = self.commands.send(ShardedPubSubCommand::Barrier(done));
         once_confirmed(subscription, confirmed)
     }
 

@@ -20,7 +20,9 @@ use crate::events::BusMessage;
 use crate::events::local::LocalFanout;
 use crate::events::redis::wire;
 
-pub enum Command {
+/// What the cluster bus asks of its sharded pub/sub listener: (un)subscribe a practice's
+/// channel on the shard that owns it, or say when everything asked before is done.
+pub enum ShardedPubSubCommand {
     Subscribe(String),
     Unsubscribe(String),
     /// Answered once every earlier command is done.
@@ -71,7 +73,7 @@ pub(super) struct State {
 
 impl Listener {
     #[tracing::instrument(skip_all, name = "redis_cluster_listener")]
-    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<ShardedPubSubCommand>) {
         let (pushes, mut push_rx) = mpsc::unbounded_channel();
         let shutdown = self.shutdown.clone();
         let mut state = State {
@@ -141,16 +143,16 @@ impl State {
     }
 
     /// Runs a command; false if it cannot have changed the shards.
-    async fn command(&mut self, command: Command) -> bool {
+    async fn command(&mut self, command: ShardedPubSubCommand) -> bool {
         match command {
-            Command::Subscribe(practice_id) => {
+            ShardedPubSubCommand::Subscribe(practice_id) => {
                 self.wanted.insert(practice_id.clone());
                 let placed = self.shards.values().any(|s| s.practices.contains(&practice_id));
                 if !placed && self.place(&practice_id).await.is_none() {
                     self.waiting.insert(practice_id);
                 }
             }
-            Command::Unsubscribe(practice_id) => {
+            ShardedPubSubCommand::Unsubscribe(practice_id) => {
                 self.wanted.remove(&practice_id);
                 self.waiting.remove(&practice_id);
                 let channel = self.channel(&practice_id);
@@ -166,7 +168,7 @@ impl State {
                     }
                 }
             }
-            Command::Barrier(done) => {
+            ShardedPubSubCommand::Barrier(done) => {
                 let _ = done.send(());
                 return false;
             }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::listener::{Command, Listener};
+use super::listener::{Listener, PubSubCommand};
 use super::publisher::{PublishConnection, PublishSettings};
 use super::{once_confirmed, ping};
 use crate::events::local::{ChannelChange, LocalFanout};
@@ -19,7 +19,7 @@ use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
 
 pub struct RedisBus {
     local: Arc<LocalFanout>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<PubSubCommand>,
     queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
     connected: Arc<AtomicBool>,
     ping: redis::aio::ConnectionManager,
@@ -48,8 +48,8 @@ impl RedisBus {
         let watcher_commands = commands.clone();
         let watcher = Arc::new(move |change: ChannelChange| {
             let _ = watcher_commands.send(match change {
-                ChannelChange::Opened(p) => Command::Subscribe(p),
-                ChannelChange::Closed(p) => Command::Unsubscribe(p),
+                ChannelChange::Opened(p) => PubSubCommand::Subscribe(p),
+                ChannelChange::Closed(p) => PubSubCommand::Unsubscribe(p),
             });
         });
         let local = Arc::new(LocalFanout::new(settings.capacity, Some(watcher)));
@@ -91,7 +91,7 @@ impl EventBus for RedisBus {
     fn subscribe(&self, practice_id: &str) -> BoxFuture<'_, BusSubscription> {
         let (subscription, _) = self.local.subscribe(practice_id);
         let (done, confirmed) = oneshot::channel();
-        let _ = self.commands.send(Command::Barrier(done));
+        let _ = self.commands.send(PubSubCommand::Barrier(done));
         once_confirmed(subscription, confirmed)
     }
 

@@ -14,7 +14,9 @@ use super::wire;
 use crate::events::local::LocalFanout;
 use crate::events::{BusMessage, Counters};
 
-pub enum Command {
+/// What the bus asks of its pub/sub listener: (un)subscribe a practice's channel, or say
+/// when everything asked before is done.
+pub enum PubSubCommand {
     Subscribe(String),
     Unsubscribe(String),
     /// Answered once every earlier command is done (or at once while disconnected).
@@ -34,7 +36,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Listener {
     #[tracing::instrument(skip_all, name = "redis_listener")]
-    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<PubSubCommand>) {
         let mut backoff = Duration::from_millis(50);
         let mut first = true;
         loop {
@@ -52,7 +54,7 @@ impl Listener {
                     _ = self.shutdown.cancelled() => return,
                     _ = &mut sleep => break,
                     command = commands.recv() => match command {
-                        Some(Command::Barrier(done)) => { let _ = done.send(()); }
+                        Some(PubSubCommand::Barrier(done)) => { let _ = done.send(()); }
                         Some(_) => {}
                         None => return,
                     },
@@ -62,7 +64,11 @@ impl Listener {
         }
     }
 
-    async fn connect_and_listen(&self, commands: &mut mpsc::UnboundedReceiver<Command>, first: &mut bool) -> Flow {
+    async fn connect_and_listen(
+        &self,
+        commands: &mut mpsc::UnboundedReceiver<PubSubCommand>,
+        first: &mut bool,
+    ) -> Flow {
         let pubsub = match tokio::time::timeout(Duration::from_secs(2), self.client.get_async_pubsub()).await {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(err)) => {
@@ -89,9 +95,9 @@ impl Listener {
                 command = commands.recv() => {
                     let result = match command {
                         None => return Flow::Stop,
-                        Some(Command::Subscribe(p)) => sink.subscribe(wire::channel(&self.prefix, &p)).await,
-                        Some(Command::Unsubscribe(p)) => sink.unsubscribe(wire::channel(&self.prefix, &p)).await,
-                        Some(Command::Barrier(done)) => {
+                        Some(PubSubCommand::Subscribe(p)) => sink.subscribe(wire::channel(&self.prefix, &p)).await,
+                        Some(PubSubCommand::Unsubscribe(p)) => sink.unsubscribe(wire::channel(&self.prefix, &p)).await,
+                        Some(PubSubCommand::Barrier(done)) => {
                             let _ = done.send(());
                             Ok(())
                         }

@@ -18,10 +18,10 @@ use futures_util::stream::BoxStream;
 use std::any::TypeId;
 use std::sync::{Arc, Mutex};
 
-use crate::audit::{Actor, Touched};
+use crate::audit::{Actor, Recorder, Touched};
 use crate::auth::Auth;
 use crate::domain::Services;
-use crate::usage::{OpKind, Who};
+use crate::usage::{Meter, OpKind, UsageKey};
 use crate::vocab::{AuditAction, Transport};
 
 pub struct Metering;
@@ -110,9 +110,12 @@ impl Extension for PerRequest {
     ) -> Response {
         let response = next.run(ctx, operation_name).await;
         let Some(kind) = *self.kind.lock().unwrap_or_else(|e| e.into_inner()) else { return response };
-        let (Some(services), Some(door), Some(Auth(Some(principal)))) =
-            (ctx.data_opt::<Services>(), ctx.data_opt::<Transport>(), ctx.data_opt::<Auth>())
-        else {
+        let (Some(usage), Some(audit), Some(door), Some(Auth(Some(principal)))) = (
+            ctx.data_opt::<Arc<Meter>>(),
+            ctx.data_opt::<Arc<Recorder>>(),
+            ctx.data_opt::<Transport>(),
+            ctx.data_opt::<Auth>(),
+        ) else {
             return response;
         };
         let touched = ctx.data_opt::<Touched>().map(Touched::take).unwrap_or_default();
@@ -121,16 +124,16 @@ impl Extension for PerRequest {
         let key = principal.usage_key();
         let key = key.as_deref();
         match principal.practice_id() {
-            Some(practice) => services.usage.operation(&Who::new(practice, key), kind),
+            Some(practice) => usage.operation(&UsageKey::new(practice, key), kind),
             None => {
                 for (practice, _) in &touched {
-                    services.usage.operation(&Who::new(practice, key), kind);
+                    usage.operation(&UsageKey::new(practice, key), kind);
                 }
             }
         }
         let action = if kind == OpKind::Mutation { AuditAction::Change } else { AuditAction::Read };
         for (practice, patients) in touched {
-            services.audit.record(&practice, Actor::of(principal, *door, operation_name), action, patients, None);
+            audit.record(&practice, Actor::of(principal, *door, operation_name), action, patients, None);
         }
         response
     }
@@ -144,14 +147,19 @@ impl PerRequest {
             return request;
         }
         let name = super::operation_name(&mut request);
-        let (Some(services), Some(door), Some(Auth(Some(principal)))) =
-            (ctx.data_opt::<Services>(), data_of::<Transport>(&request, ctx), data_of::<Auth>(&request, ctx))
-        else {
+        let (Some(services), Some(usage), Some(audit), Some(door), Some(Auth(Some(principal)))) = (
+            ctx.data_opt::<Services>(),
+            ctx.data_opt::<Arc<Meter>>(),
+            ctx.data_opt::<Arc<Recorder>>(),
+            data_of::<Transport>(&request, ctx),
+            data_of::<Auth>(&request, ctx),
+        ) else {
             return request;
         };
         let touched = Touched::default();
         let filter = crate::audit::filter(&request.query, &request.variables);
-        let watched = streams::Watched::start(services, principal, *door, name, filter, touched.clone());
+        let meters = streams::Meters { usage: usage.clone(), audit: audit.clone(), limits: services.limits.clone() };
+        let watched = streams::Watched::start(meters, principal, *door, name, filter, touched.clone());
         *self.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(watched);
         request.data(touched)
     }

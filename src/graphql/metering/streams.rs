@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{Actor, Touched, Watch};
+use crate::audit::{Actor, Recorder, Touched, Watch};
 use crate::auth::Principal;
-use crate::domain::Services;
 use crate::limits::Limits;
-use crate::usage::{Held, OpKind, Who};
+use crate::usage::{Held, Meter, OpKind, UsageKey};
 use crate::vocab::Transport;
 
 /// How often a result held over the daily quota asks again.
@@ -21,13 +20,20 @@ const HELD_RECHECK: Duration = Duration::from_secs(1);
 
 /// A practice's share of the subscription: who is counted, its open guard, its watch.
 struct Practice {
-    who: Who,
+    who: UsageKey,
     _open: Held,
     watch: Watch,
 }
 
+/// What a subscription running on its own is metered, audited and held back with.
+pub(super) struct Meters {
+    pub usage: Arc<Meter>,
+    pub audit: Arc<Recorder>,
+    pub limits: Arc<Limits>,
+}
+
 pub(super) struct Watched {
-    services: Services,
+    meters: Meters,
     principal: Principal,
     door: Transport,
     operation_name: Option<String>,
@@ -41,7 +47,7 @@ pub(super) struct Watched {
 
 impl Watched {
     pub(super) fn start(
-        services: &Services,
+        meters: Meters,
         principal: &Principal,
         door: Transport,
         operation_name: Option<String>,
@@ -49,7 +55,7 @@ impl Watched {
         touched: Touched,
     ) -> Self {
         let mut watched = Self {
-            services: services.clone(),
+            meters,
             principal: principal.clone(),
             door,
             operation_name,
@@ -68,8 +74,8 @@ impl Watched {
         if self.practices.contains_key(practice_id) {
             return;
         }
-        let (usage, audit) = (&self.services.usage, &self.services.audit);
-        let who = Who::new(practice_id, self.principal.usage_key().as_deref());
+        let (usage, audit) = (&self.meters.usage, &self.meters.audit);
+        let who = UsageKey::new(practice_id, self.principal.usage_key().as_deref());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(&self.principal, self.door, self.operation_name.as_deref());
         let watch = audit.watch(practice_id, actor, Some(self.filter.clone()), false);
@@ -85,7 +91,7 @@ impl Watched {
             Some(own) => vec![own.to_string()],
             None => touched.iter().map(|(practice_id, _)| practice_id.clone()).collect(),
         };
-        Ready { touched, counted, limits: self.services.limits.clone() }
+        Ready { touched, counted, limits: self.meters.limits.clone() }
     }
 
     /// The result went to the transport: a delivery for each practice it counts for, a
@@ -95,7 +101,7 @@ impl Watched {
             self.practice(practice_id);
         }
         for practice_id in &result.counted {
-            self.services.usage.delivered_result(&self.practices[practice_id].who, self.door);
+            self.meters.usage.delivered_result(&self.practices[practice_id].who, self.door);
         }
         for (practice_id, patients) in &result.touched {
             let practice = &self.practices[practice_id];

@@ -4,8 +4,9 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, Criteria};
 use crate::error::AppError;
 use crate::graphql::connection::connection;
 use crate::graphql::context::caller;
@@ -15,12 +16,35 @@ use crate::usage::{MAX_RANGE_DAYS, Report};
 #[derive(Default)]
 pub struct UsageQuery;
 
-/// An id argument: plain text (letters, digits, `-`, `_`, `:`), at most 100 characters.
-fn plain_id(name: &str, id: &str) -> Result<(), AppError> {
+/// An id argument: plain text (letters, digits, `-`, `_`, `:` and the `extra`
+/// characters), at most 100 characters.
+fn plain_id(name: &str, id: &str, extra: &[char]) -> Result<(), AppError> {
     let ok = !id.is_empty()
         && id.len() <= 100
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':') || extra.contains(&c));
     if ok { Ok(()) } else { Err(AppError::bad_input(format!("{name}: not a valid id"))) }
+}
+
+/// What a usage key may hold beyond plain ids: people's tokens count under
+/// `client:<client id>`, and issuers' client ids have dots, `@` and `/`
+/// (`1234-abc.apps.googleusercontent.com`, `https://app.example/`).
+const CLIENT_ID_CHARS: &[char] = &['.', '@', '/'];
+
+/// The longest subject an issuer may give (OpenID Connect Core: at most 255 ASCII
+/// characters), and the most the identity module accepts in a token.
+const MAX_SUBJECT: usize = 255;
+
+/// A subject argument: what a token's `sub` may be — not empty, at most 255 bytes, no
+/// control characters. Compared exactly, never as a pattern.
+fn subject(value: &str) -> Result<(), AppError> {
+    let ok = !value.is_empty() && value.len() <= MAX_SUBJECT && !value.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(format!(
+            "subject: not a valid subject (1 to {MAX_SUBJECT} bytes, no control characters)"
+        )))
+    }
 }
 
 #[Object]
@@ -46,9 +70,10 @@ impl UsageQuery {
             return Err(AppError::bad_input(format!("the range may cover at most {MAX_RANGE_DAYS} days"))).gql();
         }
         if let Some(key) = &api_key_id {
-            plain_id("apiKeyId", key).gql()?;
+            plain_id("apiKeyId", key, CLIENT_ID_CHARS).gql()?;
         }
-        let store = crate::usage::Store::new(s.db.clone(), s.usage.clone());
+        let meter = ctx.data::<Arc<crate::usage::Meter>>()?;
+        let store = crate::usage::UsageStore::new(s.db.clone(), meter.clone());
         store.report(&practice_id, api_key_id.as_ref().map(|k| k.as_str()), from, to).await.gql()
     }
 
@@ -60,6 +85,7 @@ impl UsageQuery {
         ctx: &Context<'_>,
         practice_id: ID,
         patient_id: Option<ID>,
+        subject: Option<String>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         first: Option<i32>,
@@ -69,7 +95,10 @@ impl UsageQuery {
         crate::domain::validate::id("practiceId", &practice_id).gql()?;
         who.require_admin(Some(&practice_id)).gql()?;
         if let Some(patient) = &patient_id {
-            plain_id("patientId", patient).gql()?;
+            plain_id("patientId", patient, &[]).gql()?;
+        }
+        if let Some(value) = &subject {
+            self::subject(value).gql()?;
         }
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
@@ -77,11 +106,11 @@ impl UsageQuery {
             return Err(AppError::bad_input("from must be before to")).gql();
         }
         let first = crate::domain::validate::page_size(first).gql()?;
-        let store = crate::audit::Store::new(s.db.clone(), s.audit.clone());
-        let page = store
-            .page(&practice_id, patient_id.as_ref().map(|p| p.as_str()), from, to, first, after.as_deref())
-            .await
-            .gql()?;
+        let recorder = ctx.data::<Arc<crate::audit::Recorder>>()?;
+        let store = crate::audit::AuditStore::new(s.db.clone(), recorder.clone());
+        let criteria =
+            Criteria { patient_id: patient_id.as_ref().map(|p| p.as_str()), subject: subject.as_deref(), from, to };
+        let page = store.page(&practice_id, criteria, first, after.as_deref()).await.gql()?;
         Ok(connection(page))
     }
 }

@@ -30,7 +30,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
              `extensions`, or an array of such objects (a batch)",
         );
     };
-    let auth = match resolve(&state.services, authorization(&headers).as_deref()).await {
+    let auth = match resolve(&state.services.domain, authorization(&headers).as_deref()).await {
         Ok(auth) => auth,
         Err(denied) => return denied.into_response(),
     };
@@ -62,7 +62,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         Ok(request) => request,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, message),
     };
-    let auth = match resolve(&state.services, authorization(&parts.headers).as_deref()).await {
+    let auth = match resolve(&state.services.domain, authorization(&parts.headers).as_deref()).await {
         Ok(auth) => auth,
         Err(denied) => return denied.into_response(),
     };

@@ -41,7 +41,7 @@ impl Stopped {
 /// Admits `request` (and fills in its persisted document). Nothing has run when it fails.
 pub(super) async fn admit(state: &AppState, auth: &Auth, request: &mut Request, by_get: bool) -> Result<(), Stopped> {
     if let Some(principal) = &auth.0
-        && state.services.limits.allow(&principal.limit_key()).await.is_err()
+        && state.services.domain.limits.allow(&principal.limit_key()).await.is_err()
     {
         return Err(Stopped::RateLimited);
     }

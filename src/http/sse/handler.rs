@@ -35,7 +35,7 @@ async fn open(
 ) -> Result<Response, Refusal> {
     request::check_accept(headers)?;
     let presented = authorization(headers).unwrap_or_default();
-    let auth = match resolve(&state.services, Some(&presented)).await {
+    let auth = match resolve(&state.services.domain, Some(&presented)).await {
         Ok(auth) => auth,
         Err(denied) => return Ok(denied.into_response()),
     };

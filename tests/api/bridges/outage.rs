@@ -23,7 +23,7 @@ async fn a_jetstream_outage_holds_the_cursor_and_everything_arrives_in_order_onc
         c.bridges.nats_prefix = prefix.clone();
         // A tiny bus buffer: the waiting bridge falls behind it and catches up from the
         // log, on SQLite's single connection, while the mutations go on.
-        c.bus_capacity = 2;
+        c.bus.bus_capacity = 2;
         c.bridges.batch = 4;
     })
     .await

@@ -85,8 +85,8 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
 
     // Replica B, in process, on the same database and Redis.
     let b = spawn_app_on(&db, |c| {
-        c.redis_url = Some(redis.clone());
-        c.redis_prefix = redis_prefix.clone();
+        c.bus.redis_url = Some(redis.clone());
+        c.bus.redis_prefix = redis_prefix.clone();
         c.bridges.nats_url = Some(SHARED_NATS.into());
         c.bridges.nats_stream = stream.clone();
         c.bridges.nats_prefix = prefix.clone();
@@ -143,8 +143,8 @@ async fn a_replica_that_stops_gives_its_practices_back_at_once() {
     let Some(db) = fresh_db(Backend::Postgres).await else { return };
     let (stream, prefix, redis_prefix) = (unique("CSTEST_"), unique("cstest"), unique("cs-test-"));
     let adjust = |c: &mut clinicstream::Config| {
-        c.redis_url = Some(redis.clone());
-        c.redis_prefix = redis_prefix.clone();
+        c.bus.redis_url = Some(redis.clone());
+        c.bus.redis_prefix = redis_prefix.clone();
         c.bridges.nats_url = Some(SHARED_NATS.into());
         c.bridges.nats_stream = stream.clone();
         c.bridges.nats_prefix = prefix.clone();

@@ -123,6 +123,7 @@ impl TestIssuer {
     }
 
     /// A patient's token.
+    #[allow(dead_code)] // for the PATIENT scope's tests
     pub fn patient(&self, practice: &str, patient: &str) -> String {
         self.token(
             &format!("patient-{patient}"),

@@ -6,4 +6,5 @@ pub mod issuer;
 mod hostile;
 mod patient;
 mod patient_streams;
+mod provider;
 mod tokens;

@@ -24,7 +24,7 @@ const CANCEL: &str = "mutation($id: ID!, $r: String, $k: String) { cancelAppoint
 const QUIET: Duration = Duration::from_millis(400);
 
 fn subscriptions(app: &TestApp, transport: StreamTransport) -> i64 {
-    app.state().services.counters.subscriptions.get_or_create(&TransportLabel::of(transport)).get()
+    app.state().services.domain.counters.subscriptions.get_or_create(&TransportLabel::of(transport)).get()
 }
 
 /// (seq, cursor, patient) of a result.
@@ -132,7 +132,7 @@ async fn a_patients_sockets_share_one_execution_and_two_patients_never_do(backen
         client.subscribe("e", EVENTS, json!({ "p": a.practice, "a": null })).await;
         sockets.push(client);
     }
-    let counters = &app.state().services.counters;
+    let counters = &app.state().services.domain.counters;
     assert!(until(Duration::from_secs(10), || subscriptions(app, StreamTransport::Websocket) == 3).await);
     assert_eq!(counters.shared_operations.get(), 2, "one operation per patient");
     pay(&w, &a.patient).await;

@@ -188,3 +188,19 @@ async fn a_key_rotated_out_at_the_issuer_stops_new_tokens_but_not_open_sockets()
     app.post_payment(&f.backoffice, &f.patient, 1).await;
     assert_eq!(open.recv().await.expect("the open socket stays open")["type"], "next");
 }
+
+#[tokio::test]
+async fn identity_settings_that_make_no_sense_stop_the_start_naming_the_setting() {
+    let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else { return };
+    for (issuer, audience, says) in [
+        (Some("https://id.example"), None, "JWT_AUDIENCE is required"),
+        (Some("http://id.example"), Some("api"), "must be an https URL"),
+        (Some("not a url"), Some("api"), "is not a URL"),
+    ] {
+        let mut config = crate::helpers::test_config(&db.url);
+        config.identity.oidc_issuer = issuer.map(Into::into);
+        config.identity.jwt_audience = audience.map(Into::into);
+        let Err(err) = clinicstream::App::build(config).await else { panic!("{issuer:?} started") };
+        assert!(format!("{err:#}").contains(says), "{err:#}");
+    }
+}

@@ -28,6 +28,11 @@ async fn usage_refuses_bad_ranges_and_keys(app: TestApp) {
     assert!(too_long["errors"][0]["message"].as_str().unwrap().contains("366 days"), "{too_long}");
     let a_year = ask(f.practice_admin.clone(), now - day * 366, now, None).await;
     assert!(a_year.get("errors").is_none(), "exactly 366 days is allowed: {a_year}");
+    // A person's usage is kept under their token's client, whose id may have dots and slashes.
+    for client in ["client:1234-abc.apps.googleusercontent.com", "client:https://app.example/", "client:-"] {
+        let body = ask(f.practice_admin.clone(), now - day, now, Some(client.to_string())).await;
+        assert_eq!(body["data"]["usage"]["apiKeyId"], client, "{body}");
+    }
     for hostile in ["%", "a,b", &"k".repeat(101), "'; DROP TABLE usage_counts; --"] {
         let body = ask(f.practice_admin.clone(), now - day, now, Some(hostile.to_string())).await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{hostile}: {body}");
@@ -68,6 +73,11 @@ async fn audit_log_refuses_bad_input_and_other_keys(app: TestApp) {
         json!({ "p": p, "pt": "%" }),
         json!({ "p": p, "pt": "a,b" }),
         json!({ "p": p, "pt": "p".repeat(101) }),
+        json!({ "p": p, "s": "" }),
+        json!({ "p": p, "s": "s".repeat(256) }),
+        json!({ "p": p, "s": "dr-ada\u{1}" }),
+        json!({ "p": p, "s": "dr\nada" }),
+        json!({ "p": p, "s": "x".repeat(10_000) }),
         json!({ "p": p, "f": "2026-12-02T00:00:00Z", "t": "2026-12-01T00:00:00Z" }),
         json!({ "p": p, "f": "not a time" }),
     ] {
@@ -76,4 +86,10 @@ async fn audit_log_refuses_bad_input_and_other_keys(app: TestApp) {
     }
     let fine = ask(admin.clone(), json!({ "p": p, "n": 5 })).await;
     assert!(fine.get("errors").is_none(), "{fine}");
+    // A subject is compared exactly, never as a pattern: these are well-formed, and no one's.
+    for subject in ["s".repeat(255), "%".into(), "auth0|5f7c8ec7c33c6c004bbafe82".into(), "o'brien@example.com".into()]
+    {
+        let body = ask(admin.clone(), json!({ "p": p, "s": subject })).await;
+        assert_eq!(body["data"]["auditLog"]["edges"], json!([]), "{subject}: {body}");
+    }
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod bad_input;
 mod own_runs;
+mod person;
 mod retention;
 mod usage;
 
@@ -26,9 +27,9 @@ pub const USAGE: &str = "query($p: ID!, $f: DateTime!, $t: DateTime!, $k: ID) {
   }
 }";
 
-pub const AUDIT: &str = "query($p: ID!, $pt: ID, $f: DateTime, $t: DateTime, $n: Int, $a: String) {
-  auditLog(practiceId: $p, patientId: $pt, from: $f, to: $t, first: $n, after: $a) {
-    edges { cursor node { id at apiKeyId role operationName transport action patientIds filter deliveries } }
+pub const AUDIT: &str = "query($p: ID!, $pt: ID, $s: String, $f: DateTime, $t: DateTime, $n: Int, $a: String) {
+  auditLog(practiceId: $p, patientId: $pt, subject: $s, from: $f, to: $t, first: $n, after: $a) {
+    edges { cursor node { id at apiKeyId subject actorName role operationName transport action patientIds filter deliveries } }
     pageInfo { hasNextPage }
   }
 }";
@@ -56,10 +57,20 @@ pub async fn usage_until(app: &TestApp, practice: &str, done: impl Fn(&Value) ->
 
 /// Every audit row of the practice (newest first), read page by page as `key`.
 pub async fn audit_log(app: &TestApp, key: &str, practice: &str, patient: Option<&str>) -> Vec<Value> {
+    audit_where(app, key, practice, json!({ "pt": patient })).await
+}
+
+/// The audit rows of the practice that `criteria` (`pt`, `s`, `f`, `t`) select, newest
+/// first, read page by page as `key`.
+pub async fn audit_where(app: &TestApp, key: &str, practice: &str, criteria: Value) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let data = app.ok(key, AUDIT, json!({ "p": practice, "pt": patient, "n": 7, "a": after })).await;
+        let mut vars = criteria.clone();
+        vars["p"] = json!(practice);
+        vars["n"] = json!(7);
+        vars["a"] = json!(after);
+        let data = app.ok(key, AUDIT, vars).await;
         let edges = data["auditLog"]["edges"].as_array().unwrap().clone();
         for edge in &edges {
             out.push(edge["node"].clone());

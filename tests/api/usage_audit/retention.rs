@@ -30,7 +30,7 @@ async fn audit_rows_past_the_retention_are_pruned(backend: Backend) {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app = spawn_replica(&db, clock.clone()).await;
     let services = app.state().services.clone();
-    let flush = || clinicstream::audit::Store::new(services.db.clone(), services.audit.clone());
+    let flush = || clinicstream::audit::AuditStore::new(services.domain.db.clone(), services.audit.clone());
     let f = app.fixture().await;
     app.ok(&f.backoffice, READ, json!({ "id": f.patient })).await;
     flush().flush_now().await.unwrap();
@@ -42,13 +42,13 @@ async fn audit_rows_past_the_retention_are_pruned(backend: Backend) {
     // The default (six years) keeps everything.
     let default = clinicstream::Config::with_database(&db.url).retention;
     assert_eq!(default.audit_retention, Duration::from_secs(2196 * 86_400));
-    assert_eq!(prune(&services, &default).await.unwrap().audit_entries, 0);
+    assert_eq!(prune(&services.domain, &default).await.unwrap().audit_entries, 0);
 
     let hour = Duration::from_secs(3600);
     let one_hour = RetentionArgs { audit_retention: hour, ..(*default).clone() };
-    assert_eq!(prune(&services, &one_hour).await.unwrap().audit_entries, 2, "the two rows of two hours ago");
+    assert_eq!(prune(&services.domain, &one_hour).await.unwrap().audit_entries, 2, "the two rows of two hours ago");
     let kept = audit_log(&app, ADMIN_KEY, &f.practice, None).await;
     assert_eq!(kept.len(), 1, "{kept:#?}");
     assert_eq!(kept[0]["action"], "READ");
-    assert_eq!(prune(&services, &one_hour).await.unwrap().audit_entries, 0, "nothing more to prune");
+    assert_eq!(prune(&services.domain, &one_hour).await.unwrap().audit_entries, 0, "nothing more to prune");
 }

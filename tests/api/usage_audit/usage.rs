@@ -20,8 +20,8 @@ async fn usage_is_exact_across_two_replicas_and_a_restart() {
         let (redis, prefix) = (redis.clone(), prefix.clone());
         async move {
             spawn_app_on(db, move |config| {
-                config.redis_url = Some(redis);
-                config.redis_prefix = prefix;
+                config.bus.redis_url = Some(redis);
+                config.bus.redis_prefix = prefix;
                 fast_flush(config);
             })
             .await

@@ -131,7 +131,7 @@ async fn private_destinations_are_refused_at_creation_and_at_every_attempt(app: 
     let (endpoint, _) =
         create_endpoint(&app, &f.backoffice, &f.practice, "http://93.184.215.14/hooks", json!(null)).await;
     let sql = format!("UPDATE webhook_endpoints SET url = '{}' WHERE id = '{endpoint}'", receiver.url("/hooks"));
-    app.state().services.db.execute_unprepared(&sql).await.unwrap();
+    app.state().services.domain.db.execute_unprepared(&sql).await.unwrap();
     pay(&app, &f.backoffice, &f.patient, 1).await;
     let list = wait_deliveries(&app, &f.backoffice, &endpoint, Duration::from_secs(15), |l| {
         l.first().is_some_and(|d| d["attemptCount"].as_i64().unwrap() >= 2)

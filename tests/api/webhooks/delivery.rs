@@ -192,7 +192,7 @@ async fn events_created_while_no_worker_runs_are_delivered_when_one_starts(app: 
     // A replica with a worker starts over the same database.
     let mut config = test_config("unused: the database is given");
     fast(&mut config);
-    let services = &app.state().services;
+    let services = &app.state().services.domain;
     let worker = clinicstream::App::build_on(config, services.db.clone(), services.clock.clone()).await.unwrap();
     let stop = worker.state().shutdown.clone();
     tokio::spawn(worker.run_until(std::future::pending()));

@@ -47,7 +47,7 @@ async fn finished_deliveries_older_than_the_retention_are_pruned_pending_ones_ke
         idempotency_retention: long,
         audit_retention: long,
     };
-    let pruned = prune(&app.state().services, &settings).await.expect("a pruning round");
+    let pruned = prune(&app.state().services.domain, &settings).await.expect("a pruning round");
     assert_eq!((pruned.deliveries, pruned.events), (3, 0));
     let left = deliveries(&app, &f.practice_admin, &endpoint).await;
     assert_eq!(left.len(), 1, "{left:#?}");
@@ -55,7 +55,7 @@ async fn finished_deliveries_older_than_the_retention_are_pruned_pending_ones_ke
     let ids: Vec<&str> = done.iter().map(|d| d["id"].as_str().unwrap()).collect();
     let attempts = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::DeliveryId.is_in(ids))
-        .count(&app.state().services.db)
+        .count(&app.state().services.domain.db)
         .await
         .unwrap();
     assert_eq!(attempts, 0, "the pruned deliveries' attempts went with them");

@@ -1,14 +1,15 @@
-// The operator console at /console: sign in with an ADMIN key, pick a practice, and look
-// at it panel by panel — the live event tail, usage, webhooks, bridges, keys, quota and
-// the audit trail. Every panel is a GraphQL query of the public API; nothing here has
-// access the key does not have.
+// The operator console at /console: sign in (as a person at the identity provider, or with
+// an ADMIN key), pick a practice, and look at it panel by panel — the live event tail,
+// usage, webhooks, bridges, keys, quota and the audit trail. Every panel is a GraphQL
+// query of the public API; nothing here has access the credential does not have.
 import '../console.css';
 import { gql, guarded, showError, signInAs } from './api.js';
 import { loadAudit, setupAudit } from './audit.js';
 import { loadBridges } from './bridges.js';
 import { loadKeys, setupKeys } from './keys.js';
 import { loadQuota, setupQuota } from './quota.js';
-import { openTail, setupTail } from './tail.js';
+import { openTail, refreshTail, setupTail, stopTail } from './tail.js';
+import { begin, finish, provider } from '../signin.js';
 import { loadUsage } from './usage.js';
 import { loadWebhooks } from './webhooks.js';
 
@@ -42,11 +43,8 @@ async function choose(practiceId) {
   await show(document.body.dataset.panel);
 }
 
-async function signIn(event) {
-  event?.preventDefault();
-  const key = $('#key').value.trim();
-  signInAs(key);
-  sessionStorage.setItem('clinicstream.console.key', key);
+/** Lists the practices the credential sees and opens the chosen one. */
+async function enter() {
   try {
     const data = await gql('{ practices(first: 200) { edges { node { id name } } } }');
     const remembered = sessionStorage.getItem('clinicstream.console.practice');
@@ -63,17 +61,84 @@ async function signIn(event) {
   }
 }
 
-setupTail();
+async function signIn(event) {
+  event?.preventDefault();
+  leavePerson();
+  const key = $('#key').value.trim();
+  signInAs(key);
+  sessionStorage.setItem('clinicstream.console.key', key);
+  await enter();
+}
+
+/** The signed-in person (null with a key); their tokens are in memory only. */
+let person = null;
+
+function adopt(signedIn) {
+  person = signedIn;
+  signInAs(signedIn.token);
+  sessionStorage.removeItem('clinicstream.console.key');
+  $('#person-signin').hidden = true;
+  $('#person-name').textContent = signedIn.name;
+  signedIn.onToken(async (token) => {
+    if (person !== signedIn) return;
+    signInAs(token);
+    if (await refreshTail(token)) {
+      document.body.dataset.credentialRefreshes = String(Number(document.body.dataset.credentialRefreshes ?? 0) + 1);
+    }
+  });
+  signedIn.onEnd((reason) => person === signedIn && signedOut(reason));
+  return enter();
+}
+
+function leavePerson() {
+  const leaving = person;
+  person = null;
+  leaving?.end('signed out of this page');
+  $('#person-name').textContent = '';
+  $('#person-signin').hidden = false;
+}
+
+function signedOut(reason) {
+  leavePerson();
+  signInAs(null);
+  stopTail();
+  practice = null;
+  document.body.dataset.signedIn = 'no';
+  $('#who').textContent = 'signed out';
+  for (const rows of document.querySelectorAll('main tbody')) rows.replaceChildren();
+  showError(`Signed out: ${reason}. Sign in again to continue.`);
+}
+
+/** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */
+async function offerSignIn() {
+  const idp = await provider();
+  if (!idp) return false;
+  $('#person').hidden = false;
+  $('#person-signin').addEventListener('click', () => begin(idp).catch((error) => showError(`Sign-in failed: ${error.message}`)));
+  try {
+    const signedIn = await finish(idp);
+    if (!signedIn) return false;
+    await adopt(signedIn);
+  } catch (error) {
+    showError(`Sign-in failed: ${error.message}`);
+  }
+  return true;
+}
+
+setupTail((message) => person && signedOut(message));
 setupKeys();
 setupQuota();
 setupAudit();
 $('#signin').addEventListener('submit', signIn);
 $('#practice').addEventListener('change', (e) => guarded(() => choose(e.target.value)));
 for (const tab of document.querySelectorAll('#tabs button')) tab.addEventListener('click', () => show(tab.dataset.panel));
-const saved = sessionStorage.getItem('clinicstream.console.key');
-if (saved) {
-  $('#key').value = saved;
-  signIn();
-} else {
-  show('events');
-}
+(async () => {
+  if (await offerSignIn()) return;
+  const saved = sessionStorage.getItem('clinicstream.console.key');
+  if (saved) {
+    $('#key').value = saved;
+    signIn();
+  } else {
+    show('events');
+  }
+})();

@@ -62,18 +62,38 @@ function start() {
   if (!practice) return;
   follower = follow({
     url: wsUrl,
-    authorization: `Bearer ${currentKey()}`,
+    authorization: () => `Bearer ${currentKey()}`,
     practiceId: practice,
     cursor: () => last,
     query: QUERY,
     types: types(),
     onEvent: show,
     onStatus: setStatus,
-    onFatal: (message) => { document.querySelector('#tail-status').title = message; },
+    onConnected: () => { document.body.dataset.tailConnections = String(Number(document.body.dataset.tailConnections ?? 0) + 1); },
+    onFatal: (message, _code, close) => {
+      document.querySelector('#tail-status').title = message;
+      if (close === 4403) onRefused(message);
+    },
   });
 }
 
-export function setupTail() {
+let onRefused = () => {};
+
+/** Hands the open tail socket a signed-in person's fresh token; whether it took it. */
+export function refreshTail(token) {
+  return follower ? follower.refresh(`Bearer ${token}`) : Promise.resolve(false);
+}
+
+/** Stops the tail (signed out). */
+export function stopTail() {
+  follower?.stop();
+  follower = null;
+  setStatus('idle');
+}
+
+/** `refused(message)` hears a close 4403 (the credentials revoked, expired or logged out). */
+export function setupTail(refused = () => {}) {
+  onRefused = refused;
   $('#tail-types').replaceChildren(...TYPES.map((t) => new Option(t, t)));
   $('#tail-types').addEventListener('change', () => start());
   $('#tail-pause').addEventListener('click', (e) => {
