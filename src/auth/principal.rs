@@ -136,10 +136,15 @@ impl Principal {
         }
     }
 
-    /// Where idempotency keys are unique: per practice (like Stripe's per account), or
+    /// Where idempotency keys are unique: per practice (like Stripe's per account), per
+    /// patient for a patient (so one never replays, or learns of, another's keys), or
     /// global for the all-practice admin.
     pub fn idempotency_scope(&self) -> String {
-        self.practice_id().map_or_else(|| "global".to_string(), |p| format!("practice:{p}"))
+        match &self.grant {
+            Grant::Admin => "global".to_string(),
+            Grant::Practice { practice_id, .. } => format!("practice:{practice_id}"),
+            Grant::Patient { practice_id, patient_id } => format!("practice:{practice_id}:patient:{patient_id}"),
+        }
     }
 
     /// Reading a resource of `practice_id`: another practice's resources do not exist for

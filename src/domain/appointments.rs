@@ -1,20 +1,20 @@
 //! Appointments: scheduling with no double booking, rescheduling, cancelling, completing.
+//! A patient may cancel their own appointments that have not started, saying why.
 
 use async_graphql::{ID, InputObject};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Condition;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Begun, MutationTx, Services, new_id, paging, patients, providers, validate};
+use super::appointment_reads::snapshot;
+pub use super::appointment_reads::{ListFilter, get, list, load, view};
+use super::{Begun, MutationTx, Services, new_id, patients, providers, validate};
 use crate::auth::Principal;
-use crate::clock::{from_millis, to_millis};
-use crate::db::entities::{appointment, patient, practice, provider};
+use crate::clock::to_millis;
+use crate::db::entities::appointment;
 use crate::error::{AppError, AppResult};
 use crate::events::Payload;
 use crate::vocab::{Appointment, AppointmentStatus, EventType};
@@ -61,22 +61,6 @@ pub struct CompleteAppointmentInput {
     pub idempotency_key: Option<String>,
 }
 
-pub fn view(row: appointment::Model, patient: patient::Model, provider: provider::Model) -> Appointment {
-    Appointment {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
-        patient: patients::view(patient),
-        provider: providers::view(provider),
-        starts_at: from_millis(row.starts_at),
-        ends_at: from_millis(row.ends_at),
-        duration_minutes: ((row.ends_at - row.starts_at) / 60_000) as i32,
-        status: AppointmentStatus::parse(&row.status).unwrap_or(AppointmentStatus::Scheduled),
-        reason: row.reason,
-        cancellation_reason: row.cancellation_reason,
-        version: row.version,
-    }
-}
-
 /// CONFLICT if the provider already has a SCHEDULED appointment overlapping [start, end).
 async fn ensure_free(
     conn: &impl ConnectionTrait,
@@ -97,13 +81,6 @@ async fn ensure_free(
         return Err(AppError::conflict("the provider already has an appointment at that time"));
     }
     Ok(())
-}
-
-async fn snapshot(conn: &impl ConnectionTrait, row: appointment::Model) -> AppResult<Appointment> {
-    let patient = patient::Entity::find_by_id(&row.patient_id).one(conn).await?.ok_or(AppError::NotFound("patient"))?;
-    let provider =
-        provider::Entity::find_by_id(&row.provider_id).one(conn).await?.ok_or(AppError::NotFound("provider"))?;
-    Ok(view(row, patient, provider))
 }
 
 #[tracing::instrument(skip_all)]
@@ -167,11 +144,16 @@ async fn begin_change<'a, T: DeserializeOwned>(
     MutationTx::begin_in(s, &practice_id, who, operation, key, request).await
 }
 
-/// Loads a SCHEDULED appointment for a change, in the practice's writer.
+/// Loads a SCHEDULED appointment for a change, in the practice's writer. A patient (who
+/// gets this far only to cancel) changes only their own, and only before it starts.
 async fn load_for_change(tx: &MutationTx<'_>, who: &Principal, id: &str) -> AppResult<appointment::Model> {
     let current = load(tx.conn(), who, id).await?;
+    who.write_own(&current.practice_id, &current.patient_id, "appointment")?;
     if current.status != AppointmentStatus::Scheduled.as_str() {
         return Err(AppError::conflict(format!("the appointment is {} and can no longer change", current.status)));
+    }
+    if who.patient_id().is_some() && current.starts_at <= tx.now_ms() {
+        return Err(AppError::bad_input("id: the appointment has started; only the practice can change it now"));
     }
     Ok(current)
 }
@@ -212,8 +194,13 @@ pub async fn reschedule(s: &Services, who: &Principal, input: RescheduleAppointm
 
 #[tracing::instrument(skip_all)]
 pub async fn cancel(s: &Services, who: &Principal, input: CancelAppointmentInput) -> AppResult<Appointment> {
-    who.require_writer()?;
     let reason = validate::optional_text("reason", input.reason.as_deref(), MAX_REASON)?;
+    match who.patient_id() {
+        // The practice needs to know why a patient cancels (a writer may leave it out).
+        Some(_) if reason.is_none() => return Err(AppError::bad_input("reason: required when a patient cancels")),
+        Some(_) => {}
+        None => who.require_writer()?,
+    }
     let key = input.idempotency_key.as_deref();
     let tx = match begin_change(s, who, &input.id, "cancelAppointment", key, &input).await? {
         Begun::Replayed(done) => return Ok(done),
@@ -261,89 +248,4 @@ pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<S
     s.owners
         .practice_of::<appointment::Entity>(&s.db, who, ("id", "appointment"), id, appointment::Column::PracticeId)
         .await
-}
-
-/// Loads an appointment the caller may see.
-pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<appointment::Model> {
-    let id = validate::id("id", id)?;
-    let row = appointment::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("appointment"))?;
-    who.read(&row.practice_id, "appointment")?;
-    Ok(row)
-}
-
-pub async fn get(s: &Services, who: &Principal, id: &str) -> AppResult<Appointment> {
-    let row = load(&s.db, who, id).await?;
-    snapshot(&s.db, row).await
-}
-
-pub struct ListFilter {
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub provider_id: Option<String>,
-    pub status: Option<AppointmentStatus>,
-}
-
-pub async fn list(
-    s: &Services,
-    who: &Principal,
-    practice_id: &str,
-    filter: ListFilter,
-    first: Option<i32>,
-    after: Option<&str>,
-) -> AppResult<paging::Page<Appointment>> {
-    let practice_id = validate::id("practiceId", practice_id)?;
-    who.read(practice_id, "practice")?;
-    let limit = validate::page_size(first)?;
-    if let (Some(from), Some(to)) = (filter.from, filter.to) {
-        validate::range(from, to)?;
-    }
-    practice::Entity::find_by_id(practice_id).one(&s.db).await?.ok_or(AppError::NotFound("practice"))?;
-    let mut query = appointment::Entity::find()
-        .filter(appointment::Column::PracticeId.eq(practice_id))
-        .order_by_asc(appointment::Column::StartsAt)
-        .order_by_asc(appointment::Column::Id);
-    if let Some(from) = filter.from {
-        query = query.filter(appointment::Column::StartsAt.gte(to_millis(from)));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(appointment::Column::StartsAt.lt(to_millis(to)));
-    }
-    if let Some(provider_id) = &filter.provider_id {
-        query = query.filter(appointment::Column::ProviderId.eq(validate::id("providerId", provider_id)?));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(appointment::Column::Status.eq(status.as_str()));
-    }
-    if let Some(after) = after {
-        let (starts_at, id) = paging::decode_pair(after)?;
-        query = query.filter(Condition::any().add(appointment::Column::StartsAt.gt(starts_at)).add(
-            Condition::all().add(appointment::Column::StartsAt.eq(starts_at)).add(appointment::Column::Id.gt(id)),
-        ));
-    }
-    let rows = query.limit(limit + 1).all(&s.db).await?;
-    let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
-    let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
-    let patients: HashMap<String, patient::Model> = patient::Entity::find()
-        .filter(patient::Column::Id.is_in(patient_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    let providers: HashMap<String, provider::Model> = provider::Entity::find()
-        .filter(provider::Column::Id.is_in(provider_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    let mut complete_rows = Vec::with_capacity(rows.len());
-    for row in rows {
-        let patient = patients.get(&row.patient_id).cloned().ok_or(AppError::NotFound("patient"))?;
-        let provider = providers.get(&row.provider_id).cloned().ok_or(AppError::NotFound("provider"))?;
-        complete_rows.push((row, patient, provider));
-    }
-    Ok(paging::Page::from_rows(complete_rows, limit, after.is_some(), |(row, patient, provider)| {
-        (paging::encode(&format!("{}:{}", row.starts_at, row.id)), view(row, patient, provider))
-    }))
 }

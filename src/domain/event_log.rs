@@ -30,6 +30,10 @@ pub async fn page(
             0
         }
     };
-    let rows = log::read_range(&s.db, practice_id, after_seq, None, types, limit + 1).await?;
+    // A patient's log holds the events about them; its cursors stay the practice's.
+    let rows = match who.patient_id() {
+        Some(own) => log::read_about(&s.db, practice_id, after_seq, types, own, limit + 1).await?,
+        None => log::read_range(&s.db, practice_id, after_seq, None, types, limit + 1).await?,
+    };
     Ok(Page::from_rows(rows, limit, after.is_some(), |e| (e.cursor(), Arc::new(e))))
 }

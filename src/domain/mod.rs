@@ -2,6 +2,7 @@
 //! the services and the acting principal, validate, and change state in one transaction.
 
 pub mod api_keys;
+mod appointment_reads;
 pub mod appointments;
 pub mod billing;
 pub mod event_log;

@@ -1,10 +1,11 @@
-//! Patients: created and updated by the back office, each change an event in the log.
+//! Patients: created and updated by the back office, each change an event in the log;
+//! a patient reads their own record only.
 
 use async_graphql::{ID, InputObject, MaybeUndefined};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -165,11 +166,12 @@ pub async fn practice_of(s: &Services, who: &Principal, id: &str) -> AppResult<S
     s.owners.practice_of::<patient::Entity>(&s.db, who, ("patientId", "patient"), id, patient::Column::PracticeId).await
 }
 
-/// Loads a patient the caller may see.
+/// Loads a patient the caller may see: another practice's, or for a patient anyone but
+/// themselves, is NOT_FOUND.
 pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<patient::Model> {
     let id = validate::id("patientId", id)?;
     let row = patient::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("patient"))?;
-    who.read(&row.practice_id, "patient")?;
+    who.read_patient(&row.practice_id, &row.id, "patient")?;
     Ok(row)
 }
 
@@ -189,8 +191,11 @@ pub async fn list(
     who.read(practice_id, "practice")?;
     let limit = validate::page_size(first)?;
     practice::Entity::find_by_id(practice_id).one(&s.db).await?.ok_or(AppError::NotFound("practice"))?;
-    let mut query =
-        patient::Entity::find().filter(patient::Column::PracticeId.eq(practice_id)).order_by_asc(patient::Column::Id);
+    // A patient's list holds themselves only.
+    let mut query = patient::Entity::find()
+        .filter(patient::Column::PracticeId.eq(practice_id))
+        .apply_if(who.patient_id(), |q, own| q.filter(patient::Column::Id.eq(own)))
+        .order_by_asc(patient::Column::Id);
     if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
         let search = validate::text("search", search, validate::MAX_NAME)?.to_lowercase();
         let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

@@ -1,7 +1,7 @@
 //! The durable event log: appending inside a batch's transaction, and reading ranges
 //! back for replay, gap fill and the `events` query.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
     prelude::*,
@@ -119,6 +119,51 @@ pub async fn read_range(
     }
     let rows = query.order_by_asc(event::Column::Seq).limit(limit).all(conn).await?;
     rows.into_iter().map(StoredEvent::from_row).collect()
+}
+
+/// Rows one round trip of `read_about` reads.
+const ABOUT_PAGE: u64 = 500;
+
+/// Like `read_range` (with no upper bound), but only the events about one patient — a
+/// patient's `events` query. The payload is JSON that quotes the patient's id, so the
+/// database narrows the scan by that text; the snapshot's own patient decides (a reason or
+/// description could quote an id too).
+pub async fn read_about(
+    conn: &impl ConnectionTrait,
+    practice_id: &str,
+    mut after: i64,
+    types: Option<&[EventType]>,
+    patient_id: &str,
+    limit: u64,
+) -> AppResult<Vec<StoredEvent>> {
+    let quoted = serde_json::to_string(patient_id)?;
+    let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let mentions = event::Column::Payload.like(LikeExpr::new(format!("%{escaped}%")).escape('\\'));
+    let mut out = Vec::new();
+    loop {
+        let mut query = event::Entity::find()
+            .filter(event::Column::PracticeId.eq(practice_id))
+            .filter(event::Column::Seq.gt(after))
+            .filter(mentions.clone());
+        if let Some(types) = types {
+            query = query.filter(event::Column::EventType.is_in(types.iter().map(|t| t.as_str())));
+        }
+        let rows = query.order_by_asc(event::Column::Seq).limit(ABOUT_PAGE).all(conn).await?;
+        let more = rows.len() as u64 == ABOUT_PAGE;
+        for row in rows {
+            after = row.seq;
+            let event = StoredEvent::from_row(row)?;
+            if event.payload.patient_id() == patient_id {
+                out.push(event);
+                if out.len() as u64 >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if !more {
+            return Ok(out);
+        }
+    }
 }
 
 /// The practice's last committed seq, or None if there is no such practice.

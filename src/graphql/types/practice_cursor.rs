@@ -24,7 +24,8 @@ impl Practice {
     /// The practice's quotas and what it uses now (readable by any key of the practice).
     async fn quota(&self, ctx: &Context<'_>) -> GqlResult<super::PracticeQuota> {
         let (s, who) = caller(ctx)?;
-        who.read(&self.id, "practice").gql()?;
+        // The practice's business, not a patient's.
+        who.read_practice_records(&self.id, "practice quota").gql()?;
         let quota = s.limits.quota(&self.id).await;
         super::quota_view(&s.limits, &self.id, quota).await.gql()
     }

@@ -4,5 +4,7 @@
 pub mod issuer;
 
 mod hostile;
+mod patient;
+mod patient_streams;
 mod provider;
 mod tokens;
