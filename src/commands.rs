@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "created {} key {} (shown once; store it now)",
                 created.api_key.role.as_str(),
-                created.api_key.id.0
+                created.api_key.id
             );
             Ok(())
         }
@@ -118,7 +118,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     let mut clinicians = Vec::new();
     for (name, kind) in [("Dr. Ada Park", ProviderKind::Dentist), ("Sam Lee", ProviderKind::Hygienist)] {
         let input = providers::CreateProviderInput {
-            practice_id: practice.id.clone(),
+            practice_id: practice.id.clone().into(),
             name: name.into(),
             kind,
             idempotency_key: None,
@@ -138,7 +138,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     let mut people = Vec::new();
     for (first, last) in names {
         let input = patients::CreatePatientInput {
-            practice_id: practice.id.clone(),
+            practice_id: practice.id.clone().into(),
             first_name: first.into(),
             last_name: last.into(),
             email: Some(format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase())),
@@ -158,8 +158,8 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     for (i, patient) in people.iter().enumerate() {
         let provider = &clinicians[i % clinicians.len()];
         let input = appointments::ScheduleAppointmentInput {
-            patient_id: patient.id.clone(),
-            provider_id: provider.id.clone(),
+            patient_id: patient.id.clone().into(),
+            provider_id: provider.id.clone().into(),
             starts_at: nine + Duration::minutes(60 * (i as i64 / 2)),
             duration_minutes: 45,
             reason: Some(if i % 2 == 0 { "Checkup" } else { "Cleaning" }.into()),
@@ -169,7 +169,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     }
     for patient in people.iter().take(3) {
         let input = billing::PostPaymentInput {
-            patient_id: patient.id.clone(),
+            patient_id: patient.id.clone().into(),
             amount_cents: 4500,
             method: PaymentMethod::Card,
             reference: Some("demo".into()),
@@ -182,14 +182,14 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
         &who,
         api_keys::CreateApiKeyInput {
             role: Role::Backoffice,
-            practice_id: Some(practice.id.clone()),
+            practice_id: Some(practice.id.clone().into()),
             name: "demo back office".into(),
             expires_at: None,
             idempotency_key: None,
         },
     )
     .await?;
-    println!("practice: {} ({})", practice.id.0, practice.name);
+    println!("practice: {} ({})", practice.id, practice.name);
     println!("backoffice key: {}", key.key);
     Ok(())
 }

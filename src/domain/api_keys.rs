@@ -35,10 +35,10 @@ pub struct RevokeApiKeyInput {
 
 pub fn view(row: api_key::Model) -> ApiKey {
     ApiKey {
-        id: ID(row.id),
+        id: row.id,
         name: row.name,
         role: Role::parse(&row.role).unwrap_or(Role::Subscriber),
-        practice_id: row.practice_id.map(ID),
+        practice_id: row.practice_id,
         prefix: row.key_prefix,
         created_at: from_millis(row.created_at),
         expires_at: row.expires_at.map(from_millis),

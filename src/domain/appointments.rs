@@ -63,8 +63,8 @@ pub struct CompleteAppointmentInput {
 
 pub fn view(row: appointment::Model, patient: patient::Model, provider: provider::Model) -> Appointment {
     Appointment {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         patient: patients::view(patient),
         provider: providers::view(provider),
         starts_at: from_millis(row.starts_at),

@@ -48,21 +48,21 @@ pub struct PostPaymentInput {
 
 pub fn charge_view(row: charge::Model) -> Charge {
     Charge {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
-        patient_id: ID(row.patient_id),
+        id: row.id,
+        practice_id: row.practice_id,
+        patient_id: row.patient_id,
         amount_cents: row.amount_cents,
         description: row.description,
-        appointment_id: row.appointment_id.map(ID),
+        appointment_id: row.appointment_id,
         posted_at: from_millis(row.posted_at),
     }
 }
 
 pub fn payment_view(row: payment::Model) -> Payment {
     Payment {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
-        patient_id: ID(row.patient_id),
+        id: row.id,
+        practice_id: row.practice_id,
+        patient_id: row.patient_id,
         amount_cents: row.amount_cents,
         method: PaymentMethod::parse(&row.method).unwrap_or(PaymentMethod::Cash),
         reference: row.reference,

@@ -49,8 +49,8 @@ pub struct UpdatePatientInput {
 
 pub fn view(row: patient::Model) -> Patient {
     Patient {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         first_name: row.first_name,
         last_name: row.last_name,
         email: row.email,

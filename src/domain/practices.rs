@@ -1,6 +1,6 @@
 //! Practices: the tenants. Only a global admin creates them.
 
-use async_graphql::{ID, InputObject};
+use async_graphql::InputObject;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ pub struct CreatePracticeInput {
 
 pub fn view(row: practice::Model) -> Practice {
     Practice {
-        id: ID(row.id),
+        id: row.id,
         name: row.name,
         timezone: row.timezone,
         currency: row.currency,

@@ -22,8 +22,8 @@ pub struct CreateProviderInput {
 
 pub fn view(row: provider::Model) -> Provider {
     Provider {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         name: row.name,
         kind: ProviderKind::parse(&row.kind).unwrap_or(ProviderKind::Other),
     }

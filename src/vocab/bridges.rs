@@ -1,6 +1,6 @@
 //! The bridges as the `bridges` query shows them (ADMIN keys).
 
-use async_graphql::{Enum, SimpleObject};
+use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
@@ -43,7 +43,7 @@ pub enum BridgeState {
     Failing,
 }
 
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct Bridge {
     pub kind: BridgeKind,
     /// The broker and the stream, exchange or topic prefix, without secrets.

@@ -1,16 +1,17 @@
-//! Webhook endpoints, deliveries and attempts as clients see them.
+//! Webhook endpoints, deliveries and attempts as the domain returns them (their GraphQL
+//! face is `graphql::types`).
 
-use async_graphql::{Enum, ID, SimpleObject};
+use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::EventType;
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpoint {
-    pub id: ID,
-    pub practice_id: ID,
+    pub id: String,
+    pub practice_id: String,
     pub url: String,
     /// The event types sent to this endpoint; empty means every type.
     pub event_types: Vec<EventType>,
@@ -30,7 +31,7 @@ pub struct WebhookEndpoint {
 
 /// An endpoint with its signing secret: returned only by `createWebhookEndpoint` and
 /// `rotateWebhookSecret` (a replayed idempotent request answers with an empty secret).
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpointSecret {
     pub endpoint: WebhookEndpoint,
@@ -66,11 +67,11 @@ impl WebhookDeliveryStatus {
 }
 
 /// One event on its way to one endpoint.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
-    pub id: ID,
-    pub endpoint_id: ID,
+    pub id: String,
+    pub endpoint_id: String,
     /// The `webhook-id` header: the event's cursor, the same on every attempt.
     pub webhook_id: String,
     pub seq: i64,
@@ -88,7 +89,7 @@ pub struct WebhookDelivery {
 }
 
 /// One HTTP request made for a delivery.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAttempt {
     /// 1, 2, 3, … per delivery.
@@ -101,7 +102,7 @@ pub struct WebhookAttempt {
 }
 
 /// What `replayWebhooks` queued.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookReplay {
     pub endpoint: WebhookEndpoint,
