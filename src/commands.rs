@@ -1,7 +1,6 @@
 //! The subcommands: serve, migrate, schema, keys create, seed-demo.
 
 use anyhow::Context;
-use async_graphql::ID;
 use chrono::{Duration, TimeZone};
 use std::sync::Arc;
 
@@ -42,13 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let role =
                 Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
             let services = offline_services(&db).await?;
-            let input = api_keys::CreateApiKeyInput {
-                role,
-                practice_id: practice_id.map(ID),
-                name,
-                expires_at: None,
-                idempotency_key: None,
-            };
+            let input =
+                api_keys::CreateApiKeyInput { role, practice_id, name, expires_at: None, idempotency_key: None };
             let created = api_keys::create(&services, &admin(), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", created.key);
             eprintln!(
@@ -118,7 +112,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     let mut clinicians = Vec::new();
     for (name, kind) in [("Dr. Ada Park", ProviderKind::Dentist), ("Sam Lee", ProviderKind::Hygienist)] {
         let input = providers::CreateProviderInput {
-            practice_id: practice.id.clone().into(),
+            practice_id: practice.id.clone(),
             name: name.into(),
             kind,
             idempotency_key: None,
@@ -138,7 +132,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     let mut people = Vec::new();
     for (first, last) in names {
         let input = patients::CreatePatientInput {
-            practice_id: practice.id.clone().into(),
+            practice_id: practice.id.clone(),
             first_name: first.into(),
             last_name: last.into(),
             email: Some(format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase())),
@@ -158,8 +152,8 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     for (i, patient) in people.iter().enumerate() {
         let provider = &clinicians[i % clinicians.len()];
         let input = appointments::ScheduleAppointmentInput {
-            patient_id: patient.id.clone().into(),
-            provider_id: provider.id.clone().into(),
+            patient_id: patient.id.clone(),
+            provider_id: provider.id.clone(),
             starts_at: nine + Duration::minutes(60 * (i as i64 / 2)),
             duration_minutes: 45,
             reason: Some(if i % 2 == 0 { "Checkup" } else { "Cleaning" }.into()),
@@ -169,7 +163,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
     }
     for patient in people.iter().take(3) {
         let input = billing::PostPaymentInput {
-            patient_id: patient.id.clone().into(),
+            patient_id: patient.id.clone(),
             amount_cents: 4500,
             method: PaymentMethod::Card,
             reference: Some("demo".into()),
@@ -182,7 +176,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
         &who,
         api_keys::CreateApiKeyInput {
             role: Role::Backoffice,
-            practice_id: Some(practice.id.clone().into()),
+            practice_id: Some(practice.id.clone()),
             name: "demo back office".into(),
             expires_at: None,
             idempotency_key: None,

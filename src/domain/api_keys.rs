@@ -1,6 +1,5 @@
 //! API keys: created by admins, shown once, stored as a hash, revocable.
 
-use async_graphql::{ID, InputObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use serde::Serialize;
@@ -12,12 +11,12 @@ use crate::db::entities::{api_key, practice};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{ApiKey, CreatedApiKey, Role};
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApiKeyInput {
     pub role: Role,
     /// Required for BACKOFFICE and SUBSCRIBER keys; omitted for a global ADMIN key.
-    pub practice_id: Option<ID>,
+    pub practice_id: Option<String>,
     pub name: String,
     /// After this moment the key no longer authenticates.
     pub expires_at: Option<DateTime<Utc>>,
@@ -25,10 +24,10 @@ pub struct CreateApiKeyInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokeApiKeyInput {
-    pub id: ID,
+    pub id: String,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }

@@ -1,7 +1,6 @@
 //! Charges and payments: each moves the patient's balance in the same transaction as
 //! its event, so the snapshot in the log carries the balance after it.
 
-use async_graphql::{ID, InputObject};
 use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Values};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Insert, IntoActiveModel, QueryFilter,
@@ -22,22 +21,22 @@ use crate::vocab::{Charge, EventType, Payment, PaymentMethod};
 const MAX_DESCRIPTION: usize = 500;
 const MAX_REFERENCE: usize = 200;
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostChargeInput {
-    pub patient_id: ID,
+    pub patient_id: String,
     /// Positive, in cents of the practice's currency.
     pub amount_cents: i64,
     pub description: String,
-    pub appointment_id: Option<ID>,
+    pub appointment_id: Option<String>,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostPaymentInput {
-    pub patient_id: ID,
+    pub patient_id: String,
     /// Positive, in cents of the practice's currency.
     pub amount_cents: i64,
     pub method: PaymentMethod,
