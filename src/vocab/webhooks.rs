@@ -1,7 +1,6 @@
 //! Webhook endpoints, deliveries and attempts as the domain returns them (their GraphQL
 //! face is `graphql::types`).
 
-use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +39,7 @@ pub struct WebhookEndpointSecret {
 }
 
 /// Where a delivery stands.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WebhookDeliveryStatus {
     /// Not delivered yet: waiting for its turn, its next attempt, or a disabled endpoint.

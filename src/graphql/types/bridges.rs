@@ -8,7 +8,7 @@ use super::{Bridge, BridgeKind, BridgeState, EventType};
 #[Object(name = "Bridge")]
 impl Bridge {
     async fn kind(&self) -> BridgeKind {
-        self.kind
+        self.kind.into()
     }
     /// The broker and the stream, exchange or topic prefix, without secrets.
     async fn destination(&self) -> &str {
@@ -16,14 +16,14 @@ impl Bridge {
     }
     /// The event types it sends; empty means every type.
     async fn event_types(&self) -> Vec<EventType> {
-        self.event_types.clone()
+        self.event_types.iter().map(|&t| t.into()).collect()
     }
     /// Whether `data` carries ids and types only (`BRIDGE_PAYLOAD=thin`).
     async fn thin_payload(&self) -> bool {
         self.thin_payload
     }
     async fn state(&self) -> BridgeState {
-        self.state
+        self.state.into()
     }
     /// Events appended but not yet acknowledged by the broker, over every practice.
     async fn lag(&self) -> i64 {

@@ -20,7 +20,7 @@ impl Provider {
         &self.name
     }
     async fn kind(&self) -> ProviderKind {
-        self.kind
+        self.kind.into()
     }
 }
 
@@ -80,7 +80,7 @@ impl Appointment {
         self.duration_minutes
     }
     async fn status(&self) -> AppointmentStatus {
-        self.status
+        self.status.into()
     }
     async fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
@@ -134,7 +134,7 @@ impl Payment {
         self.amount_cents
     }
     async fn method(&self) -> PaymentMethod {
-        self.method
+        self.method.into()
     }
     async fn reference(&self) -> Option<&str> {
         self.reference.as_deref()
@@ -153,7 +153,7 @@ impl ApiKey {
         &self.name
     }
     async fn role(&self) -> Role {
-        self.role
+        self.role.into()
     }
     /// The practice the key is scoped to; null for a global ADMIN key.
     async fn practice_id(&self) -> Option<ID> {

@@ -20,7 +20,7 @@ impl WebhookEndpoint {
     }
     /// The event types sent to this endpoint; empty means every type.
     async fn event_types(&self) -> Vec<EventType> {
-        self.event_types.clone()
+        self.event_types.iter().map(|&t| t.into()).collect()
     }
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
@@ -82,10 +82,10 @@ impl WebhookDelivery {
         self.seq
     }
     async fn event_type(&self) -> EventType {
-        self.event_type
+        self.event_type.into()
     }
     async fn status(&self) -> WebhookDeliveryStatus {
-        self.status
+        self.status.into()
     }
     async fn attempt_count(&self) -> i32 {
         self.attempt_count
