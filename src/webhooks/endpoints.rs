@@ -20,8 +20,8 @@ const MAX_ENDPOINTS: u64 = 50;
 
 pub fn view(row: &webhook_endpoint::Model) -> WebhookEndpoint {
     WebhookEndpoint {
-        id: row.id.clone().into(),
-        practice_id: row.practice_id.clone().into(),
+        id: row.id.clone(),
+        practice_id: row.practice_id.clone(),
         url: row.url.clone(),
         event_types: stored_types(&row.event_types),
         description: row.description.clone(),
