@@ -12,7 +12,7 @@
 
 use chrono::{TimeZone, Utc};
 use clinicstream::events::{BusMessage, EventBus, MemoryBus, Payload, StoredEvent};
-use clinicstream::graphql::types::{EventType, Patient, Payment, PaymentMethod};
+use clinicstream::vocab::{EventType, Patient, Payment, PaymentMethod};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -6,7 +6,8 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
-use crate::graphql::types::{EventType, event_object};
+use crate::graphql::types::event_object;
+use crate::vocab::EventType;
 
 const INTROSPECTION: &str = "{ __schema { types { name kind enumValues { name } \
     fields { name args { name } type { ...T } } } } } \

@@ -1,7 +1,6 @@
 //! The subcommands: serve, migrate, schema, keys create, seed-demo.
 
 use anyhow::Context;
-use async_graphql::ID;
 use chrono::{Duration, TimeZone};
 use std::sync::Arc;
 
@@ -42,19 +41,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let role =
                 Role::parse(&role.to_ascii_uppercase()).context("role must be ADMIN, BACKOFFICE or SUBSCRIBER")?;
             let services = offline_services(&db).await?;
-            let input = api_keys::CreateApiKeyInput {
-                role,
-                practice_id: practice_id.map(ID),
-                name,
-                expires_at: None,
-                idempotency_key: None,
-            };
+            let input =
+                api_keys::CreateApiKeyInput { role, practice_id, name, expires_at: None, idempotency_key: None };
             let created = api_keys::create(&services, &admin(), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", created.key);
             eprintln!(
                 "created {} key {} (shown once; store it now)",
                 created.api_key.role.as_str(),
-                created.api_key.id.0
+                created.api_key.id
             );
             Ok(())
         }
@@ -189,7 +183,7 @@ async fn seed_demo(s: &Services) -> Result<(), crate::error::AppError> {
         },
     )
     .await?;
-    println!("practice: {} ({})", practice.id.0, practice.name);
+    println!("practice: {} ({})", practice.id, practice.name);
     println!("backoffice key: {}", key.key);
     Ok(())
 }

@@ -40,8 +40,10 @@
 //!   trusted documents of `PERSISTED_QUERIES_ONLY` — stored by SHA-256 in the database,
 //!   shared by replicas, bounded; every transport applies them before an operation runs.
 //! - `metrics`: the app's Prometheus instruments and the registry `/metrics` serves.
-//! - [`graphql`]: the schema, one file per resource, and the error codes; it exposes the
-//!   records of [`vocab`] as they are and adds the `Event` interface over the log. Its
+//! - [`graphql`]: the schema, one file per resource, and the error codes. Every GraphQL type
+//!   lives here: the plain records of [`vocab`] (and `usage`, `audit`) get their face in
+//!   `graphql::types` (resolvers that borrow them; enums that convert), the inputs are
+//!   converted into the domain's plain ones, and the `Event` interface is over the log. Its
 //!   `metering` extension meters and audits queries, mutations and the subscriptions that
 //!   run on their own (not through the hub). What a document may cost is checked before
 //!   anything reads it: its tokens before parsing, then what it expands to with every
@@ -91,7 +93,8 @@
 //! - `duration`: the one grammar of every duration setting (`90d`, `1h30m`, `250ms`).
 //! - [`vocab`]: the words all of them share, at the bottom: event types, roles,
 //!   statuses, payment methods and the resource records the domain returns, the log
-//!   snapshots and the schema serves.
+//!   snapshots and the schema serves (as plain Rust: below `graphql`, async-graphql is only
+//!   the language, its parser and values).
 
 pub mod app;
 pub mod asyncapi;

@@ -2,7 +2,7 @@
 //! protocols define it: the one named by `operationName`, or the document's only one.
 //! Below both `graphql` and `live`, which each need to know it.
 
-use async_graphql::Positioned;
+use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 
 /// The selected operation; None when the name matches nothing, or when the document has

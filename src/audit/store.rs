@@ -1,7 +1,6 @@
 //! The database side: appending the recorder's rows (batched), reading a practice's
 //! trail newest first, and pruning past `AUDIT_RETENTION`.
 
-use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -20,24 +19,18 @@ const ROWS: usize = 300;
 const PRUNE_PAGE: i64 = 1000;
 
 /// One recorded access, as `auditLog` returns it.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct AuditEntry {
-    pub id: ID,
+    pub id: String,
     pub at: DateTime<Utc>,
-    /// The API key that acted; null for a person (and for the bootstrap `ADMIN_KEY`).
-    pub api_key_id: Option<ID>,
-    /// The person who acted: their access token's `sub` at the identity provider; null
-    /// for API keys. `auditLog(subject:)` returns one person's rows (compared exactly).
+    pub api_key_id: Option<String>,
     pub subject: Option<String>,
-    /// The person's display name as their token gave it (`name`, else
-    /// `preferred_username`, else `email`), as it was when they acted; null for API keys
-    /// and for tokens without one.
     pub actor_name: Option<String>,
     pub role: Role,
     pub operation_name: Option<String>,
     pub transport: Transport,
     pub action: AuditAction,
-    pub patient_ids: Vec<ID>,
+    pub patient_ids: Vec<String>,
     /// A subscription's or live query's field and arguments (SUBSCRIBE, UNSUBSCRIBE,
     /// DELIVER rows).
     pub filter: Option<String>,
@@ -155,16 +148,16 @@ impl AuditStore {
             let text = |column: &str| row.try_get::<String>("", column);
             let patients = text("patient_ids")?;
             let entry = AuditEntry {
-                id: ID(id.to_string()),
+                id: id.to_string(),
                 at: DateTime::from_timestamp_millis(row.try_get("", "at")?).unwrap_or_default(),
-                api_key_id: row.try_get::<Option<String>>("", "api_key_id")?.map(ID),
+                api_key_id: row.try_get::<Option<String>>("", "api_key_id")?,
                 subject: row.try_get("", "subject")?,
                 actor_name: row.try_get("", "actor_name")?,
                 role: Role::parse(&text("role")?).unwrap_or(Role::Admin),
                 operation_name: row.try_get("", "operation_name")?,
                 transport: Transport::parse(&text("transport")?).unwrap_or(Transport::Http),
                 action: AuditAction::parse(&text("action")?).unwrap_or(AuditAction::Read),
-                patient_ids: patients.split(',').filter(|p| !p.is_empty()).map(|p| ID(p.to_string())).collect(),
+                patient_ids: patients.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
                 filter: row.try_get("", "filter")?,
                 deliveries: row.try_get("", "deliveries")?,
             };

@@ -1,6 +1,5 @@
 //! API keys: created by admins, shown once, stored as a hash, revocable.
 
-use async_graphql::{ID, InputObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use serde::Serialize;
@@ -12,12 +11,12 @@ use crate::db::entities::{api_key, practice};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{ApiKey, CreatedApiKey, Role};
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApiKeyInput {
     pub role: Role,
     /// Required for BACKOFFICE and SUBSCRIBER keys; omitted for a global ADMIN key.
-    pub practice_id: Option<ID>,
+    pub practice_id: Option<String>,
     pub name: String,
     /// After this moment the key no longer authenticates.
     pub expires_at: Option<DateTime<Utc>>,
@@ -25,20 +24,20 @@ pub struct CreateApiKeyInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokeApiKeyInput {
-    pub id: ID,
+    pub id: String,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
 pub fn view(row: api_key::Model) -> ApiKey {
     ApiKey {
-        id: ID(row.id),
+        id: row.id,
         name: row.name,
         role: Role::parse(&row.role).unwrap_or(Role::Subscriber),
-        practice_id: row.practice_id.map(ID),
+        practice_id: row.practice_id,
         prefix: row.key_prefix,
         created_at: from_millis(row.created_at),
         expires_at: row.expires_at.map(from_millis),

@@ -1,7 +1,6 @@
 //! Reading appointments: one by id, or a practice's by start time — each only as the
 //! caller may see it (a patient sees their own appointments and no one else's).
 
-use async_graphql::ID;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
@@ -16,8 +15,8 @@ use crate::vocab::{Appointment, AppointmentStatus};
 
 pub fn view(row: appointment::Model, patient: patient::Model, provider: provider::Model) -> Appointment {
     Appointment {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         patient: patients::view(patient),
         provider: providers::view(provider),
         starts_at: from_millis(row.starts_at),

@@ -1,7 +1,6 @@
 //! Appointments: scheduling with no double booking, rescheduling, cancelling, completing.
 //! A patient may cancel their own appointments that have not started, saying why.
 
-use async_graphql::{ID, InputObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -21,11 +20,11 @@ use crate::vocab::{Appointment, AppointmentStatus, EventType};
 
 const MAX_REASON: usize = 500;
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleAppointmentInput {
-    pub patient_id: ID,
-    pub provider_id: ID,
+    pub patient_id: String,
+    pub provider_id: String,
     pub starts_at: DateTime<Utc>,
     pub duration_minutes: i32,
     pub reason: Option<String>,
@@ -33,10 +32,10 @@ pub struct ScheduleAppointmentInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RescheduleAppointmentInput {
-    pub id: ID,
+    pub id: String,
     pub starts_at: DateTime<Utc>,
     /// Keeps the current duration when omitted.
     pub duration_minutes: Option<i32>,
@@ -44,19 +43,19 @@ pub struct RescheduleAppointmentInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelAppointmentInput {
-    pub id: ID,
+    pub id: String,
     pub reason: Option<String>,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteAppointmentInput {
-    pub id: ID,
+    pub id: String,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }

@@ -1,7 +1,6 @@
 //! Charges and payments: each moves the patient's balance in the same transaction as
 //! its event, so the snapshot in the log carries the balance after it.
 
-use async_graphql::{ID, InputObject};
 use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Values};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Insert, IntoActiveModel, QueryFilter,
@@ -22,22 +21,22 @@ use crate::vocab::{Charge, EventType, Payment, PaymentMethod};
 const MAX_DESCRIPTION: usize = 500;
 const MAX_REFERENCE: usize = 200;
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostChargeInput {
-    pub patient_id: ID,
+    pub patient_id: String,
     /// Positive, in cents of the practice's currency.
     pub amount_cents: i64,
     pub description: String,
-    pub appointment_id: Option<ID>,
+    pub appointment_id: Option<String>,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostPaymentInput {
-    pub patient_id: ID,
+    pub patient_id: String,
     /// Positive, in cents of the practice's currency.
     pub amount_cents: i64,
     pub method: PaymentMethod,
@@ -48,21 +47,21 @@ pub struct PostPaymentInput {
 
 pub fn charge_view(row: charge::Model) -> Charge {
     Charge {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
-        patient_id: ID(row.patient_id),
+        id: row.id,
+        practice_id: row.practice_id,
+        patient_id: row.patient_id,
         amount_cents: row.amount_cents,
         description: row.description,
-        appointment_id: row.appointment_id.map(ID),
+        appointment_id: row.appointment_id,
         posted_at: from_millis(row.posted_at),
     }
 }
 
 pub fn payment_view(row: payment::Model) -> Payment {
     Payment {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
-        patient_id: ID(row.patient_id),
+        id: row.id,
+        practice_id: row.practice_id,
+        patient_id: row.patient_id,
         amount_cents: row.amount_cents,
         method: PaymentMethod::parse(&row.method).unwrap_or(PaymentMethod::Cash),
         reference: row.reference,

@@ -1,7 +1,6 @@
 //! Patients: created and updated by the back office, each change an event in the log;
 //! a patient reads their own record only.
 
-use async_graphql::{ID, InputObject, MaybeUndefined};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -18,10 +17,10 @@ use crate::error::{AppError, AppResult};
 use crate::events::Payload;
 use crate::vocab::{Date, EventType, Patient};
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePatientInput {
-    pub practice_id: ID,
+    pub practice_id: String,
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
@@ -32,26 +31,26 @@ pub struct CreatePatientInput {
 }
 
 /// Omitted fields stay as they are; `null` clears an optional field.
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePatientInput {
-    pub id: ID,
+    pub id: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
-    pub email: MaybeUndefined<String>,
-    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
-    pub phone: MaybeUndefined<String>,
-    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
-    pub date_of_birth: MaybeUndefined<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<Option<Date>>,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
 pub fn view(row: patient::Model) -> Patient {
     Patient {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         first_name: row.first_name,
         last_name: row.last_name,
         email: row.email,
@@ -109,17 +108,18 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     who.require_writer()?;
     let first_name = input.first_name.as_deref().map(|v| validate::name("firstName", v)).transpose()?;
     let last_name = input.last_name.as_deref().map(|v| validate::name("lastName", v)).transpose()?;
+    // `None`: omitted, stays as it is; `Some(None)`: null, cleared.
     let email = match &input.email {
-        MaybeUndefined::Value(v) => MaybeUndefined::Value(validate::email(Some(v))?),
-        MaybeUndefined::Null => MaybeUndefined::Null,
-        MaybeUndefined::Undefined => MaybeUndefined::Undefined,
+        Some(Some(v)) => Some(validate::email(Some(v))?),
+        Some(None) => Some(None),
+        None => None,
     };
     let phone = match &input.phone {
-        MaybeUndefined::Value(v) => MaybeUndefined::Value(validate::phone(Some(v))?),
-        MaybeUndefined::Null => MaybeUndefined::Null,
-        MaybeUndefined::Undefined => MaybeUndefined::Undefined,
+        Some(Some(v)) => Some(validate::phone(Some(v))?),
+        Some(None) => Some(None),
+        None => None,
     };
-    if let MaybeUndefined::Value(d) = &input.date_of_birth {
+    if let Some(Some(d)) = &input.date_of_birth {
         validate::date_of_birth(Some(d.0), s.clock.now().date_naive())?;
     }
     let practice_id = practice_of(s, who, &input.id).await?;
@@ -132,20 +132,11 @@ pub async fn update(s: &Services, who: &Principal, input: UpdatePatientInput) ->
     let current = load(tx.conn(), who, &input.id).await?;
     let first = first_name.unwrap_or_else(|| current.first_name.clone());
     let last = last_name.unwrap_or_else(|| current.last_name.clone());
-    let email = match email {
-        MaybeUndefined::Value(v) => v,
-        MaybeUndefined::Null => None,
-        MaybeUndefined::Undefined => current.email.clone(),
-    };
-    let phone = match phone {
-        MaybeUndefined::Value(v) => v,
-        MaybeUndefined::Null => None,
-        MaybeUndefined::Undefined => current.phone.clone(),
-    };
+    let email = email.unwrap_or_else(|| current.email.clone());
+    let phone = phone.unwrap_or_else(|| current.phone.clone());
     let dob = match &input.date_of_birth {
-        MaybeUndefined::Value(d) => Some(d.0.to_string()),
-        MaybeUndefined::Null => None,
-        MaybeUndefined::Undefined => current.date_of_birth.clone(),
+        Some(d) => d.map(|d| d.0.to_string()),
+        None => current.date_of_birth.clone(),
     };
     let mut active = current.into_active_model();
     active.search_text = Set(search_text(&first, &last, email.as_deref()));

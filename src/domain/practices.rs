@@ -1,6 +1,5 @@
 //! Practices: the tenants. Only a global admin creates them.
 
-use async_graphql::{ID, InputObject};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
@@ -11,7 +10,7 @@ use crate::db::entities::practice;
 use crate::error::{AppError, AppResult};
 use crate::vocab::Practice;
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePracticeInput {
     pub name: String,
@@ -25,7 +24,7 @@ pub struct CreatePracticeInput {
 
 pub fn view(row: practice::Model) -> Practice {
     Practice {
-        id: ID(row.id),
+        id: row.id,
         name: row.name,
         timezone: row.timezone,
         currency: row.currency,

@@ -1,6 +1,5 @@
 //! Providers: the clinicians appointments are booked with.
 
-use async_graphql::{ID, InputObject};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::Serialize;
 
@@ -10,10 +9,10 @@ use crate::db::entities::{practice, provider};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{Provider, ProviderKind};
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateProviderInput {
-    pub practice_id: ID,
+    pub practice_id: String,
     pub name: String,
     pub kind: ProviderKind,
     #[serde(skip)]
@@ -22,8 +21,8 @@ pub struct CreateProviderInput {
 
 pub fn view(row: provider::Model) -> Provider {
     Provider {
-        id: ID(row.id),
-        practice_id: ID(row.practice_id),
+        id: row.id,
+        practice_id: row.practice_id,
         name: row.name,
         kind: ProviderKind::parse(&row.kind).unwrap_or(ProviderKind::Other),
     }

@@ -70,7 +70,7 @@ impl Payload {
     /// Every resource the event is about (its own id and those it refers to): a live
     /// query that read any of them may have a new result.
     pub fn resource_ids(&self) -> Vec<&str> {
-        let ids: Vec<&async_graphql::ID> = match self {
+        let ids: Vec<&String> = match self {
             Payload::Appointment { appointment } => {
                 vec![&appointment.id, &appointment.patient.id, &appointment.provider.id]
             }

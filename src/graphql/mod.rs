@@ -1,5 +1,8 @@
 //! The GraphQL schema: types, queries, mutations and subscriptions, split per resource
-//! and merged here; error codes are attached in `errors`.
+//! and merged here; error codes are attached in `errors`. Every GraphQL type is this
+//! module's: `types` gives the plain records of the layers below their face, the
+//! mutations convert their inputs into the domain's, and `persisted` applies persisted
+//! queries to a GraphQL request.
 
 pub mod bounds;
 mod connection;
@@ -9,6 +12,7 @@ mod metering;
 mod mutation;
 mod no_nul;
 mod operation;
+mod persisted;
 mod query;
 mod render_cache;
 mod root_fields;

@@ -13,6 +13,7 @@ use super::shared_feed::{FeedSpec, Probe, Source};
 use super::types::{AppointmentEvent, Event, EventType, PatientEvent, PaymentEvent};
 use crate::domain::validate;
 use crate::events::{Cursor, Feed, FeedFilter, GaugeGuard, StoredEvent, StreamTransport, TransportLabel, start_seq};
+use crate::vocab;
 
 #[derive(Default)]
 pub struct Subscription;
@@ -79,7 +80,7 @@ async fn feed(
         .boxed())
 }
 
-fn appointments(types: EventType, provider_id: Option<ID>) -> FeedFilter {
+fn appointments(types: vocab::EventType, provider_id: Option<ID>) -> FeedFilter {
     FeedFilter { types: Some(vec![types]), provider_id: provider_id.map(|p| p.0), patient_id: None }
 }
 
@@ -106,6 +107,7 @@ impl Subscription {
         types: Option<Vec<EventType>>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<Event>>>> {
+        let types = types.map(|types| types.into_iter().map(Into::into).collect());
         feed(ctx, &practice_id, after, FeedFilter { types, ..Default::default() }).await
     }
 
@@ -116,7 +118,7 @@ impl Subscription {
         provider_id: Option<ID>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
-        let filter = appointments(EventType::AppointmentScheduled, provider_id);
+        let filter = appointments(vocab::EventType::AppointmentScheduled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
 
@@ -127,7 +129,7 @@ impl Subscription {
         provider_id: Option<ID>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
-        let filter = appointments(EventType::AppointmentRescheduled, provider_id);
+        let filter = appointments(vocab::EventType::AppointmentRescheduled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
 
@@ -138,7 +140,7 @@ impl Subscription {
         provider_id: Option<ID>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
-        let filter = appointments(EventType::AppointmentCancelled, provider_id);
+        let filter = appointments(vocab::EventType::AppointmentCancelled, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
 
@@ -150,7 +152,7 @@ impl Subscription {
         provider_id: Option<ID>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<AppointmentEvent>>>> {
-        let filter = appointments(EventType::AppointmentStartingSoon, provider_id);
+        let filter = appointments(vocab::EventType::AppointmentStartingSoon, provider_id);
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_appointment))
     }
 
@@ -160,7 +162,7 @@ impl Subscription {
         practice_id: ID,
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<PatientEvent>>>> {
-        let filter = FeedFilter { types: Some(vec![EventType::PatientCreated]), ..Default::default() };
+        let filter = FeedFilter { types: Some(vec![vocab::EventType::PatientCreated]), ..Default::default() };
         Ok(only(feed(ctx, &practice_id, after, filter).await?, Event::into_patient))
     }
 
@@ -172,7 +174,7 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Cached<PaymentEvent>>>> {
         let filter = FeedFilter {
-            types: Some(vec![EventType::PaymentPosted]),
+            types: Some(vec![vocab::EventType::PaymentPosted]),
             patient_id: patient_id.map(|p| p.0),
             provider_id: None,
         };

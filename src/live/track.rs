@@ -9,10 +9,11 @@
 //! a whole (a root field taking `practiceId`, or the practice itself): every event of the
 //! practice counts then.
 
+use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Field, Selection, SelectionSet, TypeKind, TypeSystemDefinition,
 };
-use async_graphql::{Name, Positioned, Value, Variables};
+use async_graphql_value::{ConstValue as Value, Name, Variables};
 use std::collections::{HashMap, HashSet};
 
 const ID_ALIAS: &str = "__liveId";

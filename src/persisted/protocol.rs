@@ -1,10 +1,10 @@
-//! Apollo's automatic persisted queries, applied to a request before it runs:
+//! Apollo's automatic persisted queries, applied to a request's document before it runs:
 //! `extensions.persistedQuery = {version: 1, sha256Hash}` with no query looks the
 //! document up (`PERSISTED_QUERY_NOT_FOUND` when it is not stored, so the client sends it
 //! again with the query); with the query, the hash is checked and the document stored.
 //! Under `PERSISTED_QUERIES_ONLY` nothing is stored and only registered documents run.
-
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Value};
+//! Reading the extension off a GraphQL request, and a refusal as a GraphQL response, are
+//! `graphql::persisted`'s.
 
 use super::store::{DocumentStore, sha256_hex};
 use crate::clock::SharedClock;
@@ -24,30 +24,6 @@ pub enum Refused {
     Internal,
 }
 
-impl Refused {
-    /// The refusal as a GraphQL response with a request error, for any transport.
-    pub fn response(&self) -> Response {
-        // Apollo's clients recognise the message as well as the code.
-        let (message, code) = match self {
-            Refused::NotFound => ("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"),
-            Refused::HashMismatch => ("provided sha does not match query", "BAD_USER_INPUT"),
-            Refused::Malformed => {
-                ("extensions.persistedQuery must be {\"version\": 1, \"sha256Hash\": \"<hex>\"}", "BAD_USER_INPUT")
-            }
-            Refused::NotRegistered => (
-                "only registered documents may run on this server (PERSISTED_QUERIES_ONLY)",
-                "PERSISTED_QUERY_NOT_IN_LIST",
-            ),
-            Refused::Internal => ("internal error", "INTERNAL"),
-        };
-        let mut error = ServerError::new(message, None);
-        let mut extensions = ErrorExtensionValues::default();
-        extensions.set("code", code);
-        error.extensions = Some(extensions);
-        Response::from_errors(vec![error])
-    }
-}
-
 /// The persisted queries of this app: the store and the mode it runs in.
 #[derive(Clone)]
 pub struct PersistedQueries {
@@ -65,42 +41,39 @@ impl PersistedQueries {
         &self.store
     }
 
-    /// Applies `request`'s persisted query, filling in its document; refuses it when the
-    /// protocol (or the trusted-documents mode) says so. Nothing runs before this. Only
-    /// `authenticated` callers' documents are stored: an anonymous request cannot spend
-    /// the shared store (it runs, and its resolvers answer UNAUTHENTICATED).
-    #[tracing::instrument(skip_all, name = "persisted_query")]
-    pub async fn apply(&self, request: &mut Request, authenticated: bool) -> Result<(), Refused> {
+    /// Applies a request's persisted query to its document `query` (empty when only a
+    /// hash came), filling it in; `hash` is the lowercased `sha256Hash` of its
+    /// `extensions.persistedQuery`, if it has one. Refuses it when the protocol (or the
+    /// trusted-documents mode) says so. Nothing runs before this. Only `authenticated`
+    /// callers' documents are stored: an anonymous request cannot spend the shared store
+    /// (it runs, and its resolvers answer UNAUTHENTICATED).
+    pub async fn apply_to(&self, query: &mut String, hash: Option<String>, authenticated: bool) -> Result<(), Refused> {
         let now_ms = self.clock.now().timestamp_millis();
-        let hash = match request.extensions.get("persistedQuery") {
-            None => None,
-            Some(extension) => Some(requested_hash(extension).ok_or(Refused::Malformed)?),
-        };
         let Some(hash) = hash else {
             if self.only_registered {
-                return self.check_registered(&sha256_hex(&request.query), now_ms).await;
+                return self.check_registered(&sha256_hex(query), now_ms).await;
             }
             return Ok(());
         };
-        if request.query.is_empty() {
+        if query.is_empty() {
             let found = self.store.find(&hash, now_ms).await.map_err(internal)?;
             return match found {
                 Some(found) if found.registered || !self.only_registered => {
-                    request.query = found.document;
+                    *query = found.document;
                     Ok(())
                 }
                 _ => Err(Refused::NotFound),
             };
         }
-        if sha256_hex(&request.query) != hash {
+        if sha256_hex(query) != hash {
             return Err(Refused::HashMismatch);
         }
         if self.only_registered {
             return self.check_registered(&hash, now_ms).await;
         }
         // Only documents that parse are worth keeping; the executor reports the others.
-        if authenticated && async_graphql::parser::parse_query(&request.query).is_ok() {
-            self.store.remember(&hash, &request.query, now_ms).await.map_err(internal)?;
+        if authenticated && async_graphql::parser::parse_query(query.as_str()).is_ok() {
+            self.store.remember(&hash, query, now_ms).await.map_err(internal)?;
         }
         Ok(())
     }
@@ -113,42 +86,7 @@ impl PersistedQueries {
     }
 }
 
-/// `{version: 1, sha256Hash}`'s hash, lowercased; None when it is not that.
-fn requested_hash(extension: &Value) -> Option<String> {
-    let Value::Object(fields) = extension else { return None };
-    let version_ok = matches!(fields.get("version"), Some(Value::Number(n)) if n.as_i64() == Some(1));
-    let Some(Value::String(hash)) = fields.get("sha256Hash") else { return None };
-    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-    (version_ok && hex).then(|| hash.to_ascii_lowercase())
-}
-
 fn internal(err: sea_orm::DbErr) -> Refused {
     tracing::error!(error = %err, "persisted query store failed");
     Refused::Internal
-}
-
-#[cfg(test)]
-mod tests {
-    use super::requested_hash;
-    use async_graphql::Value;
-
-    fn extension(json: serde_json::Value) -> Value {
-        Value::from_json(json).unwrap()
-    }
-
-    #[test]
-    fn only_version_one_with_a_hex_sha256_is_a_persisted_query() {
-        let hash = "A".repeat(64);
-        let ok = requested_hash(&extension(serde_json::json!({ "version": 1, "sha256Hash": hash })));
-        assert_eq!(ok, Some("a".repeat(64)));
-        for bad in [
-            serde_json::json!({ "version": 2, "sha256Hash": "a".repeat(64) }),
-            serde_json::json!({ "version": 1, "sha256Hash": "abc" }),
-            serde_json::json!({ "version": 1, "sha256Hash": "z".repeat(64) }),
-            serde_json::json!({ "version": 1 }),
-            serde_json::json!("x"),
-        ] {
-            assert_eq!(requested_hash(&extension(bad.clone())), None, "{bad}");
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! What `usage(practiceId, from, to)` answers: totals over the range and one bucket per
 //! hour that has usage.
 
-use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -10,21 +9,20 @@ use crate::vocab::{EventType, Transport};
 /// The longest range one `usage` query may cover.
 pub const MAX_RANGE_DAYS: i64 = 366;
 
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransportCount {
     pub transport: Transport,
     pub count: i64,
 }
 
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventTypeCount {
     pub event_type: EventType,
     pub count: i64,
 }
 
 /// One UTC hour of a practice's (or key's) usage.
-#[derive(SimpleObject, Clone, Debug, Default)]
-#[graphql(name = "UsageBucket")]
+#[derive(Clone, Debug, Default)]
 pub struct Bucket {
     /// The start of the UTC hour.
     pub hour: DateTime<Utc>,
@@ -41,12 +39,11 @@ pub struct Bucket {
 }
 
 /// A practice's usage over a range, exact up to the last flush (`USAGE_FLUSH_MS`).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "Usage")]
+#[derive(Clone, Debug)]
 pub struct Report {
-    pub practice_id: ID,
+    pub practice_id: String,
     /// The key the figures are confined to, if one was asked for.
-    pub api_key_id: Option<ID>,
+    pub api_key_id: Option<String>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub operations: i64,
@@ -129,8 +126,8 @@ pub(super) fn fold(mut report: Report, counts: Vec<(i64, String, i64)>, peaks: V
 impl Report {
     pub(super) fn empty(practice_id: &str, api_key_id: Option<&str>, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
         Self {
-            practice_id: ID(practice_id.to_string()),
-            api_key_id: api_key_id.map(|k| ID(k.to_string())),
+            practice_id: practice_id.to_string(),
+            api_key_id: api_key_id.map(str::to_string),
             from,
             to,
             operations: 0,

@@ -1,13 +1,12 @@
 //! The bridges as the `bridges` query shows them (ADMIN keys).
 
-use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 use super::EventType;
 
 /// Which broker a bridge feeds.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BridgeKind {
     /// NATS JetStream.
     Nats,
@@ -34,7 +33,7 @@ impl EncodeLabelValue for BridgeKind {
 }
 
 /// This replica's connection to the bridge's broker.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum BridgeState {
     /// Not connected yet.
     Connecting,
@@ -43,7 +42,7 @@ pub enum BridgeState {
     Failing,
 }
 
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct Bridge {
     pub kind: BridgeKind,
     /// The broker and the stream, exchange or topic prefix, without secrets.

@@ -1,16 +1,15 @@
-//! The enumerations of the contract, with their stored spelling (the GraphQL name).
+//! The enumerations of the contract, with their stored spelling (also their GraphQL name:
+//! `graphql::types` spells them the same).
 
-use async_graphql::Enum;
 use serde::{Deserialize, Serialize};
 
 /// Declares a contract enum whose database and JSON spelling is its GraphQL name.
 macro_rules! contract_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             $(
-                #[graphql(name = $text)]
                 #[serde(rename = $text)]
                 $variant,
             )+

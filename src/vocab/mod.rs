@@ -4,9 +4,9 @@
 //!
 //! It sits below everything else and imports nothing from the crate, so `domain`,
 //! `events`, `auth`, `webhooks` and `db` can use it without reaching up. The records are
-//! also what the GraphQL schema serves and what the event log snapshots (camelCase JSON),
-//! so they carry their async-graphql derives here; `graphql::types` re-exports them and
-//! adds what only the API has (the `Event` interface, `Practice.lastCursor`).
+//! what the event log snapshots (camelCase JSON) and what the GraphQL schema serves, but
+//! they know nothing of GraphQL: `graphql::types` gives them their face there (resolvers
+//! that borrow them, the enumerations as the schema spells them, the `Date` scalar).
 
 mod bridges;
 mod date;

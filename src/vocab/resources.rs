@@ -1,18 +1,16 @@
-//! Practices, providers, patients, appointments, charges, payments and API keys as clients
-//! see them, and as the event log snapshots them.
+//! Practices, providers, patients, appointments, charges, payments and API keys as the
+//! domain returns them and the event log snapshots them (camelCase JSON); their GraphQL
+//! face is `graphql::types`.
 
-use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AppointmentStatus, Date, PaymentMethod, ProviderKind, Role};
 
-// `complex`: the API adds `lastCursor`, resolved in `graphql::types::practice_cursor`.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[graphql(complex)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Practice {
-    pub id: ID,
+    pub id: String,
     pub name: String,
     /// IANA time zone, e.g. `America/New_York`.
     pub timezone: String,
@@ -21,20 +19,20 @@ pub struct Practice {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Provider {
-    pub id: ID,
-    pub practice_id: ID,
+    pub id: String,
+    pub practice_id: String,
     pub name: String,
     pub kind: ProviderKind,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Patient {
-    pub id: ID,
-    pub practice_id: ID,
+    pub id: String,
+    pub practice_id: String,
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
@@ -45,11 +43,11 @@ pub struct Patient {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Appointment {
-    pub id: ID,
-    pub practice_id: ID,
+    pub id: String,
+    pub practice_id: String,
     pub patient: Patient,
     pub provider: Provider,
     pub starts_at: DateTime<Utc>,
@@ -62,38 +60,38 @@ pub struct Appointment {
     pub version: i32,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Charge {
-    pub id: ID,
-    pub practice_id: ID,
-    pub patient_id: ID,
+    pub id: String,
+    pub practice_id: String,
+    pub patient_id: String,
     pub amount_cents: i64,
     pub description: String,
-    pub appointment_id: Option<ID>,
+    pub appointment_id: Option<String>,
     pub posted_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
-    pub id: ID,
-    pub practice_id: ID,
-    pub patient_id: ID,
+    pub id: String,
+    pub practice_id: String,
+    pub patient_id: String,
     pub amount_cents: i64,
     pub method: PaymentMethod,
     pub reference: Option<String>,
     pub posted_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
-    pub id: ID,
+    pub id: String,
     pub name: String,
     pub role: Role,
     /// The practice the key is scoped to; null for a global ADMIN key.
-    pub practice_id: Option<ID>,
+    pub practice_id: Option<String>,
     /// The first characters of the key, to recognise it (the key itself is not stored).
     pub prefix: String,
     pub created_at: DateTime<Utc>,
@@ -102,7 +100,7 @@ pub struct ApiKey {
 }
 
 /// A new key: the plaintext `key` is returned here once and never again.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedApiKey {
     pub key: String,

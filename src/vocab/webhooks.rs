@@ -1,16 +1,16 @@
-//! Webhook endpoints, deliveries and attempts as clients see them.
+//! Webhook endpoints, deliveries and attempts as the domain returns them (their GraphQL
+//! face is `graphql::types`).
 
-use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::EventType;
 
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpoint {
-    pub id: ID,
-    pub practice_id: ID,
+    pub id: String,
+    pub practice_id: String,
     pub url: String,
     /// The event types sent to this endpoint; empty means every type.
     pub event_types: Vec<EventType>,
@@ -30,7 +30,7 @@ pub struct WebhookEndpoint {
 
 /// An endpoint with its signing secret: returned only by `createWebhookEndpoint` and
 /// `rotateWebhookSecret` (a replayed idempotent request answers with an empty secret).
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpointSecret {
     pub endpoint: WebhookEndpoint,
@@ -39,8 +39,7 @@ pub struct WebhookEndpointSecret {
 }
 
 /// Where a delivery stands.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WebhookDeliveryStatus {
     /// Not delivered yet: waiting for its turn, its next attempt, or a disabled endpoint.
@@ -66,11 +65,11 @@ impl WebhookDeliveryStatus {
 }
 
 /// One event on its way to one endpoint.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
-    pub id: ID,
-    pub endpoint_id: ID,
+    pub id: String,
+    pub endpoint_id: String,
     /// The `webhook-id` header: the event's cursor, the same on every attempt.
     pub webhook_id: String,
     pub seq: i64,
@@ -88,7 +87,7 @@ pub struct WebhookDelivery {
 }
 
 /// One HTTP request made for a delivery.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAttempt {
     /// 1, 2, 3, … per delivery.
@@ -101,7 +100,7 @@ pub struct WebhookAttempt {
 }
 
 /// What `replayWebhooks` queued.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookReplay {
     pub endpoint: WebhookEndpoint,

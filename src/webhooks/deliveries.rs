@@ -21,8 +21,8 @@ const REPLAY_BATCH: u64 = 500;
 
 fn view(row: webhook_delivery::Model, attempts: Vec<WebhookAttempt>) -> WebhookDelivery {
     WebhookDelivery {
-        id: row.id.into(),
-        endpoint_id: row.endpoint_id.into(),
+        id: row.id,
+        endpoint_id: row.endpoint_id,
         webhook_id: Cursor { practice_id: row.practice_id, seq: row.seq }.encode(),
         seq: row.seq,
         event_type: EventType::parse(&row.event_type).unwrap_or(EventType::PatientCreated),

@@ -1,7 +1,6 @@
 //! Webhook endpoints: registered by a practice's ADMIN or BACKOFFICE keys, each with its
 //! own signing secret (shown once) and the event types it wants.
 
-use async_graphql::MaybeUndefined;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel};
 use sea_orm::{PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 
@@ -21,8 +20,8 @@ const MAX_ENDPOINTS: u64 = 50;
 
 pub fn view(row: &webhook_endpoint::Model) -> WebhookEndpoint {
     WebhookEndpoint {
-        id: row.id.clone().into(),
-        practice_id: row.practice_id.clone().into(),
+        id: row.id.clone(),
+        practice_id: row.practice_id.clone(),
         url: row.url.clone(),
         event_types: stored_types(&row.event_types),
         description: row.description.clone(),
@@ -123,10 +122,11 @@ pub async fn update(
         None => None,
     };
     let event_types = input.event_types.as_deref().map(|t| inputs::event_types(Some(t))).transpose()?;
+    // `None`: omitted, stays as it is; `Some(None)`: null, cleared.
     let description = match &input.description {
-        MaybeUndefined::Value(v) => Some(inputs::description(Some(v))?),
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Undefined => None,
+        Some(Some(v)) => Some(inputs::description(Some(v))?),
+        Some(None) => Some(None),
+        None => None,
     };
     let tx = match MutationTx::begin(s, who, "updateWebhookEndpoint", input.idempotency_key.as_deref(), &input).await? {
         Begun::Replayed(done) => return Ok(done),

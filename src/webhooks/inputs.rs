@@ -1,6 +1,6 @@
-//! The inputs of the webhook mutations, and the rules their fields follow.
+//! The inputs of the webhook mutations as the domain takes them (`graphql::mutation`
+//! converts the API's), and the rules their fields follow.
 
-use async_graphql::{ID, InputObject, MaybeUndefined};
 use serde::Serialize;
 
 use super::guard::{self, Allowlist, Refused};
@@ -14,10 +14,10 @@ pub const MAX_DESCRIPTION: usize = 500;
 pub const MAX_GRACE_SECONDS: i32 = 7 * 24 * 3600;
 pub const DEFAULT_GRACE_SECONDS: i32 = 24 * 3600;
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhookEndpointInput {
-    pub practice_id: ID,
+    pub practice_id: String,
     /// `https://…` (or `http://`); private and loopback addresses are refused unless the
     /// server's `WEBHOOK_ALLOW_PRIVATE` allows them.
     pub url: String,
@@ -29,14 +29,14 @@ pub struct CreateWebhookEndpointInput {
 }
 
 /// Omitted fields stay as they are; `description: null` clears it.
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateWebhookEndpointInput {
-    pub id: ID,
+    pub id: String,
     pub url: Option<String>,
     pub event_types: Option<Vec<EventType>>,
-    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
-    pub description: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
     /// `false` disables the endpoint; `true` enables it again, and what it missed meanwhile
     /// is delivered, in order.
     pub enabled: Option<bool>,
@@ -44,10 +44,10 @@ pub struct UpdateWebhookEndpointInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateWebhookSecretInput {
-    pub id: ID,
+    pub id: String,
     /// How long the current secret keeps signing next to the new one (default one day,
     /// at most seven; 0 retires it at once).
     pub grace_seconds: Option<i32>,
@@ -55,26 +55,26 @@ pub struct RotateWebhookSecretInput {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteWebhookEndpointInput {
-    pub id: ID,
+    pub id: String,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeliverWebhookInput {
-    pub delivery_id: ID,
+    pub delivery_id: String,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(InputObject, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayWebhooksInput {
-    pub endpoint_id: ID,
+    pub endpoint_id: String,
     /// An event cursor: the endpoint's events after it are sent again, in order. Omitted:
     /// from the start of the retained log.
     pub after: Option<String>,

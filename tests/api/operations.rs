@@ -243,7 +243,7 @@ async fn the_asyncapi_document_validates_with_the_official_parser() {
         app.http().get(app.url("/asyncapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(served["asyncapi"], "3.0.0");
     assert_eq!(served, clinicstream::asyncapi::document().await, "the endpoint serves the generated document");
-    for event_type in clinicstream::graphql::types::EventType::ALL {
+    for event_type in clinicstream::vocab::EventType::ALL {
         assert!(served["components"]["messages"][event_type.as_str()].is_object(), "{event_type:?} is documented");
         let webhook = format!("webhook_{}", event_type.as_str());
         assert!(served["components"]["messages"][&webhook].is_object(), "{webhook} is documented");

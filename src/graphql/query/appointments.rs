@@ -34,7 +34,7 @@ impl AppointmentQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, Appointment>> {
         let (s, who) = caller(ctx)?;
-        let filter = ListFilter { from, to, provider_id: provider_id.map(|p| p.0), status };
+        let filter = ListFilter { from, to, provider_id: provider_id.map(|p| p.0), status: status.map(Into::into) };
         appointments::list(s, who, &practice_id, filter, first, after.as_deref())
             .await
             .map(|page| connection(touched_page(ctx, page)))

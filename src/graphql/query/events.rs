@@ -24,6 +24,7 @@ impl EventQuery {
         first: Option<i32>,
     ) -> GqlResult<Connection<String, Event>> {
         let (s, who) = caller(ctx)?;
+        let types: Option<Vec<_>> = types.map(|types| types.into_iter().map(Into::into).collect());
         let page = event_log::page(s, who, &practice_id, types.as_deref(), after.as_deref(), first).await.gql()?;
         Ok(connection(page.map(Event::from)))
     }

@@ -29,6 +29,9 @@ impl WebhookQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, WebhookDelivery>> {
         let (s, who) = caller(ctx)?;
-        deliveries::list(s, who, &endpoint_id, status, first, after.as_deref()).await.map(connection).gql()
+        deliveries::list(s, who, &endpoint_id, status.map(Into::into), first, after.as_deref())
+            .await
+            .map(connection)
+            .gql()
     }
 }

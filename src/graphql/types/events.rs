@@ -28,7 +28,7 @@ macro_rules! event_object {
             }
             #[graphql(name = "type")]
             async fn event_type(&self) -> EventType {
-                self.event.event_type
+                self.event.event_type.into()
             }
             async fn occurred_at(&self) -> DateTime<Utc> {
                 self.event.occurred_at
@@ -93,8 +93,8 @@ impl From<Arc<StoredEvent>> for Event {
 
 /// The GraphQL object an event type is delivered as: the event catalog, shared by the
 /// resolvers and the AsyncAPI document.
-pub fn event_object(event_type: EventType) -> &'static str {
-    use EventType::*;
+pub fn event_object(event_type: crate::vocab::EventType) -> &'static str {
+    use crate::vocab::EventType::*;
     match event_type {
         PatientCreated | PatientUpdated => "PatientEvent",
         AppointmentScheduled

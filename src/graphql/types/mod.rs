@@ -1,15 +1,26 @@
-//! The public shapes of the API. The resources and enumerations are the domain's own
-//! (`crate::vocab`), re-exported here; what only the API has lives here: the `Event`
-//! interface over the log's snapshots, `Practice.lastCursor` and `Practice.quota`.
+//! The public shapes of the API. The records are the domain's own (`crate::vocab`),
+//! re-exported here; this module gives them their GraphQL face (the resolvers of their
+//! fields, with the descriptions the schema shows), spells the enumerations as the schema
+//! does (each converts to and from its `vocab` twin), and holds what only the API has:
+//! the `Event` interface over the log's snapshots, `Practice.lastCursor` and `Practice.quota`.
 
+mod bridges;
+mod date;
+mod enums;
 mod events;
-mod practice_cursor;
+mod practice;
 mod quota;
+mod resources;
+mod usage;
+mod webhooks;
 
 pub use crate::vocab::{
-    ApiKey, Appointment, AppointmentStatus, Bridge, Charge, CreatedApiKey, Date, EventType, Patient, Payment,
-    PaymentMethod, Practice, Provider, ProviderKind, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus,
-    WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
+    ApiKey, Appointment, Bridge, Charge, CreatedApiKey, Date, Patient, Payment, Practice, Provider, WebhookAttempt,
+    WebhookDelivery, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
+};
+pub use enums::{
+    AppointmentStatus, AuditAction, BridgeKind, BridgeState, EventType, PaymentMethod, ProviderKind, Role, Transport,
+    WebhookDeliveryStatus,
 };
 pub use events::{AppointmentEvent, ChargeEvent, Event, PatientEvent, PaymentEvent, event_object};
 pub use quota::{PracticeQuota, QuotaUse, view as quota_view};
