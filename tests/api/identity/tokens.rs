@@ -204,3 +204,19 @@ async fn identity_settings_that_make_no_sense_stop_the_start_naming_the_setting(
         assert!(format!("{err:#}").contains(says), "{err:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_received_by_one_replica_closes_the_persons_sockets_on_another() {
+    let Some(redis) = crate::redis_server::shared() else { return };
+    let issuer = TestIssuer::start().await;
+    let Some(replicas) = crate::helpers::spawn_replicas(2, &redis, |c| issuer.configure(c)).await else { return };
+    let (first, second) = (&replicas[0], &replicas[1]);
+    let f = first.fixture().await;
+    let mut claims = issuer.claims("kim", json!({ "practice_id": f.practice, "role": "SUBSCRIBER" }));
+    claims["sid"] = json!("s-tablet");
+    let token = issuer.sign(Key::Rsa, &claims);
+    let mut socket = subscriber(second, &token, &f.practice, None).await;
+    assert_eq!(logout(first, &logout_token(&issuer, Some("s-tablet"), None)).await.status(), 200);
+    assert_eq!(closed_within(&mut socket, Duration::from_secs(2)).await, Some(4403), "closed on the other replica");
+    assert_eq!(status(second, &token).await, 401, "and its token refused there");
+}
