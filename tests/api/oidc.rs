@@ -164,7 +164,9 @@ impl Issuer {
         drain(child.stderr.take().expect("stderr"), output.clone());
         // The first stdout line names the issuer (it listens on a port of its choosing).
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = tokio::time::timeout(Duration::from_secs(30), stdout.next_line()).await;
+        // Generous: the provider makes RSA, EC and Ed25519 keys at start, and under a full
+        // parallel test run on two cores many providers start at once.
+        let first = tokio::time::timeout(Duration::from_secs(120), stdout.next_line()).await;
         let Ok(Ok(Some(line))) = first else {
             panic!("the OpenID Provider did not start: {}", output.lock().unwrap());
         };
