@@ -13,6 +13,9 @@
 # CLUSTER_NODES=host:port,… puts the servers on that Redis Cluster instead (sharded
 # pub/sub, REDIS_CLUSTER_NODES); bench/cluster.sh starts one.
 # SERVER_BIN picks another server build (default ./target/release/clinicstream).
+# JWKS=path/to/jwks.json serves that key set on a free loopback port and starts the servers
+# trusting it (`--jwt-jwks-url`, audience `clinicstream`), so loadgen's
+# `--patient-token-key` sockets can sign in as patients (bench/identity.sh).
 # Expects `cargo build --release -p loadgen -p clinicstream` to have been run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +41,15 @@ stop_servers() {
   for pid in "${servers[@]}"; do wait "$pid" 2>/dev/null || true; done
   servers=()
 }
-trap 'stop_servers; rm -rf "$tmp"' EXIT
+identity=()
+jwks_server=
+if [[ -n ${JWKS:-} ]]; then
+  jwks_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 -m http.server "$jwks_port" --bind 127.0.0.1 --directory "$(dirname "$JWKS")" >/dev/null 2>&1 &
+  jwks_server=$!
+  identity=(--jwt-jwks-url "http://127.0.0.1:$jwks_port/$(basename "$JWKS")" --jwt-audience clinicstream)
+fi
+trap 'stop_servers; [[ -n $jwks_server ]] && kill "$jwks_server"; rm -rf "$tmp"' EXIT
 
 for run in $(seq 1 "$RUNS"); do
   if [[ $db == sqlite ]]; then
@@ -63,7 +74,7 @@ for run in $(seq 1 "$RUNS"); do
     RUST_LOG=warn "${SERVER_BIN:-./target/release/clinicstream}" serve --database-url "$url" \
       --listen-addr "127.0.0.1:$port" --admin-key "$ADMIN_KEY" \
       --rate-limit-per-sec 1000000 --rate-limit-burst 1000000 --max-connections-per-key 1000000 \
-      "${bus[@]}" >"$tmp/server$run-$replica.log" 2>&1 &
+      "${bus[@]}" "${identity[@]}" >"$tmp/server$run-$replica.log" 2>&1 &
     servers+=($!)
     targets+=(--target "127.0.0.1:$port" --server-pid "$!")
     # One at a time: the first one migrates the fresh database before the others start.

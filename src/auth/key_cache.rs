@@ -35,7 +35,8 @@ impl Default for KeyCache {
 }
 
 impl KeyCache {
-    /// Like `authenticate`, through the cache.
+    /// Resolves a presented key to its principal — the bootstrap admin key (compared in
+    /// constant time) or a stored, unrevoked, unexpired key — through the cache.
     pub async fn authenticate(
         &self,
         db: &DatabaseConnection,

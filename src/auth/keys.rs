@@ -38,17 +38,6 @@ pub fn hash_key(key: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Resolves a presented key to its principal: the bootstrap admin key (compared in
-/// constant time) or a stored, unrevoked, unexpired key.
-pub async fn authenticate(
-    db: &DatabaseConnection,
-    admin_key_hash: Option<&str>,
-    presented: &str,
-    now_ms: i64,
-) -> AppResult<Principal> {
-    Ok(lookup(db, admin_key_hash, &presented_hash(presented)?, now_ms).await?.0)
-}
-
 /// The hash a presented key is looked up by; a key of no plausible length is refused
 /// before any work is spent on it.
 pub(super) fn presented_hash(presented: &str) -> AppResult<String> {

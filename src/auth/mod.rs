@@ -8,7 +8,7 @@ mod rate_limit;
 mod sessions;
 
 pub use key_cache::KeyCache;
-pub use keys::{KeyMaterial, authenticate, bearer, hash_key, new_key};
+pub use keys::{KeyMaterial, bearer, hash_key, new_key};
 pub use principal::{Actor, Auth, Grant, Person, Principal};
 pub use rate_limit::RateLimiter;
 pub use sessions::{Credentials, Sessions};

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use serde::Serialize;
 
-use super::{Begun, MutationTx, Services, new_id, validate};
+use super::{Begun, MutationTx, Rejected, Services, new_id, validate};
 use crate::auth::{Principal, new_key};
 use crate::clock::{from_millis, to_millis};
 use crate::db::entities::{api_key, practice};
@@ -150,14 +150,11 @@ pub async fn refresh(
 ) -> AppResult<bool> {
     let presented = key.trim();
     let presented = crate::auth::bearer(presented).unwrap_or(presented);
-    let new = match &s.identity {
-        Some(identity) if crate::identity::looks_like_jwt(presented) => match identity.verify(presented).await {
-            Ok(principal) => principal,
-            Err(crate::identity::Refused::Invalid(_)) => return Err(AppError::Unauthenticated),
-            Err(crate::identity::Refused::NoScope(reason)) => return Err(AppError::forbidden(reason)),
-        },
-        _ => crate::auth::authenticate(&s.db, s.admin_key_hash.as_deref(), presented, s.now_ms()).await?,
-    };
+    let new = s.authenticate(presented).await.map_err(|rejected| match rejected {
+        Rejected::UnknownKey | Rejected::InvalidToken(_) => AppError::Unauthenticated,
+        Rejected::NoScope(reason) => AppError::forbidden(reason),
+        Rejected::Lookup(err) => err,
+    })?;
     match (who.person(), new.person()) {
         (None, None) if new.practice_id() != who.practice_id() => {
             return Err(AppError::forbidden("the new key must belong to the same practice as the connection's key"));

@@ -5,8 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Auth, bearer};
-use crate::domain::Services;
-use crate::identity::{Refused, looks_like_jwt};
+use crate::domain::{Rejected, Services};
 
 /// The `Authorization` header's value, if it is valid text.
 pub fn authorization(headers: &HeaderMap) -> Option<String> {
@@ -72,28 +71,20 @@ impl IntoResponse for Denied {
 /// or grants nothing is refused outright.
 pub async fn resolve(services: &Services, authorization: Option<&str>) -> Result<Auth, Denied> {
     let Some(presented) = authorization.and_then(bearer) else { return Ok(Auth(None)) };
-    if let Some(identity) = &services.identity
-        && looks_like_jwt(presented)
-    {
-        return match identity.verify(presented).await {
-            Ok(principal) => Ok(Auth(Some(principal))),
-            Err(Refused::Invalid(reason)) => {
-                tracing::info!(reason, "an access token was refused");
-                Err(Denied::InvalidToken)
-            }
-            Err(Refused::NoScope(reason)) => {
-                tracing::info!(reason, "an access token grants no scope");
-                Err(Denied::NoScope(reason))
-            }
-        };
-    }
-    let keys = &services.keys;
-    match keys.authenticate(&services.db, services.admin_key_hash.as_deref(), presented, services.now_ms()).await {
+    match services.authenticate(presented).await {
         Ok(principal) => Ok(Auth(Some(principal))),
-        Err(crate::error::AppError::Unauthenticated) => Ok(Auth(None)),
-        Err(err) => {
+        Err(Rejected::UnknownKey) => Ok(Auth(None)),
+        Err(Rejected::Lookup(err)) => {
             tracing::error!(error = %err, "authentication lookup failed");
             Ok(Auth(None))
+        }
+        Err(Rejected::InvalidToken(reason)) => {
+            tracing::info!(reason, "an access token was refused");
+            Err(Denied::InvalidToken)
+        }
+        Err(Rejected::NoScope(reason)) => {
+            tracing::info!(reason, "an access token grants no scope");
+            Err(Denied::NoScope(reason))
         }
     }
 }

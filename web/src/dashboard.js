@@ -4,7 +4,7 @@
 import './dashboard.css';
 import { Board } from './board.js';
 import { follow } from './live.js';
-import { begin, finish, provider } from './signin.js';
+import { personControls } from './signin.js';
 import { dayRange, today } from './time.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -15,8 +15,6 @@ const APPOINTMENT_FIELDS =
 let session = null;
 /** What the page acts as: a pasted key, or the signed-in person's current access token. */
 let credential = null;
-/** The signed-in person (null with a key). */
-let person = null;
 /** Counters the tests read: sockets opened, and fresh tokens the open socket took. */
 const counters = { connections: 0, credentialRefreshes: 0 };
 
@@ -52,7 +50,7 @@ function setStatus(status, text = status) {
 /** Signs in with the pasted key (a signed-in person is signed out of this page first). */
 async function useKey(event) {
   event?.preventDefault();
-  leavePerson();
+  people.leave();
   credential = $('#key').value.trim();
   sessionStorage.setItem('clinicstream.key', credential);
   await enter();
@@ -76,35 +74,34 @@ async function enter() {
   }
 }
 
-/** A person signed in: act as their token, and hand each refreshed one to the open socket. */
-function adopt(signedIn) {
-  person = signedIn;
-  credential = signedIn.token;
-  sessionStorage.removeItem('clinicstream.key');
-  $('#person-signin').hidden = true;
-  $('#person-name').textContent = signedIn.name;
-  document.body.dataset.person = signedIn.subject ?? '';
-  signedIn.onToken(async (token) => {
-    if (person !== signedIn) return;
+/** A signed-in person: act as their token, and hand each refreshed one to the open socket. */
+const people = personControls({
+  adopted(signedIn) {
+    credential = signedIn.token;
+    sessionStorage.removeItem('clinicstream.key');
+    document.body.dataset.person = signedIn.subject ?? '';
+    return enter();
+  },
+  async token(token) {
     credential = token;
     if (await session?.live.refresh(`Bearer ${token}`)) count('credentialRefreshes');
-  });
-  signedIn.onEnd((reason) => person === signedIn && signedOut(reason));
-  return enter();
-}
+  },
+  left: () => delete document.body.dataset.person,
+  ended: signedOut,
+  failed(message) {
+    setStatus('failed');
+    showError(message);
+  },
+});
 
-function leavePerson() {
-  const leaving = person;
-  person = null;
-  leaving?.end('signed out of this page');
-  $('#person-name').textContent = '';
-  $('#person-signin').hidden = false;
-  delete document.body.dataset.person;
+/** The server refused the person's token on the open socket: they are signed out here. */
+function refused(reason) {
+  people.leave();
+  signedOut(reason);
 }
 
 /** The person's access ended (logged out at the provider, or the session expired). */
 function signedOut(reason) {
-  leavePerson();
   credential = null;
   session?.live.stop();
   session = null;
@@ -113,24 +110,6 @@ function signedOut(reason) {
   $('#payments').replaceChildren();
   setStatus('signed-out', 'signed out');
   showError(`Signed out: ${reason}. Sign in again to continue.`);
-}
-
-/** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */
-async function offerSignIn() {
-  const idp = await provider();
-  if (!idp) return false;
-  $('#person').hidden = false;
-  $('#person-signin').addEventListener('click', () =>
-    begin(idp).catch((error) => showError(`Sign-in failed: ${error.message}`)));
-  try {
-    const signedIn = await finish(idp);
-    if (!signedIn) return false;
-    await adopt(signedIn);
-  } catch (error) {
-    setStatus('failed');
-    showError(`Sign-in failed: ${error.message}`);
-  }
-  return true;
 }
 
 async function loadAppointments(practiceId, range) {
@@ -184,7 +163,7 @@ async function open() {
         onEvent: (event) => board.apply(event) && render(),
         onStatus: setStatus,
         onConnected: () => count('connections'),
-        onFatal: (message, _code, close) => (close === 4403 && person ? signedOut(message) : showError(message)),
+        onFatal: (message, _code, close) => (close === 4403 && people.person ? refused(message) : showError(message)),
       }),
     };
     session = current;
@@ -200,7 +179,7 @@ $('#signin').addEventListener('submit', useKey);
 $('#practice').addEventListener('change', () => open());
 $('#day').addEventListener('change', () => open());
 (async () => {
-  if (await offerSignIn()) return;
+  if (await people.offer()) return;
   const savedKey = sessionStorage.getItem('clinicstream.key');
   if (savedKey) {
     $('#key').value = savedKey;

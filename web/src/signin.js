@@ -163,3 +163,61 @@ export class Person {
     }
   }
 }
+
+/**
+ * The page's "Sign in" control (`#person`, `#person-signin`, `#person-name`) and the
+ * person it signed in, shared by the dashboard and the console. The page says what each
+ * moment means to it: `adopted(person)` (act as their token from now on), `token(token)`
+ * (a refreshed one, for what is open), `left()` (the person is gone from this page),
+ * `ended(reason)` (their access ended at the provider) and `failed(message)`.
+ */
+export function personControls(page) {
+  const $ = (selector) => document.querySelector(selector);
+  let person = null;
+  const controls = {
+    /** The signed-in person, or null (signed in with a key, or not at all). */
+    get person() {
+      return person;
+    },
+
+    adopt(signedIn) {
+      person = signedIn;
+      $('#person-signin').hidden = true;
+      $('#person-name').textContent = signedIn.name;
+      signedIn.onToken((token) => person === signedIn && page.token(token));
+      signedIn.onEnd((reason) => {
+        if (person !== signedIn) return;
+        controls.leave();
+        page.ended(reason);
+      });
+      return page.adopted(signedIn);
+    },
+
+    /** Forgets the person's tokens and shows "Sign in" again. */
+    leave() {
+      const leaving = person;
+      person = null;
+      leaving?.end('signed out of this page');
+      $('#person-name').textContent = '';
+      $('#person-signin').hidden = false;
+      page.left?.();
+    },
+
+    /** Offers "Sign in" when the server names a provider; true when this load signed someone in. */
+    async offer() {
+      const idp = await provider();
+      if (!idp) return false;
+      $('#person').hidden = false;
+      $('#person-signin').addEventListener('click', () => begin(idp).catch((error) => page.failed(`Sign-in failed: ${error.message}`)));
+      try {
+        const signedIn = await finish(idp);
+        if (!signedIn) return false;
+        await controls.adopt(signedIn);
+      } catch (error) {
+        page.failed(`Sign-in failed: ${error.message}`);
+      }
+      return true;
+    },
+  };
+  return controls;
+}

@@ -39,7 +39,8 @@ impl Http {
 /// One practice of the fixture and what a run needs of it.
 pub struct Practice {
     pub practice_id: String,
-    pub patient_id: String,
+    /// Its patients: one, or (patient scenario, live queries) as many as asked for.
+    pub patients: Vec<String>,
     /// A SUBSCRIBER key of the practice, used by every socket on it.
     pub subscriber_key: String,
     /// A BACKOFFICE key of the practice, used for its payments.
@@ -49,6 +50,35 @@ pub struct Practice {
 /// The index into the fixture's practices of steady connection (or payment) `index`.
 pub fn practice_of(index: usize, practices: usize) -> usize {
     index % practices
+}
+
+/// The index into its practice's patients of steady connection (or payment) `index`, in
+/// the patient scenario: connections on one practice take its patients in turn.
+pub fn patient_of(index: usize, practices: usize) -> usize {
+    index / practices
+}
+
+impl Practice {
+    /// Creates patients until the practice has `count`, `BUILD_CONCURRENCY` at a time.
+    pub async fn add_patients(&mut self, http: &Http, count: usize) -> anyhow::Result<()> {
+        let (key, practice_id) = (&self.writer_key, &self.practice_id);
+        let created: Vec<String> = futures_util::stream::iter(self.patients.len()..count)
+            .map(|n| async move {
+                let patient = http
+                    .call(
+                        key,
+                        "mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }",
+                        json!({ "i": { "practiceId": practice_id, "firstName": "Load", "lastName": format!("Patient {n}") } }),
+                    )
+                    .await?;
+                string(&patient["createPatient"]["id"])
+            })
+            .buffered(BUILD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        self.patients.extend(created);
+        Ok(())
+    }
 }
 
 /// Builds `count` practices, `BUILD_CONCURRENCY` at a time, returned in order.
@@ -89,7 +119,7 @@ async fn build(http: &Http, admin_key: &str, name: &str) -> anyhow::Result<Pract
     let patient_id = string(&patient["createPatient"]["id"])?;
     let subscriber_key = key(http, admin_key, &practice_id, "SUBSCRIBER").await?;
     let writer_key = key(http, admin_key, &practice_id, "BACKOFFICE").await?;
-    Ok(Practice { practice_id, patient_id, subscriber_key, writer_key })
+    Ok(Practice { practice_id, patients: vec![patient_id], subscriber_key, writer_key })
 }
 
 async fn key(http: &Http, admin_key: &str, practice_id: &str, role: &str) -> anyhow::Result<String> {

@@ -1,12 +1,14 @@
 //! The servers' own count of open websocket subscriptions, read from `/metrics`.
 //! graphql-transport-ws has no acknowledgement for `subscribe`, so this gauge is how
 //! loadgen knows every subscription is live (the server raises it once the feed is open)
-//! before it measures memory or sends the first payment.
+//! before it measures memory or sends the first payment. Also the servers' count of
+//! shared executions, read before and after the payment phase (executions per event).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const METRIC: &str = "clinicstream_subscriptions{transport=\"websocket\"}";
+const EXECUTIONS: &str = "clinicstream_shared_executions_total";
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// What the wait ended with, per target.
@@ -33,7 +35,7 @@ pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Durat
     if let Ok(client) = client {
         loop {
             for (target, seen) in targets.iter().zip(&mut seen) {
-                *seen = read(&client, *target).await;
+                *seen = read(&client, *target, METRIC).await;
             }
             let done = expected.iter().zip(&seen).all(|(e, s)| s.is_none_or(|s| s >= *e));
             if done || started.elapsed() >= timeout {
@@ -55,10 +57,20 @@ pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Durat
     confirmed
 }
 
-async fn read(client: &reqwest::Client, target: SocketAddr) -> Option<u64> {
+/// The shared executions the servers have run so far, summed; None if one cannot be read.
+pub async fn executions(targets: &[SocketAddr]) -> Option<u64> {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().ok()?;
+    let mut sum = 0;
+    for target in targets {
+        sum += read(&client, *target, EXECUTIONS).await?;
+    }
+    Some(sum)
+}
+
+async fn read(client: &reqwest::Client, target: SocketAddr, metric: &str) -> Option<u64> {
     let response = client.get(format!("http://{target}/metrics")).send().await.ok()?;
     let body = response.error_for_status().ok()?.text().await.ok()?;
-    // The server lists the gauge once its first websocket subscription opened: until then, 0.
-    let open = body.lines().find_map(|line| line.strip_prefix(METRIC)?.trim().parse::<f64>().ok());
-    Some(open.map_or(0, |n| n as u64))
+    // The server lists a series once it first moved: until then, 0.
+    let value = body.lines().find_map(|line| line.strip_prefix(metric)?.trim().parse::<f64>().ok());
+    Some(value.map_or(0, |n| n as u64))
 }

@@ -36,18 +36,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let total = args.live_queries;
     let distinct = args.live_distinct.max(1);
     let http = Http::new(args.mutate_target())?;
-    let practice = build_all(&http, &args.admin_key, 1).await?.remove(0);
-    let mut patients = vec![practice.patient_id.clone()];
-    while patients.len() < distinct {
-        let created = http
-            .call(
-                &practice.writer_key,
-                "mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }",
-                json!({ "i": { "practiceId": practice.practice_id, "firstName": "Live", "lastName": "Load" } }),
-            )
-            .await?;
-        patients.push(created["createPatient"]["id"].as_str().context("a patient id")?.to_string());
-    }
+    let mut practice = build_all(&http, &args.admin_key, 1).await?.remove(0);
+    practice.add_patients(&http, distinct).await?;
+    let patients = practice.patients.clone();
     let servers = Servers::new(&args.server_pid);
     let sent: Sent = Arc::default();
     let latencies = Arc::new(Mutex::new(histogram()));

@@ -9,7 +9,7 @@
 //!
 //! Modules: `fixture` (the GraphQL-over-HTTP calls that build the practices), `eventlog`
 //! (the practice's log over HTTP), `subscriber` (one steady socket and its
-//! subscriptions), `churn` (the clients that keep reconnecting), `frame` (the frames
+//! subscriptions), `tokens` (patients' access tokens, for the patient scenario), `churn` (the clients that keep reconnecting), `frame` (the frames
 //! read), `mutator` (the fixed-rate payments), `gauge` (the servers' open-subscription
 //! count), `servers` (/proc), `memory` (the S1 phases), `stats` (histograms and
 //! per-subscription accounting), `live` (the live-query scenario), `run` (the phases in order), `report` (the JSON
@@ -29,10 +29,12 @@ mod run;
 mod servers;
 mod stats;
 mod subscriber;
+mod tokens;
 
 use anyhow::bail;
 use clap::Parser;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", about = "Load generator for a clinicstream on this machine (loopback only)")]
@@ -108,6 +110,25 @@ pub struct Args {
     /// (what invalidating by practice alone would cost).
     #[arg(long)]
     live_by_practice: bool,
+    /// The patient scenario: an RSA private key (PEM) whose public half the servers trust
+    /// (their `JWT_JWKS_URL`). Every socket then signs in with a PATIENT token of a patient
+    /// of its own (its practice gets `--connections / --practices` patients) instead of the
+    /// SUBSCRIBER key, and payment n goes to the next patient of its practice in turn, so
+    /// each payment is owed to one socket.
+    #[arg(long)]
+    patient_token_key: Option<PathBuf>,
+    /// The `kid` the servers' key set names that key by.
+    #[arg(long, default_value = "test-rsa")]
+    token_kid: String,
+    /// The tokens' `iss`.
+    #[arg(long, default_value = "loadgen")]
+    token_issuer: String,
+    /// The tokens' `aud`: the servers' `JWT_AUDIENCE`.
+    #[arg(long, default_value = "clinicstream")]
+    token_audience: String,
+    /// Where the tokens' claims object sits: the servers' `JWT_CLAIMS_NAMESPACE`.
+    #[arg(long, default_value = "https://clinicstream.dev/claims")]
+    claims_namespace: String,
     /// A label copied into the JSON line (e.g. the scenario and database).
     #[arg(long, default_value = "")]
     label: String,
@@ -130,6 +151,10 @@ fn main() -> anyhow::Result<()> {
     if args.practices > 1 && args.churn > 0 {
         // Churning clients resume on one practice's log and are judged against it.
         bail!("--churn works on a single practice only: drop --churn or use --practices 1");
+    }
+    if args.patient_token_key.is_some() && (args.churn > 0 || args.live_queries > 0) {
+        // Churning clients and live queries sign in with the practice's SUBSCRIBER key.
+        bail!("--patient-token-key runs steady sockets only: drop --churn and --live-queries");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if args.live_queries > 0 {

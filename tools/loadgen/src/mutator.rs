@@ -1,7 +1,8 @@
 //! Payments at a fixed rate, open loop: one is sent every 1/rate seconds whether or not
 //! earlier ones have been answered, so a slow server shows up as latency, not as a
 //! quietly lower rate. Payment n goes to practice n mod `--practices`, with that
-//! practice's BACKOFFICE key and patient. Each payment's `reference` carries its send time.
+//! practice's BACKOFFICE key, for its patient (or, in the patient scenario, for its
+//! patients in turn). Each payment's `reference` carries its send time.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 
 use crate::Args;
-use crate::fixture::{Http, Practice, practice_of};
+use crate::fixture::{Http, Practice, patient_of, practice_of};
 use crate::stats::Shared;
 
 const POST_PAYMENT: &str = "mutation($i: PostPaymentInput!) { postPayment(input: $i) { id } }";
@@ -24,6 +25,8 @@ pub struct Posted {
     pub ok: u64,
     /// `ok` per practice, in the fixture's order: what each practice's subscriptions are owed.
     pub ok_by_practice: Vec<u64>,
+    /// `ok` per practice and patient (the patient scenario): what each patient's are owed.
+    pub ok_by_patient: Vec<Vec<u64>>,
     pub failed: u64,
     /// Ticks that found `--max-in-flight` requests unanswered, so sent nothing.
     pub not_sent: u64,
@@ -35,12 +38,23 @@ impl Posted {
     pub fn ok_of(&self, practice: usize) -> u64 {
         self.ok_by_practice.get(practice).copied().unwrap_or(0)
     }
+
+    /// What a subscription on `practice` is owed: the practice's payments, or only its
+    /// patient's when it signed in as one.
+    pub fn owed(&self, practice: usize, patient: Option<usize>) -> u64 {
+        match patient {
+            Some(patient) => self.ok_by_patient.get(practice).and_then(|p| p.get(patient)).copied().unwrap_or(0),
+            None => self.ok_of(practice),
+        }
+    }
 }
 
 pub async fn run(args: &Args, http: &Http, practices: &[Practice], shared: Arc<Shared>) -> Posted {
     let total = u64::from(args.rate) * args.duration;
     let in_flight = Arc::new(Semaphore::new(args.max_in_flight));
-    let ok: Arc<Vec<AtomicU64>> = Arc::new(practices.iter().map(|_| AtomicU64::new(0)).collect());
+    let counters = |p: &Practice| p.patients.iter().map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+    let ok: Arc<Vec<Vec<AtomicU64>>> = Arc::new(practices.iter().map(counters).collect());
+    let turns = args.patient_token_key.is_some();
     let failed = Arc::new(AtomicU64::new(0));
     let mut not_sent = 0;
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
@@ -54,9 +68,11 @@ pub async fn run(args: &Args, http: &Http, practices: &[Practice], shared: Arc<S
             continue;
         };
         let practice = practice_of(n as usize, practices.len());
+        let on = &practices[practice];
+        let patient = if turns { patient_of(n as usize, practices.len()) % on.patients.len() } else { 0 };
         let sent_micros = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
         let variables = json!({ "i": {
-            "patientId": practices[practice].patient_id,
+            "patientId": on.patients[patient],
             "amountCents": 100,
             "method": "CARD",
             "reference": format!("{REFERENCE_PREFIX}{sent_micros}"),
@@ -68,7 +84,7 @@ pub async fn run(args: &Args, http: &Http, practices: &[Practice], shared: Arc<S
             let outcome = http.call(&key, POST_PAYMENT, variables).await;
             shared.mutation.record(n as usize, sent.elapsed().as_micros() as u64);
             match outcome {
-                Ok(_) => ok[practice].fetch_add(1, Ordering::Relaxed),
+                Ok(_) => ok[practice][patient].fetch_add(1, Ordering::Relaxed),
                 Err(error) => {
                     if failed.fetch_add(1, Ordering::Relaxed) < 3 {
                         eprintln!("postPayment failed: {error:#}");
@@ -83,6 +99,9 @@ pub async fn run(args: &Args, http: &Http, practices: &[Practice], shared: Arc<S
     }
     let secs = started.elapsed().as_secs_f64();
     while tasks.join_next().await.is_some() {}
-    let ok_by_practice: Vec<u64> = ok.iter().map(|n| n.load(Ordering::Relaxed)).collect();
-    Posted { ok: ok_by_practice.iter().sum(), ok_by_practice, failed: failed.load(Ordering::Relaxed), not_sent, secs }
+    let ok_by_patient: Vec<Vec<u64>> =
+        ok.iter().map(|patients| patients.iter().map(|n| n.load(Ordering::Relaxed)).collect()).collect();
+    let ok_by_practice: Vec<u64> = ok_by_patient.iter().map(|patients| patients.iter().sum()).collect();
+    let ok = ok_by_practice.iter().sum();
+    Posted { ok, ok_by_practice, ok_by_patient, failed: failed.load(Ordering::Relaxed), not_sent, secs }
 }

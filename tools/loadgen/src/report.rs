@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub memory: &'a Memory,
     /// The servers at the first payment and after the drain.
     pub server: [Samples; 2],
+    /// The servers' shared executions during the payment phase, if `/metrics` answered.
+    pub executions: Option<u64>,
     /// Loadgen itself at the first payment and after the drain.
     pub loadgen: [ProcSample; 2],
     pub churn: Option<(Vec<ChurnTrack>, Tail)>,
@@ -40,7 +42,7 @@ pub struct Inputs<'a> {
 
 pub struct Summary(Value);
 
-/// A subscription and the deliveries it is owed: its practice's successful payments.
+/// A subscription and the deliveries it is owed: its practice's (or patient's) successful payments.
 type Owed<'a> = (&'a SubTrack, u64);
 
 impl Summary {
@@ -80,6 +82,11 @@ impl Summary {
                 "latency_ms": percentiles(&i.shared.mutation.merged()),
             },
             "deliveries": delivered,
+            "executions": {
+                "shared": i.executions,
+                "per_event": i.executions.filter(|_| ok > 0).map(|n| round(n as f64 / ok as f64)),
+            },
+            "patient_tokens": i.args.patient_token_key.is_some(),
             "memory": i.memory.summary(i.args),
             "server": server(&i),
             "loadgen_cpu_secs": round(i.loadgen[1].cpu_secs - i.loadgen[0].cpu_secs),
@@ -98,7 +105,9 @@ impl Summary {
 
 /// Every subscription of `sockets`, with what it is owed.
 fn owed<'a>(sockets: impl Iterator<Item = &'a Tracks>, posted: &Posted) -> Vec<Owed<'a>> {
-    sockets.flat_map(|socket| socket.subs.iter().map(|sub| (sub, posted.ok_of(socket.practice)))).collect()
+    sockets
+        .flat_map(|socket| socket.subs.iter().map(|sub| (sub, posted.owed(socket.practice, socket.patient))))
+        .collect()
 }
 
 /// Delivery accounting over some subscriptions, each against what it is owed.

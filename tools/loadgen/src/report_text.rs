@@ -29,6 +29,8 @@ pub fn print(v: &Value) {
         d["out_of_order"],
         d["socket_errors"]
     );
+    let x = &v["executions"];
+    println!("  shared executions: {} ({} per event)", x["shared"], x["per_event"]);
     println!("  end to end (payment sent → event read): {}", pct(&d["end_to_end_ms"]));
     println!("  commit → delivery (occurredAt → read):  {}", pct(&d["commit_to_delivery_ms"]));
     if let Some(targets) = d["by_target"].as_object().filter(|t| t.len() > 1) {

@@ -11,13 +11,14 @@ use tokio::sync::watch;
 
 use crate::churn::{self, ChurnTrack};
 use crate::eventlog::{self, Tail};
-use crate::fixture::practice_of;
+use crate::fixture::{patient_of, practice_of};
 use crate::memory::{Memory, Phase};
 use crate::mutator::{self, Posted};
 use crate::report::{self, Window};
 use crate::servers::{Proc, Servers, sample_series};
 use crate::stats::Shared;
 use crate::subscriber::{self, target_of};
+use crate::tokens::Tokens;
 use crate::{Args, fixture, gauge};
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -30,12 +31,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .then(|| tokio::spawn(sample_series(Servers::new(&args.server_pid), origin, every, shared.clone())));
 
     let http = fixture::Http::new(args.mutate_target())?;
-    let practices = fixture::build_all(&http, &args.admin_key, args.practices).await.context("building the fixture")?;
+    let mut practices =
+        fixture::build_all(&http, &args.admin_key, args.practices).await.context("building the fixture")?;
+    let tokens = Tokens::from_args(&args)?;
+    if tokens.is_some() {
+        // One patient per socket: connection i is patient i / N of practice i mod N.
+        let per_practice = args.connections.div_ceil(args.practices);
+        for practice in &mut practices {
+            practice.add_patients(&http, per_practice).await.context("adding the patients")?;
+        }
+    }
     let before = Phase::record(&servers, "before connecting").await?;
 
     let connect_started = Instant::now();
     let (wanted, _) = watch::channel(args.subs_per_conn);
-    let sockets = subscriber::open_all(&args, &practices, &wanted, shared.clone()).await?;
+    let sockets = subscriber::open_all(&args, &practices, tokens.as_ref(), &wanted, shared.clone()).await?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
     let confirmed = gauge::wait_for(&args.target, expected(&args, args.subs_per_conn), timeout(&args)).await;
     eprintln!("{} connections × {} subscriptions ready in {connect_secs:.1}s", sockets.len(), args.subs_per_conn);
@@ -65,6 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    let executions_before = gauge::executions(&args.target).await;
     let cpu_start = (servers.sample()?, me.sample()?);
     let window_start = Instant::now();
     let posted = if args.rate > 0 {
@@ -94,6 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let window =
         Window { started_secs: (window_start - origin).as_secs_f64(), secs: window_start.elapsed().as_secs_f64() };
     let cpu_end = (servers.sample()?, me.sample()?);
+    let executions = executions_before.zip(gauge::executions(&args.target).await).map(|(a, b)| b.saturating_sub(a));
     shared.stop();
 
     let mut subs = Vec::new();
@@ -120,6 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shared: &shared,
         memory: &memory,
         server: [cpu_start.0, cpu_end.0],
+        executions,
         loadgen: [cpu_start.1, cpu_end.1],
         churn: (args.churn > 0).then_some((churners, tail)),
         series,
@@ -137,12 +150,14 @@ fn expected(args: &Args, subs_per_conn: usize) -> Vec<u64> {
     per_target
 }
 
-/// Deliveries owed per practice: its successful payments × the subscriptions on it.
+/// Deliveries owed per practice: what each socket on it is owed × its subscriptions.
 fn owed(args: &Args, posted: &Posted, subs_per_conn: usize) -> Vec<u64> {
     let mut per_practice = vec![0; args.practices];
+    let patients = args.patient_token_key.is_some();
     for index in 0..args.connections {
         let practice = practice_of(index, args.practices);
-        per_practice[practice] += posted.ok_of(practice) * subs_per_conn as u64;
+        let patient = patients.then(|| patient_of(index, args.practices));
+        per_practice[practice] += posted.owed(practice, patient) * subs_per_conn as u64;
     }
     per_practice
 }

@@ -1,6 +1,7 @@
 //! One websocket per task: bound to its loopback source address, connected to its target
 //! (round-robin over `--target`), on its practice (round-robin over the fixture's
-//! practices) and initialised with that practice's SUBSCRIBER key, running
+//! practices) and initialised with that practice's SUBSCRIBER key (or, in the patient
+//! scenario, a PATIENT token of a patient of its own), running
 //! `--subs-per-conn` `events` subscriptions of it (more when told to, for the S1 memory
 //! step), and counting every delivery until the run stops.
 
@@ -18,10 +19,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::fixture::{Practice, practice_of};
+use crate::fixture::{Practice, patient_of, practice_of};
 use crate::frame::Frame;
 use crate::mutator::REFERENCE_PREFIX;
 use crate::stats::{Shared, SubTrack};
+use crate::tokens::Tokens;
 use crate::{Args, source_addr};
 
 const SUBSCRIPTION: &str = "subscription($p: ID!) { events(practiceId: $p) { seq occurredAt \
@@ -35,6 +37,9 @@ pub struct Tracks {
     pub target: usize,
     /// Its index into the fixture's practices: the payments its subscriptions are owed.
     pub practice: usize,
+    /// In the patient scenario, its index into the practice's patients: only that
+    /// patient's payments are owed.
+    pub patient: Option<usize>,
     pub subs: Vec<SubTrack>,
 }
 
@@ -49,16 +54,23 @@ pub fn target_of(index: usize, targets: usize) -> usize {
 pub async fn open_all(
     args: &Args,
     practices: &[Practice],
+    tokens: Option<&Tokens>,
     wanted: &watch::Sender<usize>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<Vec<JoinHandle<Tracks>>> {
     let mut tasks = Vec::with_capacity(args.connections);
     let mut opening = futures_util::stream::iter((0..args.connections).map(|index| {
         let on = &practices[practice_of(index, practices.len())];
-        let (key, practice) = (on.subscriber_key.clone(), on.practice_id.clone());
+        let practice = on.practice_id.clone();
+        let patient = tokens.map(|tokens| (tokens, &on.patients[patient_of(index, practices.len())]));
+        let credential = match patient {
+            Some((tokens, patient)) => tokens.patient(&practice, patient),
+            None => Ok(on.subscriber_key.clone()),
+        };
         let target = target_of(index, args.target.len());
         let (addr, source, subs) = (args.target[target], source_addr(index, args.source_addrs), args.subs_per_conn);
         async move {
+            let key = credential?;
             let mut socket =
                 connect(addr, source, &key).await.with_context(|| format!("connection {index} from {source}"))?;
             subscribe(&mut socket, &practice, 0..subs).await?;
@@ -70,7 +82,8 @@ pub async fn open_all(
         let (index, target, socket) = opened?;
         let practice = practice_of(index, practices.len());
         let practice_id = practices[practice].practice_id.clone();
-        let reader = Reader { index, target, practice, practice_id, shared: shared.clone() };
+        let patient = tokens.map(|_| patient_of(index, practices.len()));
+        let reader = Reader { index, target, practice, patient, practice_id, shared: shared.clone() };
         tasks.push(tokio::spawn(reader.read(socket, args.subs_per_conn, wanted.subscribe())));
     }
     Ok(tasks)
@@ -107,6 +120,7 @@ struct Reader {
     index: usize,
     target: usize,
     practice: usize,
+    patient: Option<usize>,
     practice_id: String,
     shared: Arc<Shared>,
 }
@@ -186,6 +200,6 @@ impl Reader {
             }
         }
         let _ = socket.close(None).await;
-        Tracks { target: self.target, practice: self.practice, subs: tracks }
+        Tracks { target: self.target, practice: self.practice, patient: self.patient, subs: tracks }
     }
 }

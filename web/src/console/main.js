@@ -9,7 +9,7 @@ import { loadBridges } from './bridges.js';
 import { loadKeys, setupKeys } from './keys.js';
 import { loadQuota, setupQuota } from './quota.js';
 import { openTail, refreshTail, setupTail, stopTail } from './tail.js';
-import { begin, finish, provider } from '../signin.js';
+import { personControls } from '../signin.js';
 import { loadUsage } from './usage.js';
 import { loadWebhooks } from './webhooks.js';
 
@@ -63,43 +63,31 @@ async function enter() {
 
 async function signIn(event) {
   event?.preventDefault();
-  leavePerson();
+  people.leave();
   const key = $('#key').value.trim();
   signInAs(key);
   sessionStorage.setItem('clinicstream.console.key', key);
   await enter();
 }
 
-/** The signed-in person (null with a key); their tokens are in memory only. */
-let person = null;
-
-function adopt(signedIn) {
-  person = signedIn;
-  signInAs(signedIn.token);
-  sessionStorage.removeItem('clinicstream.console.key');
-  $('#person-signin').hidden = true;
-  $('#person-name').textContent = signedIn.name;
-  signedIn.onToken(async (token) => {
-    if (person !== signedIn) return;
+/** The signed-in person (none with a key); their tokens are in memory only. */
+const people = personControls({
+  adopted(signedIn) {
+    signInAs(signedIn.token);
+    sessionStorage.removeItem('clinicstream.console.key');
+    return enter();
+  },
+  async token(token) {
     signInAs(token);
     if (await refreshTail(token)) {
       document.body.dataset.credentialRefreshes = String(Number(document.body.dataset.credentialRefreshes ?? 0) + 1);
     }
-  });
-  signedIn.onEnd((reason) => person === signedIn && signedOut(reason));
-  return enter();
-}
-
-function leavePerson() {
-  const leaving = person;
-  person = null;
-  leaving?.end('signed out of this page');
-  $('#person-name').textContent = '';
-  $('#person-signin').hidden = false;
-}
+  },
+  ended: signedOut,
+  failed: showError,
+});
 
 function signedOut(reason) {
-  leavePerson();
   signInAs(null);
   stopTail();
   practice = null;
@@ -109,23 +97,11 @@ function signedOut(reason) {
   showError(`Signed out: ${reason}. Sign in again to continue.`);
 }
 
-/** Offers "Sign in" when the server names an identity provider; true when this load signed someone in. */
-async function offerSignIn() {
-  const idp = await provider();
-  if (!idp) return false;
-  $('#person').hidden = false;
-  $('#person-signin').addEventListener('click', () => begin(idp).catch((error) => showError(`Sign-in failed: ${error.message}`)));
-  try {
-    const signedIn = await finish(idp);
-    if (!signedIn) return false;
-    await adopt(signedIn);
-  } catch (error) {
-    showError(`Sign-in failed: ${error.message}`);
-  }
-  return true;
-}
-
-setupTail((message) => person && signedOut(message));
+setupTail((message) => {
+  if (!people.person) return;
+  people.leave();
+  signedOut(message);
+});
 setupKeys();
 setupQuota();
 setupAudit();
@@ -133,7 +109,7 @@ $('#signin').addEventListener('submit', signIn);
 $('#practice').addEventListener('change', (e) => guarded(() => choose(e.target.value)));
 for (const tab of document.querySelectorAll('#tabs button')) tab.addEventListener('click', () => show(tab.dataset.panel));
 (async () => {
-  if (await offerSignIn()) return;
+  if (await people.offer()) return;
   const saved = sessionStorage.getItem('clinicstream.console.key');
   if (saved) {
     $('#key').value = saved;
