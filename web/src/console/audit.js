@@ -1,18 +1,24 @@
-// Audit search: who read or changed a patient's data, newest first, by patient.
+// Audit search: who read or changed a patient's data, newest first, by patient. "Who" is
+// the person (their name and subject) when a person's token acted, else the API key.
 import { el, gql, guarded, when } from './api.js';
 
 const $ = (selector) => document.querySelector(selector);
 const QUERY = `query($p: ID!, $pt: ID, $after: String) { auditLog(practiceId: $p, patientId: $pt, first: 50, after: $after) {
-  edges { cursor node { id at apiKeyId role operationName transport action patientIds filter deliveries } }
+  edges { cursor node { id at apiKeyId subject actorName role operationName transport action patientIds filter deliveries } }
   pageInfo { hasNextPage endCursor } } }`;
 let practice = null;
 let next = null;
+
+function who(entry) {
+  if (entry.subject) return entry.actorName ? `${entry.actorName} (${entry.subject})` : entry.subject;
+  return entry.apiKeyId ?? '—';
+}
 
 function row(entry) {
   const detail = entry.filter ?? (entry.deliveries !== null && entry.deliveries !== undefined ? `${entry.deliveries} delivered` : '');
   return el('tr', { class: `audit ${entry.action.toLowerCase()}`, dataset: { id: entry.id } },
     el('td', {}, when(entry.at)), el('td', {}, entry.action), el('td', {}, entry.operationName ?? '—'),
-    el('td', {}, entry.transport), el('td', {}, entry.apiKeyId ?? '—'), el('td', {}, entry.role),
+    el('td', {}, entry.transport), el('td', { class: 'who' }, who(entry)), el('td', {}, entry.role),
     el('td', { class: 'ids' }, entry.patientIds.join(', ')), el('td', { class: 'detail' }, detail));
 }
 
