@@ -1,6 +1,6 @@
 //! `GET /auth/config`: what the dashboard and the console need to sign a person in at the
 //! identity provider (authorization code with PKCE, as the public client `OIDC_CLIENT_ID`):
-//! the issuer, the client, the audience to ask a token for and the scopes. `{}` when no
+//! the issuer, the client, the audience to ask a token for and the scopes (`OIDC_SCOPE`). `{}` when no
 //! issuer or no client is configured: the pages then offer only a pasted key. The pages'
 //! Content-Security-Policy lets them reach that issuer (`connect_origin`), nothing else.
 
@@ -12,10 +12,6 @@ use serde::Serialize;
 
 use crate::state::AppState;
 
-/// The scopes the pages ask for: the person's id and name. The token is for the API
-/// because the request names the audience as its resource (RFC 8707), not by a scope.
-const SCOPE: &str = "openid profile";
-
 /// What a page needs to start the code flow; the rest it learns from the issuer's discovery.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,7 +19,7 @@ pub(super) struct SignIn {
     issuer: String,
     client_id: String,
     audience: String,
-    scope: &'static str,
+    scope: String,
 }
 
 /// The browser sign-in, when an issuer (by discovery) and a public client are configured.
@@ -34,7 +30,7 @@ pub(super) fn configured(state: &AppState) -> Option<SignIn> {
         issuer: identity.issuer()?.to_string(),
         client_id,
         audience: identity.settings().audience.clone(),
-        scope: SCOPE,
+        scope: identity.settings().scope.clone(),
     })
 }
 

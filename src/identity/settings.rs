@@ -33,6 +33,29 @@ pub struct IdentityArgs {
     /// with PKCE); without it they offer only a pasted key.
     #[arg(long, env = "OIDC_CLIENT_ID")]
     pub oidc_client_id: Option<String>,
+    /// The scopes the pages ask the provider for, space-separated; must include `openid`.
+    /// The token is for the API because the pages name `JWT_AUDIENCE` as the resource
+    /// (RFC 8707), so scopes only add what the provider puts in the ID token.
+    #[arg(long, env = "OIDC_SCOPE", default_value = DEFAULT_SCOPE)]
+    pub oidc_scope: String,
+}
+
+/// The person's id and name.
+pub const DEFAULT_SCOPE: &str = "openid profile";
+/// The longest `OIDC_SCOPE` taken.
+const MAX_SCOPE: usize = 512;
+
+/// Space-separated scope tokens (RFC 6749 §3.3), `openid` among them.
+fn scope(text: &str) -> Result<String, String> {
+    let tokens: Vec<&str> = text.split(' ').filter(|t| !t.is_empty()).collect();
+    let printable = |t: &&str| t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    if text.len() > MAX_SCOPE || !tokens.iter().all(printable) {
+        return Err(format!("OIDC_SCOPE {text:?} is not a list of scopes separated by spaces"));
+    }
+    if !tokens.contains(&"openid") {
+        return Err(format!("OIDC_SCOPE {text:?} must include openid"));
+    }
+    Ok(tokens.join(" "))
 }
 
 fn parse_leeway(text: &str) -> Result<Duration, String> {
@@ -60,6 +83,8 @@ pub struct IdentitySettings {
     pub namespace: String,
     pub leeway: Duration,
     pub client_id: Option<String>,
+    /// The scopes the pages ask for (`OIDC_SCOPE`), checked.
+    pub scope: String,
 }
 
 impl IdentityArgs {
@@ -92,6 +117,7 @@ impl IdentityArgs {
             namespace: self.jwt_claims_namespace.clone(),
             leeway: self.jwt_leeway,
             client_id: self.oidc_client_id.clone().filter(|c| !c.trim().is_empty()),
+            scope: scope(&self.oidc_scope)?,
         }))
     }
 }
@@ -124,6 +150,7 @@ mod tests {
             jwt_claims_namespace: DEFAULT_NAMESPACE.into(),
             jwt_leeway: Duration::from_secs(30),
             oidc_client_id: None,
+            oidc_scope: DEFAULT_SCOPE.into(),
         }
     }
 
@@ -139,6 +166,21 @@ mod tests {
         assert!(args(None, Some("jwks"), Some("api")).settings().unwrap_err().contains("not a URL"));
         let ok = args(Some("http://127.0.0.1:9/"), None, Some("api")).settings().unwrap().unwrap();
         assert_eq!(ok.keys, KeySource::Issuer { issuer: "http://127.0.0.1:9".into(), jwks_url: None });
+    }
+
+    #[test]
+    fn the_scope_is_space_separated_tokens_with_openid() {
+        assert_eq!(scope(DEFAULT_SCOPE), Ok("openid profile".into()));
+        assert_eq!(scope("  openid   email profile "), Ok("openid email profile".into()));
+        assert!(scope("profile email").unwrap_err().contains("must include openid"));
+        assert!(scope("openid \"quoted\"").is_err());
+        assert!(scope("openid back\\slash").is_err());
+        assert!(scope("openid\tprofile").is_err());
+        assert!(scope("openid caf\u{e9}").is_err());
+        assert!(scope(&format!("openid {}", "x".repeat(600))).is_err());
+        let mut bad = args(Some("https://id.example"), None, Some("api"));
+        bad.oidc_scope = "email".into();
+        assert!(bad.settings().unwrap_err().contains("OIDC_SCOPE"));
     }
 
     #[test]

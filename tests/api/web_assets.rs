@@ -88,3 +88,28 @@ async fn without_an_identity_provider_the_pages_offer_only_a_key_and_reach_only_
         assert!(csp.contains("connect-src 'self' ws: wss:;"), "{page}: {csp}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_identity_provider_the_pages_learn_its_issuer_client_audience_and_the_configured_scopes() {
+    let issuer = crate::identity::issuer::TestIssuer::start().await;
+    let Some(app) = crate::helpers::spawn_app_with(Backend::Sqlite, |c| {
+        issuer.configure(c);
+        c.identity.oidc_client_id = Some("front-desk".into());
+        c.identity.oidc_scope = " openid  profile email ".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let config: serde_json::Value =
+        app.http().get(app.url("/auth/config")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!({
+            "issuer": issuer.url,
+            "clientId": "front-desk",
+            "audience": crate::identity::issuer::AUDIENCE,
+            "scope": "openid profile email",
+        })
+    );
+}
