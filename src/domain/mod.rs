@@ -8,6 +8,7 @@ pub mod billing;
 pub mod event_log;
 pub mod idempotency;
 mod ids;
+pub mod lookup;
 mod owners;
 pub use crate::db::paging;
 pub mod patients;
