@@ -1,9 +1,10 @@
 // The supergraph of the federation tests (tests/api/federation.rs): starts the notes
 // subgraph, composes it with clinicstream (CLINICSTREAM_URL, which must serve
-// FEDERATION=true) using @graphql-mesh/compose-cli, and serves the result with the
-// Hive Gateway CLI on a free port. Its first stdout line is JSON: {"gateway", "notes"}.
-// It stops its gateway when stdin closes (the test dropped it) or on SIGTERM.
-import { spawn, execFile } from 'node:child_process';
+// FEDERATION=true) using @graphql-mesh/compose-cli, and serves the result with Hive
+// Gateway on a free port. Its first stdout line is JSON: {"gateway", "notes"} (the
+// gateway's /readiness answers soon after).
+import { execFile } from 'node:child_process';
+import { Logger, run } from '@graphql-hive/gateway';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,8 @@ function freePort() {
 }
 
 const notes = await startNotes();
-const dir = mkdtempSync(join(tmpdir(), 'clinicstream-supergraph-'));
+// In the directory the test gives (and removes), or a temporary one of our own.
+const dir = process.env.SUPERGRAPH_DIR || mkdtempSync(join(tmpdir(), "clinicstream-supergraph-"));
 const supergraph = join(dir, 'supergraph.graphql');
 const env = { ...process.env, NOTES_URL: notes.url, SUPERGRAPH: supergraph };
 
@@ -37,32 +39,13 @@ try {
   process.exit(1);
 }
 
+// The gateway runs in this process (its CLI entry, argv and all), so it dies with it: the
+// test kills this process when it is done. Its logs follow the first line on stdout.
 const port = await freePort();
-const gateway = spawn(
-  bin('hive-gateway'),
-  ['supergraph', supergraph, '--config-path', 'gateway.config.mjs', '--host', '127.0.0.1', '--port', String(port)],
-  { cwd: here, env, stdio: ['ignore', 2, 2] },
-);
-const stop = () => {
-  gateway.kill('SIGTERM');
-  notes.server.close();
-  rmSync(dir, { recursive: true, force: true });
-};
-gateway.on('exit', (code) => {
-  console.error(`hive-gateway exited (${code})`);
-  notes.server.close();
-  process.exit(code ?? 1);
-});
-process.stdin.on('end', () => { stop(); process.exit(0); });
-process.stdin.resume();
-process.on('SIGTERM', () => { stop(); process.exit(0); });
-
 const url = `http://127.0.0.1:${port}/graphql`;
-for (let i = 0; i < 600; i++) {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/readiness`);
-    if (response.ok) break;
-  } catch { /* not listening yet */ }
-  await new Promise((r) => setTimeout(r, 100));
-}
 process.stdout.write(`${JSON.stringify({ gateway: url, notes: notes.url })}\n`);
+process.env.SUPERGRAPH = supergraph;
+if (!process.env.SUPERGRAPH_DIR) process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+process.argv = [process.argv[0], 'hive-gateway', 'supergraph', supergraph,
+  '--config-path', join(here, 'gateway.config.mjs'), '--host', '127.0.0.1', '--port', String(port)];
+await run({ log: new Logger() });
