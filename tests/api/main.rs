@@ -30,6 +30,7 @@ mod config_reference;
 mod control_chars;
 mod cors;
 mod federation;
+mod federation_gateway;
 mod feed;
 mod fuzz;
 mod group_commit;
