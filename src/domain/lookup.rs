@@ -29,7 +29,8 @@ pub enum Record {
     Practice(Practice),
     Provider(Provider),
     Patient(Patient),
-    Appointment(Appointment),
+    // Boxed: an appointment carries its patient and provider.
+    Appointment(Box<Appointment>),
     Payment(Payment),
     Charge(Charge),
 }
@@ -99,8 +100,13 @@ async fn appointments(s: &Services, who: &Principal, ids: Vec<&str>) -> AppResul
         .collect();
     let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
     let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
-    let patients: HashMap<String, patient::Model> =
-        patient::Entity::find().filter(patient::Column::Id.is_in(patient_ids)).all(&s.db).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+    let patients: HashMap<String, patient::Model> = patient::Entity::find()
+        .filter(patient::Column::Id.is_in(patient_ids))
+        .all(&s.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
     let providers: HashMap<String, provider::Model> = provider::Entity::find()
         .filter(provider::Column::Id.is_in(provider_ids))
         .all(&s.db)
@@ -114,7 +120,8 @@ async fn appointments(s: &Services, who: &Principal, ids: Vec<&str>) -> AppResul
         let patient = patients.get(&row.patient_id).cloned();
         let provider = providers.get(&row.provider_id).cloned();
         if let (Some(patient), Some(provider)) = (patient, provider) {
-            found.push((row.id.clone(), Record::Appointment(appointment_reads::view(row, patient, provider))));
+            found
+                .push((row.id.clone(), Record::Appointment(Box::new(appointment_reads::view(row, patient, provider)))));
         }
     }
     Ok(found)

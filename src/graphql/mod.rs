@@ -2,7 +2,7 @@
 //! and merged here; error codes are attached in `errors`. Every GraphQL type is this
 //! module's: `types` gives the plain records of the layers below their face, the
 //! mutations convert their inputs into the domain's, and `persisted` applies persisted
-//! queries to a GraphQL request.
+//! queries to a GraphQL request; `federation` makes the schema a federation subgraph.
 
 pub mod bounds;
 mod connection;

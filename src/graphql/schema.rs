@@ -67,9 +67,7 @@ pub fn federation_sdl() -> String {
 
 /// An Apollo Federation v2 subgraph (the `@link` of federation 2.5): `_service`,
 /// `_entities` for the keyed resources, and the subscriptions in its SDL.
-fn federated(
-    builder: SchemaBuilder<Root, Mutation, Subscription>,
-) -> SchemaBuilder<Root, Mutation, Subscription> {
+fn federated(builder: SchemaBuilder<Root, Mutation, Subscription>) -> SchemaBuilder<Root, Mutation, Subscription> {
     builder.enable_federation().enable_subscription_in_federation().register_output_type::<EntityKeys>()
 }
 

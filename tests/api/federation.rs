@@ -72,7 +72,8 @@ async fn federation_is_off_by_default_so_the_plain_schema_has_no_service_and_no_
 async fn a_federated_server_serves_its_sdl_and_every_resource_by_reference_in_one_request(backend: Backend) {
     let Some(app) = federated(backend).await else { return };
     let body = app.gql(None, "{ _service { sdl } }", json!({})).await;
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.federation.graphql")).unwrap();
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.federation.graphql")).unwrap();
     assert!(body["data"]["_service"]["sdl"] == checked_in, "`_service {{ sdl }}` is schema.federation.graphql");
 
     let f = app.fixture().await;
@@ -92,7 +93,8 @@ async fn a_federated_server_serves_its_sdl_and_every_resource_by_reference_in_on
         assert_eq!(found[5]["description"], "Crown");
     }
     // The plain schema's queries are all still there.
-    let data = app.ok(&f.backoffice, "query($id: ID!) { patient(id: $id) { firstName } }", json!({ "id": f.patient })).await;
+    let data =
+        app.ok(&f.backoffice, "query($id: ID!) { patient(id: $id) { firstName } }", json!({ "id": f.patient })).await;
     assert_eq!(data["patient"]["firstName"], "Maria");
 }
 
@@ -176,7 +178,14 @@ async fn malformed_hostile_and_oversized_representations_get_an_answer_not_data_
     let hostile = ["x".repeat(10_000), "pat_\u{7}1".to_string(), "' OR 1=1 --".to_string(), String::new()];
     let body = ask(Value::Array(hostile.iter().map(|id| reference("Patient", id)).collect())).await;
     assert!(body["data"]["_entities"].as_array().unwrap().iter().all(Value::is_null), "{body}");
-    assert!(body["errors"].as_array().unwrap().iter().all(|e| e["extensions"]["code"] == "NOT_FOUND" || e["extensions"]["code"] == "BAD_USER_INPUT"), "{body}");
+    assert!(
+        body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["extensions"]["code"] == "NOT_FOUND" || e["extensions"]["code"] == "BAD_USER_INPUT"),
+        "{body}"
+    );
 
     // A gateway's big batch (over one loader batch of 500): answered in one response, in
     // order, the one real patient found wherever it is.

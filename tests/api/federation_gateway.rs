@@ -35,12 +35,10 @@ async fn through_hive_gateway_queries_join_both_subgraphs_and_subscriptions_carr
     )
     .await;
 
-    let scratch = Scratch(std::env::temp_dir().join(format!("clinicstream-supergraph-{}", uuid::Uuid::now_v7().simple())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("clinicstream-supergraph-{}", uuid::Uuid::now_v7().simple())));
     std::fs::create_dir_all(&scratch.0).unwrap();
-    let env = [
-        ("CLINICSTREAM_URL", app.url("/graphql")),
-        ("SUPERGRAPH_DIR", scratch.0.display().to_string()),
-    ];
+    let env = [("CLINICSTREAM_URL", app.url("/graphql")), ("SUPERGRAPH_DIR", scratch.0.display().to_string())];
     let started = NodeService::start(
         "support/federation",
         "supergraph.mjs",

@@ -43,7 +43,7 @@ impl Entities {
     #[graphql(entity)]
     async fn find_appointment_by_id(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Appointment>> {
         Ok(match reference(ctx, Kind::Appointment, id).await? {
-            Some(Record::Appointment(appointment)) => Some(touched(ctx, appointment)),
+            Some(Record::Appointment(appointment)) => Some(touched(ctx, *appointment)),
             _ => None,
         })
     }
