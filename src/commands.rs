@@ -29,8 +29,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Some(Subcommand::Schema) => {
-            print!("{}", crate::graphql::sdl());
+        Some(Subcommand::Schema { federation }) => {
+            print!("{}", if federation { crate::graphql::federation_sdl() } else { crate::graphql::sdl() });
             Ok(())
         }
         Some(Subcommand::Asyncapi) => {

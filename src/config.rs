@@ -32,7 +32,11 @@ pub enum Subcommand {
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Print the GraphQL SDL (identical to the checked-in schema.graphql).
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL instead (schema.federation.graphql).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Print the AsyncAPI 3.0 document of the event API.
     Asyncapi,
     /// Manage API keys.
@@ -169,6 +173,20 @@ pub struct Config {
     pub metering: Box<crate::usage::MeteringArgs>,
     #[command(flatten)]
     pub identity: Box<crate::identity::IdentityArgs>,
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
+/// Serving as a subgraph of a federated supergraph. The schema this switches is
+/// `graphql`'s, which sits above `config`, so its setting is declared here.
+#[derive(Debug, Clone, Args)]
+pub struct FederationArgs {
+    /// Serve the schema as an Apollo Federation v2 subgraph: `_service { sdl }` (the
+    /// federated SDL of `clinicstream schema --federation`, subscriptions included) and
+    /// `_entities` for Practice, Provider, Patient, Appointment, Payment and Charge
+    /// (`@key(fields: "id")`), scoped by the caller like the plain queries.
+    #[arg(long = "federation", env = "FEDERATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enabled: bool,
 }
 
 impl Config {

@@ -50,6 +50,9 @@
 //!   fragment spread inlined (`graphql::bounds`, on every door and in the schema); NUL is
 //!   refused in every string (`no_nul`); subscription root fields written in fragments
 //!   are brought to the root so every door streams and resumes them (`root_fields`).
+//!   With `FEDERATION=true` the schema is an Apollo Federation v2 subgraph
+//!   (`graphql::federation`): `_service`, and `_entities` for the keyed resources, loaded
+//!   per request in batches through `domain::lookup`; the plain schema stays the contract.
 //! - [`auth`]: API keys, and the principal a key or a person grants: who acts (a key or a
 //!   person) and what it may touch (everything, a practice in a role, one patient).
 //! - [`identity`]: people's access tokens (JWTs from an OpenID Provider) verified against
@@ -66,7 +69,8 @@
 //!   that append run in their practice's writer (`domain::writer`, group commit: one
 //!   transaction, one counter row lock and one commit per batch, a savepoint per
 //!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON and
-//!   `domain::scheduler` the task every replica runs to send them.
+//!   `domain::scheduler` the task every replica runs to send them; `domain::lookup` reads
+//!   many resources of one kind by id, as the caller may see them (federation's references).
 //! - [`retention`]: keeps the log bounded (`EVENT_RETENTION`, `WEBHOOK_RETENTION`,
 //!   `IDEMPOTENCY_RETENTION`), pruning oldest first in short statements.
 //! - [`usage`]: usage metering — operations, deliveries by transport and event type,

@@ -9,6 +9,7 @@ mod credentials;
 pub mod event_log;
 pub mod idempotency;
 mod ids;
+pub mod lookup;
 mod owners;
 pub use crate::db::paging;
 pub mod patients;

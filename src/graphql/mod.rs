@@ -2,12 +2,13 @@
 //! and merged here; error codes are attached in `errors`. Every GraphQL type is this
 //! module's: `types` gives the plain records of the layers below their face, the
 //! mutations convert their inputs into the domain's, and `persisted` applies persisted
-//! queries to a GraphQL request.
+//! queries to a GraphQL request; `federation` makes the schema a federation subgraph.
 
 pub mod bounds;
 mod connection;
 mod context;
 mod errors;
+mod federation;
 mod metering;
 mod mutation;
 mod no_nul;
@@ -27,4 +28,4 @@ pub use errors::{ErrorCodes, GqlResult, fill_code};
 pub use operation::{operation_name, selected_operation, streams};
 pub use render_cache::{RenderCache, RenderSlot};
 pub use root_fields::hoist_root_fields;
-pub use schema::{AppSchema, build, introspection_schema, sdl};
+pub use schema::{AppSchema, build, federation_sdl, introspection_schema, sdl};

@@ -20,6 +20,10 @@ fn the_subcommands_work_on_a_fresh_sqlite_file() {
     let schema = clinicstream(&["schema"], &url);
     let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     assert!(schema == checked_in, "`clinicstream schema` prints the checked-in SDL");
+    let federated = clinicstream(&["schema", "--federation"], &url);
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.federation.graphql")).unwrap();
+    assert!(federated == checked_in, "`clinicstream schema --federation` prints schema.federation.graphql");
     assert!(clinicstream(&["migrate"], &url).contains("migrations applied"));
     let seeded = clinicstream(&["seed-demo"], &url);
     assert!(seeded.contains("practice: prc_"), "{seeded}");

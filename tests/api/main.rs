@@ -4,6 +4,7 @@
 mod hardening;
 mod helpers;
 mod multipart_client;
+mod node_service;
 mod oidc;
 mod raw_ws;
 mod redis_cluster;
@@ -28,6 +29,8 @@ mod concurrency;
 mod config_reference;
 mod control_chars;
 mod cors;
+mod federation;
+mod federation_gateway;
 mod feed;
 mod fuzz;
 mod group_commit;

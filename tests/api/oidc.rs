@@ -5,20 +5,14 @@
 //! log a person out through end_session (which sends the back-channel logout token). Without
 //! node or the npm registry it is a skip on a bare machine and a failure under CI.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
 
-use crate::helpers::in_ci;
-use crate::tools::{missing, node_package};
+use crate::node_service::NodeService;
 
 /// The provider's one client: public (no secret), PKCE, authorization code + refresh token.
 pub const CLIENT_ID: &str = "clinicstream-test";
@@ -130,50 +124,32 @@ pub struct SentLogout {
 pub struct Issuer {
     url: String,
     http: reqwest::Client,
-    output: Arc<Mutex<String>>,
-    _child: Child,
+    service: NodeService,
 }
 
 impl Issuer {
     /// Installs the package (once per run), starts the provider and waits until its
     /// discovery document answers; None when node or the registry is missing (a skip).
     pub async fn start(options: IssuerOptions) -> Option<Issuer> {
-        let package = node_package("support/oidc");
-        if !tokio::task::spawn_blocking(move || installed(&package)).await.expect("install runs") {
-            return None;
-        }
-        let mut child = Command::new("node")
-            .arg("provider.mjs")
-            .current_dir(node_package("support/oidc"))
-            .env("PORT", "0")
-            .env("AUDIENCE", &options.audience)
-            .env("CLAIMS_NAMESPACE", &options.claims_namespace)
-            .env("ACCESS_TTL", options.access_ttl.as_secs().to_string())
-            .env("ACCESS_TOKEN_ALG", options.access_token_alg)
-            .env("JWKS_MAX_AGE", options.jwks_max_age.as_secs().to_string())
-            .env("REDIRECT_URIS", options.redirect_uris.join(","))
-            .env("POST_LOGOUT_REDIRECT_URIS", options.post_logout_redirect_uris.join(","))
-            .env("BACKCHANNEL_LOGOUT_URI", options.backchannel_logout_uri.unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        drain(child.stderr.take().expect("stderr"), output.clone());
-        // The first stdout line names the issuer (it listens on a port of its choosing).
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let env = [
+            ("PORT", "0".to_string()),
+            ("AUDIENCE", options.audience.clone()),
+            ("CLAIMS_NAMESPACE", options.claims_namespace.clone()),
+            ("ACCESS_TTL", options.access_ttl.as_secs().to_string()),
+            ("ACCESS_TOKEN_ALG", options.access_token_alg.to_string()),
+            ("JWKS_MAX_AGE", options.jwks_max_age.as_secs().to_string()),
+            ("REDIRECT_URIS", options.redirect_uris.join(",")),
+            ("POST_LOGOUT_REDIRECT_URIS", options.post_logout_redirect_uris.join(",")),
+            ("BACKCHANNEL_LOGOUT_URI", options.backchannel_logout_uri.clone().unwrap_or_default()),
+        ];
         // Generous: the provider makes RSA, EC and Ed25519 keys at start, and under a full
         // parallel test run on two cores many providers start at once.
-        let first = tokio::time::timeout(Duration::from_secs(120), stdout.next_line()).await;
-        let Ok(Ok(Some(line))) = first else {
-            panic!("the OpenID Provider did not start: {}", output.lock().unwrap());
-        };
-        drain(stdout.into_inner(), output.clone());
-        let started: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("provider said {line}"));
+        let within = Duration::from_secs(120);
+        // The first stdout line names the issuer (it listens on a port of its choosing).
+        let (service, started) =
+            NodeService::start("support/oidc", "provider.mjs", &env, "the OpenID Provider", within).await?;
         let url = started["issuer"].as_str().expect("issuer").to_string();
-        let issuer = Issuer { url, http: reqwest::Client::new(), output, _child: child };
+        let issuer = Issuer { url, http: reqwest::Client::new(), service };
         issuer.wait_for_discovery().await;
         Some(issuer)
     }
@@ -206,7 +182,7 @@ impl Issuer {
 
     /// What the provider printed so far (stderr and stdout after the first line).
     pub fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        self.service.output()
     }
 
     async fn control(&self, what: &str, body: Value) -> Result<Value, String> {
@@ -277,69 +253,4 @@ pub fn decode_jwt(jwt: &str) -> (Value, Value) {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).expect("base64url")).expect("JSON")
     };
     (part(0), part(1))
-}
-
-fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut output = into.lock().unwrap();
-            output.push_str(&line);
-            output.push('\n');
-        }
-    });
-}
-
-/// The package's pinned modules, installed with `npm ci` unless node_modules already has
-/// those versions; once per test run (parallel tests wait for the first one).
-fn installed(package: &Path) -> bool {
-    static INSTALLED: Mutex<Option<bool>> = Mutex::new(None);
-    let mut state = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(ok) = *state {
-        return ok;
-    }
-    let ok = install(package);
-    *state = Some(ok);
-    ok
-}
-
-fn install(package: &Path) -> bool {
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        missing("node", "apt-get install -y nodejs npm");
-        return false;
-    }
-    if pinned_modules_present(package) {
-        return true;
-    }
-    let npm = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(package)
-        .output();
-    match npm {
-        Ok(out) if out.status.success() && pinned_modules_present(package) => true,
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                Err(e) => e.to_string(),
-            };
-            let why = format!("`npm ci` in {} failed (npm or its registry missing?): {why}", package.display());
-            if in_ci() {
-                panic!("the OpenID Provider is required under CI=true: {why}");
-            }
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED: the test OpenID Provider cannot be installed: {why}");
-            false
-        }
-    }
-}
-
-/// Every dependency of package.json is in node_modules at its pinned version.
-fn pinned_modules_present(package: &Path) -> bool {
-    let read = |path: &Path| -> Option<Value> { serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok() };
-    let Some(manifest) = read(&package.join("package.json")) else { return false };
-    let Some(dependencies) = manifest["dependencies"].as_object() else { return false };
-    dependencies.iter().all(|(name, version)| {
-        read(&package.join("node_modules").join(name).join("package.json"))
-            .is_some_and(|installed| installed["version"] == *version)
-    })
 }
