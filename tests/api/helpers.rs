@@ -196,8 +196,14 @@ pub async fn spawn_app_on(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> Test
 
 /// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
 pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
+    spawn_replica_with(db, clock, |_| {}).await
+}
+
+/// Like `spawn_replica`, with `adjust` applied to its settings.
+pub async fn spawn_replica_with(db: &TestDb, clock: SharedClock, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&db.url);
     config.db.db_max_connections = 5;
+    adjust(&mut config);
     let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
     let bus = Arc::new(MemoryBus::new(config.bus.bus_capacity));
     let app = App::build_with(config, conn, bus, clock).await.expect("app builds");
@@ -431,14 +437,32 @@ pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Conf
     Some(replicas)
 }
 
+/// How often `eventually` looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Looks at `probe` until what it sees satisfies `done`, every 20 ms for at most `within`:
+/// `Ok` with what it saw then, or `Err` with the last look once the time is up. The one
+/// readiness wait of the tests: a test waits for what it can observe, never for a guess.
+pub async fn eventually<T>(
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> Result<T, T> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let seen = probe().await;
+        if done(&seen) {
+            return Ok(seen);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(seen);
+        }
+        // timing: the pause between two looks; the wait ends on the condition, not on this.
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Waits until `done` holds (checked every 20 ms, at most `within`).
 pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
+    eventually(within, async || done(), |held| *held).await.is_ok()
 }
