@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+pub use crate::waits::{eventually, until};
+
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
 
 /// The tests' `DB_ACQUIRE_TIMEOUT`: what a query that waits for the pool's connection
@@ -435,34 +437,4 @@ pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Conf
     }
     // The database goes with the last replica dropped.
     Some(replicas)
-}
-
-/// How often `eventually` looks again.
-const POLL: Duration = Duration::from_millis(20);
-
-/// Looks at `probe` until what it sees satisfies `done`, every 20 ms for at most `within`:
-/// `Ok` with what it saw then, or `Err` with the last look once the time is up. The one
-/// readiness wait of the tests: a test waits for what it can observe, never for a guess.
-pub async fn eventually<T>(
-    within: Duration,
-    mut probe: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-) -> Result<T, T> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let seen = probe().await;
-        if done(&seen) {
-            return Ok(seen);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(seen);
-        }
-        // timing: the pause between two looks; the wait ends on the condition, not on this.
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Waits until `done` holds (checked every 20 ms, at most `within`).
-pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    eventually(within, async || done(), |held| *held).await.is_ok()
 }
