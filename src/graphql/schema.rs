@@ -11,7 +11,7 @@ use crate::audit::Recorder;
 use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
-use crate::live::LiveDirective;
+use super::live::LiveDirective;
 use crate::usage::Meter;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

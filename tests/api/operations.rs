@@ -157,11 +157,9 @@ async fn sigterm_drains_commits_in_flight_mutations_and_clients_resume_elsewhere
             })
         })
         .collect();
-    // SIGTERM once the first of them committed (read through B, over the same database),
-    // so that the rest are in flight.
-    let b_view = crate::helpers::TestApp::external(b_addr);
-    let payments = async || b_view.log(&f.practice).await.iter().filter(|(_, t)| t == "PAYMENT_POSTED").count();
-    crate::helpers::eventually(Duration::from_secs(10), payments, |n| *n > 0).await.expect("a mutation commits");
+    // timing: SIGTERM lands while the mutations are in flight, a window no state shows
+    // from outside (group commit answers a batch at once, so a first commit is too late).
+    tokio::time::sleep(Duration::from_millis(30)).await;
     let terminated = Instant::now();
     server.terminate();
     let (mut committed, mut after_sigterm) = (0, 0);
