@@ -4,6 +4,7 @@ use async_graphql::{Schema, SchemaBuilder};
 use std::sync::Arc;
 
 use super::errors::ErrorCodes;
+use super::live::LiveDirective;
 use super::mutation::Mutation;
 use super::query::Query;
 use super::subscription::Subscription;
@@ -11,7 +12,6 @@ use crate::audit::Recorder;
 use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
-use super::live::LiveDirective;
 use crate::usage::Meter;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

@@ -58,7 +58,8 @@ async fn metrics_parse_and_move_when_events_flow() {
     );
     client.close().await;
     let gauges = async || scrape(&get().await);
-    let down = |m: &_| value(m, "clinicstream_connections", ws) == 0.0 && value(m, "clinicstream_subscriptions", ws) == 0.0;
+    let down =
+        |m: &_| value(m, "clinicstream_connections", ws) == 0.0 && value(m, "clinicstream_subscriptions", ws) == 0.0;
     let closed = crate::helpers::eventually(Duration::from_secs(5), gauges, down).await.unwrap_or_else(|m| m);
     assert_eq!(value(&closed, "clinicstream_connections", ws), 0.0, "gauges come back down");
     assert_eq!(value(&closed, "clinicstream_subscriptions", ws), 0.0);

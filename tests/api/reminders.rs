@@ -284,9 +284,8 @@ pub(crate) async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> 
 /// Waits until at least `n` reminders were sent, for 3 s: well under the scheduler's 10 s
 /// poll, so only the wake-up from the mutation gets there in time.
 async fn wait_for(app: &TestApp, n: usize) -> Vec<Reminder> {
-    let reminders = crate::helpers::eventually(std::time::Duration::from_secs(3), async || sent(app).await, |r| {
-        r.len() >= n
-    });
+    let reminders =
+        crate::helpers::eventually(std::time::Duration::from_secs(3), async || sent(app).await, |r| r.len() >= n);
     reminders.await.unwrap_or_else(|_| panic!("fewer than {n} reminders after 3 s"))
 }
 

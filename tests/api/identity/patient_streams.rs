@@ -12,10 +12,10 @@ use clinicstream::events::StreamTransport;
 use super::issuer::TestIssuer;
 use super::patient::World;
 use crate::helpers::{Backend, code, spawn_app_with, until};
-use crate::waits::open_subscriptions as subscriptions;
 use crate::multipart_client::Parts;
 use crate::replicas::{collect, subscriber};
 use crate::sse_client::SseStream;
+use crate::waits::open_subscriptions as subscriptions;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
 
 const EVENTS: &str = "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq cursor type \

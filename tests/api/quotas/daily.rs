@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::{EVENTS, quota, set};
 use crate::helpers::{eventually, spawn_replicas};
-use crate::waits::wait_subscribed;
-use clinicstream::events::StreamTransport;
 use crate::redis_server::shared;
+use crate::waits::wait_subscribed;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
+use clinicstream::events::StreamTransport;
 
 const NAME: &str = "query($id: ID!) @live { patient(id: $id) { firstName } }";
 const RENAME: &str = "mutation($id: ID!, $n: String!) { updatePatient(input: {id: $id, firstName: $n}) { id } }";

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, eventually, spawn_app, spawn_replicas};
+use crate::redis_server::shared;
 use crate::waits::wait_subscribed;
 use clinicstream::events::StreamTransport;
 use clinicstream::limits::quota::Quota;
-use crate::redis_server::shared;
 use clinicstream::webhooks::Allowlist;
 
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};

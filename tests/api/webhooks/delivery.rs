@@ -142,8 +142,10 @@ async fn a_delivery_that_fails_every_retry_gives_way_and_410_disables_the_endpoi
     pay(&app, &f.backoffice, &f.patient, 2).await;
     receiver.wait_for(WAIT, |r| r.len() == 7).await;
     let query = "query($p: ID!) { webhookEndpoints(practiceId: $p) { enabled disabledReason } }";
-    let endpoint_state = async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
-    let state = eventually(Duration::from_secs(2), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
+    let endpoint_state =
+        async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
+    let state =
+        eventually(Duration::from_secs(2), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
     assert_eq!(state["enabled"], false, "{state}");
     assert!(state["disabledReason"].as_str().unwrap().contains("410"), "{state}");
     // timing: a negative check; a disabled endpoint gets nothing meanwhile.
@@ -162,8 +164,10 @@ async fn an_endpoint_failing_longer_than_the_limit_is_disabled(app: TestApp) {
     let (endpoint, _) = create_endpoint(&app, &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
     pay(&app, &f.backoffice, &f.patient, 1).await;
     let query = "query($p: ID!) { webhookEndpoints(practiceId: $p) { enabled disabledReason failingSince } }";
-    let endpoint_state = async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
-    let state = eventually(Duration::from_secs(4), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
+    let endpoint_state =
+        async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
+    let state =
+        eventually(Duration::from_secs(4), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
     assert_eq!(state["enabled"], false, "{state}");
     assert!(state["disabledReason"].as_str().unwrap().contains("every attempt failed since"), "{state}");
     let list = super::support::deliveries(&app, &f.backoffice, &endpoint).await;

@@ -104,7 +104,11 @@ impl Receiver {
 
     pub async fn restart(&mut self) {
         let addr = self.addr;
-        let bound = crate::helpers::eventually(Duration::from_millis(2500), async || TcpListener::bind(addr).await.ok(), Option::is_some);
+        let bound = crate::helpers::eventually(
+            Duration::from_millis(2500),
+            async || TcpListener::bind(addr).await.ok(),
+            Option::is_some,
+        );
         let listener = bound.await.ok().flatten().unwrap_or_else(|| panic!("could not listen on {addr} again"));
         self.serve(listener)
     }
