@@ -33,9 +33,11 @@
 //!   over a practice's `maxDeliveriesPerDay` (`hub::budget`).
 //! - [`operation`]: which operation of a document a request runs (below `live` and
 //!   `graphql`, which both ask).
-//! - [`live`]: live queries (`query @live`): the directive, which resources a result
-//!   read (so an event re-executes only the live queries it can change) and jsondiffpatch
-//!   deltas; the practice's hub serves them (`hub::live_queries`), once per distinct query.
+//! - [`live`]: live queries (`query @live`): what a document asks of the directive, which
+//!   resources a result read (so an event re-executes only the live queries it can change)
+//!   and jsondiffpatch deltas; the practice's hub serves them (`hub::live_queries`), once
+//!   per distinct query. The directive's place in the schema, and reading it off a request,
+//!   are `graphql::live`'s.
 //! - [`persisted`]: persisted queries — Apollo's automatic persisted queries and the
 //!   trusted documents of `PERSISTED_QUERIES_ONLY` — stored by SHA-256 in the database,
 //!   shared by replicas, bounded; every transport applies them before an operation runs.

@@ -9,6 +9,7 @@ mod connection;
 mod context;
 mod errors;
 mod federation;
+mod live;
 mod metering;
 mod mutation;
 mod no_nul;
@@ -25,6 +26,7 @@ pub mod types;
 
 pub use bounds::{Bounded, Bounds, MAX_NESTING};
 pub use errors::{ErrorCodes, GqlResult, fill_code};
+pub use live::{LiveDirective, asks, live_query};
 pub use operation::{operation_name, selected_operation, streams};
 pub use render_cache::{RenderCache, RenderSlot};
 pub use root_fields::hoist_root_fields;

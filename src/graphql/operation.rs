@@ -9,7 +9,7 @@ pub fn streams(request: &mut async_graphql::Request) -> bool {
     let subscription =
         request.parsed_query().ok().and_then(|d| selected_operation(d, name.as_deref())).map(|op| op.node.ty)
             == Some(async_graphql::parser::types::OperationType::Subscription);
-    subscription || crate::live::asks(request)
+    subscription || super::live::asks(request)
 }
 
 /// The operation's name: the request's `operationName`, or the name of the document's

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use super::errors::ErrorCodes;
 use super::federation::{EntityBatches, EntityKeys, Root};
+use super::live::LiveDirective;
 use super::mutation::Mutation;
 use super::subscription::Subscription;
 use crate::audit::Recorder;
 use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
-use crate::live::LiveDirective;
 use crate::usage::Meter;
 
 pub type AppSchema = Schema<Root, Mutation, Subscription>;

@@ -26,7 +26,7 @@ use crate::domain::Services;
 use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::shared_feed::Probe;
 use crate::graphql::{AppSchema, operation_name};
-use crate::live::{Live, Types};
+use crate::live::Types;
 use crate::usage::Meter;
 
 /// How long a hub without registrations stays, so a client that reconnects at once finds
@@ -132,7 +132,7 @@ impl Hubs {
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport } = subscribe;
-        match Live::of(&mut request) {
+        match crate::graphql::live_query(&mut request) {
             Ok(None) => {}
             Ok(Some(live)) => {
                 let subscribe = Subscribe { request, principal, session, after, transport };

@@ -5,13 +5,14 @@
 //! result only when its bytes changed. Each result carries `extensions.revision`, the
 //! practice seq it reflects, from which a client resumes.
 //!
-//! `directive` is the directive and what a request asks of it, `track` which resources
+//! `directive` is what a document asks of `@live` (the directive's registration in the
+//! schema, and reading it off a request, are `graphql::live`'s), `track` which resources
 //! a result read, `patch` the jsondiffpatch deltas sent on request.
 
 mod directive;
 mod patch;
 mod track;
 
-pub use directive::{Format, Live, LiveDirective, asks, parse_revision, revision};
+pub use directive::{Format, Live, parse_revision, revision};
 pub use patch::diff;
 pub use track::{Reads, Types};

@@ -62,6 +62,7 @@ async fn chaos_keeps_every_subscriber_exactly_once_in_order() {
                 let at = rand::rng().random_range(0..REPLICAS);
                 let body = replicas[at].post_payment(&key, &patient, 1).await;
                 assert!(body.get("errors").is_none(), "{body}");
+                // timing: random pauses are the chaos; the writes must interleave with restarts.
                 let pause = rand::rng().random_range(0..30);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
@@ -70,6 +71,7 @@ async fn chaos_keeps_every_subscriber_exactly_once_in_order() {
 
     let mut restarts = 0;
     while writers.iter().any(|w| !w.is_finished()) && started.elapsed() < BUDGET {
+        // timing: Redis up and down for random spans is what this test is about.
         tokio::time::sleep(Duration::from_millis(rand::rng().random_range(400..1200))).await;
         redis.kill();
         tokio::time::sleep(Duration::from_millis(rand::rng().random_range(200..900))).await;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{Backend, Fixture, TestApp, fresh_db, spawn_replicas, test_config};
+use crate::helpers::{Backend, Fixture, TestApp, eventually, fresh_db, spawn_replicas, test_config};
 use crate::redis_cluster::{Master, RedisCluster};
 use crate::replicas::{collect, seqs, subscriber};
 use crate::ws_client::WsClient;
@@ -121,17 +121,14 @@ async fn each_replica_holds_one_pubsub_connection_per_shard_it_needs() {
     assert_eq!(on_first, if *shard == 0 { 9 } else { 6 });
     // The last subscribers leaving close the connections.
     drop(clients);
-    let mut left = usize::MAX;
-    for _ in 0..50 {
-        left = 0;
+    let connections = async || {
+        let mut left = 0;
         for master in &masters {
             left += pubsub_connections(&cluster, master.port, &prefix).await.len();
         }
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        left
+    };
+    let left = eventually(Duration::from_secs(5), connections, |left| *left == 0).await.unwrap_or_else(|left| left);
     assert_eq!(left, 0, "no pub/sub connection is left once nobody listens");
 }
 
@@ -160,12 +157,15 @@ async fn a_master_killed_mid_run_fails_over_and_every_subscriber_gets_every_even
                 for i in 0..N {
                     let body = replicas[i % 3].post_payment(&key, &patient, 1).await;
                     assert!(body.get("errors").is_none(), "mutations go on during the failover: {body}");
+                    // timing: writes spread over the failover, so some land in each of its phases.
                     tokio::time::sleep(Duration::from_millis(40)).await;
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The master goes mid-run: once a quarter of the writes are in the log.
+    let logged = async || replicas[0].log(&practices[0].0.practice).await.len();
+    eventually(Duration::from_secs(20), logged, |n| *n > 1 + N / 4).await.expect("the writes get under way");
     let victim = masters[1].port;
     cluster.kill(victim);
     for writer in writers {
@@ -186,14 +186,8 @@ async fn a_master_killed_mid_run_fails_over_and_every_subscriber_gets_every_even
     for replica in replicas.iter() {
         let resubscribes: u64 = metric_sum(replica, "clinicstream_redis_shard_resubscribes_total").await;
         assert!(resubscribes >= 1, "the replica resubscribed after the failover ({resubscribes})");
-        let mut status = 0;
-        for _ in 0..50 {
-            status = replica.http().get(replica.url("/readyz")).send().await.unwrap().status().as_u16();
-            if status == 200 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = async || replica.http().get(replica.url("/readyz")).send().await.unwrap().status().as_u16();
+        let status = eventually(Duration::from_secs(5), ready, |s| *s == 200).await.unwrap_or_else(|s| s);
         assert_eq!(status, 200, "ready once every needed shard is connected again");
         let connected = metric_sum(replica, "clinicstream_redis_shard_connected").await;
         assert_eq!(connected, 3, "connected to the three shards again");

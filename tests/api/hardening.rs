@@ -223,6 +223,7 @@ async fn a_socket_can_replace_its_key_without_dropping_its_subscriptions() {
     assert_eq!(refreshed["payload"]["data"]["refreshCredentials"], true, "{refreshed}");
     client.recv().await; // its complete
     // Past the old key's expiry the socket stays open and its subscription keeps delivering.
+    // timing: a negative check against the credential sweep, which runs on a real 1 s tick.
     tokio::time::sleep((expires_at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1300))
         .await;
     app.post_payment(&f.backoffice, &f.patient, 1).await;

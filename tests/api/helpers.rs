@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+pub use crate::waits::{eventually, until};
+
 pub const ADMIN_KEY: &str = "cs_test_admin_key_0123456789";
 
 /// The tests' `DB_ACQUIRE_TIMEOUT`: what a query that waits for the pool's connection
@@ -196,8 +198,14 @@ pub async fn spawn_app_on(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> Test
 
 /// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
 pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
+    spawn_replica_with(db, clock, |_| {}).await
+}
+
+/// Like `spawn_replica`, with `adjust` applied to its settings.
+pub async fn spawn_replica_with(db: &TestDb, clock: SharedClock, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&db.url);
     config.db.db_max_connections = 5;
+    adjust(&mut config);
     let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
     let bus = Arc::new(MemoryBus::new(config.bus.bus_capacity));
     let app = App::build_with(config, conn, bus, clock).await.expect("app builds");
@@ -429,16 +437,4 @@ pub async fn spawn_replicas(n: usize, redis_url: &str, adjust: impl Fn(&mut Conf
     }
     // The database goes with the last replica dropped.
     Some(replicas)
-}
-
-/// Waits until `done` holds (checked every 20 ms, at most `within`).
-pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use clinicstream::events::{Cursor, StreamTransport, TransportLabel};
+use clinicstream::events::{Cursor, StreamTransport};
 
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, spawn_app_with, until};
 use crate::on_both_backends;
@@ -24,16 +24,6 @@ const WIDE: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor 
     ... on PaymentEvent { payment { id patientId practiceId amountCents method reference postedAt } \
     patient { id firstName lastName email phone balanceCents createdAt } } } }";
 
-fn registered(app: &TestApp) -> i64 {
-    app.state()
-        .services
-        .domain
-        .counters
-        .subscriptions
-        .get_or_create(&TransportLabel::of(StreamTransport::Websocket))
-        .get()
-}
-
 fn operations(app: &TestApp) -> i64 {
     app.state().services.domain.counters.shared_operations.get()
 }
@@ -43,7 +33,7 @@ fn executions(app: &TestApp) -> u64 {
 }
 
 async fn wait_registered(app: &TestApp, n: i64) {
-    assert!(until(Duration::from_secs(10), || registered(app) == n).await, "{} registered, not {n}", registered(app));
+    crate::waits::wait_subscribed(app, StreamTransport::Websocket, n).await;
 }
 
 fn seq(payload: &Value) -> i64 {

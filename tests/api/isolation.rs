@@ -317,8 +317,7 @@ async fn no_operation_lets_one_practice_reach_another(app: TestApp) {
         .unwrap()
         .to_string();
     app.post_payment(&b.backoffice, &b.patient, 1).await;
-    let mut delivery = String::new();
-    for _ in 0..100 {
+    let first_delivery = async || {
         let found = app
             .ok(
                 &b.backoffice,
@@ -326,12 +325,10 @@ async fn no_operation_lets_one_practice_reach_another(app: TestApp) {
                 json!({ "id": endpoint }),
             )
             .await;
-        if let Some(id) = found["webhookDeliveries"]["edges"][0]["node"]["id"].as_str() {
-            delivery = id.to_string();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        found["webhookDeliveries"]["edges"][0]["node"]["id"].as_str().unwrap_or_default().to_string()
+    };
+    let within = std::time::Duration::from_secs(5);
+    let delivery = crate::helpers::eventually(within, first_delivery, |id| !id.is_empty()).await.unwrap_or_default();
     assert!(!delivery.is_empty(), "B's endpoint got a delivery");
     let targets = Targets { appointment, key_id, endpoint, delivery };
     let cases = cases(&b, &targets);

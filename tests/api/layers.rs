@@ -52,11 +52,7 @@ const MAX_LINES: usize = 350;
 const GRAPHQL_LANGUAGE: &[&str] = &["async_graphql::parser", "async_graphql_parser", "async_graphql_value"];
 
 /// Files below `graphql` that still name more of async-graphql, each with why.
-const KNOWN_GRAPHQL_BELOW: &[(&str, &str)] = &[(
-    "src/live/directive.rs",
-    "`@live` is a schema directive (a CustomDirectiveFactory) and is read off the async_graphql::Request \
-     every door holds; it sits below graphql because graphql registers it and the hub and the doors ask it",
-)];
+const KNOWN_GRAPHQL_BELOW: &[(&str, &str)] = &[];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("src/ reads") {

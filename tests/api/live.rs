@@ -148,7 +148,8 @@ async fn a_client_resuming_from_its_revision_gets_the_result_only_if_it_changed(
     // Only other resources changed (checked against the log): still nothing.
     let other = new_patient(&app, &f.backoffice, &f.practice).await;
     app.post_payment(&f.backoffice, &other, 100).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the hub of the closed client retires
+    let retired = crate::helpers::until(Duration::from_secs(5), || app.state().hubs.practices() == 0).await;
+    assert!(retired, "the hub of the closed client retires");
     let mut client = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
     live(&mut client, "b", BALANCE, vars.clone(), resume(seen)).await;
     assert!(client.recv_within(QUIET).await.is_none(), "the events since {seen} do not touch this patient");

@@ -156,15 +156,9 @@ impl Issuer {
 
     async fn wait_for_discovery(&self) {
         let discovery = self.discovery_url();
-        for _ in 0..200 {
-            if let Ok(response) = self.http.get(&discovery).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{discovery} did not answer within 10 s: {}", self.output());
+        let answers = async || self.http.get(&discovery).send().await.is_ok_and(|r| r.status().is_success());
+        let up = crate::helpers::eventually(Duration::from_secs(10), answers, |up| *up).await;
+        assert!(up.is_ok(), "{discovery} did not answer within 10 s: {}", self.output());
     }
 
     /// `http://127.0.0.1:<port>`, the `iss` of its tokens (no trailing slash).

@@ -57,8 +57,10 @@ async fn metrics_parse_and_move_when_events_flow() {
         value(&after, "clinicstream_graphql_request_duration_seconds_count", Some(("operation", "mutation"))) >= 1.0
     );
     client.close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let closed = scrape(&get().await);
+    let gauges = async || scrape(&get().await);
+    let down =
+        |m: &_| value(m, "clinicstream_connections", ws) == 0.0 && value(m, "clinicstream_subscriptions", ws) == 0.0;
+    let closed = crate::helpers::eventually(Duration::from_secs(5), gauges, down).await.unwrap_or_else(|m| m);
     assert_eq!(value(&closed, "clinicstream_connections", ws), 0.0, "gauges come back down");
     assert_eq!(value(&closed, "clinicstream_subscriptions", ws), 0.0);
 }
@@ -87,15 +89,10 @@ impl Server {
 
     async fn ready(&self) {
         let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("http://{}/readyz", self.addr)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready");
+        let url = format!("http://{}/readyz", self.addr);
+        let ready = async || http.get(&url).send().await.is_ok_and(|r| r.status() == 200);
+        let up = crate::helpers::eventually(Duration::from_secs(10), ready, |up| *up).await;
+        assert!(up.is_ok(), "the server did not become ready");
     }
 
     fn terminate(&self) {
@@ -112,6 +109,7 @@ impl Server {
                 return (status, log);
             }
             assert!(started.elapsed() < limit, "the server did not exit within {limit:?}");
+            // timing: the pause between two looks at the child (a blocking wait, no runtime).
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -160,6 +158,8 @@ async fn sigterm_drains_commits_in_flight_mutations_and_clients_resume_elsewhere
             })
         })
         .collect();
+    // timing: SIGTERM lands while the mutations are in flight, a window no state shows
+    // from outside (group commit answers a batch at once, so a first commit is too late).
     tokio::time::sleep(Duration::from_millis(30)).await;
     let terminated = Instant::now();
     server.terminate();

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, fresh_db, spawn_app_on, spawn_app_with};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, fresh_db, spawn_app_on, spawn_app_with, spawn_replica_with};
 use crate::on_both_backends;
 use crate::sse_client::SseStream;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
@@ -92,13 +92,16 @@ async fn a_query_persisted_through_one_replica_is_found_by_another() {
 
 #[tokio::test]
 async fn the_store_is_bounded_least_recently_used_first_and_keeps_registered_documents() {
-    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.clients.persisted_queries_max = 2).await else { return };
+    let Some(db) = fresh_db(Backend::Sqlite).await else { return };
+    let clock = std::sync::Arc::new(clinicstream::clock::ManualClock::new(chrono::Utc::now()));
+    let app = spawn_replica_with(&db, clock.clone(), |c| c.clients.persisted_queries_max = 2).await;
     let registered = "{ __typename }";
     app.state().persisted.store().register(registered, 0).await.unwrap();
     let documents: Vec<String> = (0..3).map(|i| format!("query Q{i} {{ __typename }}")).collect();
     for document in &documents {
-        // Recency is kept in milliseconds: one apart, so "least recently used" is defined.
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        // Recency is kept in milliseconds of the app's clock: one apart, so "least recently
+        // used" is defined.
+        clock.advance(chrono::Duration::milliseconds(1));
         let body = post(&app, json!({ "query": document, "extensions": persisted(&sha256_hex(document)) })).await;
         assert_eq!(body["data"]["__typename"], "Query");
     }

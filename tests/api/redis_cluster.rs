@@ -89,13 +89,9 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&create.stdout)
         );
-        for _ in 0..200 {
-            if cluster.healthy().await {
-                return Some(cluster);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the test cluster did not become healthy");
+        let healthy = crate::helpers::eventually(Duration::from_secs(20), async || cluster.healthy().await, |ok| *ok);
+        assert!(healthy.await.is_ok(), "the test cluster did not become healthy");
+        Some(cluster)
     }
 
     fn spawn(&mut self, port: u16) {
@@ -115,13 +111,9 @@ impl RedisCluster {
     }
 
     async fn wait_for(&self, port: u16) {
-        for _ in 0..100 {
-            if self.command(port, &["PING"]).await.is_some() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on port {port} did not come up");
+        let pong = async || self.command(port, &["PING"]).await;
+        let up = crate::helpers::eventually(Duration::from_secs(5), pong, Option::is_some).await;
+        assert!(up.is_ok(), "redis-server on port {port} did not come up");
     }
 
     /// Every live node says `cluster_state:ok` and the masters have a replica each.

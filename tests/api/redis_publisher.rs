@@ -53,11 +53,7 @@ async fn bus(url: &str, prefix: &str) -> (RedisBus, Arc<Counters>, CancellationT
 }
 
 async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(crate::helpers::until(Duration::from_secs(20), check).await, "timed out waiting for {what}");
 }
 
 #[tokio::test]

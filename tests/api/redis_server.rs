@@ -59,13 +59,9 @@ impl RedisServer {
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
-        for _ in 0..100 {
-            if self.command(&["PING"]).await.is_some() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on port {} did not come up", self.port);
+        let pong = async || self.command(&["PING"]).await;
+        let up = crate::helpers::eventually(Duration::from_secs(5), pong, Option::is_some).await;
+        assert!(up.is_ok(), "redis-server on port {} did not come up", self.port);
     }
 
     /// Runs a command, returning its reply as text.

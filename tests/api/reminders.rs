@@ -268,19 +268,15 @@ pub(crate) async fn sent(app: &TestApp) -> Vec<Reminder> {
 pub(crate) async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> {
     use clinicstream::clock::Clock;
     let now = clock.now().timestamp_millis();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(50);
-    loop {
-        let due = appointment::Entity::find()
-            .filter(appointment::Column::RemindAt.lte(now))
-            .count(&app.state().services.domain.db)
-            .await
-            .expect("appointments read");
-        if due == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{due} reminders still due after 50 s");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let due = async || {
+        let due = appointment::Entity::find().filter(appointment::Column::RemindAt.lte(now));
+        due.count(&app.state().services.domain.db).await.expect("appointments read")
+    };
+    let settled = crate::helpers::eventually(std::time::Duration::from_secs(50), due, |due| *due == 0).await;
+    if let Err(due) = settled {
+        panic!("{due} reminders still due after 50 s");
     }
+    // timing: a negative check; a duplicate, were one sent, would be in the log by then.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     sent(app).await
 }
@@ -288,14 +284,9 @@ pub(crate) async fn settle(app: &TestApp, clock: &ManualClock) -> Vec<Reminder> 
 /// Waits until at least `n` reminders were sent, for 3 s: well under the scheduler's 10 s
 /// poll, so only the wake-up from the mutation gets there in time.
 async fn wait_for(app: &TestApp, n: usize) -> Vec<Reminder> {
-    for _ in 0..150 {
-        let reminders = sent(app).await;
-        if reminders.len() >= n {
-            return reminders;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("fewer than {n} reminders after 3 s");
+    let reminders =
+        crate::helpers::eventually(std::time::Duration::from_secs(3), async || sent(app).await, |r| r.len() >= n);
+    reminders.await.unwrap_or_else(|_| panic!("fewer than {n} reminders after 3 s"))
 }
 
 /// The practice's seqs are 1..=n with no gap and no repeat.

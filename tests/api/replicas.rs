@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::helpers::{Fixture, TestApp, spawn_replicas};
+use crate::helpers::{Fixture, TestApp, eventually, spawn_replicas};
 use crate::redis_server::{RedisServer, shared};
 use crate::ws_client::{TRANSPORT_WS, WsClient};
 
@@ -118,15 +118,21 @@ async fn a_redis_restart_mid_run_loses_and_duplicates_nothing() {
             for i in 0..150 {
                 let body = replicas[i % 2].post_payment(&key, &patient, 1).await;
                 assert!(body.get("errors").is_none(), "mutations go on while Redis is down: {body}");
+                // timing: writes spread over the outage, so some land before, during and after it.
                 tokio::time::sleep(Duration::from_millis(15)).await;
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Redis goes mid-run, once a quarter of the writes are in the log, and stays away
+    // while another quarter goes in.
+    let logged = async || replicas[0].log(&f.practice).await.len();
+    let quarter = 150 / 4;
+    let before = eventually(Duration::from_secs(20), logged, |n| *n > 1 + quarter).await.expect("writes under way");
     redis.kill();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let ready = replicas[0].http().get(replicas[0].url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503, "not ready while Redis is away");
+    eventually(Duration::from_secs(20), logged, |n| *n > before + quarter).await.expect("writes go on without Redis");
+    let ready = async || replicas[0].http().get(replicas[0].url("/readyz")).send().await.unwrap().status().as_u16();
+    let status = eventually(Duration::from_secs(5), ready, |s| *s == 503).await.unwrap_or_else(|s| s);
+    assert_eq!(status, 503, "not ready while Redis is away");
     redis.restart().await;
     writer.await.unwrap();
     for client in clients.iter_mut() {
@@ -137,14 +143,8 @@ async fn a_redis_restart_mid_run_loses_and_duplicates_nothing() {
     let republished: u64 = replicas.iter().map(|r| r.state().services.domain.counters.republished.get()).sum();
     assert!(reconnects >= 2, "each replica reconnected ({reconnects})");
     assert!(republished >= 1, "the relay published what Redis missed ({republished})");
-    let mut ready = 0;
-    for _ in 0..50 {
-        ready = replicas[0].http().get(replicas[0].url("/readyz")).send().await.unwrap().status().as_u16();
-        if ready == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = async || replicas[0].http().get(replicas[0].url("/readyz")).send().await.unwrap().status().as_u16();
+    let ready = eventually(Duration::from_secs(5), ready, |s| *s == 200).await.unwrap_or_else(|s| s);
     assert_eq!(ready, 200, "ready again once Redis is back");
 }
 
@@ -252,10 +252,14 @@ async fn each_replica_holds_one_pubsub_connection_whatever_its_subscribers() {
     assert!(bus.iter().all(|l| l.contains("sub=3 ")), "one channel per practice:\n{list}");
     // The last subscriber of a practice leaving unsubscribes its channel.
     drop(clients);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let list = redis.command(&["CLIENT", "LIST"]).await.unwrap();
-    let left = list.lines().filter(|l| l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0"));
-    assert_eq!(left.filter(|l| !l.contains(" sub=1 ")).count(), 0, "only the control connections: {list}");
+    let bus_connections = |list: &String| {
+        let subscribed = list.lines().filter(|l| l.split(' ').any(|kv| kv.starts_with("sub=") && kv != "sub=0"));
+        subscribed.filter(|l| !l.contains(" sub=1 ")).count()
+    };
+    let list = async || redis.command(&["CLIENT", "LIST"]).await.unwrap();
+    let within = Duration::from_secs(5);
+    let list = eventually(within, list, |list| bus_connections(list) == 0).await.unwrap_or_else(|list| list);
+    assert_eq!(bus_connections(&list), 0, "only the control connections: {list}");
     let listening = redis.command(&["PUBSUB", "NUMSUB", &control]).await.unwrap();
     assert!(listening.ends_with("int(2)])"), "{listening}");
 }
@@ -277,7 +281,8 @@ async fn a_key_revoked_on_one_replica_is_refused_on_the_other_within_a_second() 
         .await;
     let here = replicas[0].gql(Some(&f.subscriber), query, json!({})).await;
     assert_eq!(crate::helpers::code(&here), "UNAUTHENTICATED", "at once on the replica that revoked it");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let there = replicas[1].gql(Some(&f.subscriber), query, json!({})).await;
+    let there = async || replicas[1].gql(Some(&f.subscriber), query, json!({})).await;
+    let refused = |body: &Value| body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED";
+    let there = eventually(Duration::from_millis(1100), there, refused).await.unwrap_or_else(|body| body);
     assert_eq!(crate::helpers::code(&there), "UNAUTHENTICATED", "within a second on the other");
 }

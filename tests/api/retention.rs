@@ -79,6 +79,7 @@ async fn pruning_under_live_writes_keeps_the_retention(backend: Backend) {
         let round = prune(&app.state().services.domain, &one_hour()).await.expect("a pruning round");
         total.events += round.events;
         total.idempotency_keys += round.idempotency_keys;
+        // timing: rounds spaced out so that they interleave with the writes, not outrun them.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     writer.await.unwrap();

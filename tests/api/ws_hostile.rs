@@ -57,6 +57,7 @@ async fn flood(
     let mut peak = 0;
     while slow_consumers() == before && started.elapsed() < Duration::from_secs(20) && peak < 4 * MAX_GROWTH {
         peak = peak.max(rss_bytes().saturating_sub(baseline));
+        // timing: how often memory is sampled while the flood runs; the loop ends on the close.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let closed = slow_consumers() > before;

@@ -99,7 +99,7 @@ async fn single(
         Err(Stopped::Persisted(refused)) => return one(headers, refused.response()),
         Err(Stopped::Unbounded(response)) => return one(headers, *response),
     }
-    if (kind(&mut request) == Some(GqlOperation::Subscription) || crate::live::asks(&mut request))
+    if (kind(&mut request) == Some(GqlOperation::Subscription) || crate::graphql::asks(&mut request))
         && let Some(asked) = multipart::asked(headers)
     {
         let Some(principal) = auth.0 else {

@@ -64,7 +64,7 @@ async fn open(
             message: "mutations must be sent with POST".into(),
         });
     }
-    let streams = kind == Some(OperationType::Subscription) || crate::live::asks(&mut request);
+    let streams = kind == Some(OperationType::Subscription) || crate::graphql::asks(&mut request);
     let slots = match crate::http::streamed::quota_slots(state, &principal, streams).await {
         Ok(slots) => slots,
         Err(refused) => return Ok(refused),

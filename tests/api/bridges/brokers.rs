@@ -54,13 +54,9 @@ fn on_path(tool: &str) -> bool {
 }
 
 async fn wait_listening(port: u16, what: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{what} on port {port} did not come up");
+    let listening = async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok();
+    let up = crate::helpers::eventually(Duration::from_secs(5), listening, |up| *up).await;
+    assert!(up.is_ok(), "{what} on port {port} did not come up");
 }
 
 /// A broker process of the test's own, killed when dropped.

@@ -138,15 +138,8 @@ pub async fn read_stream(url: &str, stream: &str) -> Vec<Got> {
 }
 
 /// Waits until `count()` reaches `n` (checked every 50 ms, at most `within`).
-pub async fn wait_for(within: Duration, n: usize, mut count: impl AsyncFnMut() -> usize) -> usize {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let have = count().await;
-        if have >= n || tokio::time::Instant::now() > deadline {
-            return have;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub async fn wait_for(within: Duration, n: usize, count: impl AsyncFnMut() -> usize) -> usize {
+    crate::helpers::eventually(within, count, |have| *have >= n).await.unwrap_or_else(|have| have)
 }
 
 /// A queue bound to the exchange with `#`, consumed into a list.
@@ -254,6 +247,7 @@ impl MqttConsumer {
                         event: serde_json::from_slice(&p.payload).expect("the payload is JSON"),
                     }),
                     Ok(_) => {}
+                    // timing: the client's pause before it reconnects, not a wait for a state.
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }

@@ -34,10 +34,14 @@ async fn a_bridge_over_the_daily_delivery_quota_holds_back_and_resumes_in_order_
     assert_eq!(wait_for(within, 1, async || distinct(&read_stream(SHARED_NATS, &stream).await)).await, 1);
     let quota = |n: i64| json!({ "i": { "practiceId": f.practice, "maxDeliveriesPerDay": n } });
     app.ok(ADMIN_KEY, SET, quota(3)).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // past the replica's quota cache
+    // The replica's quota cache holds the new quota before the payments go in.
+    let limits = &app.state().services.domain.limits;
+    let cached = async || limits.quota(&f.practice).await.max_deliveries_per_day;
+    crate::helpers::eventually(within, cached, |max| *max == Some(3)).await.expect("the replica reads the quota");
 
     pay(&app, &f.backoffice, &f.patient, 5).await;
     assert_eq!(wait_for(within, 4, async || distinct(&read_stream(SHARED_NATS, &stream).await)).await, 4);
+    // timing: a negative check; the held-back payments must not go out meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let held = read_stream(SHARED_NATS, &stream).await;
     assert_eq!(distinct(&held), 4, "three of the five payments went out, the rest are held back");

@@ -66,14 +66,8 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
             .expect("the binary starts"),
     );
     let a = TestApp::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let mut up = false;
-    for _ in 0..200 {
-        if a.http().get(a.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = async || a.http().get(a.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200);
+    let up = crate::helpers::eventually(Duration::from_secs(10), ready, |up| *up).await.is_ok();
     assert!(up, "replica A became ready");
     let mut fixtures: Vec<Fixture> = Vec::new();
     for _ in 0..PRACTICES {

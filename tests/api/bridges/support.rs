@@ -55,14 +55,7 @@ pub async fn bridge(app: &TestApp, kind: &str) -> Value {
 
 /// Waits until the `kind` bridge's status satisfies `done`; returns it either way.
 pub async fn bridge_until(app: &TestApp, kind: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let status = bridge(app, kind).await;
-        if done(&status) || tokio::time::Instant::now() > deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::helpers::eventually(within, async || bridge(app, kind).await, done).await.unwrap_or_else(|status| status)
 }
 
 /// Removes a test's stream from a shared NATS.

@@ -561,7 +561,7 @@ async fn endpoint_with_delivery(w: &World, f: &Fixture, url: &str) -> (String, S
         .await;
     let endpoint = created["createWebhookEndpoint"]["endpoint"]["id"].as_str().unwrap().to_string();
     w.app.post_payment(&f.backoffice, &f.patient, 1).await;
-    for _ in 0..200 {
+    let first_delivery = async || {
         let found = w
             .office(
                 f,
@@ -569,12 +569,11 @@ async fn endpoint_with_delivery(w: &World, f: &Fixture, url: &str) -> (String, S
                 json!({ "id": endpoint }),
             )
             .await;
-        if let Some(id) = found["webhookDeliveries"]["edges"][0]["node"]["id"].as_str() {
-            return (endpoint, id.to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the endpoint got no delivery");
+        found["webhookDeliveries"]["edges"][0]["node"]["id"].as_str().map(str::to_string)
+    };
+    let found = crate::helpers::eventually(Duration::from_secs(10), first_delivery, Option::is_some).await;
+    let id = found.ok().flatten().expect("the endpoint got no delivery");
+    (endpoint, id)
 }
 
 /// Gives `patient` one of every event: a charge, a payment, an appointment rescheduled and

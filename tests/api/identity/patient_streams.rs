@@ -7,14 +7,15 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use clinicstream::events::{StreamTransport, TransportLabel};
+use clinicstream::events::StreamTransport;
 
 use super::issuer::TestIssuer;
 use super::patient::World;
-use crate::helpers::{Backend, TestApp, code, spawn_app_with, until};
+use crate::helpers::{Backend, code, spawn_app_with, until};
 use crate::multipart_client::Parts;
 use crate::replicas::{collect, subscriber};
 use crate::sse_client::SseStream;
+use crate::waits::open_subscriptions as subscriptions;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
 
 const EVENTS: &str = "subscription($p: ID!, $a: String) { events(practiceId: $p, after: $a) { seq cursor type \
@@ -22,10 +23,6 @@ const EVENTS: &str = "subscription($p: ID!, $a: String) { events(practiceId: $p,
 const CANCEL: &str = "mutation($id: ID!, $r: String, $k: String) { cancelAppointment(input: {id: $id, reason: $r, idempotencyKey: $k}) { id status cancellationReason } }";
 /// Longer than an event takes to arrive once it is committed.
 const QUIET: Duration = Duration::from_millis(400);
-
-fn subscriptions(app: &TestApp, transport: StreamTransport) -> i64 {
-    app.state().services.domain.counters.subscriptions.get_or_create(&TransportLabel::of(transport)).get()
-}
 
 /// (seq, cursor, patient) of a result.
 fn event_of(data: &Value) -> (i64, String, String) {

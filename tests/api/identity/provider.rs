@@ -69,15 +69,12 @@ async fn the_providers_tokens_work_refresh_and_rotate(backend: Backend) {
     assert_eq!(status(&app, &rotated.access_token).await, 200, "the new key is fetched for its kid");
     // The old key is retired: its tokens are refused once the key set is fetched again.
     issuer.retire().await;
-    let mut refused = false;
-    for _ in 0..50 {
-        if status(&app, &first.access_token).await == 401 {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "a token of the retired key is refused");
+    let refused = crate::helpers::eventually(
+        Duration::from_secs(5),
+        async || status(&app, &first.access_token).await,
+        |s| *s == 401,
+    );
+    assert!(refused.await.is_ok(), "a token of the retired key is refused");
     assert_eq!(status(&app, &rotated.access_token).await, 200);
     app.post_payment(&f.backoffice, &f.patient, 1).await;
     assert_eq!(socket.recv().await.expect("the socket lived through the rotation")["type"], "next");

@@ -7,9 +7,11 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::{EVENTS, quota, set};
-use crate::helpers::spawn_replicas;
+use crate::helpers::{eventually, spawn_replicas};
 use crate::redis_server::shared;
+use crate::waits::wait_subscribed;
 use crate::ws_client::{TRANSPORT_WS, WsClient};
+use clinicstream::events::StreamTransport;
 
 const NAME: &str = "query($id: ID!) @live { patient(id: $id) { firstName } }";
 const RENAME: &str = "mutation($id: ID!, $n: String!) { updatePatient(input: {id: $id, firstName: $n}) { id } }";
@@ -43,15 +45,9 @@ async fn a_live_query_over_the_daily_quota_is_held_and_gets_the_current_result_o
     assert_eq!(name(&ws.next_data("l").await), "Dora", "live again");
     ws.close().await;
     // The hub goes and gives back its reserve: what is used is what was sent.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let used = quota(&replicas[0], &f.subscriber, &f.practice).await;
-        if used["use"]["deliveriesToday"] == 4 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "four results sent, four counted: {used}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let used = async || quota(&replicas[0], &f.subscriber, &f.practice).await;
+    let counted = eventually(Duration::from_secs(5), used, |u| u["use"]["deliveriesToday"] == 4).await;
+    assert!(counted.is_ok(), "four results sent, four counted: {}", counted.unwrap_or_else(|u| u));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,19 +60,13 @@ async fn a_hub_that_goes_gives_back_the_deliveries_it_reserved_and_did_not_send(
     for round in 1..=3 {
         let mut ws = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
         ws.subscribe("1", EVENTS, json!({ "p": f.practice })).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_subscribed(app, StreamTransport::Websocket, 1).await;
         app.post_payment(&f.backoffice, &f.patient, round).await;
         assert!(ws.next_data("1").await["data"]["events"]["seq"].is_i64());
         ws.close().await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let used = quota(app, &f.subscriber, &f.practice).await;
-            if used["use"]["deliveriesToday"] == round {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "round {round}: one per event sent, not a chunk: {used}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let used = async || quota(app, &f.subscriber, &f.practice).await;
+        let counted = eventually(Duration::from_secs(5), used, |u| u["use"]["deliveriesToday"] == round).await;
+        assert!(counted.is_ok(), "round {round}: one per event sent, not a chunk: {}", counted.unwrap_or_else(|u| u));
     }
 }
 
@@ -90,7 +80,8 @@ async fn a_subscription_that_runs_on_its_own_is_held_over_the_daily_quota_and_re
     set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
     let mut ws = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
     ws.subscribe("two", TWO_FIELDS, json!({ "p": f.practice })).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Run on its own, each root field is a feed of its own: two open.
+    wait_subscribed(&replicas[1], StreamTransport::Websocket, 2).await;
     for cents in 1..=4 {
         replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
     }

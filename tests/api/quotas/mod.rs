@@ -6,8 +6,11 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, spawn_app, spawn_replicas};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, code, eventually, spawn_app, spawn_replicas};
 use crate::redis_server::shared;
+use crate::waits::wait_subscribed;
+use clinicstream::events::StreamTransport;
+use clinicstream::limits::quota::Quota;
 use clinicstream::webhooks::Allowlist;
 
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
@@ -87,11 +90,23 @@ async fn only_a_global_admin_sets_quotas_and_bad_values_change_nothing() {
     assert!(quota(&app, &f.subscriber, &f.practice).await["maxConnections"].is_null());
 }
 
+/// Waits until `replica`'s cached quota of `practice` satisfies `seen`, for at most the
+/// 100 ms a change has to reach every replica through the control channel (its cache
+/// alone would keep the old one for a second).
+async fn sees_quota(replica: &TestApp, practice: &str, seen: impl Fn(&Quota) -> bool) {
+    let limits = &replica.state().services.domain.limits;
+    let cached = async || limits.quota(practice).await;
+    let got = eventually(Duration::from_millis(100), cached, |q| seen(q)).await;
+    assert!(got.is_ok(), "the other replica still holds {:?}", got.unwrap_err());
+}
+
 /// Waits out the end of a UTC minute, so a per-minute count is not reset mid-test.
 async fn not_near_a_minute_boundary() {
     use chrono::Timelike;
     let second = chrono::Utc::now().second();
     if second >= 45 {
+        // timing: the per-minute count is over the clock's UTC minutes, and these replicas
+        // (with Redis) run on the wall clock; only real time reaches the next minute.
         tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
     }
 }
@@ -147,7 +162,7 @@ async fn mutations_per_minute_and_webhook_endpoints_are_counted_across_replicas(
     // Raising it lets mutations through at once on the other replica (the control channel).
     set(&replicas[0], json!({ "practiceId": f.practice, "maxMutationsPerMinute": max + 1, "maxWebhookEndpoints": 1 }))
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    sees_quota(&replicas[1], &f.practice, |q| q.max_mutations_per_minute == Some(max + 1)).await;
     let body = replicas[1].post_payment(&f.backoffice, &f.patient, 1).await;
     assert!(body.get("errors").is_none(), "{body}");
     // Webhook endpoints: the first fits, the second is refused.
@@ -203,7 +218,7 @@ async fn connections_and_subscriptions_are_counted_across_replicas_on_every_door
     assert_eq!(a.next_data("q").await["data"]["__typename"], "Query");
     // With room for connections, a multipart subscription is still over maxSubscriptions.
     set(&replicas[0], json!({ "practiceId": f.practice, "maxConnections": 10, "maxSubscriptions": 1 })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    sees_quota(&replicas[1], &f.practice, |q| q.max_connections == Some(10)).await;
     let multipart =
         crate::multipart_client::post(&replicas[1], Some(&f.subscriber), EVENTS, json!({ "p": f.practice })).await;
     assert_eq!(multipart.status(), 429);
@@ -212,17 +227,8 @@ async fn connections_and_subscriptions_are_counted_across_replicas_on_every_door
     // Completing the subscription frees its slot on every replica.
     a.send(json!({ "id": "1", "type": "complete" })).await;
     let practice = f.practice.clone();
-    let freed = {
-        let mut freed = false;
-        for _ in 0..50 {
-            if quota(&replicas[1], &f.subscriber, &practice).await["use"]["subscriptions"] == 0 {
-                freed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        freed
-    };
+    let subscriptions = async || quota(&replicas[1], &f.subscriber, &practice).await["use"]["subscriptions"].clone();
+    let freed = eventually(Duration::from_millis(2500), subscriptions, |n| *n == 0).await.is_ok();
     assert!(freed, "the completed subscription gave its slot back");
     let mut stream =
         crate::sse_client::SseStream::open(&replicas[1], &f.subscriber, EVENTS, json!({ "p": f.practice }), None).await;
@@ -245,6 +251,7 @@ async fn a_webhook_delivery_over_the_daily_quota_is_held_back_and_arrives_once_i
     pay(&replicas[1], &f.backoffice, &f.patient, 3).await;
     let wait = Duration::from_secs(10);
     receiver.wait_for(wait, |r| r.len() == 2).await;
+    // timing: a negative check; the third must not arrive while both workers poll.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.requests().len(), 2, "the third is held back, on both replicas' workers");
     let held: Vec<Value> = deliveries(&replicas[1], &f.backoffice, &endpoint)
@@ -281,7 +288,7 @@ async fn a_subscriber_over_the_daily_quota_is_held_back_and_catches_up_once_it_i
     set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
     let mut ws = WsClient::connect(replicas[1].addr, TRANSPORT_WS, &f.subscriber).await;
     ws.subscribe("1", EVENTS, json!({ "p": f.practice })).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_subscribed(&replicas[1], StreamTransport::Websocket, 1).await;
     for cents in 1..=5 {
         replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
     }
@@ -321,7 +328,7 @@ async fn an_sse_subscriber_over_the_daily_quota_is_held_back_and_catches_up_once
     set(&replicas[0], json!({ "practiceId": f.practice, "maxDeliveriesPerDay": 2 })).await;
     let mut stream =
         crate::sse_client::SseStream::open(&replicas[1], &f.subscriber, EVENTS, json!({ "p": f.practice }), None).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_subscribed(&replicas[1], StreamTransport::Sse, 1).await;
     for cents in 1..=5 {
         replicas[0].post_payment(&f.backoffice, &f.patient, cents).await;
     }

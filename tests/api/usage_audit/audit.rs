@@ -3,7 +3,6 @@
 //! in another practice's trail.
 
 use serde_json::{Value, json};
-use std::time::Duration;
 
 use super::{audit_log, audit_until, fast_flush};
 use crate::helpers::{ADMIN_KEY, TestApp};
@@ -98,7 +97,7 @@ async fn every_door_that_touches_a_patient_is_audited(app: TestApp) {
     let ids: std::collections::HashSet<&str> = log.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), log.len());
     // Nothing of ours in the other practice's trail, and none of theirs in ours.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    audit_until(&app, &other.practice, |theirs| !theirs.is_empty()).await;
     let theirs = audit_log(&app, ADMIN_KEY, &other.practice, None).await;
     assert!(theirs.iter().all(|r| r["patientIds"] == json!([other.patient])), "{theirs:#?}");
     assert!(!theirs.is_empty());

@@ -44,15 +44,8 @@ pub async fn usage(app: &TestApp, practice: &str) -> Value {
 
 /// Polls `usage` until `done` holds; panics with the last answer after 15 s.
 pub async fn usage_until(app: &TestApp, practice: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let usage = usage(app, practice).await;
-        if done(&usage) {
-            return usage;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "usage never got there: {usage:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = crate::helpers::eventually(Duration::from_secs(15), async || usage(app, practice).await, done).await;
+    seen.unwrap_or_else(|usage| panic!("usage never got there: {usage:#}"))
 }
 
 /// Every audit row of the practice (newest first), read page by page as `key`.
@@ -84,13 +77,7 @@ pub async fn audit_where(app: &TestApp, key: &str, practice: &str, criteria: Val
 
 /// Polls the audit log until `done` holds; panics with the rows after 15 s.
 pub async fn audit_until(app: &TestApp, practice: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let rows = audit_log(app, ADMIN_KEY, practice, None).await;
-        if done(&rows) {
-            return rows;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the audit log never got there: {rows:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let read = async || audit_log(app, ADMIN_KEY, practice, None).await;
+    let seen = crate::helpers::eventually(Duration::from_secs(15), read, |rows| done(rows)).await;
+    seen.unwrap_or_else(|rows| panic!("the audit log never got there: {rows:#?}"))
 }

@@ -176,14 +176,9 @@ async fn a_persons_audit_rows_name_them_on_every_door(backend: Backend) {
 
     // Usage: both people's operations are counted under their client, the key's under its id.
     let client = format!("client:{}", oidc::CLIENT_ID);
-    let mut usage = usage_of(&app, &f.practice, &client).await;
-    for _ in 0..100 {
-        if usage["subscriptions"] == 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        usage = usage_of(&app, &f.practice, &client).await;
-    }
+    let read = async || usage_of(&app, &f.practice, &client).await;
+    let within = std::time::Duration::from_secs(5);
+    let usage = crate::helpers::eventually(within, read, |u| u["subscriptions"] == 6).await.unwrap_or_else(|u| u);
     assert_eq!(usage["apiKeyId"], json!(client), "{usage:#}");
     assert_eq!((&usage["queries"], &usage["subscriptions"]), (&json!(2), &json!(6)), "{usage:#}");
     assert_eq!(usage["mutations"], 0, "{usage:#}");

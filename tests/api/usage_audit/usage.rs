@@ -53,6 +53,7 @@ async fn usage_is_exact_across_two_replicas_and_a_restart() {
     let expected = |u: &serde_json::Value| u["mutations"] == 8 && u["deliveries"] == 7 && u["queries"] == 4;
     let first = usage_until(&c, &f.practice, expected).await;
     // Several flushes later nothing has been counted twice.
+    // timing: a negative check; five flush intervals pass in which nothing may be added.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let u = usage(&b, &f.practice).await;
     assert_eq!(u, first, "usage did not move once everything was flushed");
@@ -88,9 +89,10 @@ async fn usage_is_exact_across_two_replicas_and_a_restart() {
 /// in between, sum exactly (no overwrite), on SQLite too.
 async fn counts_add_up_over_many_flushes(app: TestApp) {
     let f = app.fixture().await;
-    for _ in 0..6 {
+    for query in 1..=6 {
         app.ok(&f.backoffice, PATIENT, json!({ "id": f.patient })).await;
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        // Each query is in the database before the next is made: six flushes at least.
+        usage_until(&app, &f.practice, |u| u["queries"] == query).await;
     }
     let u = usage_until(&app, &f.practice, |u| u["queries"] == 6).await;
     assert_eq!(u["mutations"], 1, "createPatient: {u:#}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::receiver::Receiver;
 use super::support::{create_endpoint, fast, pay, seqs, wait_deliveries};
 use super::verify;
-use crate::helpers::{TestApp, test_config};
+use crate::helpers::{TestApp, eventually, test_config};
 use crate::webhook_tests;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -98,6 +98,7 @@ async fn a_receiver_failing_twice_gets_exactly_three_attempts_and_one_delivery(a
     assert!(attempts[2]["error"].is_null());
     assert!(attempts.iter().all(|a| a["latencyMs"].as_i64().unwrap() >= 0));
     // Nothing more arrives: delivered once.
+    // timing: a negative check.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let requests = receiver.requests();
     assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 500, 200]);
@@ -141,16 +142,13 @@ async fn a_delivery_that_fails_every_retry_gives_way_and_410_disables_the_endpoi
     pay(&app, &f.backoffice, &f.patient, 2).await;
     receiver.wait_for(WAIT, |r| r.len() == 7).await;
     let query = "query($p: ID!) { webhookEndpoints(practiceId: $p) { enabled disabledReason } }";
-    let mut state = json!(null);
-    for _ in 0..100 {
-        state = app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
-        if state["enabled"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let endpoint_state =
+        async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
+    let state =
+        eventually(Duration::from_secs(2), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
     assert_eq!(state["enabled"], false, "{state}");
     assert!(state["disabledReason"].as_str().unwrap().contains("410"), "{state}");
+    // timing: a negative check; a disabled endpoint gets nothing meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.requests().len(), 7, "a disabled endpoint receives nothing");
     let enable = "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, enabled: true}) { enabled } }";
@@ -166,14 +164,10 @@ async fn an_endpoint_failing_longer_than_the_limit_is_disabled(app: TestApp) {
     let (endpoint, _) = create_endpoint(&app, &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
     pay(&app, &f.backoffice, &f.patient, 1).await;
     let query = "query($p: ID!) { webhookEndpoints(practiceId: $p) { enabled disabledReason failingSince } }";
-    let mut state = json!(null);
-    for _ in 0..200 {
-        state = app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
-        if state["enabled"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let endpoint_state =
+        async || app.ok(&f.backoffice, query, json!({ "p": f.practice })).await["webhookEndpoints"][0].clone();
+    let state =
+        eventually(Duration::from_secs(4), endpoint_state, |s| s["enabled"] == false).await.unwrap_or_else(|s| s);
     assert_eq!(state["enabled"], false, "{state}");
     assert!(state["disabledReason"].as_str().unwrap().contains("every attempt failed since"), "{state}");
     let list = super::support::deliveries(&app, &f.backoffice, &endpoint).await;
@@ -186,6 +180,7 @@ async fn events_created_while_no_worker_runs_are_delivered_when_one_starts(app: 
     let f = app.fixture().await;
     let (endpoint, _) = create_endpoint(&app, &f.backoffice, &f.practice, &receiver.url("/hooks"), json!(null)).await;
     pay(&app, &f.backoffice, &f.patient, 3).await;
+    // timing: a negative check; with no worker nothing is delivered or queued meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.requests().is_empty());
     assert!(super::support::deliveries(&app, &f.backoffice, &endpoint).await.is_empty(), "nothing queued yet");

@@ -103,26 +103,20 @@ impl Receiver {
     }
 
     pub async fn restart(&mut self) {
-        for _ in 0..50 {
-            if let Ok(listener) = TcpListener::bind(self.addr).await {
-                return self.serve(listener);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("could not listen on {} again", self.addr);
+        let addr = self.addr;
+        let bound = crate::helpers::eventually(
+            Duration::from_millis(2500),
+            async || TcpListener::bind(addr).await.ok(),
+            Option::is_some,
+        );
+        let listener = bound.await.ok().flatten().unwrap_or_else(|| panic!("could not listen on {addr} again"));
+        self.serve(listener)
     }
 
     /// Waits until `done` holds for the requests so far (or panics after `within`).
     pub async fn wait_for(&self, within: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let requests = self.requests();
-            if done(&requests) {
-                return requests;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "timed out; the receiver saw {} requests", requests.len());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let requests = crate::helpers::eventually(within, async || self.requests(), |r| done(r)).await;
+        requests.unwrap_or_else(|r| panic!("timed out; the receiver saw {} requests", r.len()))
     }
 }
 
@@ -153,6 +147,7 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         status,
     });
     let delay = *shared.delay.lock().unwrap();
+    // timing: a receiver that takes this long to answer, as the test asked.
     tokio::time::sleep(delay).await;
     *shared.in_flight.lock().unwrap().entry(path).or_default() -= 1;
     let mut response = (StatusCode::from_u16(status).unwrap(), "answer from the test receiver").into_response();

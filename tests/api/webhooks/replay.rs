@@ -39,6 +39,7 @@ async fn replay_from_a_cursor_resends_exactly_the_requested_events(app: TestApp)
     assert_eq!(seqs(&all[4..]), [5, 6], "exactly the events after the cursor, in order");
     assert_eq!(all[4].id, first[2].id, "the same webhook-id as the first time");
     assert_eq!(all[4].body, first[2].body, "the same body as the first time");
+    // timing: a negative check; nothing else may arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.requests().len(), 6, "and nothing else");
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::receiver::Receiver;
 use super::support::{create_endpoint, deliveries, fast};
-use crate::helpers::spawn_replicas;
+use crate::helpers::{eventually, spawn_replicas};
 use crate::redis_server::shared;
 
 const EVENTS: i64 = 40;
@@ -40,13 +40,26 @@ async fn two_replicas_deliver_every_event_in_order_through_a_receiver_outage() {
             for i in 0..EVENTS as usize {
                 let body = replicas[i % 2].post_payment(&key, &patient, 1).await;
                 assert!(body.get("errors").is_none(), "{body}");
+                // timing: writes spread over the outage, so some land before, during and after it.
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The receiver goes once deliveries are flowing, and comes back once both endpoints
+    // have had attempts refused (the outage is on record).
+    receiver.wait_for(Duration::from_secs(10), |r| r.len() >= 2).await;
     receiver.stop();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = async || {
+        let mut refused = Vec::new();
+        for endpoint in &endpoints {
+            let list = deliveries(&replicas[0], &f.backoffice, endpoint).await;
+            let attempts = list.iter().flat_map(|d| d["attempts"].as_array().cloned().unwrap_or_default());
+            refused.push(attempts.filter(|a| a["statusCode"].is_null()).count());
+        }
+        refused
+    };
+    let noticed = eventually(Duration::from_secs(10), refused, |r| r.iter().all(|n| *n >= 2)).await;
+    assert!(noticed.is_ok(), "the outage is noticed on both endpoints: {noticed:?}");
     let during_outage = receiver.requests().len();
     receiver.restart().await;
     writer.await.unwrap();
@@ -59,6 +72,7 @@ async fn two_replicas_deliver_every_event_in_order_through_a_receiver_outage() {
             delivered("/a", r).len() >= expected.len() && delivered("/b", r).len() >= expected.len()
         })
         .await;
+    // timing: a negative check; nothing more may arrive once everything was delivered.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let requests_after = receiver.requests();
     assert_eq!(requests_after.len(), requests.len(), "nothing more after every event was delivered");

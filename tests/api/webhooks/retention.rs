@@ -3,8 +3,11 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+use clinicstream::clock::ManualClock;
 use clinicstream::config::RetentionArgs;
 use clinicstream::db::entities::webhook_attempt;
 use clinicstream::retention::prune;
@@ -38,7 +41,9 @@ async fn finished_deliveries_older_than_the_retention_are_pruned_pending_ones_ke
         d.len() == 4 && d[3]["attemptCount"].as_i64() >= Some(1)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The pruning round runs on a clock 1.1 s ahead: past the retention, without waiting.
+    let mut later = app.state().services.domain.clone();
+    later.clock = Arc::new(ManualClock::new(Utc::now() + chrono::Duration::milliseconds(1100)));
 
     let long = Duration::from_secs(10 * 365 * 86_400);
     let settings = RetentionArgs {
@@ -47,7 +52,7 @@ async fn finished_deliveries_older_than_the_retention_are_pruned_pending_ones_ke
         idempotency_retention: long,
         audit_retention: long,
     };
-    let pruned = prune(&app.state().services.domain, &settings).await.expect("a pruning round");
+    let pruned = prune(&later, &settings).await.expect("a pruning round");
     assert_eq!((pruned.deliveries, pruned.events), (3, 0));
     let left = deliveries(&app, &f.practice_admin, &endpoint).await;
     assert_eq!(left.len(), 1, "{left:#?}");

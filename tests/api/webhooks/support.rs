@@ -51,15 +51,8 @@ pub async fn wait_deliveries(
     within: Duration,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let list = deliveries(app, key, endpoint).await;
-        if done(&list) {
-            return list;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for deliveries: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let list = crate::helpers::eventually(within, async || deliveries(app, key, endpoint).await, |l| done(l)).await;
+    list.unwrap_or_else(|list| panic!("timed out waiting for deliveries: {list:#?}"))
 }
 
 /// Posts `n` one-cent payments as `key`.
