@@ -12,7 +12,8 @@
 # needs Postgres. BUS=redis puts a single replica on Redis too (to compare bus costs).
 # CLUSTER_NODES=host:port,… puts the servers on that Redis Cluster instead (sharded
 # pub/sub, REDIS_CLUSTER_NODES); bench/cluster.sh starts one.
-# SERVER_BIN picks another server build (default ./target/release/clinicstream).
+# SERVER_BIN picks another server build (default ./target/release/clinicstream), LOADGEN_BIN
+# another loadgen (default ./target/release/loadgen).
 # JWKS=path/to/jwks.json serves that key set on a free loopback port and starts the servers
 # trusting it (`--jwt-jwks-url`, audience `clinicstream`), so loadgen's
 # `--patient-token-key` sockets can sign in as patients (bench/identity.sh).
@@ -83,7 +84,7 @@ for run in $(seq 1 "$RUNS"); do
       sleep 0.1
     done
   done
-  ./target/release/loadgen "${targets[@]}" --admin-key "$ADMIN_KEY" \
+  "${LOADGEN_BIN:-./target/release/loadgen}" "${targets[@]}" --admin-key "$ADMIN_KEY" \
     --label "$label" "$@" | tee "$tmp/loadgen$run.txt"
   grep '^JSON ' "$tmp/loadgen$run.txt" | sed 's/^JSON //' >>"$out"
   stop_servers

@@ -59,6 +59,11 @@ pub fn registry(counters: &Counters, http: &HttpMetrics, bridges: &BridgeMetrics
         counters.shared_operations.clone(),
     );
     registry.register(
+        "shared_renderers",
+        "Executions rendering the shared operations' results (a practice's patients share one per document)",
+        counters.shared_renderers.clone(),
+    );
+    registry.register(
         "slow_consumers",
         "Connections closed because their client stopped reading",
         counters.slow_consumers.clone(),

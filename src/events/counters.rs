@@ -82,6 +82,9 @@ pub struct Counters {
     pub subscriptions: Family<TransportLabel, Gauge>,
     /// Distinct subscription operations the hubs run (each shared by its subscribers).
     pub shared_operations: Gauge,
+    /// The executions rendering them: one per operation, but one for all of a practice's
+    /// patients' operations of the same document.
+    pub shared_renderers: Gauge,
     /// Connections closed because their client stopped reading (websockets: 1013).
     pub slow_consumers: Counter,
     /// Executions of a shared operation: one per event and operation, whatever the
@@ -128,6 +131,7 @@ impl Default for Counters {
             delivery_latency: Histogram::new(exponential_buckets(0.00025, 2.0, 15)),
             subscriptions: Family::default(),
             shared_operations: Gauge::default(),
+            shared_renderers: Gauge::default(),
             shared_executions: Counter::default(),
             slow_consumers: Counter::default(),
             gap_fills: Counter::default(),

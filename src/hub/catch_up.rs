@@ -94,7 +94,7 @@ impl Operations {
     pub async fn page(&mut self, read: PageRead, cx: &HubContext<'_>) {
         let id = read.id;
         let Some(op) = self.by_id.get_mut(&id.operation) else { return };
-        let Operation { producer, lagging, .. } = op;
+        let Operation { producer, filter, lagging, .. } = op;
         let Some(lag) = lagging.get_mut(&id.subscriber) else { return };
         let practice_id = cx.practice_id;
         let events = match read.result {
@@ -135,13 +135,13 @@ impl Operations {
             if event.seq <= lag.last {
                 continue;
             }
-            if producer.filter.matches(&event) {
+            if filter.matches(&event) {
                 if !self.budget.spend(&cx.shared.services.limits, practice_id, 1).await {
                     held = true;
                     break;
                 }
                 let event = Arc::new(event);
-                let Some(json) = producer.render(&event).await else {
+                let Some(json) = producer.lock().await.render(&event).await else {
                     broken = true;
                     break;
                 };

@@ -188,7 +188,7 @@ impl Hubs {
             delivered: counters.delivered.get_or_create(&label).clone(),
             metered: metered.clone(),
         };
-        let install = SubscriptionInstall { prepared, subscriber, start: spec.start };
+        let install = SubscriptionInstall { prepared, filter: spec.filter, subscriber, start: spec.start };
         // A hub that retired just as we reached it drops the install: ask a new one.
         for _ in 0..3 {
             let hub = self.hub(&spec.practice_id);

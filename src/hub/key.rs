@@ -9,6 +9,7 @@ use async_graphql_value::Value;
 use std::collections::BTreeMap;
 
 use crate::auth::{Grant, Principal};
+use crate::vocab::Role;
 use crate::graphql::selected_operation;
 
 /// The part of a caller that results may depend on: what it is granted, never who it is
@@ -82,6 +83,23 @@ impl OperationKey {
     }
 }
 
+impl OperationKey {
+    /// The execution that renders this operation's results. An event renders from its
+    /// snapshot alone, the same for whoever may see it, so a practice's patients share one
+    /// execution of an operation, run in the practice's SUBSCRIBER scope; which events each
+    /// patient gets is their own operation's filter (the one their own start bound), never
+    /// this execution's.
+    pub fn rendering(&self) -> OperationKey {
+        let scope = match &self.scope.0 {
+            Grant::Patient { practice_id, .. } => {
+                Scope(Grant::Practice { practice_id: practice_id.clone(), role: Role::Subscriber })
+            }
+            _ => return self.clone(),
+        };
+        OperationKey { scope, ..self.clone() }
+    }
+}
+
 /// Variables as JSON with sorted names, leaving out `skip`.
 fn canonical(variables: &Variables, skip: Option<&str>) -> String {
     let sorted: BTreeMap<&str, String> = variables
@@ -134,7 +152,6 @@ mod tests {
         assert!(key("subscription {", serde_json::json!({})).is_none());
     }
 
-    use crate::vocab::Role;
 
     #[test]
     fn scopes_never_share() {
@@ -157,5 +174,15 @@ mod tests {
         let mut request = Request::new(q);
         assert_eq!(one, OperationKey::of(&mut request, patient("pat_1")));
         assert_ne!(one, subscriber);
+        // …while their results render in one execution, in the practice's SUBSCRIBER scope.
+        let mut request = Request::new(q);
+        let two = OperationKey::of(&mut request, patient("pat_2")).unwrap();
+        let one = one.unwrap();
+        assert_eq!(one.rendering(), two.rendering());
+        assert_eq!(one.rendering().scope, scoped);
+        let mut request = Request::new(q);
+        let staff = Scope(Grant::Practice { practice_id: "p".into(), role: Role::Backoffice });
+        let staff = OperationKey::of(&mut request, staff).unwrap();
+        assert_eq!(staff.rendering(), staff, "only patients' operations share a rendering");
     }
 }

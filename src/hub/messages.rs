@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use super::key::OperationKey;
 use super::producer::Prepared;
 use super::registrations::{LiveQuerySubscriber, Subscriber};
+use crate::events::FeedFilter;
 use crate::live::Reads;
 
 pub(super) enum HubCommand {
@@ -39,6 +40,8 @@ pub(super) struct RegistrationId {
 #[derive(Clone)]
 pub(super) struct SubscriptionInstall {
     pub prepared: Prepared,
+    /// The events the subscriber gets: what its own start bound, in its own scope.
+    pub filter: FeedFilter,
     pub subscriber: Subscriber,
     /// The last seq the subscriber has seen.
     pub start: i64,

@@ -1,5 +1,7 @@
-//! A practice hub's shared subscriptions: each distinct operation (one shared execution)
-//! and its subscribers, installed and removed, and what a new event sends them.
+//! A practice hub's shared subscriptions: each distinct operation and its subscribers,
+//! installed and removed, and what a new event sends them. An operation's results come
+//! from one shared execution (its producer), which a practice's patients' operations of
+//! the same document share among them (`OperationKey::rendering`).
 //!
 //! A subscriber is *caught up* or *lagging*. Caught-up ones get every matching event as
 //! it comes, rendered once per operation. A lagging one — replaying after its cursor,
@@ -12,30 +14,40 @@ use futures_util::stream::FuturesUnordered;
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Mutex;
 
 use super::budget::Budget;
 use super::key::OperationKey;
 use super::messages::{InstallAck, RegistrationId, SubscriptionInstall};
 use super::outbound::{Frame, Offer};
-use super::producer::Producer;
+use super::producer::{Prepared, Producer};
 use super::registrations::Subscriber;
 use super::shared::HubContext;
 use crate::error::AppResult;
-use crate::events::StoredEvent;
+use crate::events::{FeedFilter, StoredEvent};
 
 #[derive(Default)]
 pub(super) struct Operations {
     pub by_id: HashMap<u64, Operation>,
     pub by_key: HashMap<OperationKey, u64>,
+    /// The executions rendering the operations' results, by `OperationKey::rendering`.
+    pub producers: HashMap<OperationKey, SharedProducer>,
     /// The log reads of lagging subscribers under way.
     pub reads: FuturesUnordered<BoxFuture<'static, PageRead>>,
     /// Their share of `maxDeliveriesPerDay`.
     pub budget: Budget,
 }
 
+/// One execution, used by every operation that renders through it (the hub's one task
+/// takes the lock, so it is never contended).
+pub(super) type SharedProducer = Arc<Mutex<Producer>>;
+
 pub(super) struct Operation {
     pub key: OperationKey,
-    pub producer: Producer,
+    /// Which events its subscribers get: what the first one's own start bound (every
+    /// subscriber of one key binds the same).
+    pub filter: FeedFilter,
+    pub producer: SharedProducer,
     pub caught_up: IndexMap<u64, Subscriber>,
     pub lagging: HashMap<u64, Lagging>,
 }
@@ -75,13 +87,14 @@ impl Operations {
     ) {
         let operation = match self.by_key.get(&install.prepared.key) {
             Some(id) => *id,
-            None => match Producer::start(&cx.shared.schema, &install.prepared, cx.practice_id).await {
+            None => match self.producer(&install, cx).await {
                 Ok(producer) => {
                     let id = fresh.operation;
                     let key = install.prepared.key.clone();
                     self.by_key.insert(key.clone(), id);
-                    let operation = Operation { key, producer, caught_up: IndexMap::new(), lagging: HashMap::new() };
-                    self.by_id.insert(id, operation);
+                    let filter = install.filter.clone();
+                    let (caught_up, lagging) = (IndexMap::new(), HashMap::new());
+                    self.by_id.insert(id, Operation { key, filter, producer, caught_up, lagging });
                     cx.shared.services.counters.shared_operations.inc();
                     id
                 }
@@ -107,6 +120,21 @@ impl Operations {
         }
     }
 
+    /// The execution a new operation renders through: the one already running for its
+    /// rendering key, or a new one.
+    async fn producer(&mut self, install: &SubscriptionInstall, cx: &HubContext<'_>) -> Result<SharedProducer, String> {
+        let rendering = install.prepared.key.rendering();
+        if let Some(producer) = self.producers.get(&rendering) {
+            return Ok(producer.clone());
+        }
+        let prepared = Prepared { key: rendering.clone(), variables: install.prepared.variables.clone() };
+        let running = &cx.shared.services.counters.shared_renderers;
+        let producer = Producer::start(&cx.shared.schema, &prepared, cx.practice_id, running).await?;
+        let producer = Arc::new(Mutex::new(producer));
+        self.producers.insert(rendering, producer.clone());
+        Ok(producer)
+    }
+
     pub fn remove(&mut self, id: RegistrationId, cx: &HubContext<'_>) {
         let Some(op) = self.by_id.get_mut(&id.operation) else { return };
         if op.caught_up.swap_remove(&id.subscriber).is_none() {
@@ -120,6 +148,12 @@ impl Operations {
             && let Some(op) = self.by_id.remove(&operation)
         {
             self.by_key.remove(&op.key);
+            // Held by the map and this operation only: no other operation renders through it.
+            let rendering = op.key.rendering();
+            let last = self.producers.get(&rendering).is_some_and(|p| Arc::ptr_eq(p, &op.producer));
+            if last && Arc::strong_count(&op.producer) <= 2 {
+                self.producers.remove(&rendering);
+            }
             cx.shared.services.counters.shared_operations.dec();
         }
     }
@@ -132,7 +166,7 @@ impl Operations {
         let needed: usize = self
             .by_id
             .values()
-            .filter(|op| !op.caught_up.is_empty() && op.producer.filter.matches(event))
+            .filter(|op| !op.caught_up.is_empty() && op.filter.matches(event))
             .map(|op| op.caught_up.len())
             .sum();
         let limits = &cx.shared.services.limits;
@@ -147,10 +181,10 @@ impl Operations {
         let age = age as f64 / 1e6;
         let mut broken = Vec::new();
         for (id, op) in self.by_id.iter_mut() {
-            if op.caught_up.is_empty() || !op.producer.filter.matches(event) {
+            if op.caught_up.is_empty() || !op.filter.matches(event) {
                 continue;
             }
-            let Some(json) = op.producer.render(event).await else {
+            let Some(json) = op.producer.lock().await.render(event).await else {
                 broken.push(*id);
                 continue;
             };
@@ -191,6 +225,11 @@ impl Operations {
     pub(super) fn end(&mut self, operation: u64, cx: &HubContext<'_>) {
         let Some(op) = self.by_id.get_mut(&operation) else { return };
         tracing::warn!(practice_id = %cx.practice_id, "a shared subscription execution broke; ending it");
+        // New operations start an execution of their own; those still on it end as they meet it.
+        let rendering = op.key.rendering();
+        if self.producers.get(&rendering).is_some_and(|p| Arc::ptr_eq(p, &op.producer)) {
+            self.producers.remove(&rendering);
+        }
         let caught_up = op.caught_up.drain(..).map(|(_, subscriber)| subscriber);
         for subscriber in caught_up.chain(op.lagging.drain().map(|(_, lagging)| lagging.subscriber)) {
             subscriber.outbound.push(Frame::Complete { tag: subscriber.tag });

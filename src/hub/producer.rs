@@ -12,7 +12,8 @@ use tokio::time::timeout;
 
 use super::key::OperationKey;
 use crate::auth::Auth;
-use crate::events::{FeedFilter, StoredEvent};
+use crate::events::{GaugeGuard, StoredEvent};
+use prometheus_client::metrics::gauge::Gauge;
 use crate::graphql::AppSchema;
 use crate::graphql::shared_feed::Source;
 
@@ -30,7 +31,7 @@ pub struct Prepared {
 }
 
 pub struct Producer {
-    pub filter: FeedFilter,
+    _running: GaugeGuard,
     source: Source,
     results: BoxStream<'static, Response>,
     recent: VecDeque<(i64, Arc<str>)>,
@@ -40,7 +41,12 @@ impl Producer {
     /// Starts the execution and waits for its field to say what it reads. Err when it
     /// does not (the field refused the shared scope, or is not one the hub can feed):
     /// its subscribers then run on their own.
-    pub async fn start(schema: &AppSchema, prepared: &Prepared, practice_id: &str) -> Result<Self, String> {
+    pub async fn start(
+        schema: &AppSchema,
+        prepared: &Prepared,
+        practice_id: &str,
+        running: &Gauge,
+    ) -> Result<Self, String> {
         let (source, bound) = Source::new();
         let key = &prepared.key;
         let mut request = Request::new(key.query.clone())
@@ -58,11 +64,11 @@ impl Producer {
                 None => "the shared execution ended at once".to_string(),
             }),
         };
-        let (bound_practice, filter) = started?;
+        let (bound_practice, _) = started?;
         if bound_practice != practice_id {
             return Err("the shared execution reads another practice".to_string());
         }
-        Ok(Self { filter, source, results, recent: VecDeque::with_capacity(4) })
+        Ok(Self { _running: GaugeGuard::hold(running.clone()), source, results, recent: VecDeque::with_capacity(4) })
     }
 
     /// The operation's result for `event`, serialised; None if the execution broke.

@@ -132,6 +132,7 @@ async fn a_patients_sockets_share_one_execution_and_two_patients_never_do(backen
     let counters = &app.state().services.domain.counters;
     assert!(until(Duration::from_secs(10), || subscriptions(app, StreamTransport::Websocket) == 3).await);
     assert_eq!(counters.shared_operations.get(), 2, "one operation per patient");
+    assert_eq!(counters.shared_renderers.get(), 1, "both patients' results rendered by one execution");
     pay(&w, &a.patient).await;
     for client in &mut sockets[..2] {
         assert_eq!(event_of(&client.next_data("e").await["data"]).2, a.patient);
@@ -144,6 +145,8 @@ async fn a_patients_sockets_share_one_execution_and_two_patients_never_do(backen
         assert!(client.recv_within(QUIET).await.is_none(), "Otto's payment never reaches Ann");
     }
     assert_eq!(counters.shared_executions.get(), 2, "Otto's operation ran once; Ann's did not run for it");
+    drop(sockets);
+    assert!(until(Duration::from_secs(10), || counters.shared_renderers.get() == 0).await, "the execution ends with them");
 }
 
 async fn status(w: &World, appointment: &str) -> Value {
