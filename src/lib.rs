@@ -22,7 +22,8 @@
 //! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
 //!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
 //!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
-//!   (`http::multipart`), both held open by `http::streamed`; the origin check and CORS
+//!   (`http::multipart`), both held open by `http::streamed`; long polling of a practice's
+//!   log (`http::polling`, waiting in `domain::event_poll`); the origin check and CORS
 //!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard and the
 //!   operator console at `/console`, built from `web/`), health and `/metrics`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one

@@ -6,6 +6,7 @@ mod appointment_reads;
 pub mod appointments;
 pub mod billing;
 pub mod event_log;
+pub mod event_poll;
 pub mod idempotency;
 mod ids;
 mod owners;

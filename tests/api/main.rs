@@ -39,6 +39,7 @@ mod isolation;
 mod layers;
 mod limits;
 mod live;
+mod long_polling;
 mod money_bounds;
 mod multipart;
 mod oidc_provider;
