@@ -52,7 +52,9 @@ pub async fn poll(s: &Services, who: &Principal, poll: Poll<'_>, stop: impl Futu
     let cursor = poll.after.map(|c| Cursor::decode_for(c, practice_id)).transpose()?;
     // Subscribed before the log is read: whatever commits after the read is announced.
     let mut bus = s.bus.subscribe(practice_id).await;
-    let after = start_seq(&s.db, practice_id, cursor).await?;
+    // The reads are boxed: their (large) futures would otherwise sit in every waiting
+    // poll's state for as long as it waits.
+    let after = Box::pin(start_seq(&s.db, practice_id, cursor)).await?;
     let next = match poll.after {
         Some(given) => given.to_string(),
         None => Cursor { practice_id: practice_id.to_string(), seq: after }.encode(),
@@ -62,7 +64,7 @@ pub async fn poll(s: &Services, who: &Principal, poll: Poll<'_>, stop: impl Futu
     let deadline = Instant::now() + poll.wait;
     tokio::pin!(stop);
     loop {
-        let events = event_log::visible(s, who, practice_id, after, poll.types.as_deref(), poll.limit).await?;
+        let events = Box::pin(event_log::visible(s, who, practice_id, after, poll.types.as_deref(), poll.limit)).await?;
         if let Some(last) = events.last() {
             let next = last.cursor();
             return Ok(Polled { events, next, ended: Ended::Events });

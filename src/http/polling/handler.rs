@@ -31,18 +31,20 @@ pub async fn get(
         Ok(params) => params,
         Err(message) => return refused(&AppError::BadInput(message)),
     };
-    let auth = match resolve(&state.services.domain, authorization(&headers).as_deref()).await {
+    // Every step before and after the wait is boxed, so a waiting request holds only the
+    // wait's own state (measured: a poll waits in about what an SSE stream holds).
+    let auth = match Box::pin(resolve(&state.services.domain, authorization(&headers).as_deref())).await {
         Ok(auth) => auth,
         Err(denied) => return denied.into_response(),
     };
     let Some(principal) = auth.0 else { return refused(&AppError::Unauthenticated) };
-    if state.services.domain.limits.allow(&principal.limit_key()).await.is_err() {
+    if Box::pin(state.services.domain.limits.allow(&principal.limit_key())).await.is_err() {
         let mut response =
             error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests for this API key; slow down");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     }
-    let slots = match quota_slots(&state, &principal, false).await {
+    let slots = match Box::pin(quota_slots(&state, &principal, false)).await {
         Ok(slots) => slots,
         Err(over_quota) => return over_quota,
     };
@@ -59,7 +61,7 @@ pub async fn get(
         return refused_with(&AppError::Unauthenticated, &format!("the API key is no longer valid ({reason})"));
     }
     match polled {
-        Ok(polled) => answer(&state, &principal, &practice_id, &params, polled).await,
+        Ok(polled) => Box::pin(answer(&state, &principal, &practice_id, &params, polled)).await,
         Err(err) => refused(&err),
     }
 }
