@@ -91,8 +91,9 @@ pub async fn document() -> Value {
         .map(|t| json!({ "$ref": format!("#/channels/practiceEvents/messages/{}", t.as_str()) }))
         .collect();
     let event_objects: BTreeSet<&str> = EventType::ALL.iter().map(|t| event_object(*t)).collect();
-    let event_objects =
+    let event_objects: Vec<Value> =
         event_objects.into_iter().map(|o| json!({ "$ref": format!("#/components/schemas/{o}") })).collect();
+    messages.insert("websubDistribution".into(), websub_distribution(&event_objects));
     messages.insert("longPollAnswer".into(), long_poll_answer(event_objects));
     json!({
         "asyncapi": "3.0.0",
@@ -128,6 +129,12 @@ pub async fn document() -> Value {
                 "description": "POSTed to each endpoint registered with `createWebhookEndpoint`, per endpoint in seq order, retried on a Standard Webhooks schedule; 2xx acknowledges.",
                 "messages": webhook_channel_messages
             },
+            "websub": {
+                "address": null,
+                "title": "WebSub content distribution",
+                "description": "POSTed to each verified callback subscribed at POST /websub (W3C WebSub) to a topic `<base>/practices/{practiceId}/events[?types=A,B]`, in seq order, with the webhooks' retries.",
+                "messages": { "websubDistribution": { "$ref": "#/components/messages/websubDistribution" } }
+            },
             "longPolling": {
                 "address": "/practices/{practiceId}/events",
                 "title": "Long polling of a practice's events",
@@ -150,6 +157,12 @@ pub async fn document() -> Value {
                 "channel": { "$ref": "#/channels/webhooks" },
                 "messages": webhook_operation_messages
             },
+            "sendWebSub": {
+                "action": "send",
+                "title": "Distribute a practice's events to WebSub subscribers",
+                "channel": { "$ref": "#/channels/websub" },
+                "messages": [{ "$ref": "#/channels/websub/messages/websubDistribution" }]
+            },
             "receiveByLongPolling": {
                 "action": "receive",
                 "title": "Poll a practice's events, looping `after=next`",
@@ -158,6 +171,24 @@ pub async fn document() -> Value {
             }
         },
         "components": { "schemas": schemas, "messages": messages }
+    })
+}
+
+/// A WebSub distribution: one event's `data`, with the hub's headers.
+fn websub_distribution(event_objects: &[Value]) -> Value {
+    json!({
+        "name": "websubDistribution",
+        "title": "websub distribution",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "required": ["Link"],
+            "properties": {
+                "Link": { "type": "string", "description": "`<hub>; rel=\"hub\", <topic>; rel=\"self\"`." },
+                "X-Hub-Signature": { "type": "string", "description": "`sha256=<hex HMAC-SHA256(hub.secret, body)>`, when the subscriber gave a secret." }
+            }
+        },
+        "payload": { "anyOf": event_objects }
     })
 }
 

@@ -23,6 +23,9 @@ pub struct Poll<'a> {
     pub types: Option<Vec<EventType>>,
     pub limit: u64,
     pub wait: Duration,
+    /// With no cursor: the last `limit` events of the log rather than none (a topic's
+    /// representation).
+    pub recent: bool,
 }
 
 /// Why a poll answered.
@@ -54,17 +57,19 @@ pub async fn poll(s: &Services, who: &Principal, poll: Poll<'_>, stop: impl Futu
     let mut bus = s.bus.subscribe(practice_id).await;
     // The reads are boxed: their (large) futures would otherwise sit in every waiting
     // poll's state for as long as it waits.
-    let after = Box::pin(start_seq(&s.db, practice_id, cursor)).await?;
+    let head = Box::pin(start_seq(&s.db, practice_id, cursor)).await?;
+    let after = if poll.recent && poll.after.is_none() { (head - poll.limit as i64).max(0) } else { head };
     let next = match poll.after {
         Some(given) => given.to_string(),
-        None => Cursor { practice_id: practice_id.to_string(), seq: after }.encode(),
+        None => Cursor { practice_id: practice_id.to_string(), seq: head }.encode(),
     };
     let wanted =
         FeedFilter { types: poll.types.clone(), provider_id: None, patient_id: who.patient_id().map(str::to_string) };
     let deadline = Instant::now() + poll.wait;
     tokio::pin!(stop);
     loop {
-        let events = Box::pin(event_log::visible(s, who, practice_id, after, poll.types.as_deref(), poll.limit)).await?;
+        let events =
+            Box::pin(event_log::visible(s, who, practice_id, after, poll.types.as_deref(), poll.limit)).await?;
         if let Some(last) = events.last() {
             let next = last.cursor();
             return Ok(Polled { events, next, ended: Ended::Events });

@@ -17,6 +17,7 @@ mod signin;
 mod sse;
 mod streamed;
 pub(crate) mod subscriptions;
+mod websub;
 mod ws;
 
 pub use router::router;

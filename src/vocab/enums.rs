@@ -99,6 +99,7 @@ contract_enum!(
         Webhook => "WEBHOOK",
         Bridge => "BRIDGE",
         LongPolling => "LONG_POLLING",
+        Websub => "WEBSUB",
     }
 );
 

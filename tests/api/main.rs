@@ -60,4 +60,5 @@ mod subscriptions;
 mod usage_audit;
 mod web_assets;
 mod webhooks;
+mod websub;
 mod ws_hostile;

@@ -74,6 +74,7 @@ pub enum Transport {
     Webhook,
     Bridge,
     LongPolling,
+    Websub,
 }
 
 /// What an audit entry records: a read, a change, a subscription (or live query)

@@ -60,10 +60,38 @@ pub async fn get(
     if let Some(reason) = revoked {
         return refused_with(&AppError::Unauthenticated, &format!("the API key is no longer valid ({reason})"));
     }
-    match polled {
+    let mut response = match polled {
         Ok(polled) => Box::pin(answer(&state, &principal, &practice_id, &params, polled)).await,
-        Err(err) => refused(&err),
+        Err(err) => return refused(&err),
+    };
+    // The URL is a WebSub topic: name the hub and the topic itself.
+    let base = base_url(&state, &headers);
+    let types = params.types.as_ref().map(|t| t.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","));
+    let topic = match types {
+        Some(types) => format!("{base}/practices/{practice_id}/events?types={types}"),
+        None => format!("{base}/practices/{practice_id}/events"),
+    };
+    if let Ok(link) = HeaderValue::from_str(&format!("<{base}/websub>; rel=\"hub\", <{topic}>; rel=\"self\"")) {
+        response.headers_mut().insert(header::LINK, link);
     }
+    response
+}
+
+/// The public base URL: `WEBSUB_PUBLIC_URL`, or `http://` and the request's `Host`.
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(base) = &state.config.webhooks.websub_public_url {
+        return base.trim_end_matches('/').to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `429 RATE_LIMITED`, as every HTTP door answers it.
+pub(crate) fn rate_limited() -> Response {
+    let mut response =
+        error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests for this API key; slow down");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn poll<'a>(practice_id: &'a str, params: &'a Params) -> Poll<'a> {
@@ -73,6 +101,7 @@ fn poll<'a>(practice_id: &'a str, params: &'a Params) -> Poll<'a> {
         types: params.types.clone(),
         limit: params.limit,
         wait: params.wait,
+        recent: params.recent,
     }
 }
 
@@ -131,7 +160,7 @@ fn metered(state: &AppState, who: &Principal, practice_id: &str, params: &Params
 }
 
 /// An error as every HTTP door answers it: a status and a GraphQL-style error body.
-pub(super) fn refused(err: &AppError) -> Response {
+pub(crate) fn refused(err: &AppError) -> Response {
     refused_with(err, &err.to_string())
 }
 

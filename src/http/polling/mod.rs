@@ -6,3 +6,4 @@ mod handler;
 mod params;
 
 pub use handler::get;
+pub(super) use handler::{base_url, rate_limited, refused};

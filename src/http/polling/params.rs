@@ -24,6 +24,9 @@ pub(crate) struct Params {
     pub limit: u64,
     pub wait: Duration,
     pub types: Option<Vec<EventType>>,
+    /// Neither `after` nor `wait` given: the topic's representation — its recent events
+    /// (the last `limit` of the log), at once.
+    pub recent: bool,
 }
 
 /// Reads the query string (None: no `?`). The error is the client's message.
@@ -53,13 +56,15 @@ pub(crate) fn parse(query: Option<&str>) -> Result<Params, String> {
         })?,
     };
     let wait = match wait {
-        None => DEFAULT_WAIT_SECS,
-        Some(text) => whole(&text).filter(|n| *n <= MAX_WAIT_SECS).ok_or_else(|| {
+        None => None,
+        Some(text) => Some(whole(&text).filter(|n| *n <= MAX_WAIT_SECS).ok_or_else(|| {
             format!("`wait` must be a whole number of seconds from 0 to {MAX_WAIT_SECS}, not `{}`", printable(&text))
-        })?,
+        })?),
     };
     let types = types.map(|text| event_types(&text)).transpose()?;
-    Ok(Params { after, limit, wait: Duration::from_secs(wait), types })
+    let recent = after.is_none() && wait.is_none();
+    let wait = if recent { 0 } else { wait.unwrap_or(DEFAULT_WAIT_SECS) };
+    Ok(Params { after, limit, wait: Duration::from_secs(wait), types, recent })
 }
 
 /// `A,B` as event types, each once.
@@ -101,8 +106,11 @@ mod tests {
     #[test]
     fn defaults_apply_when_nothing_is_given() {
         let params = parse(None).unwrap();
-        assert_eq!(params, Params { after: None, limit: 100, wait: Duration::from_secs(20), types: None });
-        assert_eq!(parse(Some("after=")).unwrap().after, None, "an empty cursor is none");
+        let recent = Params { after: None, limit: 100, wait: Duration::ZERO, types: None, recent: true };
+        assert_eq!(params, recent, "no cursor and no wait: the recent events, at once");
+        let params = parse(Some("after=abc")).unwrap();
+        assert_eq!((params.wait, params.recent), (Duration::from_secs(20), false));
+        assert_eq!(parse(Some("after=&wait=1")).unwrap().after, None, "an empty cursor is none");
     }
 
     #[test]
