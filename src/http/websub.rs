@@ -57,7 +57,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             Err(err) => return refused(&err),
         }
         let quota = state.services.domain.limits.quota(&practice_id).await;
-        match websub::count(db, &practice_id).await.and_then(|n| Limits::check_webhook_endpoints(&quota, n)) {
+        match websub::count_others(db, &intent).await.and_then(|n| Limits::check_webhook_endpoints(&quota, n)) {
             Ok(()) => {}
             Err(err) => return refused(&err),
         }

@@ -196,8 +196,14 @@ pub async fn spawn_app_on(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> Test
 
 /// Boots one replica over `db` (which others may share) with `clock` and a bus of its own.
 pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
+    spawn_replica_with(db, clock, |_| {}).await
+}
+
+/// `spawn_replica` with `adjust` applied to its settings.
+pub async fn spawn_replica_with(db: &TestDb, clock: SharedClock, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&db.url);
     config.db.db_max_connections = 5;
+    adjust(&mut config);
     let conn = clinicstream::db::connect(&config.db).await.expect("database connects");
     let bus = Arc::new(MemoryBus::new(config.bus.bus_capacity));
     let app = App::build_with(config, conn, bus, clock).await.expect("app builds");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clinicstream::db::entities::webhook_endpoint;
 
-use crate::helpers::{Backend, TestApp, spawn_app_with, until};
+use crate::helpers::{Backend, TestApp, fresh_db, spawn_app_with, spawn_replica_with, until};
 use crate::webhooks::support::fast;
 
 const SECRET: &str = "a subscriber's secret";
@@ -189,7 +189,8 @@ async fn a_subscriber_verifies_receives_signed_events_in_order_renews_and_unsubs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_refuses_bad_requests_private_callbacks_and_other_practices_storing_nothing() {
     // Private destinations are not allowed here (the default).
-    let Some(app) = spawn_app_with(Backend::Sqlite, |_| {}).await else { return };
+    let issuer = crate::identity::issuer::TestIssuer::start().await;
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| issuer.configure(c)).await else { return };
     let f = app.fixture().await;
     let other = app.fixture().await;
     let topic = app.url(&format!("/practices/{}/events", f.practice));
@@ -231,9 +232,56 @@ async fn the_hub_refuses_bad_requests_private_callbacks_and_other_practices_stor
         assert_eq!(status, expected, "{form:?}: {body}");
     }
     assert_eq!(post(sub(&topic, "https://example.com/cb", "600"), None).await.0, 401, "no key");
+    let patient = Some(issuer.patient(&f.practice, &f.patient));
+    let (status, body) = post(sub(&topic, "https://example.com/cb", "600"), patient).await;
+    assert_eq!(status, 403, "a patient's token would get every patient's events: {body}");
     let raw = app.http().post(app.url("/websub")).bearer_auth(&f.subscriber).body("{}").send().await.unwrap();
     assert_eq!(raw.status(), 415, "JSON is not the hub's format");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(subscriptions(&app).await.is_empty(), "nothing stored");
     assert!(seen.lock().unwrap().verifications.is_empty(), "nothing sent to a refused callback");
+}
+
+async fn subscribe_and_wait(app: &TestApp, key: &str, form: &[(&str, &str)], seen: &Arc<Mutex<Seen>>) {
+    let before = seen.lock().unwrap().verifications.len();
+    assert_eq!(hub(app, Some(key), form).await.0, 202);
+    assert!(until(Duration::from_secs(10), || seen.lock().unwrap().verifications.len() > before).await);
+    for _ in 0..100 {
+        if !subscriptions(app).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the subscription was not stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_survives_a_restart_and_ends_with_its_lease() {
+    let Some(db) = fresh_db(Backend::Sqlite).await else { return };
+    let clock = Arc::new(clinicstream::clock::ManualClock::new(chrono::Utc::now()));
+    let first = spawn_replica_with(&db, clock.clone(), fast).await;
+    let f = first.fixture().await;
+    let (callbacks, seen, _) = subscriber().await;
+    let (topic, callback) = (first.url(&format!("/practices/{}/events", f.practice)), format!("{callbacks}/cb"));
+    let form = [
+        ("hub.mode", "subscribe"),
+        ("hub.topic", topic.as_str()),
+        ("hub.callback", callback.as_str()),
+        ("hub.lease_seconds", "60"),
+        ("hub.secret", SECRET),
+    ];
+    subscribe_and_wait(&first, &f.subscriber, &form, &seen).await;
+    first.stop().await;
+
+    // Another server process over the same database delivers it.
+    let second = spawn_replica_with(&db, clock.clone(), fast).await;
+    second.post_payment(&f.backoffice, &f.patient, 100).await;
+    assert!(until(Duration::from_secs(15), || seen.lock().unwrap().distributions.len() == 1).await, "delivered");
+    assert_eq!(seen.lock().unwrap().distributions[0].0, 2);
+
+    // Past the lease, nothing more is sent.
+    clock.advance(chrono::Duration::seconds(61));
+    second.post_payment(&f.backoffice, &f.patient, 100).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(seen.lock().unwrap().distributions.len(), 1, "the lease ended");
 }

@@ -13,4 +13,4 @@ mod verify;
 
 pub use content::distribution_headers;
 pub use request::{DEFAULT_LEASE_SECONDS, Intent, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, Mode, Topic, parse_request};
-pub use store::{count, verify_and_apply};
+pub use store::{count_others, verify_and_apply};

@@ -80,8 +80,17 @@ pub async fn verify_and_apply(
     Ok(true)
 }
 
-/// How many endpoints and subscriptions the practice has (for `maxWebhookEndpoints`).
-pub async fn count(db: &DatabaseConnection, practice_id: &str) -> AppResult<u64> {
-    let rows = webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::PracticeId.eq(practice_id));
-    Ok(rows.count(db).await?)
+/// How many endpoints and subscriptions the practice has besides `intent`'s own (for
+/// `maxWebhookEndpoints`: renewing a subscription takes no new place).
+pub async fn count_others(db: &DatabaseConnection, intent: &Intent) -> AppResult<u64> {
+    let rows =
+        webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::PracticeId.eq(&intent.topic.practice_id));
+    let all = rows.count(db).await?;
+    let own = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Protocol.eq(webhook_endpoint::WEBSUB))
+        .filter(webhook_endpoint::Column::Url.eq(&intent.callback))
+        .filter(webhook_endpoint::Column::Topic.eq(&intent.topic.url))
+        .count(db)
+        .await?;
+    Ok(all - own.min(all))
 }
