@@ -90,6 +90,11 @@ pub async fn document() -> Value {
         .iter()
         .map(|t| json!({ "$ref": format!("#/channels/practiceEvents/messages/{}", t.as_str()) }))
         .collect();
+    let event_objects: BTreeSet<&str> = EventType::ALL.iter().map(|t| event_object(*t)).collect();
+    let event_objects: Vec<Value> =
+        event_objects.into_iter().map(|o| json!({ "$ref": format!("#/components/schemas/{o}") })).collect();
+    messages.insert("websubDistribution".into(), websub_distribution(&event_objects));
+    messages.insert("longPollAnswer".into(), long_poll_answer(event_objects));
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -103,6 +108,11 @@ pub async fn document() -> Value {
                 "protocol": "ws",
                 "pathname": "/graphql",
                 "description": "GraphQL over WebSocket: subprotocols graphql-transport-ws and graphql-ws. Authenticate in connection_init: {\"authorization\": \"Bearer <key>\"}."
+            },
+            "http": {
+                "host": "127.0.0.1:8080",
+                "protocol": "http",
+                "description": "Plain HTTP: long polling. Authenticate with Authorization: Bearer <key or access token>."
             }
         },
         "channels": {
@@ -118,6 +128,20 @@ pub async fn document() -> Value {
                 "title": "Webhook deliveries",
                 "description": "POSTed to each endpoint registered with `createWebhookEndpoint`, per endpoint in seq order, retried on a Standard Webhooks schedule; 2xx acknowledges.",
                 "messages": webhook_channel_messages
+            },
+            "websub": {
+                "address": null,
+                "title": "WebSub content distribution",
+                "description": "POSTed to each verified callback subscribed at POST /websub (W3C WebSub) to a topic `<base>/practices/{practiceId}/events[?types=A,B]`, in seq order, with the webhooks' retries.",
+                "messages": { "websubDistribution": { "$ref": "#/components/messages/websubDistribution" } }
+            },
+            "longPolling": {
+                "address": "/practices/{practiceId}/events",
+                "title": "Long polling of a practice's events",
+                "description": "GET with `after=<cursor>` (none: from now), `limit` (1-500, default 100), `wait` (0-60 s, default 20) and `types=A,B`. Answers as soon as events after the cursor exist, or with none and the same `next` after `wait`. An expired cursor is 410 CURSOR_EXPIRED.",
+                "parameters": { "practiceId": { "description": "The practice whose log is read." } },
+                "servers": [{ "$ref": "#/servers/http" }],
+                "messages": { "longPollAnswer": { "$ref": "#/components/messages/longPollAnswer" } }
             }
         },
         "operations": {
@@ -132,9 +156,56 @@ pub async fn document() -> Value {
                 "title": "Deliver a practice's events to its webhook endpoints",
                 "channel": { "$ref": "#/channels/webhooks" },
                 "messages": webhook_operation_messages
+            },
+            "sendWebSub": {
+                "action": "send",
+                "title": "Distribute a practice's events to WebSub subscribers",
+                "channel": { "$ref": "#/channels/websub" },
+                "messages": [{ "$ref": "#/channels/websub/messages/websubDistribution" }]
+            },
+            "receiveByLongPolling": {
+                "action": "receive",
+                "title": "Poll a practice's events, looping `after=next`",
+                "channel": { "$ref": "#/channels/longPolling" },
+                "messages": [{ "$ref": "#/channels/longPolling/messages/longPollAnswer" }]
             }
         },
         "components": { "schemas": schemas, "messages": messages }
+    })
+}
+
+/// A WebSub distribution: one event's `data`, with the hub's headers.
+fn websub_distribution(event_objects: &[Value]) -> Value {
+    json!({
+        "name": "websubDistribution",
+        "title": "websub distribution",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "required": ["Link"],
+            "properties": {
+                "Link": { "type": "string", "description": "`<hub>; rel=\"hub\", <topic>; rel=\"self\"`." },
+                "X-Hub-Signature": { "type": "string", "description": "`sha256=<hex HMAC-SHA256(hub.secret, body)>`, when the subscriber gave a secret." }
+            }
+        },
+        "payload": { "anyOf": event_objects }
+    })
+}
+
+/// A long poll's answer: the events (each the webhook body's `data`) and where to go on.
+fn long_poll_answer(event_objects: Vec<Value>) -> Value {
+    json!({
+        "name": "longPollAnswer",
+        "title": "long poll answer",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "required": ["events", "next"],
+            "properties": {
+                "events": { "type": "array", "items": { "anyOf": event_objects } },
+                "next": { "type": "string", "description": "The cursor to poll after next: the last event's, or the one given when there are none." }
+            }
+        }
     })
 }
 

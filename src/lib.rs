@@ -22,7 +22,9 @@
 //! - `http`: the router; GraphQL over HTTP (`http::graphql`, with batched POSTs),
 //!   websockets (graphql-transport-ws and the legacy graphql-ws), GraphQL over SSE
 //!   (`http::sse`, resumable by `Last-Event-ID`) and Apollo's multipart subscriptions
-//!   (`http::multipart`), both held open by `http::streamed`; the origin check and CORS
+//!   (`http::multipart`), both held open by `http::streamed`; long polling of a practice's
+//!   log (`http::polling`, waiting in `domain::event_poll`) and the WebSub hub's door
+//!   (`http::websub`); the origin check and CORS
 //!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard and the
 //!   operator console at `/console`, built from `web/`), health and `/metrics`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
@@ -82,7 +84,9 @@
 //!   which door; subscriptions' starts, stops and per-patient delivery counts; appended
 //!   in batches by the same flusher, pruned past `AUDIT_RETENTION`.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
-//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries.
+//!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries;
+//!   `webhooks::websub` is the WebSub hub, whose verified subscriptions are endpoints of
+//!   protocol `WEBSUB` delivered by the same machinery.
 //! - [`bridges`]: the log into brokers as CloudEvents 1.0 — NATS JetStream, RabbitMQ and
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the

@@ -12,6 +12,7 @@ mod m20261211_000018_bridges;
 mod m20261212_000019_quotas;
 mod m20261212_000020_usage_audit;
 mod m20261213_000021_audit_subject;
+mod m20261214_000022_websub;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000019_quotas::Migration),
             Box::new(m20261212_000020_usage_audit::Migration),
             Box::new(m20261213_000021_audit_subject::Migration),
+            Box::new(m20261214_000022_websub::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! Reading a practice's event log page by page (the `events` query).
+//! Reading a practice's event log page by page (the `events` query), and what a caller
+//! may see of it (`visible`, which long polling reads too).
 
 use std::sync::Arc;
 
@@ -30,10 +31,22 @@ pub async fn page(
             0
         }
     };
-    // A patient's log holds the events about them; its cursors stay the practice's.
-    let rows = match who.patient_id() {
-        Some(own) => log::read_about(&s.db, practice_id, after_seq, types, own, limit + 1).await?,
-        None => log::read_range(&s.db, practice_id, after_seq, None, types, limit + 1).await?,
-    };
+    let rows = visible(s, who, practice_id, after_seq, types, limit + 1).await?;
     Ok(Page::from_rows(rows, limit, after.is_some(), |e| (e.cursor(), Arc::new(e))))
+}
+
+/// At most `limit` of the events after `after_seq` that `who` may see, in seq order. A
+/// patient's log holds the events about them; its cursors stay the practice's.
+pub(crate) async fn visible(
+    s: &Services,
+    who: &Principal,
+    practice_id: &str,
+    after_seq: i64,
+    types: Option<&[EventType]>,
+    limit: u64,
+) -> AppResult<Vec<StoredEvent>> {
+    match who.patient_id() {
+        Some(own) => log::read_about(&s.db, practice_id, after_seq, types, own, limit).await,
+        None => log::read_range(&s.db, practice_id, after_seq, None, types, limit).await,
+    }
 }

@@ -7,6 +7,7 @@ pub mod appointments;
 pub mod billing;
 mod credentials;
 pub mod event_log;
+pub mod event_poll;
 pub mod idempotency;
 mod ids;
 pub mod lookup;

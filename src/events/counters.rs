@@ -16,6 +16,8 @@ pub enum StreamTransport {
     Websocket,
     Sse,
     Multipart,
+    /// `GET /practices/<id>/events?wait=`: a request held until an event arrives.
+    LongPolling,
 }
 
 impl StreamTransport {
@@ -24,6 +26,7 @@ impl StreamTransport {
             StreamTransport::Websocket => "websocket",
             StreamTransport::Sse => "sse",
             StreamTransport::Multipart => "http",
+            StreamTransport::LongPolling => "long_polling",
         }
     }
 }

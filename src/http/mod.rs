@@ -1,5 +1,6 @@
 //! The HTTP edge: the router, GraphQL over HTTP, websockets and SSE, the browser assets
-//! (GraphiQL, the dashboard), the pages' sign-in settings and health.
+//! (GraphiQL, the dashboard), the pages' sign-in settings, health, and long polling of a
+//! practice's log.
 
 mod assets;
 mod auth;
@@ -10,11 +11,13 @@ mod logout;
 pub mod metrics;
 mod multipart;
 mod params;
+mod polling;
 mod router;
 mod signin;
 mod sse;
 mod streamed;
 pub(crate) mod subscriptions;
+mod websub;
 mod ws;
 
 pub use router::router;

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{assets, cors, graphql, health, logout, metrics, signin, sse};
+use super::{assets, cors, graphql, health, logout, metrics, polling, signin, sse, websub};
 use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
@@ -29,6 +29,7 @@ fn api(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/stream", get(sse::get).post(sse::post))
+        .route("/practices/{practice_id}/events", get(polling::get))
         .layer(origins.layer())
         .layer(axum::middleware::from_fn_with_state(origins, cors::guard))
 }
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/asyncapi.json", get(asyncapi))
         .route("/oidc/backchannel-logout", post(logout::backchannel))
+        .route("/websub", post(websub::post))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

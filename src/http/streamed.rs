@@ -134,6 +134,29 @@ pub(crate) enum Step<T> {
     End(End),
 }
 
+/// What keeps a held request counted and known: its connection gauge, a task-tracker
+/// token, its credentials in the connection registry (so revoking its key ends it), its
+/// practice's usage connection and its quota slots. Dropping it lets go of all of them.
+pub(crate) struct Held {
+    _guards: (GaugeGuard, tokio_util::task::task_tracker::TaskTrackerToken, Option<crate::usage::Held>, QuotaSlots),
+    _credentials: Arc<crate::auth::Credentials>,
+    /// Resolves, with the reason, when the key is revoked or expires.
+    pub(crate) revoked: futures_util::future::BoxFuture<'static, (u16, String)>,
+}
+
+/// Holds a request of `principal` open under the connection registry, counted under `transport`.
+pub(crate) fn held(state: &AppState, transport: StreamTransport, principal: Principal, slots: QuotaSlots) -> Held {
+    let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
+    // A held request is a connection of its practice, for usage's peak connections.
+    let metered = principal.practice_id().map(|practice| {
+        state.services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref()))
+    });
+    let credentials = state.services.domain.sessions.open(principal);
+    let revoked = credentials.closed();
+    let guards = (GaugeGuard::hold(connection), state.tracker.token(), metered, slots);
+    Held { _guards: guards, _credentials: credentials, revoked }
+}
+
 /// Holds `results` open under the connection registry as `principal`'s, counted under
 /// `transport` and on the app's task tracker, until they end, the key stops being valid
 /// or the server drains.
@@ -144,17 +167,12 @@ pub(crate) fn hold<T: Send + 'static>(
     slots: QuotaSlots,
     mut results: BoxStream<'static, T>,
 ) -> BoxStream<'static, Step<T>> {
-    let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
-    // A stream is a connection of its practice, for usage's peak connections.
-    let metered = principal.practice_id().map(|practice| {
-        state.services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref()))
-    });
-    let credentials = state.services.domain.sessions.open(principal);
-    let mut revoked = credentials.closed();
-    let held = (GaugeGuard::hold(connection), state.tracker.token(), credentials, metered, slots);
+    let held = held(state, transport, principal, slots);
     let shutdown = state.shutdown.clone();
     async_stream::stream! {
-        let _held = held;
+        // Moved whole (a closure would capture only the field it names): every guard
+        // lives as long as the stream.
+        let mut held = held;
         loop {
             tokio::select! {
                 biased;
@@ -162,7 +180,7 @@ pub(crate) fn hold<T: Send + 'static>(
                     yield Step::End(End::Draining);
                     break;
                 }
-                (_, reason) = &mut revoked => {
+                (_, reason) = &mut held.revoked => {
                     yield Step::End(End::Revoked(reason));
                     break;
                 }

@@ -18,7 +18,7 @@ pub struct OperationLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
     pub practice_id: String,
-    /// HTTP, WEBSOCKET, SSE, MULTIPART, WEBHOOK or BRIDGE.
+    /// HTTP, WEBSOCKET, SSE, MULTIPART, WEBHOOK, BRIDGE or LONG_POLLING.
     pub transport: String,
 }
 

@@ -98,6 +98,8 @@ contract_enum!(
         Multipart => "MULTIPART",
         Webhook => "WEBHOOK",
         Bridge => "BRIDGE",
+        LongPolling => "LONG_POLLING",
+        Websub => "WEBSUB",
     }
 );
 

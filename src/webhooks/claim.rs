@@ -35,6 +35,7 @@ pub async fn claim(db: &DatabaseConnection, now_ms: i64, lease_until: i64, limit
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
          WHERE d.status = 'PENDING' AND d.next_attempt_at <= $1 \
            AND e.disabled_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= $1) \
+           AND (e.lease_expires_at IS NULL OR e.lease_expires_at > $1) \
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o \
                            WHERE o.endpoint_id = d.endpoint_id AND o.status = 'PENDING' AND o.seq < d.seq) \
          ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}"

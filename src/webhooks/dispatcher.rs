@@ -79,14 +79,16 @@ impl Dispatcher {
         // Only the endpoint rows are locked, never the practice's counter row that every
         // mutation of the practice takes.
         let lock = if backend == DbBackend::Postgres { " FOR UPDATE OF e SKIP LOCKED" } else { "" };
+        let now = self.clock.now().timestamp_millis();
+        // A WebSub subscription whose lease ended gets nothing more.
         let sql = format!(
             "SELECT e.id, e.practice_id, e.event_types, e.last_enqueued_seq, p.last_seq AS head \
              FROM webhook_endpoints e JOIN practices p ON p.id = e.practice_id \
              WHERE e.disabled_at IS NULL AND e.last_enqueued_seq < p.last_seq \
+               AND (e.lease_expires_at IS NULL OR e.lease_expires_at > {now}) \
              ORDER BY e.id LIMIT {ENDPOINTS_PER_ROUND}{lock}"
         );
         let behind = Behind::find_by_statement(Statement::from_string(backend, sql)).all(&txn).await?;
-        let now = self.clock.now().timestamp_millis();
         for endpoint in &behind {
             let types = stored_types(&endpoint.event_types);
             let types = (!types.is_empty()).then_some(types.as_slice());

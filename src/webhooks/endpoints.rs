@@ -46,8 +46,11 @@ pub fn stored_types(json: &str) -> Vec<EventType> {
 pub async fn load(conn: &impl ConnectionTrait, who: &Principal, id: &str) -> AppResult<webhook_endpoint::Model> {
     let id = validate::id("id", id)?;
     who.require_writer()?;
-    let row =
-        webhook_endpoint::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("webhook endpoint"))?;
+    let row = webhook_endpoint::Entity::find_by_id(id)
+        .filter(webhook_endpoint::Column::Protocol.eq(webhook_endpoint::WEBHOOK))
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))?;
     who.write(&row.practice_id, "webhook endpoint")?;
     Ok(row)
 }
@@ -100,6 +103,9 @@ pub async fn create(
         lease_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        protocol: Set(webhook_endpoint::WEBHOOK.to_string()),
+        topic: Set(None),
+        lease_expires_at: Set(None),
     }
     .insert(tx.conn())
     .await?;
@@ -197,21 +203,24 @@ pub async fn delete(s: &Services, who: &Principal, input: DeleteWebhookEndpointI
         Begun::Fresh(tx) => tx,
     };
     let row = load(tx.conn(), who, &input.id).await?;
+    remove(tx.conn(), &row.id).await?;
+    tx.commit(view(&row)).await
+}
+
+/// Deletes an endpoint (or WebSub subscription) row with its deliveries and their attempts.
+pub(crate) async fn remove(conn: &impl ConnectionTrait, id: &str) -> AppResult<()> {
     let deliveries = webhook_delivery::Entity::find()
         .select_only()
         .column(webhook_delivery::Column::Id)
-        .filter(webhook_delivery::Column::EndpointId.eq(&row.id))
+        .filter(webhook_delivery::Column::EndpointId.eq(id))
         .into_query();
     webhook_attempt::Entity::delete_many()
         .filter(webhook_attempt::Column::DeliveryId.in_subquery(deliveries))
-        .exec(tx.conn())
+        .exec(conn)
         .await?;
-    webhook_delivery::Entity::delete_many()
-        .filter(webhook_delivery::Column::EndpointId.eq(&row.id))
-        .exec(tx.conn())
-        .await?;
-    webhook_endpoint::Entity::delete_by_id(&row.id).exec(tx.conn()).await?;
-    tx.commit(view(&row)).await
+    webhook_delivery::Entity::delete_many().filter(webhook_delivery::Column::EndpointId.eq(id)).exec(conn).await?;
+    webhook_endpoint::Entity::delete_by_id(id).exec(conn).await?;
+    Ok(())
 }
 
 /// A practice's endpoints, oldest first.
@@ -220,6 +229,7 @@ pub async fn list(s: &Services, who: &Principal, practice_id: &str) -> AppResult
     who.write(practice_id, "practice")?;
     let rows = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::PracticeId.eq(practice_id))
+        .filter(webhook_endpoint::Column::Protocol.eq(webhook_endpoint::WEBHOOK))
         .order_by_asc(webhook_endpoint::Column::Id)
         .all(&s.db)
         .await?;

@@ -25,6 +25,13 @@ impl Message {
     }
 }
 
+impl Message {
+    /// A WebSub content distribution: the body is the event's `data` itself.
+    pub fn for_websub(event: &StoredEvent) -> Result<Self, serde_json::Error> {
+        Ok(Self { id: event.cursor(), body: serde_json::to_vec(&event_data(event)?)? })
+    }
+}
+
 /// The body's `data`: cursor, seq, type, occurredAt and practiceId, then the snapshot's
 /// fields. The bridges carry the same object as their CloudEvents' `data`.
 pub fn event_data(event: &StoredEvent) -> Result<Map<String, Value>, serde_json::Error> {

@@ -17,6 +17,7 @@ mod sender;
 mod settings;
 mod signing;
 mod start;
+pub mod websub;
 mod worker;
 
 pub use crate::duration::parse_duration;

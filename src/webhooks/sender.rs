@@ -81,19 +81,22 @@ pub async fn send(
         Err(err) => return Outcome::failed(describe(&err)),
     };
     let timestamp = now.timestamp();
-    let signature =
-        signature_header(signing_secrets(endpoint, now.timestamp_millis()), &message.id, timestamp, &message.body);
-    let started = Instant::now();
-    let sent = client
+    let request = client
         .post(url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(USER_AGENT, concat!("clinicstream-webhooks/", env!("CARGO_PKG_VERSION")))
-        .header("webhook-id", &message.id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(message.body.clone())
-        .send()
-        .await;
+        .header(USER_AGENT, concat!("clinicstream-webhooks/", env!("CARGO_PKG_VERSION")));
+    let request = if endpoint.protocol == webhook_endpoint::WEBSUB {
+        super::websub::distribution_headers(request, endpoint, &message.body)
+    } else {
+        let signature =
+            signature_header(signing_secrets(endpoint, now.timestamp_millis()), &message.id, timestamp, &message.body);
+        request
+            .header("webhook-id", &message.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+    };
+    let started = Instant::now();
+    let sent = request.body(message.body.clone()).send().await;
     let mut outcome = match sent {
         Ok(mut response) => {
             let status = response.status();

@@ -32,6 +32,11 @@ pub struct WebhookArgs {
     /// CIDRs, addresses and host names (`10.0.0.0/8,hooks.internal`). Empty: public only.
     #[arg(long = "webhook-allow-private", env = "WEBHOOK_ALLOW_PRIVATE", default_value = "")]
     pub allow_private: Allowlist,
+    /// The public base URL of this server (`https://events.example.com`), for WebSub
+    /// topics (`<base>/practices/<id>/events`) and the hub (`<base>/websub`). Unset: the
+    /// `Host` of each request, over http.
+    #[arg(long = "websub-public-url", env = "WEBSUB_PUBLIC_URL")]
+    pub websub_public_url: Option<String>,
 }
 
 impl WebhookArgs {

@@ -121,15 +121,22 @@ impl Worker {
         let key = (claimed.delivery.practice_id.clone(), claimed.delivery.seq);
         let Some(row) = event::Entity::find_by_id(key).one(&self.db).await? else { return Ok(None) };
         let event = StoredEvent::from_row(row)?;
-        Ok(Some((Message::for_event(&event)?, event)))
+        let message = match claimed.endpoint.protocol.as_str() {
+            crate::db::entities::webhook_endpoint::WEBSUB => Message::for_websub(&event)?,
+            _ => Message::for_event(&event)?,
+        };
+        Ok(Some((message, event)))
     }
 
     /// A delivery the receiver accepted: usage (under `webhook:<endpoint id>`, transport
     /// WEBHOOK) and the audit trail (a DELIVER count for the event's patient).
     fn metered(&self, claimed: &Claimed, event: &StoredEvent) {
         let endpoint = &claimed.endpoint;
-        let door = crate::vocab::Transport::Webhook;
-        let who = crate::usage::UsageKey::new(&endpoint.practice_id, Some(&format!("webhook:{}", endpoint.id)));
+        let (door, kind) = match endpoint.protocol.as_str() {
+            crate::db::entities::webhook_endpoint::WEBSUB => (crate::vocab::Transport::Websub, "websub"),
+            _ => (crate::vocab::Transport::Webhook, "webhook"),
+        };
+        let who = crate::usage::UsageKey::new(&endpoint.practice_id, Some(&format!("{kind}:{}", endpoint.id)));
         self.usage.delivered(&who, door, event.event_type);
         let actor = crate::audit::Actor {
             api_key_id: None,
@@ -139,7 +146,10 @@ impl Worker {
             transport: door,
             operation_name: None,
         };
-        let filter = format!("webhook endpoint {} {}", endpoint.id, endpoint.url);
+        let filter = match &endpoint.topic {
+            Some(topic) => format!("websub subscription {} {} topic {topic}", endpoint.id, endpoint.url),
+            None => format!("webhook endpoint {} {}", endpoint.id, endpoint.url),
+        };
         self.audit.watch(&endpoint.practice_id, actor, Some(filter), true).delivered(event.payload.patient_id());
     }
 }

@@ -22,7 +22,18 @@ pub struct Model {
     pub lease_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `WEBHOOK`, or `WEBSUB` for a WebSub subscription (its callback is `url`).
+    pub protocol: String,
+    /// A WebSub subscription's topic URL.
+    pub topic: Option<String>,
+    /// When a WebSub subscription's lease ends (ms): nothing is sent to it after.
+    pub lease_expires_at: Option<i64>,
 }
+
+/// `protocol` of a WebSub subscription.
+pub const WEBSUB: &str = "WEBSUB";
+/// `protocol` of a webhook endpoint.
+pub const WEBHOOK: &str = "WEBHOOK";
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -73,6 +73,8 @@ pub enum Transport {
     Multipart,
     Webhook,
     Bridge,
+    LongPolling,
+    Websub,
 }
 
 /// What an audit entry records: a read, a change, a subscription (or live query)
