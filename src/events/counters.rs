@@ -16,6 +16,7 @@ pub enum StreamTransport {
     Websocket,
     Sse,
     Multipart,
+    Grpc,
 }
 
 impl StreamTransport {
@@ -24,6 +25,7 @@ impl StreamTransport {
             StreamTransport::Websocket => "websocket",
             StreamTransport::Sse => "sse",
             StreamTransport::Multipart => "http",
+            StreamTransport::Grpc => "grpc",
         }
     }
 }

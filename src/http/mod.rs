@@ -13,7 +13,7 @@ mod params;
 mod router;
 mod signin;
 mod sse;
-mod streamed;
+pub(crate) mod streamed;
 pub(crate) mod subscriptions;
 mod ws;
 

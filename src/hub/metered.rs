@@ -63,5 +63,6 @@ pub(super) fn door(transport: crate::events::StreamTransport) -> Door {
         crate::events::StreamTransport::Websocket => Door::Websocket,
         crate::events::StreamTransport::Sse => Door::Sse,
         crate::events::StreamTransport::Multipart => Door::Multipart,
+        crate::events::StreamTransport::Grpc => Door::Grpc,
     }
 }

@@ -98,6 +98,7 @@ contract_enum!(
         Multipart => "MULTIPART",
         Webhook => "WEBHOOK",
         Bridge => "BRIDGE",
+        Grpc => "GRPC",
     }
 );
 

@@ -205,7 +205,7 @@ pub async fn spawn_replica(db: &TestDb, clock: SharedClock) -> TestApp {
 }
 
 impl TestApp {
-    fn run(app: App, db: TestDb) -> Self {
+    pub fn run(app: App, db: TestDb) -> Self {
         let addr = app.local_addr();
         let state = app.state().clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));

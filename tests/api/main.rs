@@ -29,6 +29,7 @@ mod config_reference;
 mod control_chars;
 mod cors;
 mod feed;
+mod grpc;
 mod fuzz;
 mod group_commit;
 mod http_protocol;

@@ -73,6 +73,7 @@ pub enum Transport {
     Multipart,
     Webhook,
     Bridge,
+    Grpc,
 }
 
 /// What an audit entry records: a read, a change, a subscription (or live query)
