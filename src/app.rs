@@ -133,7 +133,9 @@ impl App {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
         let grpc = match &config.grpc_listen_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("binding GRPC_LISTEN_ADDR {addr}"))?),
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding GRPC_LISTEN_ADDR {addr}"))?)
+            }
             None => None,
         };
         let services = AppServices::build(Parts {

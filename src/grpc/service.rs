@@ -22,8 +22,7 @@ use crate::vocab::EventType;
 /// The one GraphQL operation every gRPC stream runs through its practice's hub: the hub
 /// shares its execution between all gRPC subscribers of the same practice and types, and
 /// hands over each stored event, which `event::of` turns into the message.
-const OPERATION: &str =
-    "subscription Grpc($practiceId: ID!, $types: [EventType!]) { events(practiceId: $practiceId, types: $types) { cursor } }";
+const OPERATION: &str = "subscription Grpc($practiceId: ID!, $types: [EventType!]) { events(practiceId: $practiceId, types: $types) { cursor } }";
 
 pub(super) struct EventsService {
     state: AppState,

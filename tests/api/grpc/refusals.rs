@@ -14,6 +14,17 @@ use super::client::{Client, python};
 use super::spawn_grpc;
 use crate::helpers::Backend;
 
+/// One refused request: what it is, as whom, what it asks, the status and a word of its message.
+struct Case<'a> {
+    what: &'a str,
+    key: &'a str,
+    practice: &'a str,
+    after: Option<&'a str>,
+    types: Option<&'a str>,
+    expected: &'a str,
+    says: &'a str,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_carry_the_grpc_status_codes() {
     let Some(python) = python() else { return };
@@ -22,12 +33,22 @@ async fn refusals_carry_the_grpc_status_codes() {
     let other_cursor = Cursor { practice_id: b.practice.clone(), seq: 1 }.encode();
     let long_id = "p".repeat(300);
     let oversized = "p".repeat(20 * 1024);
-    let cases: Vec<(&str, &str, &str, Option<&str>, Option<&str>, &str, &str)> = vec![
-        ("no key", "", &a.practice, None, None, "UNAUTHENTICATED", "authorization"),
-        ("a bad key", "cs_not_a_key", &a.practice, None, None, "UNAUTHENTICATED", "authorization"),
-        ("another practice", &a.subscriber, &b.practice, None, None, "NOT_FOUND", "practice not found"),
-        ("a malformed cursor", &a.subscriber, &a.practice, Some("not-a-cursor"), None, "INVALID_ARGUMENT", "cursor"),
-        (
+    let case =
+        |what, key, practice, after, types, expected, says| Case { what, key, practice, after, types, expected, says };
+    let cases = [
+        case("no key", "", &a.practice, None, None, "UNAUTHENTICATED", "authorization"),
+        case("a bad key", "cs_not_a_key", &a.practice, None, None, "UNAUTHENTICATED", "authorization"),
+        case("another practice", &a.subscriber, &b.practice, None, None, "NOT_FOUND", "practice not found"),
+        case(
+            "a malformed cursor",
+            &a.subscriber,
+            &a.practice,
+            Some("not-a-cursor"),
+            None,
+            "INVALID_ARGUMENT",
+            "cursor",
+        ),
+        case(
             "another practice's cursor",
             &a.subscriber,
             &a.practice,
@@ -36,12 +57,20 @@ async fn refusals_carry_the_grpc_status_codes() {
             "INVALID_ARGUMENT",
             "another practice",
         ),
-        ("an unknown type", &a.subscriber, &a.practice, None, Some("PAYMENT_POSTED,NOPE"), "INVALID_ARGUMENT", "NOPE"),
-        ("an empty practice id", &a.subscriber, "", None, None, "INVALID_ARGUMENT", "practiceId"),
-        ("a too long practice id", &a.subscriber, &long_id, None, None, "INVALID_ARGUMENT", "practiceId"),
-        ("an oversized request", &a.subscriber, &oversized, None, None, "OUT_OF_RANGE", "message length too large"),
+        case(
+            "an unknown type",
+            &a.subscriber,
+            &a.practice,
+            None,
+            Some("PAYMENT_POSTED,NOPE"),
+            "INVALID_ARGUMENT",
+            "NOPE",
+        ),
+        case("an empty practice id", &a.subscriber, "", None, None, "INVALID_ARGUMENT", "practiceId"),
+        case("a too long practice id", &a.subscriber, &long_id, None, None, "INVALID_ARGUMENT", "practiceId"),
+        case("an oversized request", &a.subscriber, &oversized, None, None, "OUT_OF_RANGE", "message length too large"),
     ];
-    for (what, key, practice, after, types, expected, says) in cases {
+    for Case { what, key, practice, after, types, expected, says } in cases {
         let mut client = Client::subscribe(&python, grpc, key, practice, after, types).await;
         let (code, details) = client.status().await;
         assert_eq!(code, expected, "{what}: {details}");
