@@ -6,6 +6,7 @@
 
 mod client;
 mod codegen;
+mod metering;
 mod refusals;
 
 use serde_json::json;
@@ -24,9 +25,19 @@ use crate::sse::last_cursor;
 /// The app with its gRPC listener on a free port (None: the backend is unavailable), and
 /// with `clock` when given (a bus of its own then, as `spawn_replica`).
 pub(crate) async fn spawn_grpc(backend: Backend, clock: Option<SharedClock>) -> Option<(TestApp, SocketAddr)> {
+    spawn_grpc_with(backend, clock, |_| {}).await
+}
+
+/// `spawn_grpc` with `adjust` applied to the settings.
+pub(crate) async fn spawn_grpc_with(
+    backend: Backend,
+    clock: Option<SharedClock>,
+    adjust: impl FnOnce(&mut clinicstream::Config),
+) -> Option<(TestApp, SocketAddr)> {
     let db = fresh_db(backend).await?;
     let mut config = test_config(&db.url);
     config.grpc_listen_addr = Some("127.0.0.1:0".into());
+    adjust(&mut config);
     let app = match clock {
         None => App::build(config).await.expect("app builds"),
         Some(clock) => {

@@ -11,7 +11,7 @@ use clinicstream::events::Cursor;
 use clinicstream::retention::prune;
 
 use super::client::{Client, python};
-use super::spawn_grpc;
+use super::{spawn_grpc, spawn_grpc_with};
 use crate::helpers::Backend;
 
 /// One refused request: what it is, as whom, what it asks, the status and a word of its message.
@@ -116,13 +116,8 @@ async fn an_expired_cursor_is_out_of_range_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_past_its_connection_cap_is_resource_exhausted() {
     let Some(python) = python() else { return };
-    let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else { return };
-    let mut config = crate::helpers::test_config(&db.url);
-    config.grpc_listen_addr = Some("127.0.0.1:0".into());
-    config.max_connections_per_key = 1;
-    let built = clinicstream::App::build(config).await.expect("app builds");
-    let grpc = built.grpc_addr().unwrap();
-    let app = crate::helpers::TestApp::run(built, db);
+    let adjust = |config: &mut clinicstream::Config| config.max_connections_per_key = 1;
+    let Some((app, grpc)) = spawn_grpc_with(Backend::Sqlite, None, adjust).await else { return };
     let f = app.fixture().await;
     let from_now = crate::sse::last_cursor(&app, &f.subscriber, &f.practice).await;
     let mut first = Client::subscribe(&python, grpc, &f.subscriber, &f.practice, Some(&from_now), None).await;
