@@ -7,6 +7,7 @@
 mod client;
 mod codegen;
 mod metering;
+mod patient;
 mod refusals;
 
 use serde_json::json;
