@@ -104,6 +104,25 @@ impl Client {
         client
     }
 
+    /// A slow reader: `Subscribe` with a `window`-byte HTTP/2 stream window, reading
+    /// nothing for `delay` once the stream is open (returns when it has opened).
+    pub async fn slow(
+        python: &PathBuf,
+        target: SocketAddr,
+        key: &str,
+        practice: &str,
+        after: &str,
+        (delay, window): (f64, u32),
+    ) -> Client {
+        let mut args = vec!["subscribe".to_string(), target.to_string(), key.to_string(), practice.to_string()];
+        args.extend(["--after".into(), after.into(), "--delay".into(), delay.to_string()]);
+        args.extend(["--window".into(), window.to_string()]);
+        let mut client = Client::spawn(python, &args);
+        assert_eq!(client.line().await, serde_json::json!({ "opened": true }));
+        assert_eq!(client.line().await["waiting"], delay);
+        client
+    }
+
     /// Reflection's services, the Subscribe method's shape and the health check's answer.
     pub async fn reflect(python: &PathBuf, target: SocketAddr) -> (Value, Value) {
         let mut client = Client::spawn(python, &["reflect".to_string(), target.to_string()]);

@@ -3,6 +3,7 @@ checked-in proto/clinicstream/v1/events.proto (what an integrator would do), dri
 tests/api/grpc: it prints one JSON line per event, then one line with the final status.
 
     client.py subscribe TARGET KEY PRACTICE [--after C] [--types A,B] [--count N]
+                        [--delay SECONDS --window BYTES]
     client.py reflect TARGET
 """
 
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -47,7 +49,10 @@ def subscribe(args):
     import grpc
 
     events_pb2, events_pb2_grpc = generated()
-    with grpc.insecure_channel(args.target) as channel:
+    # A slow reader: a small HTTP/2 stream window (no BDP probing to grow it) that the
+    # server fills while the client waits before reading.
+    options = [("grpc.http2.lookahead_bytes", args.window), ("grpc.http2.bdp_probe", 0)] if args.window else []
+    with grpc.insecure_channel(args.target, options=options) as channel:
         stub = events_pb2_grpc.EventsStub(channel)
         request = events_pb2.SubscribeRequest(
             practice_id=args.practice,
@@ -57,6 +62,12 @@ def subscribe(args):
         metadata = [("authorization", f"Bearer {args.key}")] if args.key else []
         stream = stub.Subscribe(request, metadata=metadata)
         emit({"opened": True})
+        if args.delay:
+            # Wait for the server to have opened the stream (its initial metadata), then
+            # read nothing for a while.
+            stream.initial_metadata()
+            emit({"waiting": args.delay})
+            time.sleep(args.delay)
         seen = 0
         try:
             for event in stream:
@@ -120,6 +131,8 @@ def main():
     sub.add_argument("--after")
     sub.add_argument("--types")
     sub.add_argument("--count", type=int)
+    sub.add_argument("--delay", type=float, help="seconds to wait before reading")
+    sub.add_argument("--window", type=int, help="the HTTP/2 stream window, in bytes")
     ref = commands.add_parser("reflect")
     ref.add_argument("target")
     args = parser.parse_args()
