@@ -55,3 +55,37 @@ pub(super) fn rate_limited(refused: crate::limits::Refused) -> Status {
         refused.retry_after.as_millis().max(1)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_code_and_internals_stay_inside() {
+        assert_eq!(of(&AppError::bad_input("bad cursor")).code(), Code::InvalidArgument);
+        assert_eq!(of(&AppError::Unauthenticated).code(), Code::Unauthenticated);
+        assert_eq!(of(&AppError::Forbidden("no".into())).code(), Code::PermissionDenied);
+        assert_eq!(of(&AppError::NotFound("practice")).message(), "practice not found");
+        let expired = of(&AppError::CursorExpired("the oldest available seq is 7".into()));
+        assert_eq!(expired.code(), Code::OutOfRange);
+        assert!(expired.message().starts_with("CURSOR_EXPIRED: the cursor has expired"), "{}", expired.message());
+        let internal = of(&AppError::Internal(anyhow::anyhow!("SELECT * FROM secrets")));
+        assert_eq!((internal.code(), internal.message()), (Code::Internal, "internal error"));
+    }
+
+    #[test]
+    fn graphql_codes_map_to_the_same_statuses() {
+        for (code, status) in [
+            ("BAD_USER_INPUT", Code::InvalidArgument),
+            ("UNAUTHENTICATED", Code::Unauthenticated),
+            ("FORBIDDEN", Code::PermissionDenied),
+            ("NOT_FOUND", Code::NotFound),
+            ("CURSOR_EXPIRED", Code::OutOfRange),
+            ("RATE_LIMITED", Code::ResourceExhausted),
+            ("QUOTA_EXCEEDED", Code::ResourceExhausted),
+            ("SOMETHING_NEW", Code::Internal),
+        ] {
+            assert_eq!(of_code(code, "m").code(), status, "{code}");
+        }
+    }
+}
