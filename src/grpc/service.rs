@@ -174,10 +174,13 @@ fn message(resume: &Resume) -> Result<Event, Status> {
     }
 }
 
-/// A GraphQL result the hub handed back (a request error) as a status; one with data
-/// carries no event to send.
+/// A GraphQL result the hub handed back (a request error: the probe answers before it
+/// starts only with one) as a status. A result without one would carry no stored event to
+/// send: the stream ends rather than skip it silently, and the client resumes.
 fn refusal(response: &async_graphql::Response) -> Option<Result<Event, Status>> {
-    let error = response.errors.first()?;
+    let Some(error) = response.errors.first() else {
+        return Some(Err(Status::unavailable("the stream could not be served here; resume with `after`")));
+    };
     let code = error.extensions.as_ref().and_then(|e| e.get("code")).and_then(|code| match code {
         async_graphql::Value::String(code) => Some(code.clone()),
         _ => None,
