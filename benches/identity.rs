@@ -37,6 +37,7 @@ fn verify(c: &mut Criterion) {
         jwt_claims_namespace: "https://clinicstream.dev/claims".into(),
         jwt_leeway: Duration::from_secs(30),
         oidc_client_id: None,
+        oidc_scope: clinicstream::identity::DEFAULT_SCOPE.into(),
     };
     let identity = Identity::new(args.settings().unwrap().unwrap(), Arc::new(SystemClock));
     let now = chrono::Utc::now().timestamp();

@@ -24,6 +24,8 @@ use crate::state::AppState;
 
 pub struct App {
     listener: TcpListener,
+    /// The gRPC door's listener, when `GRPC_LISTEN_ADDR` is set.
+    grpc: Option<TcpListener>,
     state: AppState,
     /// The configured bridges, started with the other workers by `run_until`.
     bridges: crate::bridges::Configured,
@@ -130,6 +132,12 @@ impl App {
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(&config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
+        let grpc = match &config.grpc_listen_addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding GRPC_LISTEN_ADDR {addr}"))?)
+            }
+            None => None,
+        };
         let services = AppServices::build(Parts {
             db,
             bus,
@@ -191,11 +199,16 @@ impl App {
             persisted,
             bounds,
         };
-        Ok(Self { listener, state, bridges, cluster: None })
+        Ok(Self { listener, grpc, state, bridges, cluster: None })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where the gRPC door listens, when `GRPC_LISTEN_ADDR` is set.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -213,7 +226,7 @@ impl App {
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state, bridges, .. } = self;
+        let Self { listener, grpc, state, bridges, .. } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
@@ -250,6 +263,15 @@ impl App {
         let audit = crate::audit::AuditStore::new(services.db.clone(), audit.clone());
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
+        // The gRPC door stops taking streams when the app drains; its open streams end then.
+        if let Some(grpc) = grpc {
+            let served = crate::grpc::serve(grpc, state.clone());
+            tracker.spawn(async move {
+                if let Err(err) = served.await {
+                    tracing::error!(error = %err, "the gRPC listener failed");
+                }
+            });
+        }
         let router = crate::http::router(state);
         let graceful = {
             let drain = drain.clone();

@@ -91,6 +91,10 @@ pub struct Config {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: String,
+    /// Address the gRPC event stream (`clinicstream.v1.Events`, health, reflection)
+    /// listens on; port 0 picks a free port. Unset: no gRPC listener.
+    #[arg(long, env = "GRPC_LISTEN_ADDR")]
+    pub grpc_listen_addr: Option<String>,
     /// A bootstrap admin key, accepted in addition to keys stored in the database.
     #[arg(long, env = "ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,

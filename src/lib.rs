@@ -27,6 +27,10 @@
 //!   (`http::websub`); the origin check and CORS
 //!   headers (`http::cors`); the embedded browser assets (GraphiQL, the dashboard and the
 //!   operator console at `/console`, built from `web/`), health and `/metrics`.
+//! - [`grpc`]: the gRPC door on its own listener (`GRPC_LISTEN_ADDR`):
+//!   `clinicstream.v1.Events/Subscribe` streams a practice's events through its hub, held
+//!   like an SSE stream (`http::streamed`); `grpc.health.v1` and server reflection. The
+//!   code generated from `proto/` is checked in under `grpc/generated`.
 //! - [`hub`]: the delivery plane between the transports and `graphql`: per practice, one
 //!   task holds its subscriptions as small registrations, runs each distinct operation
 //!   once per event and queues the shared bytes on each connection's bounded outbound
@@ -122,6 +126,7 @@ pub mod error;
 pub mod events;
 pub mod flusher;
 pub mod graphql;
+pub mod grpc;
 pub(crate) mod http;
 pub mod hub;
 pub mod identity;

@@ -25,9 +25,9 @@ mod tx;
 pub mod validate;
 pub mod writer;
 
+pub use credentials::Rejected;
 pub use ids::new_id;
 pub use reminder_lead::{DEFAULT_REMINDER_LEAD, parse_lead};
 pub use scheduler::spawn_scheduler;
-pub use credentials::Rejected;
 pub use services::{Faults, Services};
 pub use tx::{Begun, MutationTx};

@@ -18,6 +18,7 @@ pub enum StreamTransport {
     Multipart,
     /// `GET /practices/<id>/events?wait=`: a request held until an event arrives.
     LongPolling,
+    Grpc,
 }
 
 impl StreamTransport {
@@ -27,6 +28,7 @@ impl StreamTransport {
             StreamTransport::Sse => "sse",
             StreamTransport::Multipart => "http",
             StreamTransport::LongPolling => "long_polling",
+            StreamTransport::Grpc => "grpc",
         }
     }
 }

@@ -15,7 +15,7 @@ mod polling;
 mod router;
 mod signin;
 mod sse;
-mod streamed;
+pub(crate) mod streamed;
 pub(crate) mod subscriptions;
 mod websub;
 mod ws;

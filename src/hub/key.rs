@@ -9,8 +9,8 @@ use async_graphql_value::Value;
 use std::collections::BTreeMap;
 
 use crate::auth::{Grant, Principal};
-use crate::vocab::Role;
 use crate::graphql::selected_operation;
+use crate::vocab::Role;
 
 /// The part of a caller that results may depend on: what it is granted, never who it is
 /// (two keys of one practice and role see the same events the same way; a patient's
@@ -151,7 +151,6 @@ mod tests {
         assert!(key("subscription { __typename }", serde_json::json!({})).is_none());
         assert!(key("subscription {", serde_json::json!({})).is_none());
     }
-
 
     #[test]
     fn scopes_never_share() {

@@ -64,5 +64,6 @@ pub(super) fn door(transport: crate::events::StreamTransport) -> Door {
         crate::events::StreamTransport::Sse => Door::Sse,
         crate::events::StreamTransport::Multipart => Door::Multipart,
         crate::events::StreamTransport::LongPolling => Door::LongPolling,
+        crate::events::StreamTransport::Grpc => Door::Grpc,
     }
 }

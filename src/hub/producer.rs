@@ -13,9 +13,9 @@ use tokio::time::timeout;
 use super::key::OperationKey;
 use crate::auth::Auth;
 use crate::events::{GaugeGuard, StoredEvent};
-use prometheus_client::metrics::gauge::Gauge;
 use crate::graphql::AppSchema;
 use crate::graphql::shared_feed::Source;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Resolving an event reads nothing but its snapshot; one that takes longer than this is
 /// broken, and its subscribers are told the operation ended.

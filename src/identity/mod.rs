@@ -22,5 +22,5 @@ mod token;
 
 pub use claims::ClaimsObject;
 pub use logouts::{LoggedOut, Logouts};
-pub use settings::{IdentityArgs, IdentitySettings};
+pub use settings::{DEFAULT_SCOPE, IdentityArgs, IdentitySettings};
 pub use token::{Identity, Refused, looks_like_jwt};

@@ -100,6 +100,7 @@ contract_enum!(
         Bridge => "BRIDGE",
         LongPolling => "LONG_POLLING",
         Websub => "WEBSUB",
+        Grpc => "GRPC",
     }
 );
 

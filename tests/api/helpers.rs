@@ -213,7 +213,7 @@ pub async fn spawn_replica_with(db: &TestDb, clock: SharedClock, adjust: impl Fn
 }
 
 impl TestApp {
-    fn run(app: App, db: TestDb) -> Self {
+    pub fn run(app: App, db: TestDb) -> Self {
         let addr = app.local_addr();
         let state = app.state().clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));

@@ -33,6 +33,7 @@ const LAYERS: &[&[&str]] = &[
     &["services"],
     &["state"],
     &["http"],
+    &["grpc"],
     &["app"],
     &["commands", "config_reference"],
 ];

@@ -35,6 +35,7 @@ mod federation_gateway;
 mod feed;
 mod fuzz;
 mod group_commit;
+mod grpc;
 mod http_protocol;
 mod hub;
 mod idempotency;

@@ -101,8 +101,7 @@ async fn with_an_identity_provider_the_pages_learn_its_issuer_client_audience_an
     else {
         return;
     };
-    let config: serde_json::Value =
-        app.http().get(app.url("/auth/config")).send().await.unwrap().json().await.unwrap();
+    let config: serde_json::Value = app.http().get(app.url("/auth/config")).send().await.unwrap().json().await.unwrap();
     assert_eq!(
         config,
         serde_json::json!({

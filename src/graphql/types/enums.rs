@@ -75,6 +75,7 @@ pub enum Transport {
     Bridge,
     LongPolling,
     Websub,
+    Grpc,
 }
 
 /// What an audit entry records: a read, a change, a subscription (or live query)

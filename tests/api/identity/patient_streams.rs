@@ -146,7 +146,10 @@ async fn a_patients_sockets_share_one_execution_and_two_patients_never_do(backen
     }
     assert_eq!(counters.shared_executions.get(), 2, "Otto's operation ran once; Ann's did not run for it");
     drop(sockets);
-    assert!(until(Duration::from_secs(10), || counters.shared_renderers.get() == 0).await, "the execution ends with them");
+    assert!(
+        until(Duration::from_secs(10), || counters.shared_renderers.get() == 0).await,
+        "the execution ends with them"
+    );
 }
 
 async fn status(w: &World, appointment: &str) -> Value {

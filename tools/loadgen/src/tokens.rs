@@ -26,7 +26,8 @@ impl Tokens {
     pub fn from_args(args: &Args) -> anyhow::Result<Option<Self>> {
         let Some(path) = &args.patient_token_key else { return Ok(None) };
         let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = EncodingKey::from_rsa_pem(&pem).with_context(|| format!("{} is not an RSA private key", path.display()))?;
+        let key =
+            EncodingKey::from_rsa_pem(&pem).with_context(|| format!("{} is not an RSA private key", path.display()))?;
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(args.token_kid.clone());
         Ok(Some(Self {
