@@ -19,5 +19,6 @@ pub use date::Date;
 pub use enums::{AppointmentStatus, AuditAction, EventType, PaymentMethod, ProviderKind, Role, Transport};
 pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};
 pub use webhooks::{
-    WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
+    WebSubSubscription, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointSecret,
+    WebhookReplay,
 };

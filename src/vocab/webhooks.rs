@@ -28,6 +28,24 @@ pub struct WebhookEndpoint {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A WebSub subscription (`POST /websub`): a subscriber's callback receiving a topic
+/// until its lease ends. Its secret is never shown.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSubSubscription {
+    pub id: String,
+    pub practice_id: String,
+    pub callback: String,
+    pub topic: String,
+    /// The topic's event types; empty means every type.
+    pub event_types: Vec<EventType>,
+    pub lease_expires_at: DateTime<Utc>,
+    /// Whether content is signed (`X-Hub-Signature`): the subscriber gave a secret.
+    pub signed: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// An endpoint with its signing secret: returned only by `createWebhookEndpoint` and
 /// `rotateWebhookSecret` (a replayed idempotent request answers with an empty secret).
 #[derive(Serialize, Deserialize, Clone, Debug)]

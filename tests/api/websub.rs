@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use hmac::{Hmac, Mac};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clinicstream::db::entities::webhook_endpoint;
 
-use crate::helpers::{Backend, TestApp, fresh_db, spawn_app_with, spawn_replica_with, until};
+use crate::helpers::{Backend, TestApp, code, eventually, fresh_db, spawn_app_with, spawn_replica_with, until};
 use crate::webhooks::support::fast;
 
 const SECRET: &str = "a subscriber's secret";
@@ -91,6 +91,8 @@ async fn hub(app: &TestApp, key: Option<&str>, form: &[(&str, &str)]) -> (u16, S
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+const LIST: &str = "query($p: ID!) { websubSubscriptions(practiceId: $p) { callback topic signed leaseExpiresAt } }";
+
 async fn subscriptions(app: &TestApp) -> Vec<webhook_endpoint::Model> {
     webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::Protocol.eq("WEBSUB"))
@@ -161,10 +163,22 @@ async fn a_subscriber_verifies_receives_signed_events_in_order_renews_and_unsubs
     assert_eq!(hub(&app, Some(&f.subscriber), &renew).await.0, 202);
     assert!(until(Duration::from_secs(10), || seen.lock().unwrap().verifications.len() >= 2).await);
     assert_eq!(seen.lock().unwrap().verifications[1]["hub.lease_seconds"], "900");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let renewed = subscriptions(&app).await;
-    assert_eq!(renewed.len(), 1);
-    assert!(renewed[0].lease_expires_at.unwrap() > first_lease, "the lease was renewed");
+    let renewed = eventually(
+        Duration::from_secs(10),
+        async || subscriptions(&app).await,
+        |rows| rows.len() == 1 && rows[0].lease_expires_at.unwrap() > first_lease,
+    );
+    assert!(renewed.await.is_ok(), "the lease was renewed");
+    // The API (and the console) list it, without its secret, to those who manage endpoints.
+    let listed = app.ok(&f.backoffice, LIST, json!({ "p": f.practice })).await;
+    let listed = &listed["websubSubscriptions"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["callback"], callback.as_str());
+    assert_eq!(listed[0]["topic"], topic.as_str());
+    assert_eq!(listed[0]["signed"], true);
+    assert!(listed[0].get("secret").is_none());
+    let denied = app.gql(Some(&f.subscriber), LIST, json!({ "p": f.practice })).await;
+    assert_eq!(code(&denied), "FORBIDDEN", "a SUBSCRIBER key may not list them: {denied}");
     app.post_payment(&f.backoffice, &f.patient, 100).await;
     assert!(until(Duration::from_secs(15), || seen.lock().unwrap().distributions.len() >= 6).await);
     assert_eq!(seen.lock().unwrap().distributions[5].0, 7, "nothing twice across the renewal");
@@ -174,13 +188,10 @@ async fn a_subscriber_verifies_receives_signed_events_in_order_renews_and_unsubs
     assert_eq!(hub(&app, Some(&f.subscriber), &unsubscribe).await.0, 202);
     assert!(until(Duration::from_secs(10), || seen.lock().unwrap().verifications.len() >= 3).await);
     assert_eq!(seen.lock().unwrap().verifications[2]["hub.mode"], "unsubscribe");
-    for _ in 0..100 {
-        if subscriptions(&app).await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(subscriptions(&app).await.is_empty(), "unsubscribed");
+    let gone = eventually(Duration::from_secs(2), async || subscriptions(&app).await, Vec::is_empty);
+    assert!(gone.await.is_ok(), "unsubscribed");
+    let listed = app.ok(&f.backoffice, LIST, json!({ "p": f.practice })).await;
+    assert_eq!(listed["websubSubscriptions"], json!([]), "and no longer listed");
     app.post_payment(&f.backoffice, &f.patient, 100).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(seen.lock().unwrap().distributions.len(), 6, "nothing after unsubscribing");

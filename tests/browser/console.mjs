@@ -67,6 +67,8 @@ try {
   await page.click('#tabs button[data-panel=webhooks]');
   await page.waitForSelector('body[data-loaded=webhooks]');
   await page.waitForSelector('#endpoints tr.endpoint .pill.good');
+  // WebSub subscriptions sit beside the endpoints (this practice has none).
+  await page.waitForSelector('body[data-websub="0"] #websub td.empty:has-text("No WebSub subscriptions.")');
   await page.click('#endpoints tr.endpoint a.open');
   await page.waitForSelector('#deliveries tr.delivery.succeeded .attempts li');
   const before = received;

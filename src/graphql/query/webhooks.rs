@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use crate::graphql::connection::connection;
 use crate::graphql::context::caller;
 use crate::graphql::errors::{GqlResult, IntoGql};
-use crate::graphql::types::{WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint};
+use crate::graphql::types::{WebSubSubscription, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint};
 use crate::webhooks::{deliveries, endpoints};
 
 #[derive(Default)]
@@ -17,6 +17,12 @@ impl WebhookQuery {
     async fn webhook_endpoints(&self, ctx: &Context<'_>, practice_id: ID) -> GqlResult<Vec<WebhookEndpoint>> {
         let (s, who) = caller(ctx)?;
         endpoints::list(s, who, &practice_id).await.gql()
+    }
+
+    /// The practice's WebSub subscriptions (`POST /websub`) whose lease has not ended.
+    async fn websub_subscriptions(&self, ctx: &Context<'_>, practice_id: ID) -> GqlResult<Vec<WebSubSubscription>> {
+        let (s, who) = caller(ctx)?;
+        crate::webhooks::websub::list(s, who, &practice_id).await.gql()
     }
 
     /// An endpoint's deliveries in seq order, each with every attempt made.

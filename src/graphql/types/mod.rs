@@ -15,8 +15,8 @@ mod usage;
 mod webhooks;
 
 pub use crate::vocab::{
-    ApiKey, Appointment, Bridge, Charge, CreatedApiKey, Date, Patient, Payment, Practice, Provider, WebhookAttempt,
-    WebhookDelivery, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
+    ApiKey, Appointment, Bridge, Charge, CreatedApiKey, Date, Patient, Payment, Practice, Provider, WebSubSubscription,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointSecret, WebhookReplay,
 };
 pub use enums::{
     AppointmentStatus, AuditAction, BridgeKind, BridgeState, EventType, PaymentMethod, ProviderKind, Role, Transport,

@@ -5,7 +5,7 @@ use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{EventType, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint};
-use super::{WebhookEndpointSecret, WebhookReplay};
+use super::{WebSubSubscription, WebhookEndpointSecret, WebhookReplay};
 
 #[Object(name = "WebhookEndpoint")]
 impl WebhookEndpoint {
@@ -43,6 +43,44 @@ impl WebhookEndpoint {
     /// Until when the secret before the last rotation still signs, alongside the new one.
     async fn previous_secret_expires_at(&self) -> Option<DateTime<Utc>> {
         self.previous_secret_expires_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+/// A WebSub subscription (`POST /websub`): a subscriber's callback receiving a topic
+/// until its lease ends. Its secret is never shown.
+#[Object(name = "WebSubSubscription")]
+impl WebSubSubscription {
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn practice_id(&self) -> ID {
+        ID(self.practice_id.clone())
+    }
+    /// Where content is POSTed.
+    async fn callback(&self) -> &str {
+        &self.callback
+    }
+    /// The topic URL the subscriber asked for.
+    async fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The topic's event types; empty means every type.
+    async fn event_types(&self) -> Vec<EventType> {
+        self.event_types.iter().map(|&t| t.into()).collect()
+    }
+    /// When the lease ends unless the subscriber renews it.
+    async fn lease_expires_at(&self) -> DateTime<Utc> {
+        self.lease_expires_at
+    }
+    /// Whether content is signed (`X-Hub-Signature`): the subscriber gave a secret.
+    async fn signed(&self) -> bool {
+        self.signed
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at

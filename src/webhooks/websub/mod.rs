@@ -7,10 +7,12 @@
 //! `data`) and the headers (`Link`, `X-Hub-Signature`) differ.
 
 mod content;
+mod list;
 mod request;
 mod store;
 mod verify;
 
 pub use content::distribution_headers;
+pub use list::list;
 pub use request::{DEFAULT_LEASE_SECONDS, Intent, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, Mode, Topic, parse_request};
 pub use store::{count_others, verify_and_apply};

@@ -1,10 +1,12 @@
 // Webhook endpoints with their health, an endpoint's recent deliveries with every
-// attempt, and the buttons that send them again: redeliver one, or replay the endpoint.
+// attempt, and the buttons that send them again: redeliver one, or replay the endpoint;
+// beside them the WebSub subscriptions subscribers registered at POST /websub.
 import { el, gql, guarded, when } from './api.js';
 
 const $ = (selector) => document.querySelector(selector);
 const ENDPOINTS = `query($p: ID!) { webhookEndpoints(practiceId: $p) {
   id url eventTypes description enabled disabledAt disabledReason failingSince } }`;
+const WEBSUB = 'query($p: ID!) { websubSubscriptions(practiceId: $p) { id callback topic signed leaseExpiresAt } }';
 const DELIVERIES = `query($e: ID!) { webhookDeliveries(endpointId: $e, first: 25) { edges { node {
   id seq eventType status attemptCount lastStatusCode lastLatencyMs lastError deliveredAt nextAttemptAt
   attempts { number attemptedAt statusCode latencyMs error } } } } }`;
@@ -51,4 +53,10 @@ export async function loadWebhooks(practiceId) {
         await showDeliveries(endpoint);
       }) }, 'Replay all')))));
   if (!data.webhookEndpoints.length) $('#endpoints').append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No endpoints.')));
+  const { websubSubscriptions: subscriptions } = await gql(WEBSUB, { p: practiceId });
+  $('#websub').replaceChildren(...subscriptions.map((s) =>
+    el('tr', { class: 'websub', dataset: { id: s.id } },
+      el('td', {}, s.callback), el('td', {}, s.topic), el('td', {}, s.signed ? 'yes' : 'no'), el('td', {}, when(s.leaseExpiresAt)))));
+  if (!subscriptions.length) $('#websub').append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No WebSub subscriptions.')));
+  document.body.dataset.websub = String(subscriptions.length);
 }
