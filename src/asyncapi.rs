@@ -100,7 +100,7 @@ pub async fn document() -> Value {
         "info": {
             "title": "clinicstream",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Business events of dental and veterinary practices. Each practice's events carry a gapless `seq` and an opaque `cursor`; every subscription takes `after: cursor` to replay what was missed, then continues live. Over websockets, events are the `next` payloads of GraphQL subscriptions (`events`, `appointmentScheduled`, `paymentPosted`, …) in the fields the client selects; the schemas below are the full objects."
+            "description": "Business events of dental and veterinary practices. Each practice's events carry a gapless `seq` and an opaque `cursor`; every subscription takes `after: cursor` to replay what was missed, then continues live. Over websockets, events are the `next` payloads of GraphQL subscriptions (`events`, `appointmentScheduled`, `paymentPosted`, …) in the fields the client selects; the schemas below are the full objects. The same events (each the webhook body's `data`) also stream over gRPC as `clinicstream.v1.Events/Subscribe` on `GRPC_LISTEN_ADDR`, described by its checked-in `proto/clinicstream/v1/events.proto` rather than here."
         },
         "servers": {
             "local": {
