@@ -101,6 +101,10 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
             case("query($id: ID!) { webhookEndpoints(practiceId: $id) { id url } }", json!({ "id": p })),
         ),
         (
+            "websubSubscriptions",
+            case("query($id: ID!) { websubSubscriptions(practiceId: $id) { id callback } }", json!({ "id": p })),
+        ),
+        (
             "webhookDeliveries",
             case(
                 "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",

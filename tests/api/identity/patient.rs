@@ -235,6 +235,14 @@ fn cases(t: &Target, whose: Whose) -> BTreeMap<&'static str, Case> {
             case("query($id: ID!) { webhookEndpoints(practiceId: $id) { id url } }", json!({ "id": p }), Refused),
         ),
         (
+            "websubSubscriptions",
+            case(
+                "query($id: ID!) { websubSubscriptions(practiceId: $id) { id callback } }",
+                json!({ "id": p }),
+                Refused,
+            ),
+        ),
+        (
             "webhookDeliveries",
             case(
                 "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",
