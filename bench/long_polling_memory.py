@@ -2,24 +2,14 @@
 # Usage: python3 bench/long_polling_memory.py target/debug/clinicstream 1000 poll|sse
 # Starts a server on 127.0.0.1:18080 over a temporary SQLite file; three waves of N held requests.
 # 1,000 waiting long polls vs 1,000 idle SSE streams on one server: RSS growth of the server.
-import asyncio, json, os, subprocess, sys, time, urllib.request
-BIN, PORT, KEY = sys.argv[1], 18080, "bench_admin_key_0123456789"
+import asyncio, json, sys
+from scratch_server import KEY, ScratchServer
+BIN, PORT = sys.argv[1], 18080
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-db = f"/tmp/clinicstream-lpbench-{os.getpid()}.sqlite"
-env = dict(os.environ, ADMIN_KEY=KEY, LISTEN_ADDR=f"127.0.0.1:{PORT}", DATABASE_URL=f"sqlite://{db}?mode=rwc",
-           RATE_LIMIT_PER_SEC="1000000", RATE_LIMIT_BURST="1000000", RUST_LOG="error")
-server = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-def gql(q, v):
-    r = urllib.request.Request(f"http://127.0.0.1:{PORT}/graphql", json.dumps({"query": q, "variables": v}).encode(),
-        {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
-    return json.load(urllib.request.urlopen(r))["data"]
+server = ScratchServer(BIN, PORT)
 def rss():
     return int([l for l in open(f"/proc/{server.pid}/status") if l.startswith("VmRSS")][0].split()[1])
-for _ in range(100):
-    try: urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz"); break
-    except Exception: time.sleep(0.2)
-p = gql('mutation { createPractice(input: {name: "Bench", timezone: "UTC", currency: "USD"}) { id lastCursor } }', {})["createPractice"]
-practice, cursor = p["id"], p["lastCursor"]
+practice, cursor = server.practice()
 async def open_many(request):
     conns = []
     for i in range(N):
@@ -38,8 +28,7 @@ async def main():
         print(f"{N} waiting {name}: server RSS {before} -> {held} KiB, +{(held-before)*1024/N:.0f} bytes each", flush=True)
         for r, w in conns: w.close()
         await asyncio.sleep(1)
-asyncio.run(main())
-server.terminate(); server.wait()
-for s in ["", "-wal", "-shm"]:
-    try: os.remove(db + s)
-    except FileNotFoundError: pass
+try:
+    asyncio.run(main())
+finally:
+    server.stop()

@@ -13,6 +13,25 @@ use crate::db::entities::{appointment, patient, practice, provider};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{Appointment, AppointmentStatus};
 
+/// The patients and providers of some appointments, by id: two queries for all of them.
+pub(super) struct Parties {
+    pub patients: HashMap<String, patient::Model>,
+    pub providers: HashMap<String, provider::Model>,
+}
+
+impl Parties {
+    pub async fn of(db: &impl ConnectionTrait, rows: &[appointment::Model]) -> AppResult<Self> {
+        let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
+        let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
+        let patients = patient::Entity::find().filter(patient::Column::Id.is_in(patient_ids)).all(db).await?;
+        let providers = provider::Entity::find().filter(provider::Column::Id.is_in(provider_ids)).all(db).await?;
+        Ok(Self {
+            patients: patients.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            providers: providers.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        })
+    }
+}
+
 pub fn view(row: appointment::Model, patient: patient::Model, provider: provider::Model) -> Appointment {
     Appointment {
         id: row.id,
@@ -97,22 +116,7 @@ pub async fn list(
         ));
     }
     let rows = query.limit(limit + 1).all(&s.db).await?;
-    let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
-    let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
-    let patients: HashMap<String, patient::Model> = patient::Entity::find()
-        .filter(patient::Column::Id.is_in(patient_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    let providers: HashMap<String, provider::Model> = provider::Entity::find()
-        .filter(provider::Column::Id.is_in(provider_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let Parties { patients, providers } = Parties::of(&s.db, &rows).await?;
     let mut complete_rows = Vec::with_capacity(rows.len());
     for row in rows {
         let patient = patients.get(&row.patient_id).cloned().ok_or(AppError::NotFound("patient"))?;

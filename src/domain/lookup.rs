@@ -98,22 +98,7 @@ async fn appointments(s: &Services, who: &Principal, ids: Vec<&str>) -> AppResul
         .into_iter()
         .filter(|row| who.read_patient(&row.practice_id, &row.patient_id, "appointment").is_ok())
         .collect();
-    let patient_ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
-    let provider_ids: Vec<&str> = rows.iter().map(|r| r.provider_id.as_str()).collect();
-    let patients: HashMap<String, patient::Model> = patient::Entity::find()
-        .filter(patient::Column::Id.is_in(patient_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    let providers: HashMap<String, provider::Model> = provider::Entity::find()
-        .filter(provider::Column::Id.is_in(provider_ids))
-        .all(&s.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let appointment_reads::Parties { patients, providers } = appointment_reads::Parties::of(&s.db, &rows).await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
         // Both always exist (foreign keys); one missing would be a row mid-delete: absent.
