@@ -173,19 +173,13 @@ async fn invalid_cursors_are_rejected(app: TestApp) {
 on_both_backends!(a_cursor_before_what_the_log_retains_is_expired);
 
 async fn a_cursor_before_what_the_log_retains_is_expired(app: TestApp) {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let f = app.fixture().await;
     for _ in 0..4 {
         app.post_payment(&f.backoffice, &f.patient, 1).await;
     }
     let cursor_at_1 = clinicstream::events::Cursor { practice_id: f.practice.clone(), seq: 1 }.encode();
     // Retention pruned seq 1..=3: resuming after seq 1 would skip 2 and 3 silently.
-    clinicstream::db::entities::event::Entity::delete_many()
-        .filter(clinicstream::db::entities::event::Column::PracticeId.eq(f.practice.as_str()))
-        .filter(clinicstream::db::entities::event::Column::Seq.lte(3))
-        .exec(&app.state().services.domain.db)
-        .await
-        .unwrap();
+    app.prune_log_through(&f.practice, 3).await;
     let query = "query($p: ID!, $a: String) { events(practiceId: $p, after: $a) { edges { cursor } } }";
     let body = app.gql(Some(&f.subscriber), query, json!({ "p": f.practice, "a": cursor_at_1 })).await;
     assert_eq!(code(&body), "CURSOR_EXPIRED", "{body}");

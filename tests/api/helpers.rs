@@ -352,6 +352,18 @@ impl TestApp {
         .await
     }
 
+    /// Deletes the practice's events up to `seq`, as retention would have pruned them.
+    pub async fn prune_log_through(&self, practice: &str, seq: i64) {
+        use clinicstream::db::entities::event;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        event::Entity::delete_many()
+            .filter(event::Column::PracticeId.eq(practice))
+            .filter(event::Column::Seq.lte(seq))
+            .exec(&self.state().services.domain.db)
+            .await
+            .unwrap();
+    }
+
     /// The practice's whole log as (seq, type) pairs, via the `events` query.
     pub async fn log(&self, practice: &str) -> Vec<(i64, String)> {
         let mut out = Vec::new();

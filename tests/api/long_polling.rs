@@ -202,17 +202,11 @@ async fn bad_input_is_refused_with_a_clear_400_and_other_practices_are_not_found
 }
 
 async fn a_cursor_before_what_the_log_retains_is_gone(app: TestApp) {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let f = app.fixture().await;
     for _ in 0..4 {
         pay(&app, &f).await;
     }
-    clinicstream::db::entities::event::Entity::delete_many()
-        .filter(clinicstream::db::entities::event::Column::PracticeId.eq(f.practice.as_str()))
-        .filter(clinicstream::db::entities::event::Column::Seq.lte(3))
-        .exec(&app.state().services.domain.db)
-        .await
-        .unwrap();
+    app.prune_log_through(&f.practice, 3).await;
     let expired = Cursor { practice_id: f.practice.clone(), seq: 1 }.encode();
     let (status, body) = poll(&app, Some(&f.subscriber), &f.practice, &format!("after={expired}")).await;
     assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (410, Some("CURSOR_EXPIRED")), "{body}");
