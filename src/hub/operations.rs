@@ -135,6 +135,15 @@ impl Operations {
         Ok(producer)
     }
 
+    /// Stops offering `producer` to new operations of `key`'s rendering (if it is still the
+    /// one offered: a broken one may have been replaced).
+    fn unlist_producer(&mut self, key: &OperationKey, producer: &SharedProducer) {
+        let rendering = key.rendering();
+        if self.producers.get(&rendering).is_some_and(|p| Arc::ptr_eq(p, producer)) {
+            self.producers.remove(&rendering);
+        }
+    }
+
     pub fn remove(&mut self, id: RegistrationId, cx: &HubContext<'_>) {
         let Some(op) = self.by_id.get_mut(&id.operation) else { return };
         if op.caught_up.swap_remove(&id.subscriber).is_none() {
@@ -149,10 +158,8 @@ impl Operations {
         {
             self.by_key.remove(&op.key);
             // Held by the map and this operation only: no other operation renders through it.
-            let rendering = op.key.rendering();
-            let last = self.producers.get(&rendering).is_some_and(|p| Arc::ptr_eq(p, &op.producer));
-            if last && Arc::strong_count(&op.producer) <= 2 {
-                self.producers.remove(&rendering);
+            if Arc::strong_count(&op.producer) <= 2 {
+                self.unlist_producer(&op.key, &op.producer);
             }
             cx.shared.services.counters.shared_operations.dec();
         }
@@ -226,10 +233,9 @@ impl Operations {
         let Some(op) = self.by_id.get_mut(&operation) else { return };
         tracing::warn!(practice_id = %cx.practice_id, "a shared subscription execution broke; ending it");
         // New operations start an execution of their own; those still on it end as they meet it.
-        let rendering = op.key.rendering();
-        if self.producers.get(&rendering).is_some_and(|p| Arc::ptr_eq(p, &op.producer)) {
-            self.producers.remove(&rendering);
-        }
+        let (key, producer) = (op.key.clone(), op.producer.clone());
+        self.unlist_producer(&key, &producer);
+        let Some(op) = self.by_id.get_mut(&operation) else { return };
         let caught_up = op.caught_up.drain(..).map(|(_, subscriber)| subscriber);
         for subscriber in caught_up.chain(op.lagging.drain().map(|(_, lagging)| lagging.subscriber)) {
             subscriber.outbound.push(Frame::Complete { tag: subscriber.tag });

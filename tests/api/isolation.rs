@@ -259,7 +259,7 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
 
 /// The operations the schema serves, named as in `cases` (subscriptions that share a
 /// query's name get a `:subscription` suffix).
-async fn operations(app: &TestApp) -> Vec<(String, &'static str)> {
+pub(crate) async fn operations(app: &TestApp) -> Vec<(String, &'static str)> {
     let schema = app
         .admin("{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }", json!({}))
         .await;

@@ -422,18 +422,10 @@ fn cases(t: &Target, whose: Whose) -> BTreeMap<&'static str, Case> {
 
 /// The operations the schema serves, named as in `cases` (subscriptions that share a
 /// query's name get a `:subscription` suffix), and the nested practice-level field.
+/// The isolation matrix's operations, and `practice.quota` (a field a patient may not read).
 async fn operations(app: &TestApp) -> Vec<(String, &'static str)> {
-    let schema = app
-        .admin("{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }", json!({}))
-        .await;
     let mut out = vec![("practice.quota".to_string(), "query")];
-    for (root, kind) in [("queryType", "query"), ("mutationType", "mutation"), ("subscriptionType", "subscription")] {
-        for field in schema["data"]["__schema"][root]["fields"].as_array().unwrap() {
-            let name = field["name"].as_str().unwrap().to_string();
-            let name = if kind == "subscription" && name == "events" { format!("{name}:subscription") } else { name };
-            out.push((name, kind));
-        }
-    }
+    out.extend(crate::isolation::operations(app).await);
     out
 }
 
