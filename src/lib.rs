@@ -95,6 +95,11 @@
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`.
+//! - [`inbox`]: commands in — mutations arriving on NATS JetStream or RabbitMQ as
+//!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
+//!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from
+//!   the command's id, `domain::command`), answered with a CloudEvent reply or sent to a dead
+//!   letter before the message is acked.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
@@ -130,6 +135,7 @@ pub mod grpc;
 pub(crate) mod http;
 pub mod hub;
 pub mod identity;
+pub mod inbox;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;
