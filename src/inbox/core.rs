@@ -12,7 +12,7 @@ use super::command::{Command, Unusable, parse};
 use super::metrics::{Door, InboxMetrics};
 use super::reply::{dead_letter, reply};
 use crate::auth::Principal;
-use crate::domain::Services;
+use crate::domain::{Rejected, Services};
 use crate::domain::command::as_command;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::AppError;
@@ -101,7 +101,11 @@ impl Inbox {
             .services
             .authenticate(api_key)
             .await
-            .map_err(|rejected| format!("the consumer's API key is refused: {rejected}"))?;
+            .map_err(|rejected| match rejected {
+                Rejected::UnknownKey => "the consumer's API key is unknown or revoked".to_string(),
+                Rejected::InvalidToken(why) | Rejected::NoScope(why) => format!("the consumer's credential is refused: {why}"),
+                Rejected::Lookup(err) => format!("the consumer's API key could not be looked up: {err}"),
+            })?;
         let to = command.reply_to.clone().or(reply_to);
         let record = IdempotencyKey::new(principal.idempotency_scope(), &format!("command:{}", command.id), "command", &command.request)
             .map_err(|err| err.to_string())?;

@@ -10,10 +10,10 @@
 //! where its reply goes with the CloudEvent extension `replyto` or a `Reply-To` header.
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -107,6 +107,7 @@ impl NatsCommands {
             .await
             .map_err(|err| format!("cannot create the durable consumer {:?}: {err}", self.durable))?;
         let mut messages = consumer.messages().await.map_err(|err| format!("cannot pull commands: {err}"))?;
+        let mut publisher = Publisher { client: &client, context: &context, streamed: HashMap::new() };
         status.connected();
         tracing::info!(subject = %self.subject, durable = %self.durable, "NATS command consumer connected to {url}");
         loop {
@@ -115,7 +116,7 @@ impl NatsCommands {
                 next = messages.next() => next,
             };
             let message = next.ok_or("the pull consumer ended")?.map_err(|err| format!("pulling commands: {err}"))?;
-            self.one(inbox, &client, &context, message).await?;
+            self.one(inbox, &mut publisher, message).await?;
         }
     }
 
@@ -123,8 +124,7 @@ impl NatsCommands {
     async fn one(
         &self,
         inbox: &Inbox,
-        client: &async_nats::Client,
-        context: &jetstream::Context,
+        publisher: &mut Publisher<'_>,
         message: jetstream::Message,
     ) -> Result<(), String> {
         let attempt = message.info().map(|info| info.delivered.max(1) as u32).unwrap_or(1);
@@ -144,24 +144,40 @@ impl NatsCommands {
                 return message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|err| format!("nak failed: {err}"));
             }
         };
-        publish(client, context, to, body).await?;
+        publisher.publish(to, body).await?;
         message.double_ack().await.map_err(|err| format!("the ack was not confirmed: {err}"))
     }
 }
 
-/// Publishes to `subject`: through JetStream (waiting for its PubAck) when a stream holds
-/// the subject, else as a plain NATS message, flushed.
-async fn publish(client: &async_nats::Client, context: &jetstream::Context, subject: String, body: Vec<u8>) -> Result<(), String> {
-    let sent = match context.publish(subject.clone(), body.clone().into()).await {
-        Ok(ack) => ack.await,
-        Err(err) => Err(err),
-    };
-    match sent {
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == PublishErrorKind::StreamNotFound => {
-            client.publish(subject.clone(), body.into()).await.map_err(|err| format!("publishing to {subject:?}: {err}"))?;
-            client.flush().await.map_err(|err| format!("flushing to {subject:?}: {err}"))
+/// Where replies and dead letters go: through JetStream (waiting for its PubAck) when a
+/// stream holds the subject, else as plain NATS messages, flushed (a requester's inbox).
+/// Which it is, is asked once per subject and connection.
+struct Publisher<'a> {
+    client: &'a async_nats::Client,
+    context: &'a jetstream::Context,
+    streamed: HashMap<String, bool>,
+}
+
+impl Publisher<'_> {
+    async fn publish(&mut self, subject: String, body: Vec<u8>) -> Result<(), String> {
+        let streamed = match self.streamed.get(&subject) {
+            Some(streamed) => *streamed,
+            None => {
+                let streamed = self.context.stream_by_subject(subject.as_str()).await.is_ok();
+                if self.streamed.len() > 10_000 {
+                    self.streamed.clear();
+                }
+                self.streamed.insert(subject.clone(), streamed);
+                streamed
+            }
+        };
+        let failed = |err: &dyn std::fmt::Display| format!("publishing to {subject:?}: {err}");
+        if streamed {
+            let ack = self.context.publish(subject.clone(), body.into()).await.map_err(|e| failed(&e))?;
+            ack.await.map_err(|e| failed(&e))?;
+            return Ok(());
         }
-        Err(err) => Err(format!("publishing to {subject:?}: {err}")),
+        self.client.publish(subject.clone(), body.into()).await.map_err(|e| failed(&e))?;
+        self.client.flush().await.map_err(|e| failed(&e))
     }
 }

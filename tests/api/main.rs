@@ -39,6 +39,7 @@ mod grpc;
 mod http_protocol;
 mod hub;
 mod idempotency;
+mod inbox;
 mod identity;
 mod isolation;
 mod layers;

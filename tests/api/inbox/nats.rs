@@ -1,0 +1,82 @@
+//! Commands on NATS JetStream: a redelivered command applies once and answers the same;
+//! a hundred commands over two practices apply in the order they were stored.
+
+use serde_json::json;
+use std::time::Duration;
+
+use super::support::{NatsSide, metric, payment, payments};
+use crate::bridges::brokers::shared_nats;
+use crate::helpers::{ADMIN_KEY, Backend, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_command_sent_three_times_on_nats_applies_once_with_three_identical_replies() {
+    if !shared_nats() {
+        return;
+    }
+    let mut nats = NatsSide::new().await;
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| nats.configure(c, ADMIN_KEY)).await else { return };
+    let f = app.fixture().await;
+    let before = payments(&app, &f.practice).await;
+    for _ in 0..3 {
+        nats.send(&f.practice, payment("pay-once-1", &f.patient, 4200)).await;
+    }
+    let replies = [nats.reply().await, nats.reply().await, nats.reply().await];
+    assert_eq!(replies[0]["type"], "clinicstream.command.result", "{}", replies[0]);
+    assert_eq!(replies[0]["subject"], "pay-once-1");
+    assert_eq!(replies[0]["data"]["data"]["postPayment"]["amountCents"], 4200, "{}", replies[0]);
+    assert_eq!(replies[0], replies[1], "a redelivery answers the first result");
+    assert_eq!(replies[1], replies[2]);
+    assert_eq!(payments(&app, &f.practice).await, before + 1, "one event in the log");
+    assert_eq!(metric(&app, "clinicstream_commands_applied_total{door=\"nats\"}").await, 1.0);
+    assert_eq!(metric(&app, "clinicstream_commands_replayed_total{door=\"nats\"}").await, 2.0);
+
+    // The same id with another request is not the same command: refused, nothing applied.
+    nats.send(&f.practice, payment("pay-once-1", &f.patient, 1)).await;
+    let dead = nats.dead_letter().await;
+    assert_eq!(dead["data"]["error"]["code"], "CONFLICT", "{dead}");
+    assert_eq!(payments(&app, &f.practice).await, before + 1);
+    nats.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_commands_across_two_practices_apply_in_the_order_they_were_sent() {
+    if !shared_nats() {
+        return;
+    }
+    let mut nats = NatsSide::new().await;
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| nats.configure(c, ADMIN_KEY)).await else { return };
+    let (a, b) = (app.fixture().await, app.fixture().await);
+    let mut sent = Vec::new();
+    for i in 0..100 {
+        let f = if i % 3 == 0 { &b } else { &a };
+        let id = format!("order-{i}");
+        nats.send(&f.practice, payment(&id, &f.patient, 1000 + i)).await;
+        sent.push((id, 1000 + i));
+    }
+    for (id, cents) in &sent {
+        let reply = nats.reply().await;
+        assert_eq!(&reply["subject"], id, "replies come in the order the commands were stored: {reply}");
+        assert_eq!(reply["data"]["data"]["postPayment"]["amountCents"], *cents, "{reply}");
+    }
+    // The log holds them in the same order: each practice's payments by amount.
+    for (f, of_b) in [(&a, false), (&b, true)] {
+        let want: Vec<i64> = sent.iter().filter(|(_, c)| ((c - 1000) % 3 == 0) == of_b).map(|(_, c)| *c).collect();
+        let data = app
+            .ok(
+                ADMIN_KEY,
+                "query($p: ID!) { events(practiceId: $p, first: 200) { edges { node { type ... on PaymentEvent { payment { amountCents } } } } } }",
+                json!({ "p": f.practice }),
+            )
+            .await;
+        let got: Vec<i64> = data["events"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["type"] == "PAYMENT_POSTED")
+            .map(|e| e["node"]["payment"]["amountCents"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, want, "practice {}'s payments in the order they were sent", f.practice);
+    }
+    assert!(nats.no_reply_within(Duration::from_millis(300)).await, "one reply per command");
+    nats.delete().await;
+}
