@@ -2,7 +2,9 @@
 //! command is redelivered to the other replica, which answers with the first result and
 //! appends nothing. The replica is held in that window without any hook: the test holds
 //! the row the command's reply record goes into (an open transaction on the real
-//! Postgres), so the replica commits the mutation and then waits, unacked, until killed.
+//! Postgres), so the replica commits the mutation and then waits, unacked, until killed;
+//! its connections are then ended so the reply record is never written, and the other
+//! replica must find the first result in the mutation's own derived key.
 
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use std::process::{Child, Command, Stdio};
@@ -61,6 +63,14 @@ async fn a_replica_killed_between_commit_and_ack_causes_no_second_apply() {
     assert!(nats.no_reply_within(Duration::from_millis(500)).await, "A is held before its reply and ack");
     let _ = child.0.kill();
     let _ = child.0.wait();
+    // The dead replica's connections go too (Postgres would notice the closed sockets on
+    // its own, later): its waiting insert of the reply record must not complete.
+    held.execute_unprepared(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    .await
+    .unwrap();
     held.rollback().await.unwrap();
 
     // Replica B, on the same database, stream and durable consumer: JetStream redelivers
