@@ -11,54 +11,82 @@ const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 /// Adds the brokers, channels, operations and messages of commands to `document`.
 pub(super) fn add(document: &mut Value) {
     let entries = [
-        ("servers", "nats", json!({
-            "host": "127.0.0.1:4222",
-            "protocol": "nats",
-            "description": "NATS with JetStream (BRIDGE_NATS_URL): commands on COMMANDS_NATS_SUBJECT, replies and dead letters."
-        })),
-        ("servers", "amqp", json!({
-            "host": "127.0.0.1:5672",
-            "protocol": "amqp",
-            "protocolVersion": "0.9.1",
-            "description": "RabbitMQ (BRIDGE_AMQP_URL): commands on COMMANDS_AMQP_QUEUE, replies and dead letters."
-        })),
-        ("channels", "commandsNats", json!({
-            "address": "clinicstream.commands.{practiceId}",
-            "title": "Commands over NATS JetStream",
-            "description": "COMMANDS_NATS_SUBJECT (e.g. `clinicstream.commands.>`), read by a durable JetStream consumer one command at a time; one subject per practice keeps its order. A command is acked once its reply or dead letter is published; a redelivery answers the first result.",
-            "parameters": { "practiceId": { "description": "The practice the command is about (for order; the API key decides what it may change)." } },
-            "servers": [{ "$ref": "#/servers/nats" }],
-            "messages": { "command": { "$ref": "#/components/messages/command" } }
-        })),
-        ("channels", "commandsAmqp", json!({
-            "address": null,
-            "title": "Commands over RabbitMQ",
-            "description": "The durable queue COMMANDS_AMQP_QUEUE (single active consumer: order holds across replicas). A message's `reply_to` names the queue its reply goes to (through the default exchange).",
-            "servers": [{ "$ref": "#/servers/amqp" }],
-            "messages": { "command": { "$ref": "#/components/messages/command" } }
-        })),
-        ("channels", "commandReplies", json!({
-            "address": "clinicstream.replies",
-            "title": "Command replies",
-            "description": "COMMANDS_REPLY_SUBJECT (NATS) / the topic exchange COMMANDS_REPLY_EXCHANGE with the command's routing key (RabbitMQ), unless the command names its own `replyto` (a NATS subject) or `reply_to` (an AMQP queue).",
-            "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
-            "messages": { "commandResult": { "$ref": "#/components/messages/commandResult" } }
-        })),
-        ("channels", "commandDeadLetters", json!({
-            "address": "clinicstream.dead-letter",
-            "title": "Commands that could not run",
-            "description": "COMMANDS_NATS_DEAD_LETTER (a subject) / COMMANDS_AMQP_DEAD_LETTER (a durable queue): not JSON, not a CloudEvent, not a mutation, an invalid operation, a refused scope, too large, or a passing failure that outlasted five deliveries.",
-            "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
-            "messages": { "commandDeadLetter": { "$ref": "#/components/messages/commandDeadLetter" } }
-        })),
+        (
+            "servers",
+            "nats",
+            json!({
+                "host": "127.0.0.1:4222",
+                "protocol": "nats",
+                "description": "NATS with JetStream (BRIDGE_NATS_URL): commands on COMMANDS_NATS_SUBJECT, replies and dead letters."
+            }),
+        ),
+        (
+            "servers",
+            "amqp",
+            json!({
+                "host": "127.0.0.1:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": "RabbitMQ (BRIDGE_AMQP_URL): commands on COMMANDS_AMQP_QUEUE, replies and dead letters."
+            }),
+        ),
+        (
+            "channels",
+            "commandsNats",
+            json!({
+                "address": "clinicstream.commands.{practiceId}",
+                "title": "Commands over NATS JetStream",
+                "description": "COMMANDS_NATS_SUBJECT (e.g. `clinicstream.commands.>`), read by a durable JetStream consumer one command at a time; one subject per practice keeps its order. A command is acked once its reply or dead letter is published; a redelivery answers the first result.",
+                "parameters": { "practiceId": { "description": "The practice the command is about (for order; the API key decides what it may change)." } },
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "messages": { "command": { "$ref": "#/components/messages/command" } }
+            }),
+        ),
+        (
+            "channels",
+            "commandsAmqp",
+            json!({
+                "address": null,
+                "title": "Commands over RabbitMQ",
+                "description": "The durable queue COMMANDS_AMQP_QUEUE (single active consumer: order holds across replicas). A message's `reply_to` names the queue its reply goes to (through the default exchange).",
+                "servers": [{ "$ref": "#/servers/amqp" }],
+                "messages": { "command": { "$ref": "#/components/messages/command" } }
+            }),
+        ),
+        (
+            "channels",
+            "commandReplies",
+            json!({
+                "address": "clinicstream.replies",
+                "title": "Command replies",
+                "description": "COMMANDS_REPLY_SUBJECT (NATS) / the topic exchange COMMANDS_REPLY_EXCHANGE with the command's routing key (RabbitMQ), unless the command names its own `replyto` (a NATS subject) or `reply_to` (an AMQP queue).",
+                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
+                "messages": { "commandResult": { "$ref": "#/components/messages/commandResult" } }
+            }),
+        ),
+        (
+            "channels",
+            "commandDeadLetters",
+            json!({
+                "address": "clinicstream.dead-letter",
+                "title": "Commands that could not run",
+                "description": "COMMANDS_NATS_DEAD_LETTER (a subject) / COMMANDS_AMQP_DEAD_LETTER (a durable queue): not JSON, not a CloudEvent, not a mutation, an invalid operation, a refused scope, too large, or a passing failure that outlasted five deliveries.",
+                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
+                "messages": { "commandDeadLetter": { "$ref": "#/components/messages/commandDeadLetter" } }
+            }),
+        ),
         ("operations", "receiveCommandsNats", receive("commandsNats")),
         ("operations", "receiveCommandsAmqp", receive("commandsAmqp")),
-        ("operations", "sendCommandDeadLetters", json!({
-            "action": "send",
-            "title": "Send what could not run to the dead letter, with the error",
-            "channel": { "$ref": "#/channels/commandDeadLetters" },
-            "messages": [{ "$ref": "#/channels/commandDeadLetters/messages/commandDeadLetter" }]
-        })),
+        (
+            "operations",
+            "sendCommandDeadLetters",
+            json!({
+                "action": "send",
+                "title": "Send what could not run to the dead letter, with the error",
+                "channel": { "$ref": "#/channels/commandDeadLetters" },
+                "messages": [{ "$ref": "#/channels/commandDeadLetters/messages/commandDeadLetter" }]
+            }),
+        ),
         ("messages", "command", command()),
         ("messages", "commandResult", result()),
         ("messages", "commandDeadLetter", dead_letter()),
@@ -119,7 +147,9 @@ fn command() -> Value {
         "Free for the sender.",
     );
     payload["properties"]["id"]["maxLength"] = json!(200);
-    payload["properties"]["id"]["description"] = json!("The idempotency key: the same id (under the same API key) is applied once and answered with its first result.");
+    payload["properties"]["id"]["description"] = json!(
+        "The idempotency key: the same id (under the same API key) is applied once and answered with its first result."
+    );
     payload["properties"]["replyto"] = json!({ "type": "string", "description": "Where the reply goes instead of the default reply subject (NATS) or queue (RabbitMQ)." });
     json!({
         "name": "command",

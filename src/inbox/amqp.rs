@@ -101,10 +101,9 @@ impl AmqpCommands {
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|err| format!("confirm mode: {err}"))?;
         channel.basic_qos(1, BasicQosOptions::default()).await.map_err(|err| format!("prefetch: {err}"))?;
         let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        channel
-            .queue_declare(self.queue.as_str().into(), durable, Self::queue_arguments())
-            .await
-            .map_err(|err| format!("cannot declare the queue {:?} (durable, single active consumer): {err}", self.queue))?;
+        channel.queue_declare(self.queue.as_str().into(), durable, Self::queue_arguments()).await.map_err(|err| {
+            format!("cannot declare the queue {:?} (durable, single active consumer): {err}", self.queue)
+        })?;
         channel
             .queue_declare(self.dead_letter.as_str().into(), durable, FieldTable::default())
             .await

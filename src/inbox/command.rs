@@ -36,7 +36,8 @@ fn unusable(code: &'static str, message: impl Into<String>) -> Unusable {
 /// Reads `bytes` (at most `max_bytes`) sent with `content_type` (if the broker carries one).
 pub fn parse(bytes: &[u8], content_type: Option<&str>, max_bytes: usize) -> Result<Command, Unusable> {
     if bytes.len() > max_bytes {
-        let message = format!("the message has {} bytes; a command may have at most {max_bytes} (MAX_BODY_BYTES)", bytes.len());
+        let message =
+            format!("the message has {} bytes; a command may have at most {max_bytes} (MAX_BODY_BYTES)", bytes.len());
         return Err(unusable("TOO_LARGE", message));
     }
     if let Some(content_type) = content_type {
@@ -48,7 +49,8 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, max_bytes: usize) -> Resu
             return Err(unusable("BAD_CONTENT_TYPE", message));
         }
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|err| unusable("NOT_JSON", format!("the message is not JSON: {err}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|err| unusable("NOT_JSON", format!("the message is not JSON: {err}")))?;
     let Value::Object(event) = value else {
         return Err(unusable("NOT_A_CLOUDEVENT", "the message must be a JSON object (a CloudEvent)"));
     };
@@ -77,7 +79,10 @@ fn read(event: &Map<String, Value>) -> Result<(Value, Option<String>), Unusable>
         }
     }
     if event.contains_key("data_base64") {
-        return Err(unusable("NOT_A_COMMAND", "`data_base64` is not accepted: `data` must be a GraphQL request object"));
+        return Err(unusable(
+            "NOT_A_COMMAND",
+            "`data_base64` is not accepted: `data` must be a GraphQL request object",
+        ));
     }
     let reply_to = match event.get("replyto") {
         None | Some(Value::Null) => None,
@@ -93,10 +98,17 @@ fn read(event: &Map<String, Value>) -> Result<(Value, Option<String>), Unusable>
 /// string) and `extensions` (an object); nothing else.
 fn request(data: Option<&Value>) -> Result<Value, Unusable> {
     let Some(Value::Object(data)) = data else {
-        return Err(unusable("NOT_A_COMMAND", "`data` must be a GraphQL request: {\"query\": \"mutation …\", \"variables\": {…}}"));
+        return Err(unusable(
+            "NOT_A_COMMAND",
+            "`data` must be a GraphQL request: {\"query\": \"mutation …\", \"variables\": {…}}",
+        ));
     };
-    if let Some(unknown) = data.keys().find(|k| !matches!(k.as_str(), "query" | "variables" | "operationName" | "extensions")) {
-        let message = format!("`data` has an unknown member {unknown:?} (a GraphQL request has query, variables, operationName, extensions)");
+    if let Some(unknown) =
+        data.keys().find(|k| !matches!(k.as_str(), "query" | "variables" | "operationName" | "extensions"))
+    {
+        let message = format!(
+            "`data` has an unknown member {unknown:?} (a GraphQL request has query, variables, operationName, extensions)"
+        );
         return Err(unusable("NOT_A_COMMAND", message));
     }
     let shape = |key: &str, ok: fn(&Value) -> bool| data.get(key).is_none_or(|v| v.is_null() || ok(v));
@@ -146,6 +158,9 @@ mod tests {
         let extra = parse(&event(json!({"query": "m", "evil": true})), None, 1 << 20).unwrap_err();
         assert!(extra.message.contains("evil") && extra.id.as_deref() == Some("c-1"), "{extra:?}");
         assert_eq!(parse(&event(json!({"query": "m"})), None, 10).unwrap_err().code, "TOO_LARGE");
-        assert_eq!(parse(&event(json!({"query": "m"})), Some("text/plain"), 1 << 20).unwrap_err().code, "BAD_CONTENT_TYPE");
+        assert_eq!(
+            parse(&event(json!({"query": "m"})), Some("text/plain"), 1 << 20).unwrap_err().code,
+            "BAD_CONTENT_TYPE"
+        );
     }
 }

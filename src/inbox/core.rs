@@ -12,9 +12,9 @@ use super::command::{Command, Unusable, parse};
 use super::metrics::{Door, InboxMetrics};
 use super::reply::{dead_letter, reply};
 use crate::auth::Principal;
-use crate::domain::{Rejected, Services};
 use crate::domain::command::as_command;
 use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::{Rejected, Services};
 use crate::error::AppError;
 
 /// Deliveries of one command before a passing failure (a refused key, a rate limit, a
@@ -78,7 +78,11 @@ impl Inbox {
                 Ok(outcome) => outcome,
                 Err(error) if message.attempt >= MAX_ATTEMPTS => {
                     let text = format!("gave up after {} deliveries: {error}", message.attempt);
-                    dead(message.bytes, &Unusable { code: "GAVE_UP", message: text, id: Some(command.id.clone()) }, None)
+                    dead(
+                        message.bytes,
+                        &Unusable { code: "GAVE_UP", message: text, id: Some(command.id.clone()) },
+                        None,
+                    )
                 }
                 Err(error) => Outcome::Retry { error },
             },
@@ -96,19 +100,28 @@ impl Inbox {
     }
 
     /// Runs `command`; Err is a passing failure worth another delivery.
-    async fn run(&self, api_key: &str, command: &Command, reply_to: Option<String>, bytes: &[u8]) -> Result<Outcome, String> {
-        let principal = self
-            .services
-            .authenticate(api_key)
-            .await
-            .map_err(|rejected| match rejected {
-                Rejected::UnknownKey => "the consumer's API key is unknown or revoked".to_string(),
-                Rejected::InvalidToken(why) | Rejected::NoScope(why) => format!("the consumer's credential is refused: {why}"),
-                Rejected::Lookup(err) => format!("the consumer's API key could not be looked up: {err}"),
-            })?;
+    async fn run(
+        &self,
+        api_key: &str,
+        command: &Command,
+        reply_to: Option<String>,
+        bytes: &[u8],
+    ) -> Result<Outcome, String> {
+        let principal = self.services.authenticate(api_key).await.map_err(|rejected| match rejected {
+            Rejected::UnknownKey => "the consumer's API key is unknown or revoked".to_string(),
+            Rejected::InvalidToken(why) | Rejected::NoScope(why) => {
+                format!("the consumer's credential is refused: {why}")
+            }
+            Rejected::Lookup(err) => format!("the consumer's API key could not be looked up: {err}"),
+        })?;
         let to = command.reply_to.clone().or(reply_to);
-        let record = IdempotencyKey::new(principal.idempotency_scope(), &format!("command:{}", command.id), "command", &command.request)
-            .map_err(|err| err.to_string())?;
+        let record = IdempotencyKey::new(
+            principal.idempotency_scope(),
+            &format!("command:{}", command.id),
+            "command",
+            &command.request,
+        )
+        .map_err(|err| err.to_string())?;
         match record.lookup(&self.services.db).await {
             Ok(Some(first)) => {
                 return Ok(Outcome::Reply { to, body: first.into_bytes(), replayed: true });
@@ -121,7 +134,8 @@ impl Inbox {
             }
             Err(err) => return Err(format!("reading the command's record: {err}")),
         }
-        let (executed, tally) = as_command(&command.id, self.executor.mutation(principal, command.request.clone())).await;
+        let (executed, tally) =
+            as_command(&command.id, self.executor.mutation(principal, command.request.clone())).await;
         let response = match executed {
             Executed::NotAMutation(kind) => {
                 let message = format!("a command must be a mutation; this document's operation is a {kind}");
@@ -181,7 +195,8 @@ fn passing_failure(response: &Value) -> Option<String> {
 /// key's to change: NOT_FOUND under a practice key, FORBIDDEN, UNAUTHENTICATED).
 fn refusal(response: &Value, id: &str) -> Option<Unusable> {
     let errors = response.get("errors").and_then(Value::as_array)?;
-    let not_run = response.get("data").is_none_or(Value::is_null) && errors.iter().all(|e| e.get("path").and_then(Value::as_array).is_none_or(Vec::is_empty));
+    let not_run = response.get("data").is_none_or(Value::is_null)
+        && errors.iter().all(|e| e.get("path").and_then(Value::as_array).is_none_or(Vec::is_empty));
     let code = if not_run {
         "INVALID_OPERATION"
     } else if codes(response).any(|c| matches!(c, "NOT_FOUND" | "FORBIDDEN" | "UNAUTHENTICATED")) {

@@ -67,8 +67,16 @@ impl InboxMetrics {
             "Redelivered commands answered with their first result, by door",
             self.replayed.clone(),
         );
-        registry.register("commands_dead_lettered", "Messages sent to a dead letter, by door", self.dead_lettered.clone());
-        registry.register("commands_retried", "Command deliveries left for a redelivery, by door", self.retried.clone());
+        registry.register(
+            "commands_dead_lettered",
+            "Messages sent to a dead letter, by door",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "commands_retried",
+            "Command deliveries left for a redelivery, by door",
+            self.retried.clone(),
+        );
         registry.register("commands_up", "1 while this replica's command consumer is connected", self.up.clone());
     }
 }

@@ -90,7 +90,9 @@ impl NatsCommands {
                     ..Default::default()
                 })
                 .await
-                .map_err(|err| format!("cannot create JetStream stream {:?} for {:?}: {err}", self.stream, self.subject))?,
+                .map_err(|err| {
+                    format!("cannot create JetStream stream {:?} for {:?}: {err}", self.stream, self.subject)
+                })?,
         };
         let config = pull::Config {
             durable_name: Some(self.durable.clone()),

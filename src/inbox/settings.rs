@@ -101,16 +101,23 @@ impl CommandArgs {
                 return Err(bad("COMMANDS_NATS_SUBJECT", "needs BRIDGE_NATS_URL (the NATS server)"));
             }
             if self.nats_api_key.as_deref().is_none_or(str::is_empty) {
-                return Err(bad("COMMANDS_NATS_API_KEY", "must be set with COMMANDS_NATS_SUBJECT (the key commands run under)"));
+                return Err(bad(
+                    "COMMANDS_NATS_API_KEY",
+                    "must be set with COMMANDS_NATS_SUBJECT (the key commands run under)",
+                ));
             }
             subject_ok("COMMANDS_NATS_SUBJECT", subject, true)?;
             subject_ok("COMMANDS_REPLY_SUBJECT", &self.reply_subject, false)?;
             subject_ok("COMMANDS_NATS_DEAD_LETTER", &self.nats_dead_letter, false)?;
             let stream = &self.nats_stream;
-            if stream.is_empty() || stream.chars().any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\')) {
+            if stream.is_empty()
+                || stream.chars().any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+            {
                 return Err(bad("COMMANDS_NATS_STREAM", format!("{stream:?} is not a JetStream stream name")));
             }
-            if self.nats_durable.is_empty() || !self.nats_durable.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+            if self.nats_durable.is_empty()
+                || !self.nats_durable.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            {
                 return Err(bad("COMMANDS_NATS_DURABLE", "letters, digits, '-' and '_' only"));
             }
             if self.nats_ack_wait < Duration::from_secs(1) {
@@ -122,7 +129,10 @@ impl CommandArgs {
                 return Err(bad("COMMANDS_AMQP_QUEUE", "needs BRIDGE_AMQP_URL (the RabbitMQ server)"));
             }
             if self.amqp_api_key.as_deref().is_none_or(str::is_empty) {
-                return Err(bad("COMMANDS_AMQP_API_KEY", "must be set with COMMANDS_AMQP_QUEUE (the key commands run under)"));
+                return Err(bad(
+                    "COMMANDS_AMQP_API_KEY",
+                    "must be set with COMMANDS_AMQP_QUEUE (the key commands run under)",
+                ));
             }
             amqp_name_ok("COMMANDS_AMQP_QUEUE", queue)?;
             amqp_name_ok("COMMANDS_REPLY_EXCHANGE", &self.reply_exchange)?;
@@ -148,7 +158,8 @@ fn amqp_name_ok(setting: &'static str, name: &str) -> Result<(), BadSetting> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    ok.then_some(()).ok_or_else(|| bad(setting, format!("{name:?} is not a name (letters, digits, '-', '_', '.', ':')")))
+    ok.then_some(())
+        .ok_or_else(|| bad(setting, format!("{name:?} is not a name (letters, digits, '-', '_', '.', ':')")))
 }
 
 #[cfg(test)]
@@ -163,5 +174,23 @@ mod tests {
         assert!(subject_ok("X", "a b", true).is_err());
         assert!(amqp_name_ok("X", "clinicstream.commands").is_ok());
         assert!(amqp_name_ok("X", "bad name!").is_err());
+    }
+
+    #[test]
+    fn a_consumer_needs_its_broker_and_its_key() {
+        let mut args = crate::Config::with_env().commands;
+        args.nats_subject = Some("clinicstream.commands.>".into());
+        assert_eq!(args.validate(None, None).unwrap_err().setting, "COMMANDS_NATS_SUBJECT");
+        assert_eq!(args.validate(Some("nats://h:4222"), None).unwrap_err().setting, "COMMANDS_NATS_API_KEY");
+        args.nats_api_key = Some("cs_key".into());
+        assert!(args.validate(Some("nats://h:4222"), None).is_ok());
+        args.reply_subject = "replies.>".into();
+        assert_eq!(args.validate(Some("nats://h:4222"), None).unwrap_err().setting, "COMMANDS_REPLY_SUBJECT");
+        args.amqp_queue = Some("commands".into());
+        args.reply_subject = "replies".into();
+        assert_eq!(
+            args.validate(Some("nats://h:4222"), Some("amqp://h")).unwrap_err().setting,
+            "COMMANDS_AMQP_API_KEY"
+        );
     }
 }

@@ -26,7 +26,8 @@ impl CommandDoor {
 impl Execute for CommandDoor {
     async fn mutation(&self, principal: Principal, request: Value) -> Executed {
         let Ok(mut request) = serde_json::from_value::<async_graphql::Request>(request) else {
-            let error = json!({"message": "the request is not a GraphQL request", "extensions": {"code": "BAD_USER_INPUT"}});
+            let error =
+                json!({"message": "the request is not a GraphQL request", "extensions": {"code": "BAD_USER_INPUT"}});
             return Executed::Ran(json!({ "data": null, "errors": [error] }));
         };
         let auth = Auth(Some(principal));

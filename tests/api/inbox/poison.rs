@@ -11,7 +11,8 @@ use crate::helpers::{Backend, fresh_db, spawn_app_on};
 /// The poison messages for a consumer running under `own`'s BACKOFFICE key, each with the
 /// dead letter's expected code.
 fn poison(own_patient: &str, other_patient: &str) -> Vec<(&'static str, Vec<u8>)> {
-    let not_a_command = json!({"specversion": "1.0", "id": "x-1", "source": "/t", "type": "clinicstream.event", "data": {}});
+    let not_a_command =
+        json!({"specversion": "1.0", "id": "x-1", "source": "/t", "type": "clinicstream.event", "data": {}});
     vec![
         ("NOT_JSON", b"{\"specversion\": \"1.0\", ".to_vec()),
         ("NOT_A_CLOUDEVENT", serde_json::to_vec(&json!({"query": "mutation { x }"})).unwrap()),
@@ -26,7 +27,8 @@ fn poison(own_patient: &str, other_patient: &str) -> Vec<(&'static str, Vec<u8>)
 }
 
 /// A payment whose input has a field the schema does not know.
-const UNKNOWN_INPUT: &str = "mutation($p: ID!) { postPayment(input: {patientId: $p, amountCents: 1, method: CARD, tip: 5}) { id } }";
+const UNKNOWN_INPUT: &str =
+    "mutation($p: ID!) { postPayment(input: {patientId: $p, amountCents: 1, method: CARD, tip: 5}) { id } }";
 
 fn checked(dead: &Value, code: &str) {
     assert_eq!(dead["type"], "clinicstream.command.dead_letter", "{dead}");
@@ -74,7 +76,8 @@ async fn poison_on_rabbitmq_goes_to_the_dead_letter_and_the_next_command_still_a
     let mut messages = poison(&own.patient, &other.patient);
     // RabbitMQ takes a 10 MB message; the consumer refuses it past MAX_BODY_BYTES (1 MiB).
     messages.pop();
-    messages.push(("TOO_LARGE", command("huge-1", PAY, json!({"p": own.patient, "a": 1, "pad": "x".repeat(10 << 20)}))));
+    messages
+        .push(("TOO_LARGE", command("huge-1", PAY, json!({"p": own.patient, "a": 1, "pad": "x".repeat(10 << 20)}))));
     for (i, (code, bytes)) in messages.into_iter().enumerate() {
         amqp.send(&bytes, None).await;
         let dead = amqp.dead_letter().await;

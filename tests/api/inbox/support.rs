@@ -15,8 +15,7 @@ use std::time::Duration;
 use crate::bridges::brokers::{SHARED_AMQP, SHARED_NATS, unique};
 
 /// Posts a payment; `$p` the patient, `$a` the amount.
-pub const PAY: &str =
-    "mutation($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id amountCents } }";
+pub const PAY: &str = "mutation($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id amountCents } }";
 
 /// How long a reply or dead letter may take.
 pub const WITHIN: Duration = Duration::from_secs(20);
@@ -153,16 +152,29 @@ impl AmqpSide {
     pub async fn new() -> Self {
         let connection = Connection::connect(SHARED_AMQP, ConnectionProperties::default()).await.expect("RabbitMQ");
         let channel = connection.create_channel().await.unwrap();
-        let (queue, exchange, dead_letter) = (unique("cstest.commands."), unique("cstest.replies."), unique("cstest.dead."));
+        let (queue, exchange, dead_letter) =
+            (unique("cstest.commands."), unique("cstest.replies."), unique("cstest.dead."));
         let reply_queue = unique("cstest.reply-queue.");
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
-        channel.queue_declare(queue.as_str().into(), durable, clinicstream::inbox::AmqpCommands::queue_arguments()).await.unwrap();
+        channel
+            .queue_declare(queue.as_str().into(), durable, clinicstream::inbox::AmqpCommands::queue_arguments())
+            .await
+            .unwrap();
         channel.queue_declare(dead_letter.as_str().into(), durable, FieldTable::default()).await.unwrap();
         let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        channel.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, options, FieldTable::default()).await.unwrap();
+        channel
+            .exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, options, FieldTable::default())
+            .await
+            .unwrap();
         channel.queue_declare(reply_queue.as_str().into(), durable, FieldTable::default()).await.unwrap();
         channel
-            .queue_bind(reply_queue.as_str().into(), exchange.as_str().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                reply_queue.as_str().into(),
+                exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let consume = |queue: &str| {
@@ -185,11 +197,18 @@ impl AmqpSide {
     /// Sends `bytes` to the command queue with `routing_key`-less default routing, a
     /// content type, and optionally a `reply_to`.
     pub async fn send(&self, bytes: &[u8], reply_to: Option<&str>) {
-        let mut properties = BasicProperties::default().with_content_type("application/cloudevents+json".into()).with_delivery_mode(2);
+        let mut properties =
+            BasicProperties::default().with_content_type("application/cloudevents+json".into()).with_delivery_mode(2);
         if let Some(to) = reply_to {
             properties = properties.with_reply_to(to.into());
         }
-        let publish = self.channel.basic_publish("".into(), self.queue.as_str().into(), BasicPublishOptions::default(), bytes, properties);
+        let publish = self.channel.basic_publish(
+            "".into(),
+            self.queue.as_str().into(),
+            BasicPublishOptions::default(),
+            bytes,
+            properties,
+        );
         publish.await.unwrap().await.unwrap();
     }
 
