@@ -167,8 +167,14 @@ impl App {
             config.bridges.amqp_url.as_deref(),
         )
         .map_err(|bad| anyhow::anyhow!("bad command setting {bad}"))?;
-        let schema =
-            graphql::build(&services.domain, &services.usage, &services.audit, &config, bridges.bridges.clone());
+        let schema = graphql::build(
+            &services.domain,
+            &services.usage,
+            &services.audit,
+            &config,
+            bridges.bridges.clone(),
+            commands.statuses(),
+        );
         let http_metrics = Arc::new(HttpMetrics::default());
         let mut registry = crate::metrics::registry(&services.domain.counters, &http_metrics, &bridges.bridges.metrics);
         commands.metrics.register(&mut registry);

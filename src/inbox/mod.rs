@@ -23,3 +23,4 @@ pub use metrics::{Door, InboxMetrics};
 pub use reply::{DEAD_LETTER_TYPE, RESULT_TYPE};
 pub use settings::CommandArgs;
 pub use start::Consumers;
+pub use status::CommandStatuses;

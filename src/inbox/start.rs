@@ -11,12 +11,12 @@ use super::core::Inbox;
 use super::metrics::{Door, InboxMetrics};
 use super::nats::NatsCommands;
 use super::settings::CommandArgs;
-use super::status::ConsumerStatus;
-use crate::bridges::BadSetting;
+use super::status::{CommandStatuses, ConsumerStatus};
+use crate::bridges::{BadSetting, redact};
 
 pub struct Consumers {
-    nats: Option<NatsCommands>,
-    amqp: Option<AmqpCommands>,
+    nats: Option<(NatsCommands, Arc<ConsumerStatus>)>,
+    amqp: Option<(AmqpCommands, Arc<ConsumerStatus>)>,
     pub metrics: Arc<InboxMetrics>,
 }
 
@@ -24,11 +24,22 @@ impl Consumers {
     /// The consumers `args` configure, on the bridges' broker URLs.
     pub fn plan(args: &CommandArgs, nats_url: Option<&str>, amqp_url: Option<&str>) -> Result<Self, BadSetting> {
         args.validate(nats_url, amqp_url)?;
-        Ok(Self {
-            nats: nats_url.and_then(|url| NatsCommands::of(url, args)),
-            amqp: amqp_url.and_then(|url| AmqpCommands::of(url, args)),
-            metrics: Arc::default(),
-        })
+        let metrics: Arc<InboxMetrics> = Arc::default();
+        let nats = nats_url.and_then(|url| NatsCommands::of(url, args)).map(|nats| {
+            let source = format!("{} subject {} durable {}", redact(&nats.url), nats.subject, nats.durable);
+            (nats, Arc::new(ConsumerStatus::new(Door::nats, source, metrics.clone())))
+        });
+        let amqp = amqp_url.and_then(|url| AmqpCommands::of(url, args)).map(|amqp| {
+            let source = format!("{} queue {}", redact(&amqp.url), amqp.queue);
+            (amqp, Arc::new(ConsumerStatus::new(Door::amqp, source, metrics.clone())))
+        });
+        Ok(Self { nats, amqp, metrics })
+    }
+
+    /// The consumers' statuses, for the `commandConsumers` query.
+    pub fn statuses(&self) -> CommandStatuses {
+        let all = self.nats.iter().map(|(_, s)| s.clone()).chain(self.amqp.iter().map(|(_, s)| s.clone()));
+        CommandStatuses { all: all.collect() }
     }
 
     pub fn any(&self) -> bool {
@@ -37,12 +48,10 @@ impl Consumers {
 
     /// Starts each configured consumer; they stop with `stop`.
     pub fn start(self, inbox: Arc<Inbox>, stop: &CancellationToken, tracker: &TaskTracker) {
-        if let Some(nats) = self.nats {
-            let status = Arc::new(ConsumerStatus::new(Door::nats, self.metrics.up.clone()));
+        if let Some((nats, status)) = self.nats {
             tracker.spawn(nats.run(inbox.clone(), status, stop.clone()));
         }
-        if let Some(amqp) = self.amqp {
-            let status = Arc::new(ConsumerStatus::new(Door::amqp, self.metrics.up.clone()));
+        if let Some((amqp, status)) = self.amqp {
             tracker.spawn(amqp.run(inbox, status, stop.clone()));
         }
     }

@@ -35,6 +35,18 @@ async fn the_same_command_sent_three_times_on_nats_applies_once_with_three_ident
     let dead = nats.dead_letter().await;
     assert_eq!(dead["data"]["error"]["code"], "CONFLICT", "{dead}");
     assert_eq!(payments(&app, &f.practice).await, before + 1);
+
+    let query = "{ commandConsumers { broker source state applied replayed deadLettered retried lastError } }";
+    let consumers = app.ok(ADMIN_KEY, query, json!({})).await["commandConsumers"].clone();
+    assert_eq!(consumers.as_array().map(Vec::len), Some(1), "{consumers}");
+    let nats_line = &consumers[0];
+    assert_eq!(nats_line["broker"], "NATS", "{nats_line}");
+    assert_eq!(nats_line["state"], "CONNECTED", "{nats_line}");
+    assert!(nats_line["source"].as_str().unwrap().contains(&nats.prefix), "{nats_line}");
+    assert_eq!((nats_line["applied"].as_i64(), nats_line["replayed"].as_i64()), (Some(1), Some(2)), "{nats_line}");
+    assert_eq!(nats_line["deadLettered"], 1, "{nats_line}");
+    let refused = app.gql(Some(&f.backoffice), query, json!({})).await;
+    assert_eq!(crate::helpers::code(&refused), "FORBIDDEN", "a practice key does not see the deployment's consumers");
     nats.delete().await;
 }
 
