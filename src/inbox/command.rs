@@ -162,5 +162,13 @@ mod tests {
             parse(&event(json!({"query": "m"})), Some("text/plain"), 1 << 20).unwrap_err().code,
             "BAD_CONTENT_TYPE"
         );
+        let hostile = |id: &str| {
+            let event =
+                json!({"specversion": "1.0", "id": id, "source": "/t", "type": COMMAND_TYPE, "data": {"query": "m"}});
+            parse(&serde_json::to_vec(&event).unwrap(), None, 1 << 20).unwrap_err().code
+        };
+        assert_eq!(hostile("a\u{0}b"), "NOT_A_CLOUDEVENT");
+        assert_eq!(hostile(&"x".repeat(201)), "NOT_A_CLOUDEVENT");
+        assert_eq!(hostile(""), "NOT_A_CLOUDEVENT");
     }
 }

@@ -92,3 +92,45 @@ async fn a_hundred_commands_across_two_practices_apply_in_the_order_they_were_se
     assert!(nats.no_reply_within(Duration::from_millis(300)).await, "one reply per command");
     nats.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_of_two_mutations_applies_both_once_and_replays_both() {
+    if !shared_nats() {
+        return;
+    }
+    let mut nats = NatsSide::new().await;
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| nats.configure(c, ADMIN_KEY)).await else { return };
+    let f = app.fixture().await;
+    let query = "mutation($p: ID!) { a: postPayment(input: {patientId: $p, amountCents: 1, method: CARD}) { id } \
+                 b: postPayment(input: {patientId: $p, amountCents: 2, method: CASH}) { id } }";
+    let bytes = super::support::command("two-1", query, json!({ "p": f.patient }));
+    nats.send(&f.practice, bytes.clone()).await;
+    nats.send(&f.practice, bytes).await;
+    let (first, second) = (nats.reply().await, nats.reply().await);
+    assert!(first["data"]["data"]["a"]["id"].is_string() && first["data"]["data"]["b"]["id"].is_string(), "{first}");
+    assert_ne!(first["data"]["data"]["a"]["id"], first["data"]["data"]["b"]["id"]);
+    assert_eq!(first, second);
+    assert_eq!(payments(&app, &f.practice).await, 2, "each mutation once");
+    nats.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_whose_key_is_refused_retries_then_dead_letters_after_five_deliveries() {
+    if !shared_nats() {
+        return;
+    }
+    let mut nats = NatsSide::new().await;
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| nats.configure(c, "cs_not_a_key_of_this_deployment")).await
+    else {
+        return;
+    };
+    let f = app.fixture().await;
+    nats.send(&f.practice, payment("refused-key-1", &f.patient, 10)).await;
+    let dead = nats.dead_letter().await;
+    assert_eq!(dead["data"]["error"]["code"], "GAVE_UP", "{dead}");
+    let message = dead["data"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("5 deliveries") && message.contains("API key"), "{message}");
+    assert_eq!(metric(&app, "clinicstream_commands_retried_total{door=\"nats\"}").await, 4.0);
+    assert_eq!(payments(&app, &f.practice).await, 0);
+    nats.delete().await;
+}
