@@ -134,3 +134,26 @@ async fn a_consumer_whose_key_is_refused_retries_then_dead_letters_after_five_de
     assert_eq!(payments(&app, &f.practice).await, 0);
     nats.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_naming_its_replyto_gets_its_reply_there() {
+    if !shared_nats() {
+        return;
+    }
+    let mut nats = NatsSide::new().await;
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| nats.configure(c, ADMIN_KEY)).await else { return };
+    let f = app.fixture().await;
+    let own = format!("{}.lab.inbox", nats.prefix);
+    let client = async_nats::connect(crate::bridges::brokers::SHARED_NATS).await.unwrap();
+    let mut mine = client.subscribe(own.clone()).await.unwrap();
+    client.flush().await.unwrap();
+    let mut event: serde_json::Value = serde_json::from_slice(&payment("to-me-1", &f.patient, 5)).unwrap();
+    event["replyto"] = json!(own);
+    nats.send(&f.practice, serde_json::to_vec(&event).unwrap()).await;
+    let message = tokio::time::timeout(super::support::WITHIN, futures_util::StreamExt::next(&mut mine)).await;
+    let reply: serde_json::Value =
+        serde_json::from_slice(&message.expect("a reply on replyto").unwrap().payload).unwrap();
+    assert_eq!(reply["subject"], "to-me-1", "{reply}");
+    assert!(nats.no_reply_within(Duration::from_millis(300)).await, "nothing on the default reply subject");
+    nats.delete().await;
+}
