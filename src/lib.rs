@@ -106,7 +106,8 @@
 //!   failover; the publisher pipelines what is queued, per practice in seq order), the
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
-//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
+//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog, with the
+//!   commands that come in from a bus, their replies and dead letters.
 //! - [`db`]: its settings, the connection and the sea-orm entities; `migrations/` holds
 //!   the schema.
 //! - `duration`: the one grammar of every duration setting (`90d`, `1h30m`, `250ms`).
