@@ -1,10 +1,13 @@
 //! The AsyncAPI 3.0 document of the event API, generated from the code's own catalog: the
 //! event types (`EventType::ALL`), the object each is delivered as (`event_object`), and
 //! the JSON Schemas of those objects read from the GraphQL schema itself (by
-//! introspection), so the document cannot drift from what is served.
+//! introspection), so the document cannot drift from what is served. The commands a bus
+//! carries in, their replies and dead letters are `commands`'.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
+
+mod commands;
 
 use crate::graphql::types::event_object;
 use crate::vocab::EventType;
@@ -95,7 +98,7 @@ pub async fn document() -> Value {
         event_objects.into_iter().map(|o| json!({ "$ref": format!("#/components/schemas/{o}") })).collect();
     messages.insert("websubDistribution".into(), websub_distribution(&event_objects));
     messages.insert("longPollAnswer".into(), long_poll_answer(event_objects));
-    json!({
+    let mut document = json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": "clinicstream",
@@ -171,7 +174,9 @@ pub async fn document() -> Value {
             }
         },
         "components": { "schemas": schemas, "messages": messages }
-    })
+    });
+    commands::add(&mut document);
+    document
 }
 
 /// A WebSub distribution: one event's `data`, with the hub's headers.

@@ -174,6 +174,8 @@ pub struct Config {
     #[command(flatten)]
     pub bridges: Box<crate::bridges::BridgeArgs>,
     #[command(flatten)]
+    pub commands: Box<crate::inbox::CommandArgs>,
+    #[command(flatten)]
     pub metering: Box<crate::usage::MeteringArgs>,
     #[command(flatten)]
     pub identity: Box<crate::identity::IdentityArgs>,

@@ -95,13 +95,19 @@
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`.
+//! - [`inbox`]: commands in — mutations arriving on NATS JetStream or RabbitMQ as
+//!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
+//!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from
+//!   the command's id, `domain::command`), answered with a CloudEvent reply or sent to a dead
+//!   letter before the message is acked.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
 //!   failover; the publisher pipelines what is queued, per practice in seq order), the
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
-//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog.
+//! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog, with the
+//!   commands that come in from a bus, their replies and dead letters.
 //! - [`db`]: its settings, the connection and the sea-orm entities; `migrations/` holds
 //!   the schema.
 //! - `duration`: the one grammar of every duration setting (`90d`, `1h30m`, `250ms`).
@@ -130,6 +136,7 @@ pub mod grpc;
 pub(crate) mod http;
 pub mod hub;
 pub mod identity;
+pub mod inbox;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;

@@ -16,6 +16,6 @@ mod status;
 mod store;
 
 pub use cloudevent::{CONTENT_TYPE, sequence};
-pub use settings::{BadSetting, BridgeArgs, PayloadMode};
+pub use settings::{BadSetting, BridgeArgs, PayloadMode, redact};
 pub use start::Configured;
 pub use status::{BridgeMetrics, Bridges};

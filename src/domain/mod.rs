@@ -5,6 +5,7 @@ pub mod api_keys;
 mod appointment_reads;
 pub mod appointments;
 pub mod billing;
+pub mod command;
 mod credentials;
 pub mod event_log;
 pub mod event_poll;

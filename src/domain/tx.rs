@@ -88,6 +88,7 @@ impl<'a> MutationTx<'a> {
             // only once it is.
             let result = serde_json::from_str(&stored)?;
             tx.finish().await?;
+            super::command::replayed();
             return Ok(Begun::Replayed(result));
         }
         Ok(Begun::Fresh(tx))
@@ -142,6 +143,7 @@ impl<'a> MutationTx<'a> {
             let first = idem.lookup(self.conn()).await?.ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("idempotency key taken, but its record is not there"))
             })?;
+            super::command::replayed();
             return Ok(serde_json::from_str(&first)?);
         }
         self.finish().await?;
@@ -162,5 +164,11 @@ fn key(
     idempotency_key: Option<&str>,
     request: &impl Serialize,
 ) -> AppResult<Option<IdempotencyKey>> {
-    idempotency_key.map(|key| IdempotencyKey::new(principal.idempotency_scope(), key, operation, request)).transpose()
+    // A command from a bus gives each of its mutations a key of its own, derived from
+    // the command's id, so that a redelivered command replays instead of applying again.
+    let derived = if idempotency_key.is_none() { super::command::next_key() } else { None };
+    idempotency_key
+        .or(derived.as_deref())
+        .map(|key| IdempotencyKey::new(principal.idempotency_scope(), key, operation, request))
+        .transpose()
 }

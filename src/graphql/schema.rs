@@ -12,6 +12,7 @@ use crate::audit::Recorder;
 use crate::bridges::Bridges;
 use crate::config::Config;
 use crate::domain::Services;
+use crate::inbox::CommandStatuses;
 use crate::usage::Meter;
 
 pub type AppSchema = Schema<Root, Mutation, Subscription>;
@@ -24,12 +25,14 @@ pub fn build(
     audit: &Arc<Recorder>,
     config: &Config,
     bridges: Bridges,
+    commands: CommandStatuses,
 ) -> AppSchema {
     let builder = Schema::build(Root::default(), Mutation::default(), Subscription)
         .data(services.clone())
         .data(usage.clone())
         .data(audit.clone())
         .data(bridges)
+        .data(commands)
         .data(config.webhooks.allow_private.clone());
     let builder = limited(builder, config).extension(super::metering::Metering);
     if config.federation.enabled { federated(builder).extension(EntityBatches) } else { builder }.finish()

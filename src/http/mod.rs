@@ -20,4 +20,5 @@ pub(crate) mod subscriptions;
 mod websub;
 mod ws;
 
+pub(crate) use graphql::CommandDoor;
 pub use router::router;

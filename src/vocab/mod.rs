@@ -9,12 +9,14 @@
 //! that borrow them, the enumerations as the schema spells them, the `Date` scalar).
 
 mod bridges;
+mod commands;
 mod date;
 mod enums;
 mod resources;
 mod webhooks;
 
 pub use bridges::{Bridge, BridgeKind, BridgeState};
+pub use commands::CommandConsumer;
 pub use date::Date;
 pub use enums::{AppointmentStatus, AuditAction, EventType, PaymentMethod, ProviderKind, Role, Transport};
 pub use resources::{ApiKey, Appointment, Charge, CreatedApiKey, Patient, Payment, Practice, Provider};

@@ -82,6 +82,7 @@ fn cases(b: &Fixture, t: &Targets) -> BTreeMap<&'static str, Case> {
         ("apiKeys", case("query($id: ID!) { apiKeys(practiceId: $id) { id } }", json!({ "id": p }))),
         // Deployment-wide, global ADMIN keys only: a practice's keys get FORBIDDEN.
         ("bridges", case("{ bridges { kind destination lag lastError } }", json!({}))),
+        ("commandConsumers", case("{ commandConsumers { broker source state applied lastError } }", json!({}))),
         (
             "usage",
             case(

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["webhooks", "retention"],
     &["bridges"],
+    &["inbox"],
     &["config"],
     &["operation"],
     &["live"],

@@ -40,6 +40,7 @@ mod http_protocol;
 mod hub;
 mod idempotency;
 mod identity;
+mod inbox;
 mod isolation;
 mod layers;
 mod limits;

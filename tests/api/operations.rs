@@ -248,6 +248,9 @@ async fn the_asyncapi_document_validates_with_the_official_parser() {
         let webhook = format!("webhook_{}", event_type.as_str());
         assert!(served["components"]["messages"][&webhook].is_object(), "{webhook} is documented");
     }
+    for message in ["command", "commandResult", "commandDeadLetter"] {
+        assert!(served["components"]["messages"][message].is_object(), "{message} (commands in) is documented");
+    }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/asyncapi");
     if Command::new("node").arg("--version").output().is_err() {
         unavailable("node", "not on PATH; the AsyncAPI parser check needs Node.js");

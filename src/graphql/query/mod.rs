@@ -3,6 +3,7 @@
 mod api_keys;
 mod appointments;
 mod bridges;
+mod commands;
 mod events;
 mod patients;
 mod practices;
@@ -18,5 +19,6 @@ pub struct Query(
     api_keys::ApiKeyQuery,
     webhooks::WebhookQuery,
     bridges::BridgeQuery,
+    commands::CommandQuery,
     usage::UsageQuery,
 );

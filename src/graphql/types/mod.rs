@@ -5,6 +5,7 @@
 //! the `Event` interface over the log's snapshots, `Practice.lastCursor` and `Practice.quota`.
 
 mod bridges;
+mod commands;
 mod date;
 mod enums;
 mod events;

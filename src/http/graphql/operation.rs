@@ -10,6 +10,7 @@ use crate::graphql::selected_operation;
 use crate::metrics::{OperationLabel, OperationType};
 use crate::persisted::Refused;
 use crate::state::AppState;
+use crate::vocab::Transport;
 
 /// Why an operation did not run.
 pub(super) enum Stopped {
@@ -54,7 +55,12 @@ pub(super) async fn admit(state: &AppState, auth: &Auth, request: &mut Request, 
 }
 
 /// Runs an admitted query or mutation as `auth`'s caller.
-pub(super) async fn run(state: &AppState, auth: &Auth, mut request: Request) -> Response {
+pub(super) async fn run(state: &AppState, auth: &Auth, request: Request) -> Response {
+    run_through(state, auth, request, crate::vocab::Transport::Http).await
+}
+
+/// Runs an admitted operation that came through `transport` (the audit trail names it).
+pub(super) async fn run_through(state: &AppState, auth: &Auth, mut request: Request, transport: Transport) -> Response {
     let started = std::time::Instant::now();
     let operation = match kind(&mut request) {
         Some(GqlOperation::Query) => OperationType::query,
@@ -62,7 +68,7 @@ pub(super) async fn run(state: &AppState, auth: &Auth, mut request: Request) -> 
         Some(GqlOperation::Subscription) => OperationType::subscription,
         None => OperationType::invalid,
     };
-    let response = state.schema.execute(request.data(auth.clone()).data(crate::vocab::Transport::Http)).await;
+    let response = state.schema.execute(request.data(auth.clone()).data(transport)).await;
     state
         .http_metrics
         .request_duration

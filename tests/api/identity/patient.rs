@@ -214,6 +214,7 @@ fn cases(t: &Target, whose: Whose) -> BTreeMap<&'static str, Case> {
         ("events", case(&events, json!({ "id": p }), in_practice(Own))),
         ("apiKeys", case("query($id: ID!) { apiKeys(practiceId: $id) { id name } }", json!({ "id": p }), Refused)),
         ("bridges", case("{ bridges { kind destination lag lastError } }", json!({}), Refused)),
+        ("commandConsumers", case("{ commandConsumers { broker source state lastError } }", json!({}), Refused)),
         (
             "usage",
             case(
