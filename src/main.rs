@@ -4,8 +4,39 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = clinicstream::config::Cli::parse();
-    clinicstream::commands::run(cli).await
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    #[cfg(feature = "mimalloc")]
+    runtime.on_thread_park(allocator::collect_when_idle);
+    runtime.build()?.block_on(clinicstream::commands::run(cli))
+}
+
+/// Handing freed memory back after a storm. A connection's memory is often freed by
+/// another worker than the one that allocated it; mimalloc parks such frees on the
+/// owner's page and only looks at them when the owner allocates there again, so after
+/// 10,000 sockets connect at once and leave, an idle server kept two thirds of the peak
+/// (BENCHMARKS.md, "Memory after a storm"). A worker that goes idle collects its own
+/// heap, at most once a second: the pages every client left are returned to the system.
+#[cfg(feature = "mimalloc")]
+mod allocator {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    const AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+    pub fn collect_when_idle() {
+        thread_local! {
+            static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+        }
+        let now = Instant::now();
+        if LAST.get().is_some_and(|last| now.duration_since(last) < AT_MOST_EVERY) {
+            return;
+        }
+        LAST.set(Some(now));
+        // Safety: mi_collect only touches the calling thread's own heap (and the
+        // process-wide arenas, under mimalloc's own locks).
+        unsafe { libmimalloc_sys::mi_collect(true) };
+    }
 }

@@ -30,23 +30,7 @@ impl Confirmed {
 /// the fixed wait loadgen used before it read the gauge.
 pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Duration) -> Confirmed {
     let started = Instant::now();
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build();
-    let mut seen = vec![None; targets.len()];
-    if let Ok(client) = client {
-        loop {
-            for (target, seen) in targets.iter().zip(&mut seen) {
-                *seen = read(&client, *target, METRIC).await;
-            }
-            let done = expected.iter().zip(&seen).all(|(e, s)| s.is_none_or(|s| s >= *e));
-            if done || started.elapsed() >= timeout {
-                break;
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
-    }
-    if seen.iter().any(Option::is_none) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let seen = poll(targets, timeout, |seen| expected.iter().zip(seen).all(|(e, s)| s.is_none_or(|s| s >= *e))).await;
     let confirmed = Confirmed { expected, seen, secs: started.elapsed().as_secs_f64() };
     if !confirmed.ok() {
         eprintln!(
@@ -55,6 +39,39 @@ pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Durat
         );
     }
     confirmed
+}
+
+/// Polls until every target's gauge shows no open subscription (every client has left,
+/// and the server has closed what they held) or `timeout` passes; whether it did.
+pub async fn wait_for_none(targets: &[SocketAddr], timeout: Duration) -> bool {
+    let seen = poll(targets, timeout, |seen| seen.iter().all(|s| s.is_none_or(|s| s == 0))).await;
+    let none = seen.iter().all(|s| s.is_some_and(|s| s == 0));
+    if !none {
+        eprintln!("open subscriptions after every client left: /metrics shows {seen:?}");
+    }
+    none
+}
+
+/// Reads every target's gauge until `done` says so or `timeout` passes.
+async fn poll(targets: &[SocketAddr], timeout: Duration, done: impl Fn(&[Option<u64>]) -> bool) -> Vec<Option<u64>> {
+    let started = Instant::now();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build();
+    let mut seen = vec![None; targets.len()];
+    if let Ok(client) = client {
+        loop {
+            for (target, seen) in targets.iter().zip(&mut seen) {
+                *seen = read(&client, *target, METRIC).await;
+            }
+            if done(&seen) || started.elapsed() >= timeout {
+                break;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+    if seen.iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    seen
 }
 
 /// The shared executions the servers have run so far, summed; None if one cannot be read.

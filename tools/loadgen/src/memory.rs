@@ -1,8 +1,9 @@
 //! The S1 memory phases: server RSS before connecting, once every socket runs its
-//! `--subs-per-conn` subscriptions, and again after `--extra-subs-per-conn` more each,
-//! every reading taken once RSS has settled and the servers' gauge shows the
-//! subscriptions open, so the differences are the cost of a connection and of a
-//! subscription rather than of whatever was still being set up.
+//! `--subs-per-conn` subscriptions, again after `--extra-subs-per-conn` more each, and
+//! once every client has left (the RSS a storm leaves behind), every reading taken once
+//! RSS has settled and the servers' gauge shows the subscriptions open (or closed), so
+//! the differences are the cost of a connection and of a subscription rather than of
+//! whatever was still being set up.
 
 use serde_json::{Value, json};
 
@@ -44,6 +45,8 @@ pub struct Memory {
     pub before: Option<Phase>,
     pub subscribed: Option<Phase>,
     pub extra: Option<Phase>,
+    /// After every client has left and the server closed their subscriptions.
+    pub left: Option<Phase>,
     pub confirmed: Confirmed,
     pub confirmed_extra: Option<Confirmed>,
 }
@@ -69,10 +72,21 @@ impl Memory {
         out["fds_before"] = json!(fds(before));
         out["fds_subscribed"] = json!(fds(subscribed));
         out["fds_extra"] = json!(extra.map(fds));
+        if let Some(left) = &self.left {
+            out["rss_left_kib"] = json!(left.rss_kib());
+            out["fds_left"] = json!(fds(left));
+            // Against the idle baseline: the target is within 10 % once every client left.
+            out["rss_left_over_before_pct"] =
+                json!(round((left.rss_kib() - before.rss_kib()) as f64 * 100.0 / before.rss_kib().max(1) as f64));
+        }
         out["rss_per_connection_bytes"] = json!(per_connection);
         out["rss_per_extra_subscription_bytes"] = json!(per_extra);
-        out["settle_secs"] =
-            json!([round(before.settle_secs), round(subscribed.settle_secs), extra.map(|e| round(e.settle_secs))]);
+        out["settle_secs"] = json!([
+            round(before.settle_secs),
+            round(subscribed.settle_secs),
+            extra.map(|e| round(e.settle_secs)),
+            self.left.as_ref().map(|l| round(l.settle_secs))
+        ]);
         out
     }
 }

@@ -101,6 +101,12 @@ fn memory(mem: &Value) {
         mem["rss_per_connection_bytes"],
         mem["rss_per_extra_subscription_bytes"]
     );
+    if !mem["rss_left_kib"].is_null() {
+        println!(
+            "  memory after every client left: RSS {} KiB ({}% over before), open fds {}",
+            mem["rss_left_kib"], mem["rss_left_over_before_pct"], mem["fds_left"]
+        );
+    }
 }
 
 fn server(name: &str, s: &Value) {

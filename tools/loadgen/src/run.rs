@@ -1,7 +1,7 @@
 //! One run, phase by phase: fixture, steady sockets (and their memory, S1), then the
 //! payment phase with any churning clients (S5), the drain (until every practice's
-//! subscriptions have what they are owed), and the report. The servers' RSS series is
-//! sampled from start to end.
+//! subscriptions have what they are owed), the servers' memory once every client has
+//! left, and the report. The servers' RSS series is sampled from start to end.
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         extra = Phase::record(&servers, "with extra subscriptions").await?;
     }
     drop(wanted);
-    let memory = Memory { before, subscribed, extra, confirmed, confirmed_extra };
+    let mut memory = Memory { before, subscribed, extra, left: None, confirmed, confirmed_extra };
 
     // The churning clients start where the log is now, so they owe every payment. They
     // are on the only practice: main refuses `--churn` with several.
@@ -117,6 +117,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for task in tasks {
             churners.push(task.await?);
         }
+    }
+    if memory.before.is_some() {
+        gauge::wait_for_none(&args.target, timeout(&args)).await;
+        memory.left = Phase::record(&servers, "after every client left").await?;
     }
     let series = match series {
         Some(task) => task.await?,
