@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::clock::{from_millis, to_millis};
 use crate::error::{AppError, AppResult};
+use crate::telemetry::TraceContext;
 use crate::events::{Payload, StoredEvent};
 use crate::vocab::EventType;
 
@@ -16,6 +17,9 @@ struct Out<'a> {
     t: &'a str,
     o: i64,
     d: &'a Payload,
+    /// The mutation's trace context, when it was traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -26,6 +30,8 @@ struct In<'a> {
     o: i64,
     #[serde(borrow)]
     d: &'a RawValue,
+    #[serde(default)]
+    c: Option<&'a str>,
 }
 
 /// The channel of a practice. The braces are a Redis Cluster hash tag: with sharded
@@ -46,6 +52,7 @@ pub fn encode(event: &StoredEvent) -> AppResult<String> {
         t: event.event_type.as_str(),
         o: to_millis(event.occurred_at),
         d: &event.payload,
+        c: event.trace.as_ref().map(TraceContext::encode),
     };
     Ok(serde_json::to_string(&out)?)
 }
@@ -60,6 +67,7 @@ pub fn decode(bytes: &[u8]) -> AppResult<StoredEvent> {
         event_type,
         occurred_at: from_millis(message.o),
         payload: Payload::decode(event_type, message.d.get())?,
+        trace: message.c.and_then(TraceContext::decode),
     })
 }
 
