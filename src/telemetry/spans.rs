@@ -31,7 +31,7 @@ pub fn link(span: &Span, trace: Option<&TraceContext>) {
 }
 
 /// The span of one event delivered through one door (`websocket`, `sse`, `multipart`,
-/// `webhook`, `bridge`, `live_query`), linked to the mutation's trace.
+/// `webhook`, `bridge`, `live_query`, `grpc`), linked to the mutation's trace.
 pub fn delivery(door: &'static str, practice_id: &str, seq: i64, trace: Option<&TraceContext>) -> Span {
     if !on() {
         return Span::none();
@@ -57,6 +57,7 @@ fn door_name(door: &'static str) -> &'static str {
         "webhook" => "deliver webhook",
         "bridge" => "deliver bridge",
         "live_query" => "deliver live_query",
+        "grpc" => "deliver grpc",
         _ => "deliver",
     }
 }
