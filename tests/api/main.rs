@@ -62,6 +62,7 @@ mod retention;
 mod schema_drift;
 mod sse;
 mod subscriptions;
+mod otel;
 mod usage_audit;
 mod web_assets;
 mod webhooks;

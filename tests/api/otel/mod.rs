@@ -1,0 +1,4 @@
+//! OpenTelemetry traces, exported by the real binary to an OTLP/HTTP receiver.
+
+mod receiver;
+mod traces;
