@@ -99,6 +99,7 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
         ("BRIDGE_NATS_URL", SHARED_NATS),
         ("BRIDGE_NATS_STREAM", &stream),
         ("BRIDGE_NATS_PREFIX", &prefix),
+        ("BRIDGE_NATS_TYPES", "PAYMENT_POSTED"),
         ("BRIDGE_POLL", "100ms"),
         ("WEBHOOK_ALLOW_PRIVATE", "true"),
         ("WEBHOOK_POLL", "50ms"),
@@ -129,7 +130,7 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     assert_eq!(data["data"]["events"]["seq"], seq);
     let hooked = hooks.wait_for(Duration::from_secs(15), |r| !r.is_empty()).await;
     let nats = eventually(Duration::from_secs(15), async || read_stream(SHARED_NATS, &stream).await, |got| {
-        !got.is_empty()
+        got.iter().any(|got| got.seq() == seq)
     })
     .await
     .expect("the bridge published the event");
@@ -139,7 +140,7 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     assert_eq!(parts[1], TRACE, "stored in the caller's trace: {stored_context}");
     assert!(stored_context.ends_with(" vendor=abc"), "with its tracestate: {stored_context}");
     // The CloudEvent carries the mutation's context (distributed-tracing extension).
-    let cloudevent = &nats[0].event;
+    let cloudevent = &nats.iter().find(|got| got.seq() == seq).expect("the payment's CloudEvent").event;
     assert_eq!(cloudevent["traceparent"], stored_context.split(' ').next().unwrap(), "{cloudevent}");
     assert_eq!(cloudevent["tracestate"], "vendor=abc", "{cloudevent}");
 
