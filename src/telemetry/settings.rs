@@ -64,9 +64,7 @@ impl TracingArgs {
             SamplerName::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
             SamplerName::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
             SamplerName::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-            SamplerName::ParentBasedTraceIdRatio => {
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
-            }
+            SamplerName::ParentBasedTraceIdRatio => Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))),
         }
     }
 

@@ -6,8 +6,8 @@ use serde_json::value::RawValue;
 
 use crate::clock::{from_millis, to_millis};
 use crate::error::{AppError, AppResult};
-use crate::telemetry::TraceContext;
 use crate::events::{Payload, StoredEvent};
+use crate::telemetry::TraceContext;
 use crate::vocab::EventType;
 
 #[derive(Serialize)]

@@ -22,7 +22,8 @@ use crate::webhooks::support::create_endpoint;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
-const PAY: &str = "mutation Pay($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id } }";
+const PAY: &str =
+    "mutation Pay($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id } }";
 const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor } }";
 
 struct Binary(Child);
@@ -129,9 +130,11 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     let (_, data) = sse.next_data().await;
     assert_eq!(data["data"]["events"]["seq"], seq);
     let hooked = hooks.wait_for(Duration::from_secs(15), |r| !r.is_empty()).await;
-    let nats = eventually(Duration::from_secs(15), async || read_stream(SHARED_NATS, &stream).await, |got| {
-        got.iter().any(|got| got.seq() == seq)
-    })
+    let nats = eventually(
+        Duration::from_secs(15),
+        async || read_stream(SHARED_NATS, &stream).await,
+        |got| got.iter().any(|got| got.seq() == seq),
+    )
     .await
     .expect("the bridge published the event");
 
@@ -188,7 +191,10 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
         pay(&app, &f.backoffice, &f.patient, &[("traceparent", traceparent), ("x-request-id", &request_id)]).await;
         let seq = collect(&mut ws, 1).await[0].0;
         let find = |spans: &Vec<Value>| {
-            spans.iter().find(|s| s["name"] == "request" && s["attributes"]["request_id"] == request_id.as_str()).cloned()
+            spans
+                .iter()
+                .find(|s| s["name"] == "request" && s["attributes"]["request_id"] == request_id.as_str())
+                .cloned()
         };
         let spans = eventually(Duration::from_secs(20), async || otlp.spans(), |s| find(s).is_some()).await;
         let request = find(&spans.expect("the request's span arrives")).unwrap();
