@@ -84,6 +84,22 @@ mod tests {
     }
 
     #[test]
+    fn the_trace_context_rides_along_and_a_bad_one_is_dropped() {
+        let patient = r#"{"patient":{"id":"pat_1","practiceId":"prc_1","firstName":"Ada","lastName":"L","email":null,"phone":null,"dateOfBirth":null,"balanceCents":0,"createdAt":"2026-01-01T00:00:00Z"}}"#;
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let message = format!(r#"{{"p":"prc_1","s":1,"t":"PATIENT_CREATED","o":0,"d":{patient},"c":"{parent} k=v"}}"#);
+        let event = decode(message.as_bytes()).unwrap();
+        assert_eq!(event.trace.as_ref().map(|t| t.encode()).as_deref(), Some(&*format!("{parent} k=v")));
+        assert_eq!(decode(encode(&event).unwrap().as_bytes()).unwrap(), event);
+        let bad = format!(r#"{{"p":"prc_1","s":1,"t":"PATIENT_CREATED","o":0,"d":{patient},"c":"00-zz"}}"#);
+        assert_eq!(decode(bad.as_bytes()).unwrap().trace, None);
+        let none = format!(r#"{{"p":"prc_1","s":1,"t":"PATIENT_CREATED","o":0,"d":{patient}}}"#);
+        let untraced = decode(none.as_bytes()).unwrap();
+        assert_eq!(untraced.trace, None);
+        assert!(!encode(&untraced).unwrap().contains("\"c\""), "nothing added when untraced");
+    }
+
+    #[test]
     fn garbage_does_not_decode() {
         assert!(decode(b"not json").is_err());
         assert!(decode(br#"{"p":"x","s":1,"t":"NOPE","o":0,"d":{}}"#).is_err());
