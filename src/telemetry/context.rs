@@ -21,6 +21,8 @@ const MAX_TRACESTATE: usize = 512;
 pub struct TraceContext {
     traceparent: Box<str>,
     tracestate: Box<str>,
+    /// Parsed once: every delivery links to it.
+    span: SpanContext,
 }
 
 /// The two headers as the propagator reads them.
@@ -63,7 +65,9 @@ impl TraceContext {
             format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8()).into_boxed_str();
         let tracestate = span.trace_state().header();
         let tracestate = if tracestate.len() <= MAX_TRACESTATE { tracestate } else { String::new() };
-        Some(Self { traceparent, tracestate: tracestate.into_boxed_str() })
+        let span =
+            SpanContext::new(span.trace_id(), span.span_id(), span.trace_flags(), true, span.trace_state().clone());
+        Some(Self { traceparent, tracestate: tracestate.into_boxed_str(), span })
     }
 
     /// The context of the current span; None when tracing is off (nothing is stored).
@@ -107,12 +111,9 @@ impl TraceContext {
         Self::of(span.span_context())
     }
 
-    /// The span context to link to.
-    pub fn span_context(&self) -> Option<SpanContext> {
-        let context = remote(Some(&self.traceparent), self.tracestate());
-        let span = context.span();
-        let span = span.span_context();
-        span.is_valid().then(|| span.clone())
+    /// The span context to link to (remote: it was made elsewhere, or earlier).
+    pub fn span_context(&self) -> &SpanContext {
+        &self.span
     }
 }
 
@@ -131,7 +132,7 @@ mod tests {
         let with_state = TraceContext::decode(&format!("{PARENT} congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")).unwrap();
         assert_eq!(with_state.tracestate(), Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
         assert_eq!(TraceContext::decode(&with_state.encode()), Some(with_state.clone()));
-        let linked = with_state.span_context().unwrap();
+        let linked = with_state.span_context();
         assert_eq!(linked.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(linked.is_remote());
     }

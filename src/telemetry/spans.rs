@@ -25,8 +25,8 @@ pub fn adopt(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
 
 /// Links `span` (not yet entered) to the trace of `trace`.
 pub fn link(span: &Span, trace: Option<&TraceContext>) {
-    if let Some(context) = trace.and_then(TraceContext::span_context) {
-        span.add_link(context);
+    if let Some(trace) = trace {
+        span.add_link(trace.span_context().clone());
     }
 }
 
