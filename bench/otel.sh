@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tracing's cost per delivery (BENCHMARKS.md, "Tracing"): S2-style runs of bench/run.sh,
 # alternating tracing off and on (OTLP/HTTP to the test suite's receiver,
-# tests/support/otel/receiver.py, its output discarded), so both sides see the same
+# tests/support/otel/receiver.py, its spans counted), so both sides see the same
 # machine. Appends to bench/results/<label>-off.jsonl and <label>-on.jsonl and prints the
 # server CPU per delivery of each run and the medians.
 #
@@ -18,10 +18,10 @@ shift 2
 [[ ${1:-} == -- ]] && shift
 PAIRS=${PAIRS:-3}
 PYTHON=${PYTHON:-target/otel-venv/bin/python}
-port_file=$(mktemp)
-"$PYTHON" tests/support/otel/receiver.py > >(head -1 >"$port_file"; cat >/dev/null) &
+port_file=$(mktemp) spans_file=$(mktemp)
+"$PYTHON" tests/support/otel/receiver.py > >(head -1 >"$port_file"; wc -l >"$spans_file") &
 receiver=$!
-trap 'kill $receiver 2>/dev/null || true; rm -f "$port_file"' EXIT
+trap 'kill $receiver 2>/dev/null || true; rm -f "$port_file" "$spans_file"' EXIT
 for _ in $(seq 1 100); do [[ -s $port_file ]] && break; sleep 0.1; done
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$port_file")
 for pair in $(seq 1 "$PAIRS"); do
@@ -29,6 +29,9 @@ for pair in $(seq 1 "$PAIRS"); do
   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$port OTEL_TRACES_SAMPLER=${SAMPLER:-parentbased_traceidratio} \
     OTEL_TRACES_SAMPLER_ARG=${RATIO:-0.1} RUNS=1 bench/run.sh "$label-on" "$db" -- "$@"
 done
+kill $receiver
+for _ in $(seq 1 50); do [[ -s $spans_file ]] && break; sleep 0.1; done
+echo "the receiver got $(cat "$spans_file") spans"
 python3 - "bench/results/$label-off.jsonl" "bench/results/$label-on.jsonl" <<'PY'
 import json, statistics, sys
 for path in sys.argv[1:]:
