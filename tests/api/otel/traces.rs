@@ -1,7 +1,7 @@
 //! One `postPayment` sent with a `traceparent`, followed through the real binary to an
 //! OTLP/HTTP receiver: the request span is a child of the caller's span, the commit span
-//! and one delivery span per door (websocket, SSE, a webhook attempt, a NATS bridge
-//! publish) each link to the mutation's trace; the webhook receiver sees a `traceparent`
+//! and one delivery span per door (websocket, SSE, multipart, a webhook attempt, a NATS
+//! bridge publish, a live query's run) each link to the mutation's trace; the webhook receiver sees a `traceparent`
 //! header and the NATS consumer the CloudEvents tracing extension. A malformed or
 //! oversized `traceparent` is ignored: a new root, never an error, never stored.
 
@@ -15,6 +15,7 @@ use crate::bridges::brokers::{SHARED_NATS, free_port, shared_nats, unique};
 use crate::bridges::consumers::read_stream;
 use crate::bridges::support::delete_stream;
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, eventually, fresh_db};
+use crate::multipart_client::Parts;
 use crate::replicas::{collect, subscriber};
 use crate::sse_client::SseStream;
 use crate::webhooks::receiver::Receiver as WebhookReceiver;
@@ -25,6 +26,7 @@ const PARENT: &str = "00f067aa0ba902b7";
 const PAY: &str =
     "mutation Pay($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id } }";
 const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor } }";
+const BALANCE: &str = "query($id: ID!) @live { patient(id: $id) { balanceCents } }";
 
 struct Binary(Child);
 
@@ -122,6 +124,9 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     create_endpoint(&app, &f.practice_admin, &f.practice, &hooks.url("/hooks"), json!(["PAYMENT_POSTED"])).await;
     let mut ws = subscriber(&app, &f.subscriber, &f.practice, None).await;
     let mut sse = SseStream::open(&app, &f.subscriber, EVENTS, json!({ "p": f.practice }), None).await;
+    let mut multipart = Parts::open(&app, &f.subscriber, EVENTS, json!({ "p": f.practice })).await;
+    let mut live = SseStream::open(&app, &f.subscriber, BALANCE, json!({ "id": f.patient }), None).await;
+    live.next_data().await;
 
     // The caller's trace: the request continues it.
     let traceparent = format!("00-{TRACE}-{PARENT}-01");
@@ -129,6 +134,8 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     let seq = collect(&mut ws, 1).await[0].0;
     let (_, data) = sse.next_data().await;
     assert_eq!(data["data"]["events"]["seq"], seq);
+    assert_eq!(multipart.next_payload().await["payload"]["data"]["events"]["seq"], seq);
+    live.next_data().await;
     let hooked = hooks.wait_for(Duration::from_secs(15), |r| !r.is_empty()).await;
     let nats = eventually(
         Duration::from_secs(15),
@@ -147,11 +154,12 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     assert_eq!(cloudevent["traceparent"], stored_context.split(' ').next().unwrap(), "{cloudevent}");
     assert_eq!(cloudevent["tracestate"], "vendor=abc", "{cloudevent}");
 
-    let doors = ["websocket", "sse", "webhook", "bridge"];
+    let doors = ["websocket", "sse", "multipart", "webhook", "bridge"];
     let all_there = |spans: &Vec<Value>| {
         let request = named(spans, "request").into_iter().any(|s| s["trace_id"] == TRACE);
         let commit = named(spans, "commit_batch").into_iter().any(|s| links_to(s, TRACE));
-        request && commit && doors.iter().all(|door| delivery(spans, door, seq).is_some())
+        let live = named(spans, "deliver live_query").into_iter().any(|s| links_to(s, TRACE));
+        request && commit && live && doors.iter().all(|door| delivery(spans, door, seq).is_some())
     };
     let spans = eventually(Duration::from_secs(20), async || otlp.spans(), all_there).await.unwrap_or_else(|spans| {
         let names: Vec<_> = spans.iter().map(|s| s["name"].to_string()).collect();
