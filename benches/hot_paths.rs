@@ -46,6 +46,7 @@ fn payment_event(seq: i64) -> StoredEvent {
         event_type: EventType::PaymentPosted,
         occurred_at: at,
         payload: Payload::Payment { payment: Arc::new(payment), patient: Arc::new(patient) },
+        trace: None,
     }
 }
 

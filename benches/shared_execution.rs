@@ -38,6 +38,7 @@ fn patient_event(practice_id: &str, seq: i64) -> StoredEvent {
         event_type: EventType::PatientCreated,
         occurred_at: Utc::now(),
         payload: Payload::Patient { patient: Arc::new(patient) },
+        trace: None,
     }
 }
 

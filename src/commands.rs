@@ -14,15 +14,8 @@ use crate::vocab::{PaymentMethod, ProviderKind, Role};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => {
-            let config = crate::config::Config::with_env();
-            crate::telemetry::init(&config.log_format);
-            App::build(config).await?.run().await
-        }
-        Some(Subcommand::Serve(config)) => {
-            crate::telemetry::init(&config.log_format);
-            App::build(*config).await?.run().await
-        }
+        None => serve(crate::config::Config::with_env()).await,
+        Some(Subcommand::Serve(config)) => serve(*config).await,
         Some(Subcommand::Migrate(db)) => {
             crate::telemetry::init("pretty");
             crate::db::connect(&db).await.context("migrating the database")?;
@@ -60,6 +53,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed_demo(&services).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
     }
+}
+
+/// Serves until stopped, with logs and (when configured) traces; the spans still queued
+/// are exported before the process exits.
+async fn serve(config: crate::config::Config) -> anyhow::Result<()> {
+    let mut tracing =
+        crate::telemetry::init_with_tracing(&config.log_format, &config.tracing).map_err(|e| anyhow::anyhow!(e))?;
+    let served = match App::build(config).await {
+        Ok(app) => app.run().await,
+        Err(err) => Err(err),
+    };
+    tokio::task::spawn_blocking(move || tracing.shutdown()).await?;
+    served
 }
 
 /// Registers trusted documents (for `PERSISTED_QUERIES_ONLY`), printing each one's hash.

@@ -181,6 +181,8 @@ pub struct Config {
     pub identity: Box<crate::identity::IdentityArgs>,
     #[command(flatten)]
     pub federation: FederationArgs,
+    #[command(flatten)]
+    pub tracing: Box<crate::telemetry::TracingArgs>,
 }
 
 /// Serving as a subgraph of a federated supergraph. The schema this switches is

@@ -105,6 +105,11 @@
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
 //!   failover; the publisher pipelines what is queued, per practice in seq order), the
 //!   `Feed` that gives each subscriber every event once, in order, across reconnects.
+//! - [`telemetry`]: what the server says about itself — log lines (`RUST_LOG`,
+//!   `LOG_FORMAT`) and OpenTelemetry traces over OTLP/HTTP (the standard `OTEL_*`
+//!   settings; off without `OTEL_EXPORTER_OTLP_ENDPOINT`): the request, operation and
+//!   commit-batch spans, and one span per delivered event per door, linked to the trace of
+//!   the mutation whose W3C context (`telemetry::TraceContext`) is stored with each event.
 //! - [`clock`]: "now", injectable; `ManualClock` lets tests move time.
 //! - [`asyncapi`]: the AsyncAPI document, generated from the event catalog, with the
 //!   commands that come in from a bus, their replies and dead letters.

@@ -1,12 +1,15 @@
 //! The message every bridge sends: one event of the log as a CloudEvents 1.0 event in
 //! structured JSON mode (`application/cloudevents+json`). `id` is the event's cursor, the
 //! same id as the webhook `webhook-id` and the GraphQL `cursor`; `data` is the webhook
-//! body's `data`, built by the same function.
+//! body's `data`, built by the same function. An event appended by a traced mutation
+//! carries that mutation's W3C trace context as the CloudEvents distributed-tracing
+//! extension (`traceparent`, `tracestate`), so a consumer's span can join its trace.
 
 use serde_json::{Map, Value, json};
 
 use super::settings::PayloadMode;
 use crate::events::{Payload, StoredEvent};
+use crate::telemetry::TraceContext;
 use crate::vocab::EventType;
 
 /// The content type of a structured-mode CloudEvent in JSON.
@@ -29,6 +32,8 @@ pub struct Outgoing {
     pub body: Vec<u8>,
     /// The patient the event is about (the audit trail records its delivery).
     pub patient_id: String,
+    /// The appending mutation's trace context (the publish span links to it).
+    pub trace: Option<TraceContext>,
 }
 
 /// The `sequence` extension for a seq: decimal, zero-padded to a fixed width.
@@ -42,7 +47,7 @@ pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_
         PayloadMode::Full => crate::webhooks::event_data(event)?,
         PayloadMode::Thin => thin_data(event),
     };
-    let cloudevent = json!({
+    let mut cloudevent = json!({
         "specversion": "1.0",
         "id": event.cursor(),
         "source": format!("/practices/{}", event.practice_id),
@@ -52,6 +57,12 @@ pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_
         "sequence": sequence(event.seq),
         "data": data,
     });
+    if let Some(trace) = &event.trace {
+        cloudevent["traceparent"] = json!(trace.traceparent());
+        if let Some(state) = trace.tracestate() {
+            cloudevent["tracestate"] = json!(state);
+        }
+    }
     Ok(Outgoing {
         practice_id: event.practice_id.clone(),
         event_type: event.event_type,
@@ -59,6 +70,7 @@ pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_
         occurred_at_ms: event.occurred_at.timestamp_millis(),
         body: serde_json::to_vec(&cloudevent)?,
         patient_id: event.payload.patient_id().to_string(),
+        trace: event.trace.clone(),
     })
 }
 

@@ -199,10 +199,21 @@ impl Bridge {
                 messages.truncate(1);
             }
         }
+        // One span per message, over the publish of the batch (none when untraced).
+        let spans: Vec<tracing::Span> = match crate::telemetry::on() {
+            true => pending
+                .iter()
+                .filter_map(|(seq, m)| m.as_ref().map(|m| (seq, m)))
+                .take(messages.len())
+                .map(|(seq, m)| crate::telemetry::delivery("bridge", practice_id, *seq, m.trace.as_ref()))
+                .collect(),
+            false => Vec::new(),
+        };
         let published = match messages.is_empty() {
             true => Default::default(),
             false => self.broker.publish(&messages).await,
         };
+        drop(spans);
         if quota {
             for _ in published.acked()..messages.len() {
                 limits.refund_delivery(practice_id).await;

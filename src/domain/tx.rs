@@ -120,6 +120,7 @@ impl<'a> MutationTx<'a> {
             event_type,
             occurred_at: crate::clock::from_millis(self.now_ms()),
             payload,
+            trace: crate::telemetry::TraceContext::current(),
         };
         self.events.push(event);
         Ok(())

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::Faults;
 use crate::clock::SharedClock;
@@ -161,8 +162,9 @@ impl Writers {
             }
         }
         let Some((txn, _)) = open else { return };
+        let span = commit_span(practice_id, kept.len(), &events);
         let committed = match Arc::try_unwrap(txn) {
-            Ok(txn) => self.finish(txn, practice_id, &events).await,
+            Ok(txn) => self.finish(txn, practice_id, &events).instrument(span).await,
             Err(_) => Err(AppError::Internal(anyhow::anyhow!("a turn still holds the batch's transaction"))),
         };
         let answer = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
@@ -258,6 +260,27 @@ impl Writers {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// The span of a batch's commit, linked to the trace of each mutation in it (when traced).
+fn commit_span(practice_id: &str, mutations: usize, events: &[StoredEvent]) -> tracing::Span {
+    crate::telemetry::if_on(|| {
+        let span = tracing::info_span!(
+            parent: None,
+            "commit_batch",
+            clinicstream.practice_id = practice_id,
+            clinicstream.mutations = mutations,
+            clinicstream.events = events.len(),
+        );
+        let mut linked: Vec<&str> = Vec::new();
+        for trace in events.iter().filter_map(|e| e.trace.as_ref()) {
+            if !linked.contains(&trace.traceparent()) {
+                linked.push(trace.traceparent());
+                crate::telemetry::link(&span, Some(trace));
+            }
+        }
+        span
+    })
 }
 
 fn held() -> AppError {

@@ -8,6 +8,7 @@ use super::Cursor;
 use crate::clock::from_millis;
 use crate::db::entities::event;
 use crate::error::{AppError, AppResult};
+use crate::telemetry::TraceContext;
 use crate::vocab::{Appointment, Charge, EventType, Patient, Payment};
 
 /// The snapshot stored with an event: the resource as it was when the event happened.
@@ -109,6 +110,9 @@ pub struct StoredEvent {
     pub event_type: EventType,
     pub occurred_at: DateTime<Utc>,
     pub payload: Payload,
+    /// The W3C trace context of the mutation that appended it (tracing was on there), so
+    /// deliveries link back to it.
+    pub trace: Option<TraceContext>,
 }
 
 impl StoredEvent {
@@ -125,6 +129,7 @@ impl StoredEvent {
             seq: row.seq,
             event_type,
             occurred_at: from_millis(row.occurred_at),
+            trace: row.trace_context.as_deref().and_then(TraceContext::decode),
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::db::ROWS_PER_INSERT;
 use crate::db::bind;
 use crate::db::entities::{event, practice};
 use crate::error::{AppError, AppResult};
+use crate::telemetry::TraceContext;
 use crate::vocab::EventType;
 
 /// Writes a batch's events (seqs assigned by the practice's writer, which holds the
@@ -27,6 +28,7 @@ async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) -> App
                 event_type: Set(event.event_type.as_str().to_string()),
                 occurred_at: Set(to_millis(event.occurred_at)),
                 payload: Set(serde_json::to_string(&event.payload)?),
+                trace_context: Set(event.trace.as_ref().map(TraceContext::encode)),
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
@@ -64,7 +66,7 @@ pub async fn append_batch(
 
 /// `WITH e AS (INSERT INTO events …), o AS (INSERT INTO outbox …) UPDATE practices …`.
 fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i64>) -> AppResult<Statement> {
-    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 8 + 2);
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 9 + 2);
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let row = [
@@ -73,11 +75,12 @@ fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i6
             bind(event.event_type.as_str().into(), &mut values),
             bind(to_millis(event.occurred_at).into(), &mut values),
             bind(serde_json::to_string(&event.payload)?.into(), &mut values),
+            bind(event.trace.as_ref().map(TraceContext::encode).into(), &mut values),
         ];
         rows.push(format!("({})", row.join(", ")));
     }
     let mut sql = format!(
-        "WITH e AS (INSERT INTO events (practice_id, seq, type, occurred_at, payload) VALUES {})",
+        "WITH e AS (INSERT INTO events (practice_id, seq, type, occurred_at, payload, trace_context) VALUES {})",
         rows.join(", ")
     );
     if let Some(now_ms) = outbox_at {

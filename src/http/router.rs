@@ -12,10 +12,20 @@ use super::{assets, cors, graphql, health, logout, metrics, polling, signin, sse
 use crate::state::AppState;
 
 /// The span of one request: method, path (never the query string, which can carry a
-/// GraphQL document with patient data) and the request id.
+/// GraphQL document with patient data) and the request id. Traced, it continues the
+/// caller's trace (`traceparent`, `tracestate`); a malformed one is ignored (a new root).
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = header("x-request-id").unwrap_or("-");
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+        otel.kind = "server",
+    );
+    crate::telemetry::adopt(&span, header("traceparent"), header("tracestate"));
+    span
 }
 
 /// The AsyncAPI document of the event API.

@@ -38,7 +38,7 @@ pub(crate) async fn through_hub(
     let tag = Tag::new(transport.as_str());
     let subscribe = Subscribe { request, principal, session: None, after, transport };
     match state.hubs.subscribe(subscribe, &outbound, &tag).await {
-        Subscribed::Registered(registration) => Source::Shared(queued(outbound, registration)),
+        Subscribed::Registered(registration) => Source::Shared(queued(outbound, registration, door(transport))),
         Subscribed::Running(results) => Source::Own(results),
         Subscribed::Unshared(request) => Source::Unshared(request),
     }
@@ -60,8 +60,20 @@ impl Resume {
     }
 }
 
+/// The door a delivery's span names.
+fn door(transport: StreamTransport) -> &'static str {
+    match transport {
+        StreamTransport::Multipart => "multipart",
+        other => other.as_str(),
+    }
+}
+
 /// The frames a hub queues for one stream; ends when the hub ends the subscription.
-fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'static, (Arc<str>, Resume)> {
+fn queued(
+    outbound: Arc<Outbound>,
+    registration: Registration,
+    door: &'static str,
+) -> BoxStream<'static, (Arc<str>, Resume)> {
     async_stream::stream! {
         let _registration = registration;
         loop {
@@ -69,7 +81,11 @@ fn queued(outbound: Arc<Outbound>, registration: Registration) -> BoxStream<'sta
             outbound.take(TAKE_AT_ONCE, &mut frames).await;
             for frame in frames {
                 match frame {
-                    Frame::Next { payload, event, .. } => yield (payload, Resume::Event(event)),
+                    Frame::Next { payload, event, .. } => {
+                        // Held until the stream is polled again: the result has been written.
+                        let _delivery = crate::telemetry::delivery(door, &event.practice_id, event.seq, event.trace.as_ref());
+                        yield (payload, Resume::Event(event));
+                    }
                     Frame::Live { payload, revision, .. } => yield (payload, Resume::Revision(revision)),
                     Frame::Complete { .. } => return,
                 }

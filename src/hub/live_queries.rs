@@ -62,6 +62,8 @@ pub(super) struct LiveQuery {
     pub changed_at: Option<i64>,
     pub running: bool,
     pub dirty: bool,
+    /// The trace of the last event that made it dirty (traced only), for its run's span.
+    pub cause: Option<crate::telemetry::TraceContext>,
     pub waking: bool,
     pub last_run: Option<Instant>,
     pub failures: u32,

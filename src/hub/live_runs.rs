@@ -6,6 +6,7 @@ use async_graphql::{Executor, Request};
 use futures_util::FutureExt;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
 
 use super::live_queries::{Current, LiveQueries, Run, Work};
 use super::live_subscribers::{Offered, offer};
@@ -34,6 +35,9 @@ impl LiveQueries {
             .filter(|(_, op)| op.reads.as_ref().is_none_or(|reads| reads.affected_by(&resources)))
             .map(|(id, op)| {
                 op.dirty = true;
+                if crate::telemetry::on() {
+                    op.cause = event.trace.clone();
+                }
                 *id
             })
             .collect();
@@ -90,6 +94,7 @@ impl LiveQueries {
         request.set_parsed_query((*op.document).clone());
         let (schema, mut reads, revision) = (cx.shared.schema.clone(), op.arguments.clone(), cx.position);
         let practice_id = cx.practice_id.to_string();
+        let span = crate::telemetry::delivery("live_query", &practice_id, revision, op.cause.take().as_ref());
         self.work.push(
             async move {
                 let result = match timeout(RUN_TIMEOUT, Executor::execute(&schema, request)).await {
@@ -107,6 +112,7 @@ impl LiveQueries {
                 };
                 Work::Ran { op: id, revision, result }
             }
+            .instrument(span)
             .boxed(),
         );
     }

@@ -40,6 +40,7 @@ impl LiveQueries {
                     changed_at: None,
                     running: false,
                     dirty: true,
+                    cause: None,
                     waking: false,
                     last_run: None,
                     failures: 0,

@@ -4,11 +4,15 @@
 use serde_json::{Map, Value, json};
 
 use crate::events::StoredEvent;
+use crate::telemetry::TraceContext;
 
 /// A message ready to sign: its id (the `webhook-id` header) and its exact body bytes.
 pub struct Message {
     pub id: String,
     pub body: Vec<u8>,
+    /// Sent as `traceparent` (and `tracestate`): the attempt's span when traced, else the
+    /// appending mutation's context when it was traced.
+    pub trace: Option<TraceContext>,
 }
 
 impl Message {
@@ -21,14 +25,14 @@ impl Message {
             "timestamp": event.occurred_at.to_rfc3339(),
             "data": event_data(event)?,
         });
-        Ok(Self { id: event.cursor(), body: serde_json::to_vec(&body)? })
+        Ok(Self { id: event.cursor(), body: serde_json::to_vec(&body)?, trace: event.trace.clone() })
     }
 }
 
 impl Message {
     /// A WebSub content distribution: the body is the event's `data` itself.
     pub fn for_websub(event: &StoredEvent) -> Result<Self, serde_json::Error> {
-        Ok(Self { id: event.cursor(), body: serde_json::to_vec(&event_data(event)?)? })
+        Ok(Self { id: event.cursor(), body: serde_json::to_vec(&event_data(event)?)?, trace: event.trace.clone() })
     }
 }
 

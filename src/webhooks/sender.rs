@@ -95,6 +95,16 @@ pub async fn send(
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
     };
+    let request = match &message.trace {
+        Some(trace) => {
+            let request = request.header("traceparent", trace.traceparent());
+            match trace.tracestate() {
+                Some(state) => request.header("tracestate", state),
+                None => request,
+            }
+        }
+        None => request,
+    };
     let started = Instant::now();
     let sent = request.body(message.body.clone()).send().await;
     let mut outcome = match sent {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::claim::{Claimed, claim};
 use super::message::Message;
@@ -80,9 +81,14 @@ impl Worker {
             return;
         }
         let (outcome, gone) = match self.message(&claimed).await {
-            Ok(Some((message, event))) => {
+            Ok(Some((mut message, event))) => {
                 let settings = &self.settings;
-                let outcome = send(&claimed.endpoint, &message, &settings.allow_private, settings.timeout, now).await;
+                let span = crate::telemetry::delivery("webhook", &practice_id, event.seq, event.trace.as_ref());
+                if let Some(attempt) = crate::telemetry::TraceContext::of_span(&span) {
+                    message.trace = Some(attempt);
+                }
+                let sending = send(&claimed.endpoint, &message, &settings.allow_private, settings.timeout, now);
+                let outcome = sending.instrument(span).await;
                 if outcome.succeeded() {
                     self.metered(&claimed, &event);
                 }

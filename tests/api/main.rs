@@ -50,6 +50,7 @@ mod money_bounds;
 mod multipart;
 mod oidc_provider;
 mod operations;
+mod otel;
 mod persisted_queries;
 mod pool;
 mod queries;

@@ -26,6 +26,7 @@ fn event(practice: &str, seq: i64) -> Arc<StoredEvent> {
         event_type: EventType::PatientUpdated,
         occurred_at: chrono::Utc::now(),
         payload: Payload::Patient { patient: Arc::new(patient) },
+        trace: None,
     })
 }
 

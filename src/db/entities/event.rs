@@ -13,6 +13,8 @@ pub struct Model {
     pub event_type: String,
     pub occurred_at: i64,
     pub payload: String,
+    /// The appending mutation's W3C trace context (`traceparent`, a space, `tracestate`).
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

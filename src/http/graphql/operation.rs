@@ -68,7 +68,14 @@ pub(super) async fn run_through(state: &AppState, auth: &Auth, mut request: Requ
         Some(GqlOperation::Subscription) => OperationType::subscription,
         None => OperationType::invalid,
     };
-    let response = state.schema.execute(request.data(auth.clone()).data(transport)).await;
+    let span = crate::telemetry::if_on(|| {
+        // The name the client sent (never the variables), at most 100 characters of it.
+        let name = request.operation_name.as_deref().unwrap_or("");
+        let name = name.char_indices().nth(100).map_or(name, |(at, _)| &name[..at]);
+        tracing::info_span!("graphql_operation", graphql.operation.name = name, graphql.operation.type = ?operation)
+    });
+    let execute = state.schema.execute(request.data(auth.clone()).data(transport));
+    let response = tracing::Instrument::instrument(execute, span).await;
     state
         .http_metrics
         .request_duration

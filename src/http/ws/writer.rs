@@ -70,6 +70,8 @@ impl<E: Execute> Session<E> {
     /// Writes frames taken from the outbound queue in one go.
     pub(super) async fn write_frames(&mut self, socket: &mut WebSocket, frames: Vec<Frame>, config: &WsConfig) -> Step {
         let mut texts = Vec::with_capacity(frames.len());
+        // One span per delivered event, held until the write is done (none when untraced).
+        let mut spans = Vec::new();
         for frame in &frames {
             let tag = frame.tag();
             if tag.is_stopped() {
@@ -77,6 +79,14 @@ impl<E: Execute> Session<E> {
             }
             texts.push(match frame {
                 Frame::Next { tag, payload, event } => {
+                    if crate::telemetry::on() {
+                        spans.push(crate::telemetry::delivery(
+                            "websocket",
+                            &event.practice_id,
+                            event.seq,
+                            event.trace.as_ref(),
+                        ));
+                    }
                     (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, event.seq)))
                 }
                 Frame::Live { tag, payload, revision } => {
@@ -100,7 +110,9 @@ impl<E: Execute> Session<E> {
             }
             socket.flush().await
         };
-        self.within_slow(write, config).await
+        let written = self.within_slow(write, config).await;
+        drop(spans);
+        written
     }
 
     /// The close of a client that stopped reading: 1013 (try again later, which clients

@@ -23,6 +23,8 @@ pub struct Received {
     pub timestamp: String,
     pub signature: String,
     pub body: String,
+    /// The `traceparent` header ("" when none).
+    pub traceparent: String,
     /// What the receiver answered.
     pub status: u16,
 }
@@ -144,6 +146,7 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
         body: String::from_utf8_lossy(&body).into_owned(),
+        traceparent: header("traceparent"),
         status,
     });
     let delay = *shared.delay.lock().unwrap();

@@ -161,6 +161,7 @@ fn build_events(count: usize, practices: usize) -> anyhow::Result<Vec<Arc<Stored
                 event_type: EventType::PatientUpdated,
                 occurred_at: now,
                 payload: Payload::Patient { patient: patients[p].clone() },
+                trace: None,
             })
         })
         .collect())
