@@ -29,6 +29,9 @@ pub struct App {
     state: AppState,
     /// The configured bridges, started with the other workers by `run_until`.
     bridges: crate::bridges::Configured,
+    /// The lake sink, when `LAKE_URL` is set; started with the bridges.
+    #[cfg(feature = "lake")]
+    lake: Option<Arc<crate::lake::Sink>>,
     /// The Redis Cluster command connection, when the bus runs on a cluster.
     cluster: Option<redis::cluster_async::ClusterConnection>,
 }
@@ -156,9 +159,18 @@ impl App {
         })?;
         // Malformed bridge settings stop the start here, naming the setting; a broker that
         // cannot be reached is the bridge's own business later (logged, retried).
-        let bridges =
+        #[allow(unused_mut)]
+        let mut bridges =
             crate::bridges::Configured::build(&config.bridges, &services.domain, &services.usage, &services.audit)
                 .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
+        #[cfg(feature = "lake")]
+        let lake = {
+            let metrics = bridges.bridges.metrics.clone();
+            let sink = crate::lake::Sink::build(&config.lake, &config.bridges, &services.domain, metrics)
+                .map_err(|bad| anyhow::anyhow!("bad lake setting {bad}"))?;
+            bridges.bridges.all.extend(sink.as_ref().map(|sink| sink.status()));
+            sink
+        };
         let schema =
             graphql::build(&services.domain, &services.usage, &services.audit, &config, bridges.bridges.clone());
         let http_metrics = Arc::new(HttpMetrics::default());
@@ -199,7 +211,15 @@ impl App {
             persisted,
             bounds,
         };
-        Ok(Self { listener, grpc, state, bridges, cluster: None })
+        Ok(Self {
+            listener,
+            grpc,
+            state,
+            bridges,
+            #[cfg(feature = "lake")]
+            lake,
+            cluster: None,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -226,6 +246,8 @@ impl App {
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        #[cfg(feature = "lake")]
+        let lake = self.lake.clone();
         let Self { listener, grpc, state, bridges, .. } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
@@ -263,6 +285,12 @@ impl App {
         let audit = crate::audit::AuditStore::new(services.db.clone(), audit.clone());
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
+        #[cfg(feature = "lake")]
+        if let Some(sink) = lake
+            && state.config.bridges.worker
+        {
+            tracker.spawn(sink.run(workers.clone()));
+        }
         // The gRPC door stops taking streams when the app drains; its open streams end then.
         if let Some(grpc) = grpc {
             let served = crate::grpc::serve(grpc, state.clone());

@@ -95,6 +95,10 @@
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`.
+//! - [`lake`] (cargo feature `lake`, on by default): the logs as Parquet files on a
+//!   directory or S3, Hive-partitioned by practice and UTC day — `clinicstream export`
+//!   (incremental by cursor or state file) and the `LAKE_URL` sink, which holds the
+//!   bridges' leases and cursors and shows in the `bridges` status.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
@@ -130,6 +134,8 @@ pub mod grpc;
 pub(crate) mod http;
 pub mod hub;
 pub mod identity;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;

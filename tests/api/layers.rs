@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["webhooks", "retention"],
     &["bridges"],
+    &["lake"],
     &["config"],
     &["operation"],
     &["live"],
