@@ -4,7 +4,8 @@
 //! fields (ids, `amount_cents` as integer cents, statuses, times), and `data` is the JSON
 //! text of the webhook body's `data` for the same event (or its thin form).
 
-use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{Int64Builder, StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder};
+use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
@@ -27,7 +28,9 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("seq", DataType::Int64, false),
         text("type", false),
         time("occurred_at", false),
-        text("practice_id", false),
+        // Dictionary-encoded, as pyarrow types the `practice_id=` partition it infers from
+        // the path: `pyarrow.parquet.read_table(root)` (and so pandas) merges the two.
+        Field::new("practice_id", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), false),
         text("patient_id", false),
         text("appointment_id", true),
         text("provider_id", true),
@@ -92,7 +95,8 @@ pub fn batch(events: &[StoredEvent], mode: PayloadMode) -> Result<RecordBatch, S
     let n = events.len();
     let texts = || StringBuilder::with_capacity(n, n * 32);
     let times = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut cursor, mut kind, mut practice, mut patient) = (texts(), texts(), texts(), texts());
+    let (mut cursor, mut kind, mut patient) = (texts(), texts(), texts());
+    let mut practice = StringDictionaryBuilder::<Int32Type>::new();
     let (mut appointment, mut provider, mut payment, mut charge) = (texts(), texts(), texts(), texts());
     let (mut status, mut method, mut data) = (texts(), texts(), StringBuilder::with_capacity(n, n * 512));
     let (mut occurred, mut starts, mut ends, mut posted) = (times(), times(), times(), times());

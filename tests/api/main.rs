@@ -41,6 +41,8 @@ mod hub;
 mod idempotency;
 mod identity;
 mod isolation;
+#[cfg(feature = "lake")]
+mod lake;
 mod layers;
 mod limits;
 mod live;
