@@ -246,8 +246,6 @@ impl App {
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        #[cfg(feature = "lake")]
-        let lake = self.lake.clone();
         let Self { listener, grpc, state, bridges, .. } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
@@ -286,11 +284,7 @@ impl App {
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
         bridges.start(&state.config.bridges, &workers, &tracker);
         #[cfg(feature = "lake")]
-        if let Some(sink) = lake
-            && state.config.bridges.worker
-        {
-            tracker.spawn(sink.run(workers.clone()));
-        }
+        crate::lake::Sink::start(self.lake, &state.config.bridges, &workers, &tracker);
         // The gRPC door stops taking streams when the app drains; its open streams end then.
         if let Some(grpc) = grpc {
             let served = crate::grpc::serve(grpc, state.clone());

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::destination::Destination;
 use super::files::{Files, Written};
@@ -49,6 +50,17 @@ impl Sink {
 
     pub fn status(&self) -> Arc<BridgeStatus> {
         self.status.clone()
+    }
+
+    /// Spawns the sink, if configured, unless `BRIDGE_WORKER=false`; it stops when
+    /// `shutdown` is cancelled.
+    pub fn start(sink: Option<Arc<Self>>, bridges: &BridgeArgs, shutdown: &CancellationToken, tracker: &TaskTracker) {
+        if let Some(sink) = sink
+            && bridges.worker
+        {
+            tracing::info!(destination = %sink.dest.shown, "starting the lake sink");
+            tracker.spawn(sink.run(shutdown.clone()));
+        }
     }
 
     /// Runs until `shutdown`, then gives the practices back. Buffered events not yet
