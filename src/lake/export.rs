@@ -126,7 +126,12 @@ async fn export_practice(
     }
     let first = log::first_seq(db, practice).await.map_err(read_failed)?.unwrap_or(head + 1);
     if first > at + 1 && at < head {
-        tracing::warn!(practice, from = at + 1, to = first - 1, "events were pruned from the log (EVENT_RETENTION) before they were exported");
+        tracing::warn!(
+            practice,
+            from = at + 1,
+            to = first - 1,
+            "events were pruned from the log (EVENT_RETENTION) before they were exported"
+        );
         at = first - 1;
     }
     let mut files = Files::new(dest, practice, args.payload, args.file_rows);

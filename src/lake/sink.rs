@@ -186,4 +186,3 @@ enum Step {
     /// Another replica holds the practice now.
     Lost,
 }
-
