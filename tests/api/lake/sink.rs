@@ -85,3 +85,31 @@ async fn a_killed_replicas_practices_are_taken_over_and_the_lake_holds_each_even
     assert!(status["published"].as_i64().unwrap() > 0, "B wrote rows: {status}");
     read(&lake).assert_equals(&want);
 }
+
+/// A replica that wrote files and died before its cursor moved, made exact: the files are
+/// there (written by `export`), the sink's cursors are at 0. The sink goes on after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_goes_on_after_files_written_before_its_cursor_moved() {
+    if !readers() {
+        return;
+    }
+    let Some(db) = fresh_db(Backend::Postgres).await else { return };
+    let lake = tempdir().join("lake");
+    let writer = spawn_app_on(&db, |_| {}).await;
+    let f = writer.fixture().await;
+    super::support::write_events(&writer, &f, 6).await;
+    super::support::exported(&super::support::export(&db.url, &["--to", lake.to_str().unwrap(), "--file-rows", "4"]));
+    let sink = spawn_app_on(&db, |c| {
+        c.lake.url = Some(lake.display().to_string());
+        c.lake.flush_interval = Duration::from_millis(100);
+        c.bridges.poll = Duration::from_millis(50);
+    })
+    .await;
+    let seen = bridge_until(&sink, "LAKE", Duration::from_secs(10), |s| s["practicesHeld"] == 1 && s["lag"] == 0).await;
+    assert_eq!(seen["published"], 0, "nothing written again: {seen}");
+    super::support::write_events(&writer, &f, 3).await;
+    let want = logs(&writer, &[&f.practice]).await;
+    let done = bridge_until(&sink, "LAKE", Duration::from_secs(10), |s| s["lag"] == 0).await;
+    assert_eq!(done["lag"], 0, "{done}");
+    read(&lake).assert_equals(&want);
+}
