@@ -14,6 +14,7 @@ name=${url##*/}
 admin=${url%/*}/postgres
 RATE=${RATE:-2000}
 SECS=${SECS:-30}
+CLIENTS=${CLIENTS:-10}
 export LAKE_FLUSH_INTERVAL=${LAKE_FLUSH_INTERVAL:-1s} LAKE_FLUSH_ROWS=${LAKE_FLUSH_ROWS:-10000}
 export BRIDGE_POLL=${BRIDGE_POLL:-100ms}
 psql "$admin" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
@@ -38,7 +39,7 @@ UPDATE practices SET last_seq = last_seq + 1 WHERE id = 'prc_' || :p;
 COMMIT;
 SQL
 sleep 3 # timing: the server starts and claims the practices before the load begins
-pgbench -n -c 4 -j 2 -R "$RATE" -T "$SECS" -f "$script" "$url" | grep -E "^(tps|latency|number of transactions)"
+pgbench -n -c "$CLIENTS" -j 2 -R "$RATE" -T "$SECS" -f "$script" "$url" | grep -E "^(tps|latency|number of transactions)"
 total=$(psql "$url" -Atc "SELECT count(*) FROM events")
 for _ in $(seq 1 60); do
   behind=$(psql "$url" -Atc "SELECT COALESCE(SUM(p.last_seq - COALESCE(c.seq, 0)), 0) FROM practices p LEFT JOIN bridge_cursors c ON c.practice_id = p.id AND c.bridge LIKE 'lake/%'")
@@ -54,4 +55,5 @@ q = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))]
 files = len({f for f, _ in rows})
 print(f"rows {len(rows)} of {total} events, {files} files; lag p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms, max {lags[-1]:.0f} ms")
 PY
+kill $server; wait $server || true
 psql "$admin" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
