@@ -2,22 +2,13 @@
 //! pinned) on a free port; read back by downloading the objects with boto3 and reading
 //! them with DuckDB and pyarrow. Incremental there too: the second run lists the bucket.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::export::{app_db, tempdir};
-use super::support::{exported, logs, python_with, read, readers, write_events};
+use super::support::{Process, exported, logs, python_with, read, readers, write_events};
 use crate::bridges::brokers::free_port;
 use crate::helpers::{Backend, spawn_app};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const DOWNLOAD: &str = r#"
 import os, sys, boto3
@@ -50,7 +41,7 @@ async fn an_export_to_s3_is_read_back_whole_and_a_second_run_adds_only_the_new_e
     }
     let Some(app) = spawn_app(Backend::Postgres).await else { return };
     let port = free_port();
-    let _moto = Server(
+    let _moto = Process(
         Command::new("python3")
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

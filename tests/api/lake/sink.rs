@@ -3,23 +3,14 @@
 //! durable cursor and the files already written — DuckDB then reads every event exactly
 //! once. And the sink's line in the `bridges` status.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::export::tempdir;
-use super::support::{logs, read, readers};
+use super::support::{Process, logs, read, readers};
 use crate::bridges::brokers::free_port;
 use crate::bridges::support::{bridge, bridge_until};
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, fresh_db, spawn_app_on};
-
-struct Binary(Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_practices_are_taken_over_and_the_lake_holds_each_event_once() {
@@ -31,7 +22,7 @@ async fn a_killed_replicas_practices_are_taken_over_and_the_lake_holds_each_even
     let lake = dir.join("lake");
     let url = format!("file://{}", lake.display());
     let port = free_port();
-    let mut a = Binary(
+    let mut a = Process(
         Command::new(env!("CARGO_BIN_EXE_clinicstream"))
             .arg("serve")
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))

@@ -9,6 +9,16 @@ use std::process::{Command, Output, Stdio};
 
 use crate::helpers::{Fixture, TestApp, unavailable};
 
+/// A process the test started (the server binary, moto), killed when the test ends.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The pinned readers.
 pub const PACKAGES: &[&str] = &["duckdb==1.4.2", "pyarrow==21.0.0"];
 
