@@ -133,11 +133,27 @@ pub fn count_parts(lake: &std::path::Path) -> usize {
     n
 }
 
-/// A fresh directory under the temp dir (left for the OS to clean, like the SQLite files).
-pub fn tempdir() -> std::path::PathBuf {
+/// A fresh directory under the temp dir, removed with what is in it when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> TempDir {
     let dir = std::env::temp_dir().join(format!("clinicstream-lake-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// The in-process app's database URL.
@@ -154,7 +170,8 @@ async fn a_thin_export_carries_ids_and_types_but_no_snapshot() {
     let f = app.fixture().await;
     write_events(&app, &f, 5).await;
     let want = logs(&app, &[&f.practice]).await;
-    let lake = tempdir().join("lake");
+    let dir = tempdir();
+    let lake = dir.join("lake");
     exported(&super::support::export(app_db(&app), &["--to", lake.to_str().unwrap(), "--payload", "thin"]));
     let read = read(&lake);
     read.assert_equals(&want);

@@ -85,7 +85,8 @@ async fn the_sink_goes_on_after_files_written_before_its_cursor_moved() {
         return;
     }
     let Some(db) = fresh_db(Backend::Postgres).await else { return };
-    let lake = tempdir().join("lake");
+    let dir = tempdir();
+    let lake = dir.join("lake");
     let writer = spawn_app_on(&db, |_| {}).await;
     let f = writer.fixture().await;
     super::support::write_events(&writer, &f, 6).await;
