@@ -1,4 +1,4 @@
-//! The subcommands: serve, migrate, schema, keys create, seed-demo.
+//! The subcommands: serve, migrate, schema, keys create, seed-demo, export (the lake).
 
 use anyhow::Context;
 use chrono::{Duration, TimeZone};
@@ -47,6 +47,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Subcommand::PersistedQueries { command: PersistedQueriesCommand::Register { files, db } }) => {
             register_documents(&files, &db).await
+        }
+        #[cfg(feature = "lake")]
+        Some(Subcommand::Export(args)) => {
+            crate::telemetry::init("pretty");
+            let db = crate::db::connect(&args.db).await.context("connecting to the database")?;
+            let done = crate::lake::export(&args, &db).await.map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
+            println!(
+                "exported {} rows in {} files ({} bytes) of {} practices to {}",
+                done.rows, done.files, done.bytes, done.practices, args.to
+            );
+            Ok(())
         }
         Some(Subcommand::SeedDemo(db)) => {
             let services = offline_services(&db).await?;

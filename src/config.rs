@@ -46,6 +46,10 @@ pub enum Subcommand {
     },
     /// Fill one demo practice with providers, patients and a day of appointments.
     SeedDemo(DbArgs),
+    /// Write the practices' logs as Parquet files (Hive-partitioned by practice and UTC
+    /// day) under a directory or an S3 URL, after what earlier runs wrote.
+    #[cfg(feature = "lake")]
+    Export(Box<crate::lake::ExportArgs>),
     /// Manage the trusted documents `PERSISTED_QUERIES_ONLY` allows.
     PersistedQueries {
         #[command(subcommand)]
@@ -183,6 +187,9 @@ pub struct Config {
     pub federation: FederationArgs,
     #[command(flatten)]
     pub tracing: Box<crate::telemetry::TracingArgs>,
+    #[cfg(feature = "lake")]
+    #[command(flatten)]
+    pub lake: Box<crate::lake::LakeArgs>,
 }
 
 /// Serving as a subgraph of a federated supergraph. The schema this switches is

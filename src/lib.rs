@@ -100,6 +100,10 @@
 //!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from
 //!   the command's id, `domain::command`), answered with a CloudEvent reply or sent to a dead
 //!   letter before the message is acked.
+//! - [`lake`] (cargo feature `lake`, on by default): the logs as Parquet files on a
+//!   directory or S3, Hive-partitioned by practice and UTC day — `clinicstream export`
+//!   (incremental by cursor or state file) and the `LAKE_URL` sink, which holds the
+//!   bridges' leases and cursors and shows in the `bridges` status.
 //! - [`events`]: the event log, the bus that carries committed events to subscribers
 //!   (in-process, one Redis, or a Redis Cluster's sharded pub/sub — `events::cluster`:
 //!   one pub/sub connection per needed shard, resubscribed and resynced from the log on
@@ -142,6 +146,8 @@ pub(crate) mod http;
 pub mod hub;
 pub mod identity;
 pub mod inbox;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod limits;
 pub mod live;
 pub(crate) mod metrics;

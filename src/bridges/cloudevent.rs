@@ -41,12 +41,18 @@ pub fn sequence(seq: i64) -> String {
     format!("{seq:0SEQUENCE_WIDTH$}")
 }
 
-/// The CloudEvent for `event`.
-pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_json::Error> {
-    let data = match mode {
+/// The `data` of `event`'s message: the webhook body's `data`, or its thin form (the
+/// lake's `data` column too).
+pub fn data_of(event: &StoredEvent, mode: PayloadMode) -> Result<Map<String, Value>, serde_json::Error> {
+    Ok(match mode {
         PayloadMode::Full => crate::webhooks::event_data(event)?,
         PayloadMode::Thin => thin_data(event),
-    };
+    })
+}
+
+/// The CloudEvent for `event`.
+pub fn encode(event: &StoredEvent, mode: PayloadMode) -> Result<Outgoing, serde_json::Error> {
+    let data = data_of(event, mode)?;
     let mut cloudevent = json!({
         "specversion": "1.0",
         "id": event.cursor(),

@@ -6,6 +6,7 @@
 mod amqp;
 mod broker;
 mod cloudevent;
+mod leases;
 mod mqtt;
 mod nats;
 mod publisher;
@@ -15,7 +16,10 @@ mod start;
 mod status;
 mod store;
 
-pub use cloudevent::{CONTENT_TYPE, sequence};
+pub use cloudevent::{CONTENT_TYPE, data_of, sequence};
+pub use leases::hold_leases;
+pub use runner::backoff;
 pub use settings::{BadSetting, BridgeArgs, PayloadMode, redact};
 pub use start::Configured;
-pub use status::{BridgeMetrics, Bridges};
+pub use status::{BridgeMetrics, BridgeStatus, Bridges};
+pub use store::CursorStore;

@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks", "retention"],
     &["bridges"],
     &["inbox"],
+    &["lake"],
     &["config"],
     &["operation"],
     &["live"],

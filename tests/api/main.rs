@@ -42,6 +42,8 @@ mod idempotency;
 mod identity;
 mod inbox;
 mod isolation;
+#[cfg(feature = "lake")]
+mod lake;
 mod layers;
 mod limits;
 mod live;

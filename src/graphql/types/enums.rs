@@ -111,6 +111,8 @@ pub enum BridgeKind {
     /// RabbitMQ (AMQP 0-9-1).
     Amqp,
     Mqtt,
+    /// The lake sink: Parquet files on a directory or S3 (`LAKE_URL`).
+    Lake,
 }
 
 /// This replica's connection to the bridge's broker.

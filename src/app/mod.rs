@@ -21,16 +21,17 @@ use crate::hub::LiveThrottle;
 use crate::metrics::HttpMetrics;
 use crate::services::{AppServices, Parts};
 use crate::state::AppState;
+use outlets::Outlets;
+
+mod outlets;
 
 pub struct App {
     listener: TcpListener,
     /// The gRPC door's listener, when `GRPC_LISTEN_ADDR` is set.
     grpc: Option<TcpListener>,
     state: AppState,
-    /// The configured bridges, started with the other workers by `run_until`.
-    bridges: crate::bridges::Configured,
-    /// The configured command consumers (`inbox`), started by `run_until`.
-    commands: crate::inbox::Consumers,
+    /// The bridges, command consumers and lake sink, started by `run_until`.
+    outlets: Outlets,
     /// The Redis Cluster command connection, when the bus runs on a cluster.
     cluster: Option<redis::cluster_async::ClusterConnection>,
 }
@@ -156,28 +157,19 @@ impl App {
             admin_key: config.admin_key.clone(),
             metering: (*config.metering).clone(),
         })?;
-        // Malformed bridge settings stop the start here, naming the setting; a broker that
-        // cannot be reached is the bridge's own business later (logged, retried).
-        let bridges =
-            crate::bridges::Configured::build(&config.bridges, &services.domain, &services.usage, &services.audit)
-                .map_err(|bad| anyhow::anyhow!("bad bridge setting {bad}"))?;
-        let commands = crate::inbox::Consumers::plan(
-            &config.commands,
-            config.bridges.nats_url.as_deref(),
-            config.bridges.amqp_url.as_deref(),
-        )
-        .map_err(|bad| anyhow::anyhow!("bad command setting {bad}"))?;
+        let outlets = Outlets::build(&config, &services)?;
         let schema = graphql::build(
             &services.domain,
             &services.usage,
             &services.audit,
             &config,
-            bridges.bridges.clone(),
-            commands.statuses(),
+            outlets.bridges.bridges.clone(),
+            outlets.commands.statuses(),
         );
         let http_metrics = Arc::new(HttpMetrics::default());
-        let mut registry = crate::metrics::registry(&services.domain.counters, &http_metrics, &bridges.bridges.metrics);
-        commands.metrics.register(&mut registry);
+        let mut registry =
+            crate::metrics::registry(&services.domain.counters, &http_metrics, &outlets.bridges.bridges.metrics);
+        outlets.commands.metrics.register(&mut registry);
         if let Some(series) = services.usage.per_practice() {
             series.register(&mut registry);
         }
@@ -214,7 +206,7 @@ impl App {
             persisted,
             bounds,
         };
-        Ok(Self { listener, grpc, state, bridges, commands, cluster: None })
+        Ok(Self { listener, grpc, state, outlets, cluster: None })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -241,7 +233,7 @@ impl App {
     /// websockets close with 1001 and streams end, so clients resume on another replica;
     /// then workers stop (the publisher sends what it holds first) and the process is done.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, grpc, state, bridges, commands, .. } = self;
+        let Self { listener, grpc, state, outlets, .. } = self;
         let (drain, workers, tracker) = (state.shutdown.clone(), state.workers.clone(), state.tracker.clone());
         let deadline = Duration::from_secs(state.config.shutdown_deadline_secs);
         tracing::info!(addr = %listener.local_addr()?, "clinicstream listening");
@@ -277,17 +269,7 @@ impl App {
         crate::flusher::spawn(Arc::new(usage), every, workers.clone(), &tracker);
         let audit = crate::audit::AuditStore::new(services.db.clone(), audit.clone());
         crate::flusher::spawn(Arc::new(audit), every, workers.clone(), &tracker);
-        bridges.start(&state.config.bridges, &workers, &tracker);
-        if commands.any() {
-            let door = Arc::new(crate::http::CommandDoor::new(state.clone()));
-            let inbox = crate::inbox::Inbox::new(
-                state.services.domain.clone(),
-                door,
-                state.config.max_body_bytes,
-                commands.metrics.clone(),
-            );
-            commands.start(Arc::new(inbox), &workers, &tracker);
-        }
+        outlets.start(&state, &workers, &tracker);
         // The gRPC door stops taking streams when the app drains; its open streams end then.
         if let Some(grpc) = grpc {
             let served = crate::grpc::serve(grpc, state.clone());
