@@ -7,7 +7,9 @@
 mod amqp;
 mod broker;
 mod cloudevent;
+#[cfg(feature = "kafka")]
 mod kafka;
+mod kafka_settings;
 mod mqtt;
 mod nats;
 mod publisher;
@@ -18,7 +20,7 @@ mod status;
 mod store;
 
 pub use cloudevent::{CONTENT_TYPE, sequence};
-pub use kafka::KafkaArgs;
+pub use kafka_settings::KafkaArgs;
 pub use settings::{BadSetting, BridgeArgs, PayloadMode};
 pub use start::Configured;
 pub use status::{BridgeMetrics, Bridges};

@@ -13,16 +13,9 @@
 //! that hides aborted records the aborted batch is sent again, and on one that shows them
 //! (tansu 0.6.0 does: README, "Kafka") it is not — either way each event once, in order.
 
-#[cfg(feature = "kafka")]
 mod marks;
-#[cfg(feature = "kafka")]
 mod partition;
-#[cfg(feature = "kafka")]
 mod producer;
-#[cfg(feature = "kafka")]
 mod recover;
-mod settings;
 
-#[cfg(feature = "kafka")]
 pub use producer::Kafka;
-pub use settings::KafkaArgs;

@@ -19,9 +19,9 @@ use tokio::sync::Mutex;
 use super::marks::{self, Mark};
 use super::partition::partition_for;
 use super::recover::read_back;
-use super::settings::KafkaArgs;
 use crate::bridges::broker::{Broker, Published};
 use crate::bridges::cloudevent::{CONTENT_TYPE, Outgoing};
+use crate::bridges::kafka_settings::KafkaArgs;
 use crate::events::Cursor;
 
 /// How often a moving practice's mark is written (a database round trip).

@@ -1,10 +1,11 @@
 //! The Kafka bridge's settings (`BRIDGE_KAFKA_*`), flattened into `BridgeArgs`, and their
 //! checks: a broker list, topic, client id or SASL pair that cannot work stops the start
-//! with a message naming the setting.
+//! with a message naming the setting (`super::settings` turns it into a `Bad`).
 
 use clap::Args;
 
-use crate::bridges::settings::BadSetting;
+/// The setting at fault and why.
+pub type Bad = (&'static str, String);
 
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
@@ -54,16 +55,17 @@ pub struct KafkaArgs {
     pub types: String,
 }
 
-fn bad(setting: &'static str, reason: impl Into<String>) -> BadSetting {
-    BadSetting { setting, reason: reason.into() }
+fn bad(setting: &'static str, reason: impl Into<String>) -> Bad {
+    (setting, reason.into())
 }
 
 /// The longest list of bootstrap servers taken (librdkafka needs only one that answers).
 const MAX_BROKERS: usize = 64;
 
 impl KafkaArgs {
-    /// Checks the settings when the bridge is configured (`BRIDGE_KAFKA_BROKERS` set).
-    pub fn validate(&self) -> Result<(), BadSetting> {
+    /// Checks the settings when the bridge is configured (`BRIDGE_KAFKA_BROKERS` set); the
+    /// event types are `super::settings`'s to check.
+    pub fn check(&self) -> Result<(), Bad> {
         let Some(brokers) = &self.brokers else { return Ok(()) };
         if !cfg!(feature = "kafka") {
             return Err(bad("BRIDGE_KAFKA_BROKERS", "this build has no Kafka bridge (cargo feature `kafka`)"));
@@ -82,13 +84,12 @@ impl KafkaArgs {
         if !(1..=10_000).contains(&self.partitions) {
             return Err(bad("BRIDGE_KAFKA_PARTITIONS", "must be between 1 and 10000"));
         }
-        crate::bridges::settings::parse_types("BRIDGE_KAFKA_TYPES", &self.types)?;
         Ok(())
     }
 }
 
 /// `host:port[,host:port…]`: each a host name or IP literal and a port; no URL schemes.
-pub fn check_brokers(list: &str) -> Result<(), BadSetting> {
+pub fn check_brokers(list: &str) -> Result<(), Bad> {
     let setting = "BRIDGE_KAFKA_BROKERS";
     let shown: String = list.chars().take(80).collect();
     if list.contains("://") {
@@ -121,7 +122,7 @@ fn short(text: &str) -> String {
 }
 
 /// Kafka topic names: 1 to 249 of letters, digits, `.`, `_`, `-`; not `.` or `..`.
-fn check_topic(name: &str) -> Result<(), BadSetting> {
+fn check_topic(name: &str) -> Result<(), Bad> {
     let ok = !name.is_empty()
         && name.len() <= 249
         && name != "."
@@ -133,7 +134,7 @@ fn check_topic(name: &str) -> Result<(), BadSetting> {
 }
 
 /// Client ids as librdkafka takes them: printable ASCII without spaces, at most 255.
-fn check_client_id(id: &str) -> Result<(), BadSetting> {
+fn check_client_id(id: &str) -> Result<(), Bad> {
     let ok = !id.is_empty() && id.len() <= 255 && id.chars().all(|c| c.is_ascii_graphic());
     ok.then_some(()).ok_or_else(|| {
         bad("BRIDGE_KAFKA_CLIENT_ID", format!("{:?} must be 1-255 printable ASCII characters", short(id)))
