@@ -61,10 +61,12 @@ impl Tansu {
     /// Starts the broker on its port and storage, and waits until it answers.
     pub async fn run(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let storage = format!("sqlite://{}", self.dir.join("tansu.db").display());
+        // tansu takes the SQLite path relative to its working directory.
+        let storage = "sqlite://tansu.db";
         let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
         let mut child = Command::new(&self.bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &storage])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", storage])
+            .current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
