@@ -63,6 +63,7 @@ for run in $(seq 1 "$RUNS"); do
   python3 -c "print(f'events/s from the first post to lag 0: {float($published) / ($end - $start):.0f}')"
   curl -fs "http://127.0.0.1:$PORT/metrics" | python3 bench/histogram_p99.py clinicstream_bridge_ack_latency_seconds
   curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^clinicstream_bridge_(lag_events|failures_total)'
+  if [[ -n ${KEEP_LOGS:-} ]]; then cp "$tmp/server$run.log" "$KEEP_LOGS/$label-server$run.log"; fi
   kill "$server_pid" "$tansu_pid" 2>/dev/null || true
   wait "$server_pid" "$tansu_pid" 2>/dev/null || true
 done

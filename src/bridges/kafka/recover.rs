@@ -6,14 +6,29 @@
 //! itself the cursor: whatever a consumer can see is never sent again, and whatever it
 //! cannot (an aborted transaction on a broker that hides aborted records) is sent again.
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
 use crate::events::Cursor;
+
+/// The read-back's client context: reaching the end of the partition is the point, not
+/// an error to log (librdkafka reports it as one).
+struct ReadingBack;
+
+impl ClientContext for ReadingBack {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::warn!(%error, reason, "librdkafka reading a partition back");
+        }
+    }
+}
+
+impl ConsumerContext for ReadingBack {}
 
 /// What a read-back found: the offset it read up to, and the practice's last seq there.
 #[derive(Debug)]
@@ -39,8 +54,9 @@ pub fn read_back(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer =
-        config.create().map_err(|err| format!("cannot create a Kafka consumer to read {topic} back: {err}"))?;
+    let consumer: BaseConsumer<ReadingBack> = config
+        .create_with_context(ReadingBack)
+        .map_err(|err| format!("cannot create a Kafka consumer to read {topic} back: {err}"))?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, partition, Offset::Offset(from))
