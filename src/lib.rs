@@ -91,10 +91,12 @@
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries;
 //!   `webhooks::websub` is the WebSub hub, whose verified subscriptions are endpoints of
 //!   protocol `WEBSUB` delivered by the same machinery.
-//! - [`bridges`]: the log into brokers as CloudEvents 1.0 — NATS JetStream, RabbitMQ and
-//!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
+//! - [`bridges`]: the log into brokers as CloudEvents 1.0 — NATS JetStream, RabbitMQ,
+//!   MQTT and Kafka (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
-//!   webhook worker's; `data` is the webhook body's `data`.
+//!   webhook worker's; `data` is the webhook body's `data`. Kafka (`BRIDGE_KAFKA_*`,
+//!   cargo feature `kafka`) is exactly once: a transactional producer per practice, the
+//!   topic read back as the cursor on a takeover.
 //! - [`inbox`]: commands in — mutations arriving on NATS JetStream or RabbitMQ as
 //!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
 //!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from

@@ -48,7 +48,14 @@ impl Bridge {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut connector = tokio::spawn(self.clone().keep_connected(shutdown.clone()));
         let now = || self.now_ms();
-        let start = |practice, seq, stop| self.clone().publish_practice(practice, seq, stop);
+        // A practice let go (lease lost or given back): the broker drops what it kept for it.
+        let start = |practice: String, seq, stop| {
+            let bridge = self.clone();
+            async move {
+                bridge.clone().publish_practice(practice.clone(), seq, stop).await;
+                bridge.broker.release(&practice).await;
+            }
+        };
         hold_leases(&self.store, &self.status, self.settings.lease, now, shutdown, start).await;
         connector.abort();
         let _ = (&mut connector).await;

@@ -15,6 +15,8 @@ pub enum BridgeKind {
     Mqtt,
     /// The lake sink: Parquet files on a directory or S3 (`LAKE_URL`).
     Lake,
+    /// Kafka (one transactional producer per practice).
+    Kafka,
 }
 
 impl BridgeKind {
@@ -24,6 +26,7 @@ impl BridgeKind {
             BridgeKind::Amqp => "amqp",
             BridgeKind::Mqtt => "mqtt",
             BridgeKind::Lake => "lake",
+            BridgeKind::Kafka => "kafka",
         }
     }
 }

@@ -113,6 +113,8 @@ pub enum BridgeKind {
     Mqtt,
     /// The lake sink: Parquet files on a directory or S3 (`LAKE_URL`).
     Lake,
+    /// Kafka, exactly once for `read_committed` consumers.
+    Kafka,
 }
 
 /// This replica's connection to the bridge's broker.
