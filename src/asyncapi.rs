@@ -97,6 +97,7 @@ pub async fn document() -> Value {
     let event_objects: Vec<Value> =
         event_objects.into_iter().map(|o| json!({ "$ref": format!("#/components/schemas/{o}") })).collect();
     messages.insert("websubDistribution".into(), websub_distribution(&event_objects));
+    messages.insert("kafkaCloudEvent".into(), kafka_cloudevent(&event_objects));
     messages.insert("longPollAnswer".into(), long_poll_answer(event_objects));
     let mut document = json!({
         "asyncapi": "3.0.0",
@@ -116,6 +117,11 @@ pub async fn document() -> Value {
                 "host": "127.0.0.1:8080",
                 "protocol": "http",
                 "description": "Plain HTTP: long polling. Authenticate with Authorization: Bearer <key or access token>."
+            },
+            "kafka": {
+                "host": "kafka:9092",
+                "protocol": "kafka",
+                "description": "The Kafka bridge's brokers (`BRIDGE_KAFKA_BROKERS`); read with isolation.level=read_committed."
             }
         },
         "channels": {
@@ -137,6 +143,13 @@ pub async fn document() -> Value {
                 "title": "WebSub content distribution",
                 "description": "POSTed to each verified callback subscribed at POST /websub (W3C WebSub) to a topic `<base>/practices/{practiceId}/events[?types=A,B]`, in seq order, with the webhooks' retries.",
                 "messages": { "websubDistribution": { "$ref": "#/components/messages/websubDistribution" } }
+            },
+            "kafkaEvents": {
+                "address": "clinicstream.events",
+                "title": "The Kafka bridge's topic",
+                "description": "`BRIDGE_KAFKA_TOPIC` (default `clinicstream.events`): every practice's events as CloudEvents in structured mode, keyed by the practice id (one partition per practice, in seq order), each once for a read_committed consumer; the CloudEvent `id` is the cursor (the dedup key).",
+                "servers": [{ "$ref": "#/servers/kafka" }],
+                "messages": { "kafkaCloudEvent": { "$ref": "#/components/messages/kafkaCloudEvent" } }
             },
             "longPolling": {
                 "address": "/practices/{practiceId}/events",
@@ -166,6 +179,12 @@ pub async fn document() -> Value {
                 "channel": { "$ref": "#/channels/websub" },
                 "messages": [{ "$ref": "#/channels/websub/messages/websubDistribution" }]
             },
+            "sendToKafka": {
+                "action": "send",
+                "title": "Publish the practices' events to the Kafka topic",
+                "channel": { "$ref": "#/channels/kafkaEvents" },
+                "messages": [{ "$ref": "#/channels/kafkaEvents/messages/kafkaCloudEvent" }]
+            },
             "receiveByLongPolling": {
                 "action": "receive",
                 "title": "Poll a practice's events, looping `after=next`",
@@ -194,6 +213,36 @@ fn websub_distribution(event_objects: &[Value]) -> Value {
             }
         },
         "payload": { "anyOf": event_objects }
+    })
+}
+
+/// A Kafka bridge record: a CloudEvent in structured mode (`data` the webhook `data`, or
+/// ids only with `BRIDGE_PAYLOAD=thin`), keyed by the practice id.
+fn kafka_cloudevent(event_objects: &[Value]) -> Value {
+    json!({
+        "name": "kafkaCloudEvent",
+        "title": "kafka cloudevent",
+        "contentType": "application/cloudevents+json",
+        "headers": {
+            "type": "object",
+            "required": ["content-type"],
+            "properties": { "content-type": { "const": "application/cloudevents+json" } }
+        },
+        "bindings": { "kafka": { "key": { "type": "string", "description": "The practice id." }, "bindingVersion": "0.5.0" } },
+        "payload": {
+            "type": "object",
+            "required": ["specversion", "id", "source", "type", "time", "datacontenttype", "sequence", "data"],
+            "properties": {
+                "specversion": { "const": "1.0" },
+                "id": { "type": "string", "description": "The event's cursor: dedupe on it." },
+                "source": { "type": "string", "description": "`/practices/<practiceId>`." },
+                "type": { "type": "string", "enum": EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() },
+                "time": { "type": "string", "format": "date-time" },
+                "datacontenttype": { "const": "application/json" },
+                "sequence": { "type": "string", "description": "The seq, zero-padded to 19 digits." },
+                "data": { "anyOf": event_objects }
+            }
+        }
     })
 }
 

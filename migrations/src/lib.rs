@@ -13,6 +13,7 @@ mod m20261212_000019_quotas;
 mod m20261212_000020_usage_audit;
 mod m20261213_000021_audit_subject;
 mod m20261214_000022_websub;
+mod m20261215_000024_kafka_marks;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000020_usage_audit::Migration),
             Box::new(m20261213_000021_audit_subject::Migration),
             Box::new(m20261214_000022_websub::Migration),
+            Box::new(m20261215_000024_kafka_marks::Migration),
         ]
     }
 }

@@ -37,4 +37,7 @@ pub trait Broker: Send + Sync + 'static {
     /// (the caller resends from there). A failure drops the connection, so the next call
     /// starts on a fresh one.
     async fn publish(&self, messages: &[Outgoing]) -> Published;
+    /// This replica stopped publishing the practice (lease lost or given back): drop
+    /// whatever the broker kept for it (Kafka: the practice's transactional producer).
+    async fn release(&self, _practice_id: &str) {}
 }

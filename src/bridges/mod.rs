@@ -1,11 +1,15 @@
 //! Bridges: the practices' logs published into brokers — NATS JetStream, RabbitMQ (AMQP
-//! 0-9-1) and MQTT — as CloudEvents 1.0, at least once and in seq order per practice. A
+//! 0-9-1), MQTT and Kafka — as CloudEvents 1.0, at least once (Kafka: once, see
+//! `kafka`) and in seq order per practice. A
 //! durable cursor per (bridge, practice) advances only over what the broker acknowledged;
 //! a lease makes one replica at a time publish a practice to a bridge.
 
 mod amqp;
 mod broker;
 mod cloudevent;
+#[cfg(feature = "kafka")]
+mod kafka;
+mod kafka_settings;
 mod mqtt;
 mod nats;
 mod publisher;
@@ -16,6 +20,7 @@ mod status;
 mod store;
 
 pub use cloudevent::{CONTENT_TYPE, sequence};
+pub use kafka_settings::KafkaArgs;
 pub use settings::{BadSetting, BridgeArgs, PayloadMode, redact};
 pub use start::Configured;
 pub use status::{BridgeMetrics, Bridges};

@@ -81,7 +81,11 @@ impl Bridge {
                         if !held.contains_key(&practice) {
                             let stop = shutdown.child_token();
                             held.insert(practice.clone(), stop.clone());
-                            publishers.spawn(self.clone().publish_practice(practice, seq, stop));
+                            let bridge = self.clone();
+                            publishers.spawn(async move {
+                                bridge.clone().publish_practice(practice.clone(), seq, stop).await;
+                                bridge.broker.release(&practice).await;
+                            });
                         }
                     }
                     self.status.set_held(held.len());

@@ -98,6 +98,8 @@ pub struct BridgeArgs {
     /// How long one publish may wait for its broker ack before it counts as failed.
     #[arg(id = "bridge_ack_timeout", long = "bridge-ack-timeout", env = "BRIDGE_ACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ack_timeout: Duration,
+    #[command(flatten)]
+    pub kafka: super::kafka_settings::KafkaArgs,
     /// Run the configured bridges on this replica.
     #[arg(id = "bridge_worker", long = "bridge-worker", env = "BRIDGE_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -134,6 +136,10 @@ impl BridgeArgs {
             check_mqtt_prefix(&self.mqtt_prefix)?;
             parse_types("BRIDGE_MQTT_TYPES", &self.mqtt_types)?;
         }
+        if self.kafka.brokers.is_some() {
+            self.kafka.check().map_err(|(setting, reason)| bad(setting, reason))?;
+            parse_types("BRIDGE_KAFKA_TYPES", &self.kafka.types)?;
+        }
         if self.batch == 0 || self.batch > 10_000 {
             return Err(bad("BRIDGE_BATCH", "must be between 1 and 10000"));
         }
@@ -151,7 +157,7 @@ impl BridgeArgs {
 
     /// Whether any bridge is configured.
     pub fn any(&self) -> bool {
-        self.nats_url.is_some() || self.amqp_url.is_some() || self.mqtt_url.is_some()
+        self.nats_url.is_some() || self.amqp_url.is_some() || self.mqtt_url.is_some() || self.kafka.brokers.is_some()
     }
 }
 

@@ -90,6 +90,18 @@ impl Configured {
                 types: parse_types("BRIDGE_MQTT_TYPES", &settings.mqtt_types)?,
             });
         }
+        #[cfg(feature = "kafka")]
+        if let Some(brokers) = &settings.kafka.brokers {
+            let key = format!("kafka/{}", settings.kafka.topic);
+            let user = settings.kafka.sasl_username.as_ref().map(|u| format!(" as {u}")).unwrap_or_default();
+            planned.push(Planned {
+                kind: BridgeKind::Kafka,
+                destination: format!("{brokers}{user} topic {}", settings.kafka.topic),
+                broker: Arc::new(super::kafka::Kafka::new(&settings.kafka, key.clone(), services.db.clone(), timeout)),
+                key,
+                types: parse_types("BRIDGE_KAFKA_TYPES", &settings.kafka.types)?,
+            });
+        }
         let mut runners = Vec::new();
         let mut all = Vec::new();
         for plan in planned {

@@ -13,6 +13,8 @@ pub enum BridgeKind {
     /// RabbitMQ (AMQP 0-9-1).
     Amqp,
     Mqtt,
+    /// Kafka (one transactional producer per practice).
+    Kafka,
 }
 
 impl BridgeKind {
@@ -21,6 +23,7 @@ impl BridgeKind {
             BridgeKind::Nats => "nats",
             BridgeKind::Amqp => "amqp",
             BridgeKind::Mqtt => "mqtt",
+            BridgeKind::Kafka => "kafka",
         }
     }
 }

@@ -111,6 +111,8 @@ pub enum BridgeKind {
     /// RabbitMQ (AMQP 0-9-1).
     Amqp,
     Mqtt,
+    /// Kafka, exactly once for `read_committed` consumers.
+    Kafka,
 }
 
 /// This replica's connection to the bridge's broker.

@@ -37,6 +37,7 @@ pub enum Door {
     Nats,
     Amqp,
     Mqtt,
+    Kafka,
 }
 
 /// Checks one message against the CloudEvents 1.0 structured-JSON rules and our contract.
@@ -69,6 +70,8 @@ pub fn check_cloudevent(got: &Got, door: Door, prefix: &str) {
         Door::Nats => format!("{prefix}.{practice}.{kind}"),
         Door::Amqp => format!("{practice}.{kind}"),
         Door::Mqtt => format!("{prefix}/{practice}/{kind}"),
+        // The record key.
+        Door::Kafka => practice.clone(),
     };
     assert_eq!(got.route, expected_route);
     match door {
@@ -82,6 +85,7 @@ pub fn check_cloudevent(got: &Got, door: Door, prefix: &str) {
             assert_eq!(got.delivery_mode, Some(2), "persistent");
         }
         Door::Mqtt => {}
+        Door::Kafka => assert_eq!(got.content_type.as_deref(), Some("application/cloudevents+json"), "structured mode"),
     }
 }
 

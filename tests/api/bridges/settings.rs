@@ -55,6 +55,56 @@ async fn malformed_bridge_settings_stop_the_start_with_a_message_naming_the_sett
             }),
             &["BRIDGE_MQTT_PREFIX"],
         ),
+        (Box::new(|c| c.bridges.kafka.brokers = Some("kafka://127.0.0.1:9092".into())), &["BRIDGE_KAFKA_BROKERS", "URL"]),
+        (Box::new(|c| c.bridges.kafka.brokers = Some("127.0.0.1:90x2".into())), &["BRIDGE_KAFKA_BROKERS", "90x2"]),
+        (Box::new(|c| c.bridges.kafka.brokers = Some("k1:9092,,k2:9092".into())), &["BRIDGE_KAFKA_BROKERS"]),
+        (Box::new(|c| c.bridges.kafka.brokers = Some(vec!["k:9092"; 500].join(","))), &["BRIDGE_KAFKA_BROKERS", "more than"]),
+        (
+            Box::new(|c| c.bridges.kafka.brokers = Some(format!("{}:9092", "h".repeat(100_000)))),
+            &["BRIDGE_KAFKA_BROKERS", "not a host name"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.topic = "events/../etc".into();
+            }),
+            &["BRIDGE_KAFKA_TOPIC", "events/../etc"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.topic = "t".repeat(250);
+            }),
+            &["BRIDGE_KAFKA_TOPIC"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.client_id = "bad\nid".into();
+            }),
+            &["BRIDGE_KAFKA_CLIENT_ID"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.sasl_username = Some("clinicstream".into());
+            }),
+            &["BRIDGE_KAFKA_SASL_PASSWORD", "BRIDGE_KAFKA_SASL_USERNAME"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.partitions = 0;
+            }),
+            &["BRIDGE_KAFKA_PARTITIONS"],
+        ),
+        (
+            Box::new(|c| {
+                c.bridges.kafka.brokers = Some("127.0.0.1:9092".into());
+                c.bridges.kafka.types = "PAYMENT_POSTED,NOPE".into();
+            }),
+            &["BRIDGE_KAFKA_TYPES", "NOPE"],
+        ),
     ];
     for (adjust, words) in cases {
         let error = build_error(adjust).await;
@@ -87,6 +137,12 @@ fn the_binary_refuses_a_bad_bridge_setting_from_the_environment_and_says_which()
     let (ok, stderr) = run(&[("BRIDGE_MQTT_URL", "mqtt://127.0.0.1:notaport")]);
     assert!(!ok);
     assert!(stderr.contains("BRIDGE_MQTT_URL") && stderr.contains("notaport"), "{stderr}");
+    let (ok, stderr) = run(&[("BRIDGE_KAFKA_BROKERS", "kafka://127.0.0.1:9092")]);
+    assert!(!ok);
+    assert!(stderr.contains("BRIDGE_KAFKA_BROKERS") && stderr.contains("host:port"), "{stderr}");
+    let (ok, stderr) = run(&[("BRIDGE_KAFKA_BROKERS", "127.0.0.1:9092"), ("BRIDGE_KAFKA_SASL_PASSWORD", "secret")]);
+    assert!(!ok);
+    assert!(stderr.contains("BRIDGE_KAFKA_SASL_USERNAME") && !stderr.contains("secret"), "{stderr}");
     let (ok, stderr) = run(&[("BRIDGE_PAYLOAD", "some")]);
     assert!(!ok);
     assert!(stderr.contains("BRIDGE_PAYLOAD") || stderr.contains("--bridge-payload"), "{stderr}");
@@ -125,5 +181,27 @@ async fn an_exchange_rabbitmq_refuses_is_reported_and_the_api_keeps_working() {
         "the error says what RabbitMQ refused: {error}"
     );
     assert!(!error.contains("guest:guest"), "no password in the error: {error}");
+    assert!(status["lag"].as_i64().unwrap() >= 3, "nothing was skipped: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_kafka_is_reported_and_the_api_keeps_working() {
+    // A port nobody listens on: librdkafka cannot connect.
+    let port = super::brokers::free_port();
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| {
+        fast(c);
+        c.bridges.kafka.brokers = Some(format!("127.0.0.1:{port}"));
+    })
+    .await
+    else {
+        return;
+    };
+    let f = app.fixture().await;
+    pay(&app, &f.backoffice, &f.patient, 2).await;
+    assert!(ready(&app).await);
+    let status = bridge_until(&app, "KAFKA", Duration::from_secs(30), |b| b["state"] == "FAILING").await;
+    assert_eq!(status["state"], "FAILING", "{status}");
+    let error = status["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "the error names the brokers: {error}");
     assert!(status["lag"].as_i64().unwrap() >= 3, "nothing was skipped: {status}");
 }

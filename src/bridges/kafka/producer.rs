@@ -1,0 +1,309 @@
+//! The Kafka broker of the bridge (`super` explains the design): one transactional
+//! producer per practice held, one transaction per batch, and a read-back before the
+//! first batch and after any failure.
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+use super::marks::{self, Mark};
+use super::partition::partition_for;
+use super::recover::read_back;
+use crate::bridges::broker::{Broker, Published};
+use crate::bridges::cloudevent::{CONTENT_TYPE, Outgoing};
+use crate::bridges::kafka_settings::KafkaArgs;
+use crate::events::Cursor;
+
+/// How often a moving practice's mark is written (a database round trip).
+const MARK_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Kafka {
+    settings: KafkaArgs,
+    brokers: String,
+    /// The cursor rows' and marks' `bridge`: `kafka/<topic>`.
+    bridge: String,
+    db: DatabaseConnection,
+    timeout: Duration,
+    /// The topic's partition count as the broker last said (0: not known yet).
+    partitions: AtomicI32,
+    admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
+    practices: SyncMutex<HashMap<String, Arc<Mutex<Option<Session>>>>>,
+}
+
+/// A practice's producer, after its read-back.
+struct Session {
+    producer: FutureProducer,
+    partition: i32,
+    /// The last seq of the practice in the topic: messages up to it are not sent again.
+    through: i64,
+    marked_at: tokio::time::Instant,
+}
+
+impl Kafka {
+    pub fn new(settings: &KafkaArgs, bridge: String, db: DatabaseConnection, timeout: Duration) -> Self {
+        Self {
+            brokers: settings.brokers.clone().unwrap_or_default(),
+            settings: settings.clone(),
+            bridge,
+            db,
+            timeout,
+            partitions: AtomicI32::new(0),
+            admin: Mutex::new(None),
+            practices: SyncMutex::new(HashMap::new()),
+        }
+    }
+
+    /// What every client of the bridge shares: the brokers, client id and SASL.
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.settings.client_id)
+            .set("socket.connection.setup.timeout.ms", "5000");
+        if let (Some(user), Some(password)) = (&self.settings.sasl_username, &self.settings.sasl_password) {
+            config
+                .set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanism", "PLAIN")
+                .set("sasl.username", user)
+                .set("sasl.password", password);
+        }
+        config
+    }
+
+    /// The transactional id of a practice: stable, so a takeover fences the old owner.
+    fn transactional_id(&self, practice_id: &str) -> String {
+        format!("clinicstream.{}.{practice_id}", self.settings.topic)
+    }
+
+    async fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>, String> {
+        let mut held = self.admin.lock().await;
+        if let Some(admin) = held.as_ref() {
+            return Ok(admin.clone());
+        }
+        let admin: AdminClient<DefaultClientContext> =
+            self.config().create().map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
+        let admin = Arc::new(admin);
+        *held = Some(admin.clone());
+        Ok(admin)
+    }
+
+    /// The topic's partition count from the broker's metadata; 0 when it has no such topic.
+    async fn read_partitions(&self, admin: Arc<AdminClient<DefaultClientContext>>) -> Result<i32, String> {
+        let topic = self.settings.topic.clone();
+        let timeout = self.timeout;
+        let brokers = self.brokers.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|err| format!("cannot reach Kafka at {brokers}: {err}"))?;
+            let count = match metadata.topics().iter().find(|t| t.name() == topic) {
+                Some(found) if found.error().is_none() => found.partitions().len() as i32,
+                _ => 0,
+            };
+            Ok(count)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+    }
+
+    async fn create_topic(&self, admin: &AdminClient<DefaultClientContext>) -> Result<(), String> {
+        let topic = NewTopic::new(&self.settings.topic, self.settings.partitions, TopicReplication::Fixed(-1));
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results = admin
+            .create_topics([&topic], &options)
+            .await
+            .map_err(|err| format!("cannot create Kafka topic {:?}: {err}", self.settings.topic))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
+            }
+        }
+        tracing::info!(topic = %self.settings.topic, partitions = self.settings.partitions, "created the Kafka bridge's topic");
+        Ok(())
+    }
+
+    /// The partition count, connecting first when it is not known.
+    async fn partitions(&self) -> Result<i32, String> {
+        match self.partitions.load(Ordering::Relaxed) {
+            0 => {
+                self.connect().await?;
+                Ok(self.partitions.load(Ordering::Relaxed))
+            }
+            known => Ok(known),
+        }
+    }
+
+    fn slot(&self, practice_id: &str) -> Arc<Mutex<Option<Session>>> {
+        let mut practices = self.practices.lock().expect("the practices' map");
+        practices.entry(practice_id.to_string()).or_default().clone()
+    }
+
+    /// Starts the practice's transactional producer (fencing any other) and reads the
+    /// practice's partition back to its end (`super::recover`).
+    async fn recover(&self, practice_id: &str) -> Result<Session, String> {
+        let partitions = self.partitions().await?;
+        let partition = partition_for(practice_id, partitions);
+        let mut config = self.config();
+        config
+            .set("transactional.id", self.transactional_id(practice_id))
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("transaction.timeout.ms", "60000")
+            .set("message.timeout.ms", self.timeout.as_millis().max(1000).to_string());
+        let producer: FutureProducer =
+            config.create().map_err(|err| format!("cannot create a Kafka producer for {}: {err}", self.brokers))?;
+        let (starting, timeout) = (producer.clone(), self.timeout);
+        tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id)))?;
+        let mark = marks::read(&self.db, &self.bridge, practice_id)
+            .await
+            .map_err(|err| format!("cannot read the Kafka mark: {err}"))?
+            .filter(|mark| mark.partition == partition);
+        let (from, base) = mark.map_or((0, 0), |mark| (mark.offset, mark.seq));
+        let (read, topic, practice) = (self.config(), self.settings.topic.clone(), practice_id.to_string());
+        let within = self.timeout * 3;
+        let found = tokio::task::spawn_blocking(move || read_back(read, &topic, partition, from, &practice, within))
+            .await
+            .map_err(|err| err.to_string())??;
+        let through = found.last_seq.unwrap_or(0).max(base);
+        tracing::info!(practice = %practice_id, partition, from, to = found.end, through, "read the practice's Kafka partition back");
+        let session = Session { producer, partition, through, marked_at: tokio::time::Instant::now() };
+        let mark = Mark { partition, offset: found.end, seq: through };
+        if let Err(err) = marks::write(&self.db, &self.bridge, practice_id, mark, chrono::Utc::now().timestamp_millis()).await
+        {
+            tracing::warn!(practice = %practice_id, error = %err, "could not write the Kafka mark");
+        }
+        Ok(session)
+    }
+
+    /// Sends `messages` in one transaction; the offset of the last one once committed.
+    async fn transaction(&self, session: &Session, messages: &[Outgoing]) -> Result<i64, String> {
+        let producer = &session.producer;
+        producer.begin_transaction().map_err(|err| format!("cannot begin a Kafka transaction: {err}"))?;
+        let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some(CONTENT_TYPE) });
+        let mut deliveries = Vec::with_capacity(messages.len());
+        for message in messages {
+            let record = FutureRecord::to(&self.settings.topic)
+                .partition(session.partition)
+                .key(&message.practice_id)
+                .payload(&message.body)
+                .headers(headers.clone());
+            match producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((err, _)) => return Err(format!("cannot send to Kafka topic {:?}: {err}", self.settings.topic)),
+            }
+        }
+        let delivered = tokio::time::timeout(self.timeout, futures_util::future::join_all(deliveries))
+            .await
+            .map_err(|_| format!("no Kafka ack within {:?}", self.timeout))?;
+        let mut last = -1;
+        for delivery in delivered {
+            match delivery {
+                Ok(Ok(done)) => last = done.offset,
+                Ok(Err((err, _))) => return Err(format!("Kafka refused a record: {err}")),
+                Err(_) => return Err("the Kafka producer stopped".to_string()),
+            }
+        }
+        let (committing, timeout) = (producer.clone(), self.timeout);
+        tokio::task::spawn_blocking(move || committing.commit_transaction(timeout))
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| match err {
+                KafkaError::Transaction(ref e) if e.code() == RDKafkaErrorCode::ProducerFenced => {
+                    format!("another replica took this practice's Kafka producer over: {err}")
+                }
+                _ => format!("cannot commit the Kafka transaction: {err}"),
+            })?;
+        Ok(last)
+    }
+}
+
+fn seq_of(message: &Outgoing) -> i64 {
+    Cursor::decode(&message.id).map(|cursor| cursor.seq).unwrap_or(i64::MAX)
+}
+
+/// Drops a producer off the runtime (librdkafka's destroy waits on its threads).
+fn close(session: Option<Session>) {
+    if let Some(session) = session {
+        tokio::task::spawn_blocking(move || drop(session));
+    }
+}
+
+#[async_trait]
+impl Broker for Kafka {
+    async fn connect(&self) -> Result<(), String> {
+        let admin = self.admin().await?;
+        let mut partitions = self.read_partitions(admin.clone()).await;
+        if partitions == Ok(0) {
+            self.create_topic(&admin).await?;
+            partitions = self.read_partitions(admin).await;
+        }
+        let partitions = partitions?;
+        if partitions == 0 {
+            return Err(format!("Kafka topic {:?} has no partitions", self.settings.topic));
+        }
+        self.partitions.store(partitions, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn publish(&self, messages: &[Outgoing]) -> Published {
+        let mut done = Published::default();
+        let Some(first) = messages.first() else { return done };
+        let slot = self.slot(&first.practice_id);
+        let mut held = slot.lock().await;
+        if held.is_none() {
+            match self.recover(&first.practice_id).await {
+                Ok(session) => *held = Some(session),
+                Err(err) => return done.failed(err),
+            }
+        }
+        let session = held.as_mut().expect("recovered above");
+        // Already in the topic (sent before a crash or a failure): acknowledged as they are.
+        let skip = messages.iter().take_while(|m| seq_of(m) <= session.through).count();
+        (0..skip).for_each(|_| done.ack());
+        let rest = &messages[skip..];
+        let Some(last) = rest.last() else { return done };
+        match self.transaction(session, rest).await {
+            Ok(offset) => {
+                rest.iter().for_each(|_| done.ack());
+                session.through = seq_of(last);
+                if session.marked_at.elapsed() >= MARK_EVERY {
+                    session.marked_at = tokio::time::Instant::now();
+                    let mark = Mark { partition: session.partition, offset: offset + 1, seq: session.through };
+                    let now = chrono::Utc::now().timestamp_millis();
+                    if let Err(err) = marks::write(&self.db, &self.bridge, &last.practice_id, mark, now).await {
+                        tracing::warn!(error = %err, "could not write the Kafka mark");
+                    }
+                }
+                done
+            }
+            Err(err) => {
+                // What the failed transaction left is unknown: start over with a read-back.
+                close(held.take());
+                done.failed(err)
+            }
+        }
+    }
+
+    async fn release(&self, practice_id: &str) {
+        let slot = self.practices.lock().expect("the practices' map").remove(practice_id);
+        if let Some(slot) = slot {
+            close(slot.lock().await.take());
+        }
+    }
+}
