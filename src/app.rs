@@ -165,6 +165,7 @@ impl App {
             &config.commands,
             config.bridges.nats_url.as_deref(),
             config.bridges.amqp_url.as_deref(),
+            &config.bridges.kafka,
         )
         .map_err(|bad| anyhow::anyhow!("bad command setting {bad}"))?;
         let schema = graphql::build(
