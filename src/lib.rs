@@ -95,7 +95,7 @@
 //!   MQTT (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`.
-//! - [`inbox`]: commands in — mutations arriving on NATS JetStream or RabbitMQ as
+//! - [`inbox`]: commands in — mutations arriving on NATS JetStream, RabbitMQ or Kafka as
 //!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
 //!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from
 //!   the command's id, `domain::command`), answered with a CloudEvent reply or sent to a dead
