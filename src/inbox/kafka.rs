@@ -36,6 +36,9 @@ use crate::bridges::{CONTENT_TYPE, KafkaArgs};
 /// How long a reply or dead letter may take to be acknowledged.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most of one partition fetched at once (16 MiB).
+const FETCH_BYTES: usize = 16 << 20;
+
 pub struct KafkaCommands {
     pub brokers: String,
     pub client_id: String,
@@ -124,6 +127,11 @@ impl KafkaCommands {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
+            // Room for an oversized record, so it can be read and dead-lettered: Kafka
+            // returns a first record past the limit anyway (KIP-74), tansu 0.6.0 does not.
+            .set("max.partition.fetch.bytes", FETCH_BYTES.to_string())
+            .set("fetch.max.bytes", (2 * FETCH_BYTES).to_string())
+            .set("receive.message.max.bytes", (2 * FETCH_BYTES + 1024).to_string())
             .create()
             .map_err(|err| format!("cannot create a Kafka consumer for {brokers}: {err}"))?;
         let consumer = Arc::new(consumer);
