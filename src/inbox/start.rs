@@ -60,19 +60,23 @@ impl Consumers {
 
     /// The consumers' statuses, for the `commandConsumers` query.
     pub fn statuses(&self) -> CommandStatuses {
-        let mut all: Vec<_> =
-            self.nats.iter().map(|(_, s)| s.clone()).chain(self.amqp.iter().map(|(_, s)| s.clone())).collect();
-        #[cfg(feature = "kafka")]
-        all.extend(self.kafka.iter().map(|(_, s)| s.clone()));
-        CommandStatuses { all }
+        let nats = self.nats.iter().map(|(_, s)| s.clone());
+        let all = nats.chain(self.amqp.iter().map(|(_, s)| s.clone())).chain(self.kafka_status());
+        CommandStatuses { all: all.collect() }
     }
 
     pub fn any(&self) -> bool {
-        #[cfg(feature = "kafka")]
-        if self.kafka.is_some() {
-            return true;
-        }
-        self.nats.is_some() || self.amqp.is_some()
+        self.nats.is_some() || self.amqp.is_some() || self.kafka_status().is_some()
+    }
+
+    #[cfg(feature = "kafka")]
+    fn kafka_status(&self) -> Option<Arc<ConsumerStatus>> {
+        self.kafka.as_ref().map(|(_, s)| s.clone())
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    fn kafka_status(&self) -> Option<Arc<ConsumerStatus>> {
+        None
     }
 
     /// Starts each configured consumer; they stop with `stop`.
