@@ -129,10 +129,7 @@ fn check_topic(name: &str) -> Result<(), Bad> {
         && name != ".."
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     ok.then_some(()).ok_or_else(|| {
-        bad(
-            "BRIDGE_KAFKA_TOPIC",
-            format!("{:?} is not a topic name (1-249 of letters, digits, '.', '_', '-')", short(name)),
-        )
+        bad("BRIDGE_KAFKA_TOPIC", format!("{:?} is not a topic name (1-249 of letters, digits, '.', '_', '-')", short(name)))
     })
 }
 
@@ -152,9 +149,7 @@ mod tests {
     fn broker_lists_are_checked() {
         assert!(check_brokers("kafka:9092").is_ok());
         assert!(check_brokers("k1:9092, 10.0.0.2:9093,[::1]:9094").is_ok());
-        for bad in
-            ["", "kafka", "kafka:", "kafka:0", "kafka:99999", "kafka://k:9092", "k:9092,", "ka fka:9092", ":9092"]
-        {
+        for bad in ["", "kafka", "kafka:", "kafka:0", "kafka:99999", "kafka://k:9092", "k:9092,", "ka fka:9092", ":9092"] {
             assert!(check_brokers(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(check_brokers(&vec!["k:1"; 65].join(",")).is_err());

@@ -90,10 +90,8 @@ impl Kafka {
         if let Some(admin) = held.as_ref() {
             return Ok(admin.clone());
         }
-        let admin: AdminClient<DefaultClientContext> = self
-            .config()
-            .create()
-            .map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.config().create().map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
         let admin = Arc::new(admin);
         *held = Some(admin.clone());
         Ok(admin)
@@ -171,9 +169,7 @@ impl Kafka {
         tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
             .await
             .map_err(|err| err.to_string())?
-            .map_err(|err| {
-                format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id))
-            })?;
+            .map_err(|err| format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id)))?;
         let mark = marks::read(&self.db, &self.bridge, practice_id)
             .await
             .map_err(|err| format!("cannot read the Kafka mark: {err}"))?
@@ -188,8 +184,7 @@ impl Kafka {
         tracing::info!(practice = %practice_id, partition, from, to = found.end, through, "read the practice's Kafka partition back");
         let session = Session { producer, partition, through, marked_at: tokio::time::Instant::now() };
         let mark = Mark { partition, offset: found.end, seq: through };
-        if let Err(err) =
-            marks::write(&self.db, &self.bridge, practice_id, mark, chrono::Utc::now().timestamp_millis()).await
+        if let Err(err) = marks::write(&self.db, &self.bridge, practice_id, mark, chrono::Utc::now().timestamp_millis()).await
         {
             tracing::warn!(practice = %practice_id, error = %err, "could not write the Kafka mark");
         }

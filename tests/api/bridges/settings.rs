@@ -55,16 +55,10 @@ async fn malformed_bridge_settings_stop_the_start_with_a_message_naming_the_sett
             }),
             &["BRIDGE_MQTT_PREFIX"],
         ),
-        (
-            Box::new(|c| c.bridges.kafka.brokers = Some("kafka://127.0.0.1:9092".into())),
-            &["BRIDGE_KAFKA_BROKERS", "URL"],
-        ),
+        (Box::new(|c| c.bridges.kafka.brokers = Some("kafka://127.0.0.1:9092".into())), &["BRIDGE_KAFKA_BROKERS", "URL"]),
         (Box::new(|c| c.bridges.kafka.brokers = Some("127.0.0.1:90x2".into())), &["BRIDGE_KAFKA_BROKERS", "90x2"]),
         (Box::new(|c| c.bridges.kafka.brokers = Some("k1:9092,,k2:9092".into())), &["BRIDGE_KAFKA_BROKERS"]),
-        (
-            Box::new(|c| c.bridges.kafka.brokers = Some(vec!["k:9092"; 500].join(","))),
-            &["BRIDGE_KAFKA_BROKERS", "more than"],
-        ),
+        (Box::new(|c| c.bridges.kafka.brokers = Some(vec!["k:9092"; 500].join(","))), &["BRIDGE_KAFKA_BROKERS", "more than"]),
         (
             Box::new(|c| c.bridges.kafka.brokers = Some(format!("{}:9092", "h".repeat(100_000)))),
             &["BRIDGE_KAFKA_BROKERS", "not a host name"],

@@ -23,10 +23,9 @@ fn tansu_bin() -> Option<PathBuf> {
         Some(PathBuf::from("tansu")),
         Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/tansu")),
     ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|bin| Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok())
+    candidates.into_iter().flatten().find(|bin| {
+        Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    })
 }
 
 /// A tansu broker of the test's own, killed when dropped.
@@ -119,10 +118,7 @@ pub fn reader_ready() -> bool {
     if importable() {
         return true;
     }
-    unavailable(
-        "python3 with kafka-python and cloudevents",
-        "`python3 -m pip install kafka-python==3.0.12 cloudevents==2.2.0` failed",
-    );
+    unavailable("python3 with kafka-python and cloudevents", "`python3 -m pip install kafka-python==3.0.12 cloudevents==2.2.0` failed");
     false
 }
 
