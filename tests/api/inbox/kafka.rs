@@ -4,7 +4,8 @@
 //! each reply and dead letter with the CloudEvents SDK. A redelivered command applies once;
 //! a hundred commands of two practices apply in the order they were stored; a `replyto`
 //! is honoured unless it names one of our topics; poison goes to the dead letter and the
-//! next command applies. (A replica killed between commit and ack is covered on NATS,
+//! next command applies; a refused key is retried in hand five times, then dead-lettered,
+//! and the next record is taken. (A replica killed between commit and ack is covered on NATS,
 //! `replicas.rs`: the core that answers the redelivery is the same.)
 
 use serde_json::{Value, json};
@@ -238,4 +239,35 @@ async fn poison_on_kafka_goes_to_the_dead_letter_and_the_next_command_still_appl
     assert_eq!(payments(&app, &other.practice).await, 0, "nothing applied to the other practice");
     assert_eq!(payments(&app, &own.practice).await, messages.len());
     assert_eq!(metric(&app, "clinicstream_commands_dead_lettered_total{door=\"kafka\"}").await, messages.len() as f64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_consumer_whose_key_is_refused_retries_in_hand_then_dead_letters_and_goes_on() {
+    if !reader_ready() {
+        return;
+    }
+    let Some(tansu) = Tansu::start().await else { return };
+    let Some(db) = fresh_db(Backend::Postgres).await else { return };
+    let setup = spawn_app_on(&db, |_| {}).await;
+    let f = setup.fixture().await;
+    let kafka = KafkaSide::new(&tansu);
+    let app = spawn_app_on(&db, |c| kafka.configure(c, "cs_not_a_key_of_this_deployment")).await;
+    let records = [
+        (f.practice.as_str(), payment("refused-1", &f.patient, 10)),
+        (f.practice.as_str(), payment("refused-2", &f.patient, 11)),
+    ];
+    kafka.send(&records, &[]).await;
+    // Kafka counts no deliveries: the consumer tries each record five times in hand.
+    let dead = read_topic(&kafka.bootstrap, &kafka.dead_letter, 2, WITHIN).await;
+    let codes: Vec<&Value> = dead.iter().map(|r| &r.got.event["data"]["error"]["code"]).collect();
+    assert_eq!(dead.len(), 2, "each record given up once, in order: {codes:?}");
+    for (record, id) in dead.iter().zip(["refused-1", "refused-2"]) {
+        let event = &record.got.event;
+        assert_eq!(event["data"]["error"]["code"], "GAVE_UP", "{event}");
+        let message = event["data"]["error"]["message"].as_str().unwrap();
+        assert!(message.contains("5 deliveries") && message.contains("API key"), "{message}");
+        assert!(event["data"]["message"].as_str().unwrap().contains(id), "{event}");
+    }
+    assert_eq!(metric(&app, "clinicstream_commands_retried_total{door=\"kafka\"}").await, 8.0);
+    assert_eq!(payments(&app, &f.practice).await, 0);
 }
