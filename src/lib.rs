@@ -97,7 +97,7 @@
 //!   webhook worker's; `data` is the webhook body's `data`. Kafka (`BRIDGE_KAFKA_*`,
 //!   cargo feature `kafka`) is exactly once: a transactional producer per practice, the
 //!   topic read back as the cursor on a takeover.
-//! - [`inbox`]: commands in — mutations arriving on NATS JetStream or RabbitMQ as
+//! - [`inbox`]: commands in — mutations arriving on NATS JetStream, RabbitMQ or Kafka as
 //!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
 //!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from
 //!   the command's id, `domain::command`), answered with a CloudEvent reply or sent to a dead

@@ -30,6 +30,7 @@ impl Outlets {
             &config.commands,
             config.bridges.nats_url.as_deref(),
             config.bridges.amqp_url.as_deref(),
+            &config.bridges.kafka,
         )
         .map_err(|bad| anyhow::anyhow!("bad command setting {bad}"))?;
         #[cfg(feature = "lake")]

@@ -1,5 +1,5 @@
 //! The commands' part of the AsyncAPI document: the command a bus carries in (NATS
-//! JetStream, RabbitMQ), its reply and its dead letter, each a CloudEvent in structured
+//! JetStream, RabbitMQ, Kafka), its reply and its dead letter, each a CloudEvent in structured
 //! JSON mode (`inbox`).
 
 use serde_json::{Value, json};
@@ -55,12 +55,23 @@ pub(super) fn add(document: &mut Value) {
         ),
         (
             "channels",
+            "commandsKafka",
+            json!({
+                "address": "clinicstream.commands",
+                "title": "Commands over Kafka",
+                "description": "COMMANDS_KAFKA_TOPIC, read by the consumer group COMMANDS_KAFKA_GROUP (from the earliest offset; read_committed). The record key is the practice id: one practice's commands share a partition and apply in order. An offset is committed only after the reply or dead letter was acknowledged; a redelivery answers the first result. Header `content-type: application/cloudevents+json` (structured mode).",
+                "servers": [{ "$ref": "#/servers/kafka" }],
+                "messages": { "command": { "$ref": "#/components/messages/command" } }
+            }),
+        ),
+        (
+            "channels",
             "commandReplies",
             json!({
                 "address": "clinicstream.replies",
                 "title": "Command replies",
-                "description": "COMMANDS_REPLY_SUBJECT (NATS) / the topic exchange COMMANDS_REPLY_EXCHANGE with the command's routing key (RabbitMQ), unless the command names its own `replyto` (a NATS subject) or `reply_to` (an AMQP queue).",
-                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
+                "description": "COMMANDS_REPLY_SUBJECT (NATS) / the topic exchange COMMANDS_REPLY_EXCHANGE with the command's routing key (RabbitMQ) / the topic COMMANDS_REPLY_TOPIC keyed like the command (Kafka), unless the command names its own `replyto` (a NATS subject, a Kafka topic) or `reply_to` (an AMQP queue).",
+                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }, { "$ref": "#/servers/kafka" }],
                 "messages": { "commandResult": { "$ref": "#/components/messages/commandResult" } }
             }),
         ),
@@ -70,13 +81,14 @@ pub(super) fn add(document: &mut Value) {
             json!({
                 "address": "clinicstream.dead-letter",
                 "title": "Commands that could not run",
-                "description": "COMMANDS_NATS_DEAD_LETTER (a subject) / COMMANDS_AMQP_DEAD_LETTER (a durable queue): not JSON, not a CloudEvent, not a mutation, an invalid operation, a refused scope, too large, or a passing failure that outlasted five deliveries.",
-                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }],
+                "description": "COMMANDS_NATS_DEAD_LETTER (a subject) / COMMANDS_AMQP_DEAD_LETTER (a durable queue) / COMMANDS_KAFKA_DEAD_LETTER (a topic): not JSON, not a CloudEvent, not a mutation, an invalid operation, a refused scope, too large, or a passing failure that outlasted five deliveries.",
+                "servers": [{ "$ref": "#/servers/nats" }, { "$ref": "#/servers/amqp" }, { "$ref": "#/servers/kafka" }],
                 "messages": { "commandDeadLetter": { "$ref": "#/components/messages/commandDeadLetter" } }
             }),
         ),
         ("operations", "receiveCommandsNats", receive("commandsNats")),
         ("operations", "receiveCommandsAmqp", receive("commandsAmqp")),
+        ("operations", "receiveCommandsKafka", receive("commandsKafka")),
         (
             "operations",
             "sendCommandDeadLetters",
@@ -150,7 +162,7 @@ fn command() -> Value {
     payload["properties"]["id"]["description"] = json!(
         "The idempotency key: the same id (under the same API key) is applied once and answered with its first result."
     );
-    payload["properties"]["replyto"] = json!({ "type": "string", "description": "Where the reply goes instead of the default reply subject (NATS) or queue (RabbitMQ)." });
+    payload["properties"]["replyto"] = json!({ "type": "string", "description": "Where the reply goes instead of the default reply subject (NATS), queue (RabbitMQ) or topic (Kafka)." });
     json!({
         "name": "command",
         "title": "command",

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 pub enum Door {
     nats,
     amqp,
+    kafka,
 }
 
 impl Door {
@@ -19,6 +20,7 @@ impl Door {
         match self {
             Door::nats => "nats",
             Door::amqp => "amqp",
+            Door::kafka => "kafka",
         }
     }
 }

@@ -1,14 +1,16 @@
-//! Commands in: mutations that arrive on a bus — NATS JetStream, RabbitMQ — as CloudEvents
+//! Commands in: mutations that arrive on a bus — NATS JetStream, RabbitMQ, Kafka — as CloudEvents
 //! whose `data` is a GraphQL request, applied exactly once through the HTTP door's own
 //! path, with a CloudEvent reply (or a dead letter) published before the message is acked.
 //!
 //! `command` reads a message, `core` decides what becomes of it (broker-agnostic: bytes
-//! in, what to publish out), `reply` writes the replies and dead letters, `nats` and
-//! `amqp` are the consumers; a Kafka consumer would be one more file beside them.
+//! in, what to publish out), `reply` writes the replies and dead letters, `nats`, `amqp`
+//! and `kafka` (behind the cargo feature `kafka`) are the consumers.
 
 mod amqp;
 mod command;
 mod core;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod metrics;
 mod nats;
 mod reply;

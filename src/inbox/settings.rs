@@ -1,6 +1,7 @@
 //! The command consumers' settings (flags with environment fallbacks), flattened into
-//! `Config`, and their checks. Each consumer is off unless its subject or queue is set; it
-//! connects with its bridge's URL (`BRIDGE_NATS_URL`, `BRIDGE_AMQP_URL`).
+//! `Config`, and their checks. Each consumer is off unless its subject, queue or topic is
+//! set; it connects with its bridge's URL (`BRIDGE_NATS_URL`, `BRIDGE_AMQP_URL`) or brokers
+//! (`BRIDGE_KAFKA_BROKERS`, with the bridge's SASL settings).
 
 use clap::Args;
 use std::time::Duration;
@@ -87,6 +88,43 @@ pub struct CommandArgs {
         default_value = "clinicstream.dead-letter"
     )]
     pub amqp_dead_letter: String,
+    /// The Kafka topic commands arrive on (record key: the practice id, so one practice's
+    /// commands share a partition and keep their order), created if absent; unset: none.
+    #[arg(id = "commands_kafka_topic", long = "commands-kafka-topic", env = "COMMANDS_KAFKA_TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// The consumer group every replica joins (a new group starts at the earliest offset).
+    #[arg(
+        id = "commands_kafka_group",
+        long = "commands-kafka-group",
+        env = "COMMANDS_KAFKA_GROUP",
+        default_value = "clinicstream-commands"
+    )]
+    pub kafka_group: String,
+    /// The API key Kafka commands run under (a practice key confines them to its practice).
+    #[arg(
+        id = "commands_kafka_api_key",
+        long = "commands-kafka-api-key",
+        env = "COMMANDS_KAFKA_API_KEY",
+        hide_env_values = true
+    )]
+    pub kafka_api_key: Option<String>,
+    /// The Kafka topic replies go to (keyed like the command) when a command names no
+    /// `replyto`; created if absent.
+    #[arg(
+        id = "commands_reply_topic",
+        long = "commands-reply-topic",
+        env = "COMMANDS_REPLY_TOPIC",
+        default_value = "clinicstream.replies"
+    )]
+    pub reply_topic: String,
+    /// The Kafka topic commands that cannot run go to, with the error; created if absent.
+    #[arg(
+        id = "commands_kafka_dead_letter",
+        long = "commands-kafka-dead-letter",
+        env = "COMMANDS_KAFKA_DEAD_LETTER",
+        default_value = "clinicstream.dead-letter"
+    )]
+    pub kafka_dead_letter: String,
 }
 
 fn bad(setting: &'static str, reason: impl Into<String>) -> BadSetting {
@@ -95,7 +133,12 @@ fn bad(setting: &'static str, reason: impl Into<String>) -> BadSetting {
 
 impl CommandArgs {
     /// Checks the settings of the configured consumers against the bridges' URLs.
-    pub fn validate(&self, nats_url: Option<&str>, amqp_url: Option<&str>) -> Result<(), BadSetting> {
+    pub fn validate(
+        &self,
+        nats_url: Option<&str>,
+        amqp_url: Option<&str>,
+        kafka_brokers: Option<&str>,
+    ) -> Result<(), BadSetting> {
         if let Some(subject) = &self.nats_subject {
             if nats_url.is_none() {
                 return Err(bad("COMMANDS_NATS_SUBJECT", "needs BRIDGE_NATS_URL (the NATS server)"));
@@ -138,8 +181,56 @@ impl CommandArgs {
             amqp_name_ok("COMMANDS_REPLY_EXCHANGE", &self.reply_exchange)?;
             amqp_name_ok("COMMANDS_AMQP_DEAD_LETTER", &self.amqp_dead_letter)?;
         }
+        if let Some(topic) = &self.kafka_topic {
+            self.validate_kafka(topic, kafka_brokers)?;
+        }
         Ok(())
     }
+
+    fn validate_kafka(&self, topic: &str, brokers: Option<&str>) -> Result<(), BadSetting> {
+        if !cfg!(feature = "kafka") {
+            return Err(bad("COMMANDS_KAFKA_TOPIC", "this build has no Kafka (cargo feature `kafka`)"));
+        }
+        if brokers.is_none() {
+            return Err(bad("COMMANDS_KAFKA_TOPIC", "needs BRIDGE_KAFKA_BROKERS (the Kafka brokers)"));
+        }
+        if self.kafka_api_key.as_deref().is_none_or(str::is_empty) {
+            return Err(bad(
+                "COMMANDS_KAFKA_API_KEY",
+                "must be set with COMMANDS_KAFKA_TOPIC (the key commands run under)",
+            ));
+        }
+        topic_ok("COMMANDS_KAFKA_TOPIC", topic)?;
+        topic_ok("COMMANDS_REPLY_TOPIC", &self.reply_topic)?;
+        topic_ok("COMMANDS_KAFKA_DEAD_LETTER", &self.kafka_dead_letter)?;
+        if self.reply_topic == topic || self.kafka_dead_letter == topic {
+            return Err(bad(
+                "COMMANDS_KAFKA_TOPIC",
+                "must differ from COMMANDS_REPLY_TOPIC and COMMANDS_KAFKA_DEAD_LETTER",
+            ));
+        }
+        let group = &self.kafka_group;
+        if group.is_empty() || group.len() > 255 || !group.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(bad("COMMANDS_KAFKA_GROUP", "must be 1 to 255 printable ASCII characters, without spaces"));
+        }
+        Ok(())
+    }
+}
+
+/// Kafka topic names: 1 to 249 of letters, digits, `.`, `_`, `-`; not `.` or `..`.
+pub fn kafka_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn topic_ok(setting: &'static str, name: &str) -> Result<(), BadSetting> {
+    let shown: String = name.chars().take(80).collect();
+    kafka_topic_name(name)
+        .then_some(())
+        .ok_or_else(|| bad(setting, format!("{shown:?} is not a topic name (1-249 of letters, digits, '.', '_', '-')")))
 }
 
 /// Dot-separated tokens without whitespace; wildcards only where a subscription is meant.
@@ -174,22 +265,45 @@ mod tests {
         assert!(subject_ok("X", "a b", true).is_err());
         assert!(amqp_name_ok("X", "clinicstream.commands").is_ok());
         assert!(amqp_name_ok("X", "bad name!").is_err());
+        assert!(topic_ok("X", "clinicstream.commands").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", &"t".repeat(250)] {
+            assert!(topic_ok("X", bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_kafka_consumer_needs_the_brokers_its_key_and_distinct_topics() {
+        let mut args = crate::Config::with_env().commands;
+        args.kafka_topic = Some("clinicstream.commands".into());
+        let brokers = Some("k:9092");
+        assert_eq!(args.validate(None, None, None).unwrap_err().setting, "COMMANDS_KAFKA_TOPIC");
+        assert_eq!(args.validate(None, None, brokers).unwrap_err().setting, "COMMANDS_KAFKA_API_KEY");
+        args.kafka_api_key = Some("cs_key".into());
+        assert!(args.validate(None, None, brokers).is_ok());
+        args.reply_topic = "clinicstream.commands".into();
+        assert_eq!(args.validate(None, None, brokers).unwrap_err().setting, "COMMANDS_KAFKA_TOPIC");
+        args.reply_topic = "bad topic".into();
+        assert_eq!(args.validate(None, None, brokers).unwrap_err().setting, "COMMANDS_REPLY_TOPIC");
+        args.reply_topic = "clinicstream.replies".into();
+        args.kafka_group = "a group".into();
+        assert_eq!(args.validate(None, None, brokers).unwrap_err().setting, "COMMANDS_KAFKA_GROUP");
     }
 
     #[test]
     fn a_consumer_needs_its_broker_and_its_key() {
         let mut args = crate::Config::with_env().commands;
         args.nats_subject = Some("clinicstream.commands.>".into());
-        assert_eq!(args.validate(None, None).unwrap_err().setting, "COMMANDS_NATS_SUBJECT");
-        assert_eq!(args.validate(Some("nats://h:4222"), None).unwrap_err().setting, "COMMANDS_NATS_API_KEY");
+        assert_eq!(args.validate(None, None, None).unwrap_err().setting, "COMMANDS_NATS_SUBJECT");
+        assert_eq!(args.validate(Some("nats://h:4222"), None, None).unwrap_err().setting, "COMMANDS_NATS_API_KEY");
         args.nats_api_key = Some("cs_key".into());
-        assert!(args.validate(Some("nats://h:4222"), None).is_ok());
+        assert!(args.validate(Some("nats://h:4222"), None, None).is_ok());
         args.reply_subject = "replies.>".into();
-        assert_eq!(args.validate(Some("nats://h:4222"), None).unwrap_err().setting, "COMMANDS_REPLY_SUBJECT");
+        assert_eq!(args.validate(Some("nats://h:4222"), None, None).unwrap_err().setting, "COMMANDS_REPLY_SUBJECT");
         args.amqp_queue = Some("commands".into());
         args.reply_subject = "replies".into();
         assert_eq!(
-            args.validate(Some("nats://h:4222"), Some("amqp://h")).unwrap_err().setting,
+            args.validate(Some("nats://h:4222"), Some("amqp://h"), None).unwrap_err().setting,
             "COMMANDS_AMQP_API_KEY"
         );
     }

@@ -54,6 +54,7 @@ impl ConsumerStatus {
             broker: match self.door {
                 Door::nats => BridgeKind::Nats,
                 Door::amqp => BridgeKind::Amqp,
+                Door::kafka => BridgeKind::Kafka,
             },
             source: self.source.clone(),
             state: inner.state,

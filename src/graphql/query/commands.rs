@@ -12,7 +12,7 @@ pub struct CommandQuery;
 
 #[Object]
 impl CommandQuery {
-    /// Each configured command consumer (mutations in from NATS JetStream or RabbitMQ): its
+    /// Each configured command consumer (mutations in from NATS JetStream, RabbitMQ or Kafka): its
     /// connection state on the replica that answers, its last error, and what it did.
     async fn command_consumers(&self, ctx: &Context<'_>) -> GqlResult<Vec<CommandConsumer>> {
         let (_, who) = caller(ctx)?;

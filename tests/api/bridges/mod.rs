@@ -6,7 +6,7 @@
 pub mod brokers;
 pub mod consumers;
 mod delivery;
-mod kafka;
+pub mod kafka;
 mod outage;
 mod quota;
 mod replicas;

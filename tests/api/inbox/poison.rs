@@ -10,7 +10,7 @@ use crate::helpers::{Backend, fresh_db, spawn_app_on};
 
 /// The poison messages for a consumer running under `own`'s BACKOFFICE key, each with the
 /// dead letter's expected code.
-fn poison(own_patient: &str, other_patient: &str) -> Vec<(&'static str, Vec<u8>)> {
+pub(super) fn poison(own_patient: &str, other_patient: &str) -> Vec<(&'static str, Vec<u8>)> {
     let not_a_command =
         json!({"specversion": "1.0", "id": "x-1", "source": "/t", "type": "clinicstream.event", "data": {}});
     vec![
@@ -30,7 +30,7 @@ fn poison(own_patient: &str, other_patient: &str) -> Vec<(&'static str, Vec<u8>)
 const UNKNOWN_INPUT: &str =
     "mutation($p: ID!) { postPayment(input: {patientId: $p, amountCents: 1, method: CARD, tip: 5}) { id } }";
 
-fn checked(dead: &Value, code: &str) {
+pub(super) fn checked(dead: &Value, code: &str) {
     assert_eq!(dead["type"], "clinicstream.command.dead_letter", "{dead}");
     assert_eq!(dead["data"]["error"]["code"], code, "{dead}");
     let message = dead["data"]["error"]["message"].as_str().unwrap_or_default();

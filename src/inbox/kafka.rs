@@ -1,0 +1,280 @@
+//! Commands from Kafka: a consumer group (`COMMANDS_KAFKA_GROUP`) on `COMMANDS_KAFKA_TOPIC`,
+//! on the Kafka bridge's brokers and SASL settings. A new group starts at the earliest
+//! offset, so nothing sent while it first joins is lost. The record key is the practice id:
+//! one practice's commands share a partition, and each replica handles the records of its
+//! partitions one at a time, so a practice's commands apply in the order they were stored.
+//!
+//! Nothing is committed automatically: a record's offset is committed (synchronously) only
+//! after its reply or dead letter was acknowledged by the broker (an idempotent producer,
+//! `acks=all`). A replica that dies before that, or loses the partition in a rebalance,
+//! leaves the record to the next owner, and the core answers the redelivery with the first
+//! result. Kafka counts no deliveries, so a passing failure is retried here, record in
+//! hand, until the core gives up on it (`MAX_ATTEMPTS`) and dead-letters it.
+//!
+//! Replies go to `COMMANDS_REPLY_TOPIC`, keyed like the command, or to the topic the
+//! command's `replyto` names — unless that is no topic name, or one of ours (the commands,
+//! the dead letter, the bridge's events), or the broker refuses it: then to the reply topic.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use super::core::{Inbox, Incoming, Outcome};
+use super::metrics::Door;
+use super::settings::{CommandArgs, kafka_topic_name};
+use super::status::ConsumerStatus;
+use crate::bridges::{CONTENT_TYPE, KafkaArgs};
+
+/// How long a reply or dead letter may take to be acknowledged.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of one partition fetched at once (16 MiB).
+const FETCH_BYTES: usize = 16 << 20;
+
+pub struct KafkaCommands {
+    pub brokers: String,
+    pub client_id: String,
+    sasl: Option<(String, String)>,
+    /// Partitions of the topics when they are created (`BRIDGE_KAFKA_PARTITIONS`).
+    partitions: i32,
+    pub topic: String,
+    pub group: String,
+    pub api_key: String,
+    pub reply_topic: String,
+    pub dead_letter: String,
+    /// Topics a command's `replyto` may not name.
+    guarded: Vec<String>,
+}
+
+impl KafkaCommands {
+    pub fn of(kafka: &KafkaArgs, args: &CommandArgs) -> Option<Self> {
+        Some(Self {
+            brokers: kafka.brokers.clone()?,
+            client_id: kafka.client_id.clone(),
+            sasl: kafka.sasl_username.clone().zip(kafka.sasl_password.clone()),
+            partitions: kafka.partitions,
+            topic: args.kafka_topic.clone()?,
+            group: args.kafka_group.clone(),
+            api_key: args.kafka_api_key.clone()?,
+            reply_topic: args.reply_topic.clone(),
+            dead_letter: args.kafka_dead_letter.clone(),
+            guarded: vec![args.kafka_topic.clone()?, args.kafka_dead_letter.clone(), kafka.topic.clone()],
+        })
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id)
+            .set("socket.connection.setup.timeout.ms", "5000");
+        if let Some((user, password)) = &self.sasl {
+            config
+                .set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanism", "PLAIN")
+                .set("sasl.username", user)
+                .set("sasl.password", password);
+        }
+        config
+    }
+
+    /// Consumes until `stop`, starting over with backoff when the session fails.
+    pub async fn run(self, inbox: Arc<Inbox>, status: Arc<ConsumerStatus>, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let ended = tokio::select! {
+                _ = stop.cancelled() => return,
+                ended = self.session(&inbox, &status, &stop) => ended,
+            };
+            match ended {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(topic = %self.topic, "Kafka command consumer: {error}");
+                    status.failed(&error);
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn session(&self, inbox: &Inbox, status: &ConsumerStatus, stop: &CancellationToken) -> Result<(), String> {
+        let brokers = &self.brokers;
+        self.create_topics().await?;
+        let producer: FutureProducer = self
+            .config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", SEND_TIMEOUT.as_millis().to_string())
+            .create()
+            .map_err(|err| format!("cannot create a Kafka producer for {brokers}: {err}"))?;
+        let consumer: StreamConsumer = self
+            .config()
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            // Room for an oversized record, so it can be read and dead-lettered: Kafka
+            // returns a first record past the limit anyway (KIP-74), tansu 0.6.0 does not.
+            .set("max.partition.fetch.bytes", FETCH_BYTES.to_string())
+            .set("fetch.max.bytes", (2 * FETCH_BYTES).to_string())
+            .set("receive.message.max.bytes", (2 * FETCH_BYTES + 1024).to_string())
+            .create()
+            .map_err(|err| format!("cannot create a Kafka consumer for {brokers}: {err}"))?;
+        let consumer = Arc::new(consumer);
+        consumer.subscribe(&[&self.topic]).map_err(|err| format!("cannot subscribe to {:?}: {err}", self.topic))?;
+        status.connected();
+        tracing::info!(topic = %self.topic, group = %self.group, "Kafka command consumer subscribed at {brokers}");
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                next = consumer.recv() => next,
+            };
+            let message = match next {
+                Ok(message) => message,
+                Err(err) => {
+                    // librdkafka reconnects by itself; the error is shown until a record comes.
+                    let error = format!("consuming {:?}: {err}", self.topic);
+                    tracing::warn!("Kafka command consumer: {error}");
+                    status.failed(&error);
+                    // timing: spaces the reports of a broker that stays away.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            status.connected();
+            let (partition, offset) = (message.partition(), message.offset());
+            let key = message.key().map(<[u8]>::to_vec);
+            let content_type = message
+                .headers()
+                .and_then(|headers| headers.iter().find(|h| h.key.eq_ignore_ascii_case("content-type")))
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string);
+            let bytes = message.payload().unwrap_or_default();
+            let Some((to, body)) = self.decide(inbox, bytes, content_type.as_deref(), stop).await else {
+                return Ok(()); // stopped with the record in hand: it stays uncommitted
+            };
+            self.send(&producer, to, key.as_deref(), body).await?;
+            self.commit(&consumer, partition, offset).await?;
+        }
+    }
+
+    /// Where the record's answer goes and what it is; a passing failure is retried here
+    /// (the record stays in hand, so nothing behind it overtakes it). None: stopped.
+    async fn decide(
+        &self,
+        inbox: &Inbox,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        stop: &CancellationToken,
+    ) -> Option<(Option<String>, Vec<u8>)> {
+        let mut attempt = 1;
+        loop {
+            let incoming = Incoming { bytes, content_type, reply_to: None, attempt };
+            match inbox.handle(Door::kafka, &self.api_key, incoming).await {
+                Outcome::Reply { to, body, .. } => return Some((Some(self.reply_topic_for(to)), body)),
+                Outcome::DeadLetter { body } => return Some((None, body)),
+                Outcome::Retry { .. } => {
+                    let delay = Duration::from_millis(500 * u64::from(attempt.min(20)));
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The topic a reply goes to: the command's `replyto` when it may be one.
+    fn reply_topic_for(&self, to: Option<String>) -> String {
+        match to {
+            Some(topic) if kafka_topic_name(&topic) && !self.guarded.contains(&topic) => topic,
+            Some(topic) => {
+                tracing::info!(replyto = %topic.chars().take(80).collect::<String>(), "a command's replyto is not a topic it may name; replying on {}", self.reply_topic);
+                self.reply_topic.clone()
+            }
+            None => self.reply_topic.clone(),
+        }
+    }
+
+    /// Sends a reply (`to` Some) or a dead letter and waits for the broker's acknowledgement;
+    /// a reply the broker refuses on a `replyto` topic goes to the reply topic instead.
+    async fn send(
+        &self,
+        producer: &FutureProducer,
+        to: Option<String>,
+        key: Option<&[u8]>,
+        body: Vec<u8>,
+    ) -> Result<(), String> {
+        let topic = to.unwrap_or_else(|| self.dead_letter.clone());
+        match produce(producer, &topic, key, &body).await {
+            Err(error) if topic != self.reply_topic && topic != self.dead_letter => {
+                tracing::info!(topic = %topic, "a reply could not go to the command's replyto ({error}); replying on {}", self.reply_topic);
+                produce(producer, &self.reply_topic, key, &body).await
+            }
+            sent => sent,
+        }
+    }
+
+    /// Commits the offset after `offset` on `partition`, and waits for the broker to take it.
+    async fn commit(&self, consumer: &Arc<StreamConsumer>, partition: i32, offset: i64) -> Result<(), String> {
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1))
+            .map_err(|err| format!("offset {offset}: {err}"))?;
+        let consumer = consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| format!("committing offset {} of partition {partition}: {err}", offset + 1))
+    }
+
+    /// Creates the command, reply and dead-letter topics that do not exist yet.
+    async fn create_topics(&self) -> Result<(), String> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .config()
+            .create()
+            .map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
+        let topics: Vec<NewTopic<'_>> = [&self.topic, &self.reply_topic, &self.dead_letter]
+            .into_iter()
+            .map(|name| NewTopic::new(name, self.partitions, TopicReplication::Fixed(-1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(SEND_TIMEOUT));
+        let results = admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(|err| format!("cannot reach Kafka at {} to create the command topics: {err}", self.brokers))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends one record (CloudEvents structured mode) and waits for its acknowledgement.
+async fn produce(producer: &FutureProducer, topic: &str, key: Option<&[u8]>, body: &[u8]) -> Result<(), String> {
+    let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some(CONTENT_TYPE) });
+    let mut record = FutureRecord::to(topic).payload(body).headers(headers);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    producer.send(record, SEND_TIMEOUT).await.map(|_| ()).map_err(|(err, _)| format!("sending to {topic:?}: {err}"))
+}
