@@ -12,6 +12,7 @@ mod redis_publisher;
 mod redis_server;
 mod sse_client;
 mod tools;
+mod venv;
 mod waits;
 mod ws_client;
 

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -20,38 +20,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn imports(python: &PathBuf) -> bool {
-    Command::new(python).args(["-c", IMPORTS]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
-/// The virtualenv's python with the packages installed, or why not.
-fn install() -> Result<PathBuf, String> {
-    let venv = root().join("target").join("grpc-venv");
-    let python = venv.join("bin").join("python");
-    if imports(&python) {
-        return Ok(python);
-    }
-    if !python.exists() {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
-        if !made.is_ok_and(|s| s.success()) {
-            return Err("`python3 -m venv target/grpc-venv` failed (is python3 with venv installed?)".into());
-        }
-    }
-    let pip = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .args(PACKAGES)
-        .stdout(Stdio::null())
-        .status();
-    if !pip.is_ok_and(|s| s.success()) || !imports(&python) {
-        return Err(format!("`pip install {}` into target/grpc-venv failed", PACKAGES.join(" ")));
-    }
-    Ok(python)
-}
-
 /// The python to run the client with; None (after saying why) when it cannot be had.
 pub fn python() -> Option<PathBuf> {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match READY.get_or_init(install) {
+    match READY.get_or_init(|| crate::venv::install("grpc-venv", PACKAGES, IMPORTS)) {
         Ok(python) => Some(python.clone()),
         Err(why) => {
             unavailable("python3 with grpcio and grpcio-tools", why);
