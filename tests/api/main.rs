@@ -1,6 +1,7 @@
 //! The integration suite: one binary, each test booting the real app on a random port over
 //! its own database (a fresh SQLite file, or a fresh Postgres database).
 
+mod binary;
 mod hardening;
 mod helpers;
 mod multipart_client;

@@ -4,27 +4,18 @@
 //! holds each event once, in order, and RabbitMQ's consumer sees every event in order
 //! (resends of what the dead replica had sent but not yet recorded are duplicates).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::brokers::{SHARED_AMQP, SHARED_NATS, free_port, shared_amqp, shared_nats, unique};
+use super::brokers::{SHARED_AMQP, SHARED_NATS, shared_amqp, shared_nats, unique};
 use super::consumers::{AmqpConsumer, Door, distinct, read_stream, verify, wait_for};
 use super::support::{bridge, bridge_until, delete_exchange, delete_stream, expected, total};
-use crate::helpers::{ADMIN_KEY, Backend, Fixture, TestApp, fresh_db, spawn_app_on};
+use crate::binary::Binary;
+use crate::helpers::{ADMIN_KEY, Backend, Fixture, fresh_db, spawn_app_on};
 use crate::redis_server::shared;
 
 const PRACTICES: usize = 3;
 const ROUNDS: usize = 30;
-
-struct Binary(Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reordered() {
@@ -38,7 +29,6 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
     let amqp = AmqpConsumer::bind(SHARED_AMQP, &exchange).await;
 
     // Replica A: the real binary, so that it can be killed outright.
-    let port = free_port();
     let env = [
         ("DATABASE_URL", db.url.as_str()),
         ("REDIS_URL", redis.as_str()),
@@ -55,20 +45,7 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
         ("RATE_LIMIT_PER_SEC", "100000"),
         ("RATE_LIMIT_BURST", "100000"),
     ];
-    let mut child = Binary(
-        Command::new(env!("CARGO_BIN_EXE_clinicstream"))
-            .arg("serve")
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .envs(env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let a = TestApp::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let ready = async || a.http().get(a.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200);
-    let up = crate::helpers::eventually(Duration::from_secs(10), ready, |up| *up).await.is_ok();
-    assert!(up, "replica A became ready");
+    let (mut child, a) = Binary::start(env, Duration::from_secs(10)).await;
     let mut fixtures: Vec<Fixture> = Vec::new();
     for _ in 0..PRACTICES {
         fixtures.push(a.fixture().await);
@@ -98,8 +75,7 @@ async fn a_killed_replicas_practices_are_taken_over_and_nothing_is_lost_or_reord
             for kind in ["NATS", "AMQP"] {
                 assert_eq!(bridge(&b, kind).await["practicesHeld"], 0, "one replica per practice and bridge");
             }
-            let _ = child.0.kill();
-            let _ = child.0.wait();
+            child.kill();
         }
         let writer = if round < ROUNDS / 2 && round % 2 == 0 { &a } else { &b };
         for f in fixtures.iter() {

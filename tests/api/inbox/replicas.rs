@@ -7,21 +7,12 @@
 //! replica must find the first result in the mutation's own derived key.
 
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::support::{NatsSide, WITHIN, metric, payment, payments};
-use crate::bridges::brokers::{free_port, shared_nats};
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, eventually, fresh_db, spawn_app_on};
-
-struct Binary(Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::binary::Binary;
+use crate::bridges::brokers::shared_nats;
+use crate::helpers::{ADMIN_KEY, Backend, eventually, fresh_db, spawn_app_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_between_commit_and_ack_causes_no_second_apply() {
@@ -30,22 +21,11 @@ async fn a_replica_killed_between_commit_and_ack_causes_no_second_apply() {
     }
     let Some(db) = fresh_db(Backend::Postgres).await else { return };
     let mut nats = NatsSide::new().await;
-    let port = free_port();
-    let mut child = Binary(
-        Command::new(env!("CARGO_BIN_EXE_clinicstream"))
-            .arg("serve")
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", &db.url)
-            .env("ADMIN_KEY", ADMIN_KEY)
-            .envs(nats.env(ADMIN_KEY))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let a = TestApp::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let ready = async || a.http().get(a.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200);
-    assert!(eventually(Duration::from_secs(15), ready, |up| *up).await.is_ok(), "replica A became ready");
+    let env = [("DATABASE_URL", db.url.as_str()), ("ADMIN_KEY", ADMIN_KEY)];
+    let nats_env = nats.env(ADMIN_KEY);
+    let (mut child, a) =
+        Binary::start(env.into_iter().chain(nats_env.iter().map(|(k, v)| (*k, v.as_str()))), Duration::from_secs(15))
+            .await;
     let f = a.fixture().await;
 
     // Hold the reply record's row: A's insert of it waits behind this transaction.
@@ -61,8 +41,7 @@ async fn a_replica_killed_between_commit_and_ack_causes_no_second_apply() {
     let committed = eventually(WITHIN, async || payments(&a, &f.practice).await, |n| *n == 1).await;
     assert_eq!(committed, Ok(1), "replica A committed the command");
     assert!(nats.no_reply_within(Duration::from_millis(500)).await, "A is held before its reply and ack");
-    let _ = child.0.kill();
-    let _ = child.0.wait();
+    child.kill();
     // The dead replica's connections go too (Postgres would notice the closed sockets on
     // its own, later): its waiting insert of the reply record must not complete.
     held.execute_unprepared(

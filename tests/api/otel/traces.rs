@@ -7,11 +7,11 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::receiver::Receiver;
-use crate::bridges::brokers::{SHARED_NATS, free_port, shared_nats, unique};
+use crate::binary::Binary;
+use crate::bridges::brokers::{SHARED_NATS, shared_nats, unique};
 use crate::bridges::consumers::read_stream;
 use crate::bridges::support::delete_stream;
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, eventually, fresh_db};
@@ -27,15 +27,6 @@ const PAY: &str =
     "mutation Pay($p: ID!, $a: Int!) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD}) { id } }";
 const EVENTS: &str = "subscription($p: ID!) { events(practiceId: $p) { seq cursor } }";
 const BALANCE: &str = "query($id: ID!) @live { patient(id: $id) { balanceCents } }";
-
-struct Binary(Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Posts a payment with these extra headers; the answer must carry no errors.
 async fn pay(app: &TestApp, key: &str, patient: &str, headers: &[(&str, &str)]) {
@@ -90,7 +81,6 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
     let Some(otlp) = Receiver::start().await else { return };
     let hooks = WebhookReceiver::start().await;
     let (stream, prefix) = (unique("CSTRACE_"), unique("cstrace"));
-    let port = free_port();
     let service = unique("clinicstream-test-");
     let env = [
         ("DATABASE_URL", db.url.as_str()),
@@ -107,19 +97,7 @@ async fn a_payments_trace_follows_its_event_through_every_door() {
         ("WEBHOOK_ALLOW_PRIVATE", "true"),
         ("WEBHOOK_POLL", "50ms"),
     ];
-    let _binary = Binary(
-        Command::new(env!("CARGO_BIN_EXE_clinicstream"))
-            .arg("serve")
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .envs(env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let app = TestApp::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let ready = async || app.http().get(app.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200);
-    assert!(eventually(Duration::from_secs(15), ready, |up| *up).await.is_ok(), "the server became ready");
+    let (_binary, app) = Binary::start(env, Duration::from_secs(15)).await;
     let f = app.fixture().await;
     create_endpoint(&app, &f.practice_admin, &f.practice, &hooks.url("/hooks"), json!(["PAYMENT_POSTED"])).await;
     let mut ws = subscriber(&app, &f.subscriber, &f.practice, None).await;

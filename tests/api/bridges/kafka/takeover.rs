@@ -5,28 +5,19 @@
 //! again on its storage while B goes on. A `read_committed` consumer sees every event once,
 //! in seq order per practice.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DOOR, Tansu, gots, keyed_by_practice, read_topic, reader_ready};
-use crate::bridges::brokers::{free_port, unique};
+use crate::binary::Binary;
+use crate::bridges::brokers::unique;
 use crate::bridges::consumers::verify;
 use crate::bridges::support::{bridge, bridge_until, expected, total};
-use crate::helpers::{ADMIN_KEY, Backend, Fixture, TestApp, fresh_db, spawn_app_on};
+use crate::helpers::{ADMIN_KEY, Backend, Fixture, fresh_db, spawn_app_on};
 use crate::redis_server::shared;
 
 const PRACTICES: usize = 3;
 const ROUNDS: usize = 30;
-
-struct Binary(Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_and_a_restarted_broker_leave_each_event_once_in_order() {
@@ -37,7 +28,6 @@ async fn a_killed_replica_and_a_restarted_broker_leave_each_event_once_in_order(
     let Some(redis) = shared() else { return };
     let Some(db) = fresh_db(Backend::Postgres).await else { return };
     let (topic, redis_prefix) = (unique("cstest.takeover."), unique("cs-test-"));
-    let port = free_port();
     let bootstrap = tansu.bootstrap();
     let env = [
         ("DATABASE_URL", db.url.as_str()),
@@ -53,19 +43,7 @@ async fn a_killed_replica_and_a_restarted_broker_leave_each_event_once_in_order(
         ("RATE_LIMIT_PER_SEC", "100000"),
         ("RATE_LIMIT_BURST", "100000"),
     ];
-    let mut child = Binary(
-        Command::new(env!("CARGO_BIN_EXE_clinicstream"))
-            .arg("serve")
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .envs(env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts"),
-    );
-    let a = TestApp::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let ready = async || a.http().get(a.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200);
-    assert!(crate::helpers::eventually(Duration::from_secs(10), ready, |up| *up).await.is_ok(), "A is ready");
+    let (mut child, a) = Binary::start(env, Duration::from_secs(10)).await;
     let mut fixtures: Vec<Fixture> = Vec::new();
     for _ in 0..PRACTICES {
         fixtures.push(a.fixture().await);
@@ -89,8 +67,7 @@ async fn a_killed_replica_and_a_restarted_broker_leave_each_event_once_in_order(
         if round == ROUNDS / 2 {
             assert_eq!(bridge(&b, "KAFKA").await["practicesHeld"], 0, "one replica per practice");
             // A is publishing what the rounds so far wrote: killed mid-stream.
-            let _ = child.0.kill();
-            let _ = child.0.wait();
+            child.kill();
         }
         let writer = if round < ROUNDS / 2 { &a } else { &b };
         for f in fixtures.iter() {
