@@ -13,7 +13,8 @@
 # 15) is how many quiet seconds end bridgebench. IN_FLIGHT (default 1) is BRIDGE_MAX_IN_FLIGHT.
 # DATABASE (default postgres://postgres@127.0.0.1:5432/bench_bridges) is dropped and
 # created anew before each run. Expects
-# `cargo build --release -p loadgen -p clinicstream -p bridgebench`.
+# `cargo build --release -p loadgen -p clinicstream -p bridgebench`. SERVER_BIN picks another
+# server build (default ./target/release/clinicstream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=$1
@@ -62,7 +63,7 @@ for run in $(seq 1 "$RUNS"); do
   for _ in $(seq 1 100); do grep -q READY "$tmp/bench$run.txt" 2>/dev/null && break; sleep 0.1; done
   RUST_LOG=warn BRIDGE_MAX_IN_FLIGHT=${IN_FLIGHT:-1} BRIDGE_NATS_URL=$nats BRIDGE_NATS_STREAM=$stream BRIDGE_NATS_PREFIX=$prefix \
     BRIDGE_AMQP_URL=$AMQP BRIDGE_AMQP_EXCHANGE=$exchange \
-    ./target/release/clinicstream serve --database-url "$DATABASE" --listen-addr "127.0.0.1:$PORT" \
+    "${SERVER_BIN:-./target/release/clinicstream}" serve --database-url "$DATABASE" --listen-addr "127.0.0.1:$PORT" \
     --admin-key "$ADMIN_KEY" --rate-limit-per-sec 1000000 --rate-limit-burst 1000000 \
     --max-connections-per-key 1000000 >"$tmp/server$run.log" 2>&1 &
   server_pid=$!

@@ -10,7 +10,7 @@
 # RUNS (default 3) runs. PROFILE (default release) picks target/<profile>/ binaries;
 # TANSU (default target/tools/bin/tansu) the broker. DATABASE (default
 # postgres://postgres@127.0.0.1:5432/bench_kafka) is dropped and created anew each run.
-# Expects `cargo build --release -p loadgen -p clinicstream`.
+# Expects `cargo build --release -p loadgen -p clinicstream`; SERVER_BIN picks another server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=$1
@@ -44,7 +44,7 @@ for run in $(seq 1 "$RUNS"); do
   pids+=("$tansu_pid")
   for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && break; sleep 0.05; done
   RUST_LOG=warn BRIDGE_KAFKA_BROKERS=127.0.0.1:$kport BRIDGE_KAFKA_TOPIC=bench.events \
-    ./target/$PROFILE/clinicstream serve --database-url "$DATABASE" --listen-addr "127.0.0.1:$PORT" \
+    "${SERVER_BIN:-./target/$PROFILE/clinicstream}" serve --database-url "$DATABASE" --listen-addr "127.0.0.1:$PORT" \
     --admin-key "$ADMIN_KEY" --rate-limit-per-sec 1000000 --rate-limit-burst 1000000 \
     --max-connections-per-key 1000000 >"$tmp/server$run.log" 2>&1 &
   server_pid=$!

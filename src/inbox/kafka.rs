@@ -4,21 +4,26 @@
 //! one practice's commands share a partition, and each replica handles the records of its
 //! partitions one at a time, so a practice's commands apply in the order they were stored.
 //!
-//! Nothing is committed automatically: a record's offset is committed (synchronously) only
-//! after its reply or dead letter was acknowledged by the broker (an idempotent producer,
-//! `acks=all`). A replica that dies before that, or loses the partition in a rebalance,
-//! leaves the record to the next owner, and the core answers the redelivery with the first
-//! result. Kafka counts no deliveries, so a passing failure is retried here, record in
+//! A record's offset is stored for commit only after its reply or dead letter was
+//! acknowledged by the broker (an idempotent producer, `acks=all`); stored offsets are
+//! committed every 100 ms and when the consumer closes. Replies are pipelined: the next
+//! record is applied while earlier replies await their acks (up to `REPLIES_IN_FLIGHT`),
+//! and offsets are stored in record order as the acks come, so a record's offset is never
+//! stored before an earlier record's reply was acknowledged. A replica that dies before
+//! the commit, or loses the partition in a rebalance, leaves the record to the next owner,
+//! and the core answers the redelivery with the first result. Kafka counts no deliveries, so a passing failure is retried here, record in
 //! hand, until the core gives up on it (`MAX_ATTEMPTS`) and dead-letters it.
 //!
 //! Replies go to `COMMANDS_REPLY_TOPIC`, keyed like the command, or to the topic the
 //! command's `replyto` names — unless that is no topic name, or one of ours (the commands,
 //! the dead letter, the bridge's events), or the broker refuses it: then to the reply topic.
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -35,6 +40,12 @@ use crate::bridges::{CONTENT_TYPE, KafkaArgs};
 
 /// How long a reply or dead letter may take to be acknowledged.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Replies and dead letters awaiting their broker ack at once, while the consumer goes on.
+const REPLIES_IN_FLIGHT: usize = 64;
+
+/// The longest a fetch waits at the broker for records (librdkafka's default is 500 ms).
+const FETCH_WAIT_MS: &str = "20";
 
 /// The most of one partition fetched at once (16 MiB).
 const FETCH_BYTES: usize = 16 << 20;
@@ -123,10 +134,15 @@ impl KafkaCommands {
         let consumer: StreamConsumer = self
             .config()
             .set("group.id", &self.group)
-            .set("enable.auto.commit", "false")
+            // Only offsets stored by `stored` (answered records) are committed.
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "100")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
+            // A broker answers a fetch as soon as records arrive; one that waits out the
+            // whole wait (tansu 0.6.0) would add it to every command's latency.
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
             // Room for an oversized record, so it can be read and dead-lettered: Kafka
             // returns a first record past the limit anyway (KIP-74), tansu 0.6.0 does not.
             .set("max.partition.fetch.bytes", FETCH_BYTES.to_string())
@@ -134,14 +150,20 @@ impl KafkaCommands {
             .set("receive.message.max.bytes", (2 * FETCH_BYTES + 1024).to_string())
             .create()
             .map_err(|err| format!("cannot create a Kafka consumer for {brokers}: {err}"))?;
-        let consumer = Arc::new(consumer);
         consumer.subscribe(&[&self.topic]).map_err(|err| format!("cannot subscribe to {:?}: {err}", self.topic))?;
         status.connected();
         tracing::info!(topic = %self.topic, group = %self.group, "Kafka command consumer subscribed at {brokers}");
+        // Answers sent and not yet acknowledged, in record order: (partition, offset).
+        let mut answering = FuturesOrdered::new();
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                next = consumer.recv() => next,
+                Some(answered) = answering.next(), if !answering.is_empty() => {
+                    let (partition, offset) = answered?;
+                    self.store(&consumer, partition, offset);
+                    continue;
+                }
+                next = consumer.recv(), if answering.len() < REPLIES_IN_FLIGHT => next,
             };
             let message = match next {
                 Ok(message) => message,
@@ -166,10 +188,24 @@ impl KafkaCommands {
                 .map(str::to_string);
             let bytes = message.payload().unwrap_or_default();
             let Some((to, body)) = self.decide(inbox, bytes, content_type.as_deref(), stop).await else {
-                return Ok(()); // stopped with the record in hand: it stays uncommitted
+                return Ok(()); // stopped with the record in hand: its offset is not stored
             };
-            self.send(&producer, to, key.as_deref(), body).await?;
-            self.commit(&consumer, partition, offset).await?;
+            let producer = &producer;
+            answering.push_back(async move {
+                self.send(producer, to, key.as_deref(), body).await.map(|()| (partition, offset))
+            });
+        }
+    }
+
+    /// Stores the offset after `offset` on `partition` for the next commit. A partition
+    /// taken away in a rebalance refuses it: its next owner answers the record again.
+    fn store(&self, consumer: &StreamConsumer, partition: i32, offset: i64) {
+        let mut offsets = TopicPartitionList::new();
+        let stored = offsets
+            .add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1))
+            .and_then(|()| consumer.store_offsets(&offsets));
+        if let Err(err) = stored {
+            tracing::info!(partition, offset, "could not store a command's offset ({err}); it will be answered again");
         }
     }
 
@@ -229,19 +265,6 @@ impl KafkaCommands {
             }
             sent => sent,
         }
-    }
-
-    /// Commits the offset after `offset` on `partition`, and waits for the broker to take it.
-    async fn commit(&self, consumer: &Arc<StreamConsumer>, partition: i32, offset: i64) -> Result<(), String> {
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1))
-            .map_err(|err| format!("offset {offset}: {err}"))?;
-        let consumer = consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-            .await
-            .map_err(|err| err.to_string())?
-            .map_err(|err| format!("committing offset {} of partition {partition}: {err}", offset + 1))
     }
 
     /// Creates the command, reply and dead-letter topics that do not exist yet.

@@ -11,8 +11,10 @@ use tokio_util::task::TaskTracker;
 
 use super::listener::{Listener, ShardedPubSubCommand};
 use super::shards::ShardStates;
+use super::slots::{SharedTopology, key_slot};
 use crate::events::local::{ChannelChange, LocalFanout};
 use crate::events::outbox::RelaySettings;
+use crate::events::redis::shards::{ShardOf, Shards};
 use crate::events::redis::{once_confirmed, ping};
 use crate::events::redis_publisher::{self, PublishConnection, PublishSettings};
 use crate::events::{BusSubscription, Counters, EventBus, StoredEvent};
@@ -62,17 +64,19 @@ impl ClusterBus {
         });
         let local = Arc::new(LocalFanout::new(settings.capacity, Some(watcher)));
         let states = ShardStates::new(counters.clone());
+        let topology = SharedTopology::default();
         let listener = Listener {
             seeds: settings.nodes.clone(),
             prefix: settings.prefix.clone(),
             name: connection_name(&settings.prefix),
             local: local.clone(),
             states: states.clone(),
+            topology: topology.clone(),
             shutdown: shutdown.clone(),
         };
         tracker.spawn(listener.run(command_rx));
         let queue = redis_publisher::start(
-            PublishConnection::Cluster(connection.clone()),
+            PublishConnection::Cluster(Shards::new(connection.clone(), shard_of(topology))),
             PublishSettings { prefix: settings.prefix, relay: settings.relay, batch: settings.publish_batch },
             db,
             counters,
@@ -87,6 +91,14 @@ impl ClusterBus {
     pub fn connection(&self) -> redis::cluster_async::ClusterConnection {
         self.connection.clone()
     }
+}
+
+/// The shard serving a channel, from the topology the listener last read.
+fn shard_of(topology: SharedTopology) -> ShardOf {
+    Arc::new(move |channel: &str| {
+        let topology = topology.read().unwrap_or_else(|p| p.into_inner());
+        topology.owner(key_slot(channel.as_bytes())).map(str::to_string)
+    })
 }
 
 /// The CLIENT SETNAME of a replica's pub/sub connections: `clinicstream-sub-<prefix>-<id>`,

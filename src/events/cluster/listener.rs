@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::shards::ShardStates;
-use super::slots::{Topology, key_slot};
+use super::slots::{SharedTopology, Topology, key_slot};
 use crate::events::BusMessage;
 use crate::events::local::LocalFanout;
 use crate::events::redis::wire;
@@ -41,6 +41,8 @@ pub struct Listener {
     pub name: String,
     pub local: Arc<LocalFanout>,
     pub states: ShardStates,
+    /// Where the topology read is shared with the publisher.
+    pub topology: SharedTopology,
     pub shutdown: CancellationToken,
 }
 

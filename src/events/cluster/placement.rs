@@ -32,6 +32,7 @@ impl State {
     pub(super) async fn refresh_topology(&mut self) -> bool {
         match Topology::fetch(&self.addresses()).await {
             Ok(topology) => {
+                *self.listener.topology.write().unwrap_or_else(|p| p.into_inner()) = topology.clone();
                 self.topology = topology;
                 self.topology_error = None;
                 true

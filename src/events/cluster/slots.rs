@@ -37,6 +37,10 @@ struct Range {
     master: String,
 }
 
+/// The topology the listener last read, shared with the publisher, which sends one
+/// pipeline per shard.
+pub type SharedTopology = std::sync::Arc<std::sync::RwLock<Topology>>;
+
 /// The cluster's slot ranges, as one node last saw them.
 #[derive(Clone, Debug, Default)]
 pub struct Topology {

@@ -4,6 +4,7 @@
 mod bus;
 mod listener;
 pub(crate) mod publisher;
+pub(crate) mod shards;
 pub(crate) mod wire;
 
 pub use bus::{RedisBus, RedisSettings};

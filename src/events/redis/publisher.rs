@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::shards::Shards;
 use super::wire;
 use crate::events::outbox::{Deleter, Relay, RelaySettings};
 use crate::events::{Counters, StoredEvent};
@@ -50,11 +51,12 @@ pub struct PublishSettings {
     pub batch: usize,
 }
 
-/// Where events are published: one Redis, or a Redis Cluster (sharded pub/sub).
+/// Where events are published: one Redis, or a Redis Cluster (sharded pub/sub, a pipeline
+/// per shard: `super::shards`).
 #[derive(Clone)]
 pub enum PublishConnection {
     Single(redis::aio::ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
+    Cluster(Shards),
 }
 
 pub struct Publisher {
@@ -131,8 +133,8 @@ impl Publisher {
             PublishConnection::Single(connection) => {
                 redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(connection).await
             }
-            PublishConnection::Cluster(connection) => {
-                redis::cmd("SPUBLISH").arg(channel).arg(payload).query_async(connection).await
+            PublishConnection::Cluster(shards) => {
+                redis::cmd("SPUBLISH").arg(channel).arg(payload).query_async(&mut shards.cluster).await
             }
         };
         if let Err(err) = &sent {
@@ -144,12 +146,12 @@ impl Publisher {
     /// Publishes `events` in pipelines and says, per event, whether Redis took it.
     ///
     /// One Redis: one pipeline of PUBLISH, in queue order. A cluster: one pipeline of
-    /// SPUBLISH per practice (its channel is hash-tagged, so one slot, one shard), all
-    /// sent at once over the multiplexed cluster connection, so a shard that is down or
-    /// failing over delays only its own practices' pipelines (up to the connection's
-    /// response timeout and retries), while the other shards answer. Within a pipeline
-    /// events keep their seq order. A pipeline that fails counts all its events as
-    /// unpublished: their outbox rows stay, and the relay sends them again (subscribers
+    /// SPUBLISH per shard (a practice's channel is hash-tagged, so one slot, one shard),
+    /// all sent at once — one round trip per shard per batch (`super::shards`) — so a
+    /// shard that is down or failing over delays only its own practices (up to the
+    /// connection's response timeout and retries), while the other shards answer. Within
+    /// a pipeline each practice's events keep their seq order. A pipeline that fails
+    /// counts all its events as unpublished: their outbox rows stay, and the relay sends them again (subscribers
     /// drop a repeat by seq).
     pub async fn publish_many(&mut self, events: &[Arc<StoredEvent>]) -> Vec<bool> {
         let mut sent = vec![false; events.len()];
@@ -162,30 +164,8 @@ impl Publisher {
                 let answer: redis::RedisResult<()> = pipe.query_async(connection).await;
                 mark(&mut sent, &members, answer);
             }
-            PublishConnection::Cluster(connection) => {
-                let mut by_practice: Vec<(&str, Vec<usize>)> = Vec::new();
-                let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-                for (i, event) in events.iter().enumerate() {
-                    let slot = *index.entry(event.practice_id.as_str()).or_insert_with(|| {
-                        by_practice.push((event.practice_id.as_str(), Vec::new()));
-                        by_practice.len() - 1
-                    });
-                    by_practice[slot].1.push(i);
-                }
-                let pipelines = by_practice.into_iter().map(|(_, indices)| {
-                    let (pipe, members) = pipeline("SPUBLISH", &self.prefix, events, indices);
-                    let mut connection = connection.clone();
-                    async move {
-                        if members.is_empty() {
-                            return (members, Ok(()));
-                        }
-                        let answer: redis::RedisResult<()> = pipe.query_async(&mut connection).await;
-                        (members, answer)
-                    }
-                });
-                for (members, answer) in futures_util::future::join_all(pipelines).await {
-                    mark(&mut sent, &members, answer);
-                }
+            PublishConnection::Cluster(shards) => {
+                shards.publish(&self.prefix, events).await.into_iter().for_each(|i| sent[i] = true);
             }
         }
         sent
@@ -197,7 +177,7 @@ pub const MAX_BATCH: usize = 256;
 
 /// A pipeline of `command channel payload` for the events at `indices`, with the indices
 /// that made it in (an event that does not encode is left out: unpublished).
-fn pipeline(
+pub(super) fn pipeline(
     command: &str,
     prefix: &str,
     events: &[Arc<StoredEvent>],
