@@ -79,6 +79,20 @@ async fn pubsub_connections(cluster: &RedisCluster, port: u16, prefix: &str) -> 
     out
 }
 
+/// This test's publish connections on one node, by name (`clinicstream-pub-<prefix>-<id>`).
+async fn publish_connections(cluster: &RedisCluster, port: u16, prefix: &str) -> Vec<String> {
+    let list = cluster.command(port, &["CLIENT", "LIST"]).await.unwrap();
+    let wanted = format!("name=clinicstream-pub-{prefix}-");
+    let mut names: Vec<String> = list
+        .lines()
+        .flat_map(|line| line.split(' '))
+        .filter(|kv| kv.starts_with(&wanted))
+        .map(|kv| kv["name=".len()..].to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_replica_holds_one_pubsub_connection_per_shard_it_needs() {
     let Some(cluster) = RedisCluster::start().await else { return };
@@ -119,6 +133,26 @@ async fn each_replica_holds_one_pubsub_connection_per_shard_it_needs() {
         }
     }
     assert_eq!(on_first, if *shard == 0 { 9 } else { 6 });
+    // Publishing goes out in one pipeline per shard, on one connection to each master per
+    // replica: replica 1 posts on every shard, so its connection is on all three masters,
+    // beside replica 0's (it created the practices); no replica holds two to one master.
+    for (f, _) in &practices {
+        let body = replicas[1].post_payment(&f.backoffice, &f.patient, 1).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let mut on_every: Option<Vec<String>> = None;
+    for (m, master) in masters.iter().enumerate() {
+        let names = publish_connections(&cluster, master.port, &prefix).await;
+        let mut distinct = names.clone();
+        distinct.dedup();
+        assert_eq!(distinct, names, "one publish connection per replica on shard {m}");
+        assert!((1..=2).contains(&names.len()), "replicas 0 and 1 publish to shard {m}: {names:?}");
+        on_every = Some(match on_every {
+            None => names,
+            Some(seen) => seen.into_iter().filter(|n| names.contains(n)).collect(),
+        });
+    }
+    assert!(on_every.is_some_and(|names| !names.is_empty()), "replica 1's publish connection is on every master");
     // The last subscribers leaving close the connections.
     drop(clients);
     let connections = async || {

@@ -76,7 +76,11 @@ impl ClusterBus {
         };
         tracker.spawn(listener.run(command_rx));
         let queue = redis_publisher::start(
-            PublishConnection::Cluster(Shards::new(connection.clone(), shard_of(topology))),
+            PublishConnection::Cluster(Shards::new(
+                connection.clone(),
+                shard_of(topology),
+                connection_name(&settings.prefix).replacen("-sub-", "-pub-", 1),
+            )),
             PublishSettings { prefix: settings.prefix, relay: settings.relay, batch: settings.publish_batch },
             db,
             counters,
@@ -102,7 +106,8 @@ fn shard_of(topology: SharedTopology) -> ShardOf {
 }
 
 /// The CLIENT SETNAME of a replica's pub/sub connections: `clinicstream-sub-<prefix>-<id>`,
-/// one id per process (CLIENT LIST on a shard shows one such connection per replica).
+/// one id per process (CLIENT LIST on a shard shows one such connection per replica); its
+/// publish connections are named `clinicstream-pub-<prefix>-<id>`.
 pub fn connection_name(prefix: &str) -> String {
     let prefix: String = prefix
         .chars()

@@ -28,12 +28,14 @@ pub type ShardOf = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct Shards {
     pub cluster: ClusterConnection,
     shard_of: ShardOf,
+    /// The CLIENT SETNAME of the direct connections (one per master per replica).
+    name: Arc<str>,
     links: Arc<Mutex<HashMap<String, MultiplexedConnection>>>,
 }
 
 impl Shards {
-    pub fn new(cluster: ClusterConnection, shard_of: ShardOf) -> Self {
-        Self { cluster, shard_of, links: Arc::default() }
+    pub fn new(cluster: ClusterConnection, shard_of: ShardOf, name: String) -> Self {
+        Self { cluster, shard_of, name: name.into(), links: Arc::default() }
     }
 
     /// SPUBLISHes `events` in one pipeline per shard, all at once; the indices Redis took.
@@ -105,7 +107,9 @@ impl Shards {
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(1)));
         match client.get_multiplexed_async_connection_with_config(&config).await {
-            Ok(link) => {
+            Ok(mut link) => {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("CLIENT").arg("SETNAME").arg(&*self.name).query_async(&mut link).await;
                 self.links.lock().unwrap_or_else(|p| p.into_inner()).insert(address.to_string(), link.clone());
                 Some(link)
             }
