@@ -151,8 +151,8 @@ impl Publisher {
     /// shard that is down or failing over delays only its own practices (up to the
     /// connection's response timeout and retries), while the other shards answer. Within
     /// a pipeline each practice's events keep their seq order. A pipeline that fails
-    /// counts all its events as unpublished: their outbox rows stay, and the relay sends them again (subscribers
-    /// drop a repeat by seq).
+    /// counts all its events as unpublished: their outbox rows stay, and the relay sends
+    /// them again (subscribers drop a repeat by seq).
     pub async fn publish_many(&mut self, events: &[Arc<StoredEvent>]) -> Vec<bool> {
         let mut sent = vec![false; events.len()];
         match &mut self.connection {
