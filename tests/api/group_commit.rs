@@ -20,11 +20,13 @@ on_both_backends!(
     an_idempotent_retry_inside_one_batch_gets_the_first_result,
     a_double_booking_inside_one_batch_lets_one_win,
     a_lone_mutation_is_a_batch_of_one,
+    refused_and_kept_mutations_alternate_in_one_batch,
 );
 
 const PAY: &str = "mutation($p: ID!, $a: Int!, $k: String) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD, idempotencyKey: $k}) { id amountCents } }";
 const SCHEDULE: &str = "mutation($p: ID!, $d: ID!, $at: DateTime!) { scheduleAppointment(input: {patientId: $p, providerId: $d, startsAt: $at, durationMinutes: 30}) { id } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelAppointment(input: {id: $id}) { id status } }";
+const CHARGE: &str = "mutation($p: ID!, $a: Int!) { postCharge(input: {patientId: $p, amountCents: $a, description: \"Implant\"}) { id } }";
 const BALANCE: &str = "query($id: ID!) { patient(id: $id) { balanceCents } }";
 
 /// Waits until `done` holds (the server got that far), or fails the test.
@@ -195,6 +197,44 @@ async fn a_lone_mutation_is_a_batch_of_one(app: TestApp) {
         assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
     }
     assert_eq!(app.state().services.domain.counters.write_queue.get(), 0);
+}
+
+/// Turns after the first share one savepoint name: a refused turn (its charge written,
+/// then refused for the balance bound) is rolled back before the next turn runs, a kept
+/// one is released when the next opens, and a refused last turn is rolled back before the
+/// batch commits. Each refused charge must leave no trace, each payment must stay.
+async fn refused_and_kept_mutations_alternate_in_one_batch(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    for _ in 0..21 {
+        app.ok(&f.backoffice, CHARGE, json!({ "p": f.patient, "a": 100_000_000 })).await;
+    }
+    let head = app.log(&f.practice).await.len() as i64;
+    let before = batches(&app);
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let over = json!({ "p": f.patient, "a": 100_000_000 });
+    let mut refused = vec![queue(&app, &f.backoffice, CHARGE, over.clone(), 1).await];
+    let ten = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 2).await;
+    refused.push(queue(&app, &f.backoffice, CHARGE, over.clone(), 3).await);
+    let hundred = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 100 }), 4).await;
+    refused.push(queue(&app, &f.backoffice, CHARGE, over, 5).await);
+    release(&app);
+
+    for task in [first, ten, hundred] {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    for task in refused {
+        assert_eq!(code(&answer(task).await), "BAD_USER_INPUT");
+    }
+    let after = batches(&app);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 3), "one batch; its three payments kept");
+    let log = app.log(&f.practice).await;
+    assert_eq!(log.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (1..=head + 3).collect::<Vec<_>>(), "gapless");
+    assert!(log[head as usize..].iter().all(|(_, t)| t == "PAYMENT_POSTED"), "{log:?}");
+    let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], 2_100_000_000 - 111, "no refused charge moved the balance");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
