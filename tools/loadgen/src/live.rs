@@ -42,14 +42,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let servers = Servers::new(&args.server_pid);
     let sent: Sent = Arc::default();
     let latencies = Arc::new(Mutex::new(histogram()));
-    let (before, _) = servers.settle().await?;
+    let (before, _) = servers.settle(crate::memory::HELD).await?;
     let mut sockets = connect_all(&args, &practice.subscriber_key).await?;
     let query = if args.live_by_practice { BY_PRACTICE } else { QUERY };
     let on = (query, practice.practice_id.as_str());
     start(&mut sockets, on, &patients, 0..total).await?;
-    let (with_n, _) = servers.settle().await?;
+    let (with_n, _) = servers.settle(crate::memory::HELD).await?;
     start(&mut sockets, on, &patients, total..2 * total).await?;
-    let (with_2n, _) = servers.settle().await?;
+    let (with_2n, _) = servers.settle(crate::memory::HELD).await?;
     let readers: Vec<JoinHandle<()>> =
         sockets.into_iter().map(|socket| tokio::spawn(read(socket, sent.clone(), latencies.clone()))).collect();
     latencies.lock().unwrap().reset();

@@ -6,12 +6,20 @@
 //! whatever was still being set up.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::Args;
 use crate::gauge::Confirmed;
 use crate::servers::{Samples, Servers, rss};
 
 /// One settled reading of the servers.
+/// How long RSS must hold still for a reading while clients are connected.
+pub const HELD: Duration = Duration::from_millis(500);
+/// How long it must hold still once every client has left: longer than a server that hands
+/// memory back on a timer (ours, about every 1.1 s) takes to do it twice, so the reading is
+/// the RSS the server keeps, not the moment before its allocator's next collection.
+pub const HELD_AFTER_LEAVING: Duration = Duration::from_secs(3);
+
 pub struct Phase {
     pub samples: Samples,
     /// Open file descriptors per server.
@@ -20,12 +28,12 @@ pub struct Phase {
 }
 
 impl Phase {
-    /// Settles and reads the servers; `None` without `--server-pid`.
-    pub async fn record(servers: &Servers, name: &str) -> anyhow::Result<Option<Self>> {
+    /// Settles (RSS steady over `held`) and reads the servers; `None` without `--server-pid`.
+    pub async fn record(servers: &Servers, name: &str, held: Duration) -> anyhow::Result<Option<Self>> {
         if servers.is_empty() {
             return Ok(None);
         }
-        let (samples, settle_secs) = servers.settle().await?;
+        let (samples, settle_secs) = servers.settle(held).await?;
         let fds = servers.open_fds()?;
         eprintln!(
             "server {name}: RSS {} KiB {:?}, open fds {:?} (settled in {settle_secs:.1}s)",

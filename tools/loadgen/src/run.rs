@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::churn::{self, ChurnTrack};
 use crate::eventlog::{self, Tail};
 use crate::fixture::{patient_of, practice_of};
-use crate::memory::{Memory, Phase};
+use crate::memory::{self, Memory, Phase};
 use crate::mutator::{self, Posted};
 use crate::report::{self, Window};
 use crate::servers::{Proc, Servers, sample_series};
@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             practice.add_patients(&http, per_practice).await.context("adding the patients")?;
         }
     }
-    let before = Phase::record(&servers, "before connecting").await?;
+    let before = Phase::record(&servers, "before connecting", memory::HELD).await?;
 
     let connect_started = Instant::now();
     let (wanted, _) = watch::channel(args.subs_per_conn);
@@ -49,13 +49,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let connect_secs = connect_started.elapsed().as_secs_f64();
     let confirmed = gauge::wait_for(&args.target, expected(&args, args.subs_per_conn), timeout(&args)).await;
     eprintln!("{} connections × {} subscriptions ready in {connect_secs:.1}s", sockets.len(), args.subs_per_conn);
-    let subscribed = Phase::record(&servers, "subscribed").await?;
+    let subscribed = Phase::record(&servers, "subscribed", memory::HELD).await?;
     let subs_per_conn = args.subs_per_conn + args.extra_subs_per_conn;
     let (mut extra, mut confirmed_extra) = (None, None);
     if args.extra_subs_per_conn > 0 {
         wanted.send_replace(subs_per_conn);
         confirmed_extra = Some(gauge::wait_for(&args.target, expected(&args, subs_per_conn), timeout(&args)).await);
-        extra = Phase::record(&servers, "with extra subscriptions").await?;
+        extra = Phase::record(&servers, "with extra subscriptions", memory::HELD).await?;
     }
     drop(wanted);
     let mut memory = Memory { before, subscribed, extra, left: None, confirmed, confirmed_extra };
@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if memory.before.is_some() {
         gauge::wait_for_none(&args.target, timeout(&args)).await;
-        memory.left = Phase::record(&servers, "after every client left").await?;
+        memory.left = Phase::record(&servers, "after every client left", memory::HELD_AFTER_LEAVING).await?;
     }
     let series = match series {
         Some(task) => task.await?,

@@ -78,18 +78,24 @@ impl Servers {
         self.0.iter().map(Proc::open_fds).collect()
     }
 
-    /// Reads RSS every 500 ms until two reads in a row (summed over the servers) differ
-    /// by under 0.5 %, or 15 s pass. Returns the last reading and the seconds it took.
-    pub async fn settle(&self) -> anyhow::Result<(Samples, f64)> {
+    /// Reads RSS every 500 ms until every read over the last `held` (summed over the
+    /// servers) is within 0.5 % of the others, or 15 s pass. Returns the last reading and
+    /// the seconds it took. `held` of 500 ms is two reads in a row.
+    pub async fn settle(&self, held: Duration) -> anyhow::Result<(Samples, f64)> {
         let started = Instant::now();
-        let mut last = self.sample()?;
+        let reads = (held.as_millis() / SETTLE_EVERY.as_millis()).max(1) as usize + 1;
+        let mut window = std::collections::VecDeque::from([self.sample()?]);
         loop {
             tokio::time::sleep(SETTLE_EVERY).await;
-            let now = self.sample()?;
-            let (a, b) = (rss(&last) as f64, rss(&now) as f64);
-            let settled = (a - b).abs() <= SETTLE_WITHIN * a.max(b);
-            last = now;
+            if window.len() == reads {
+                window.pop_front();
+            }
+            window.push_back(self.sample()?);
+            let (low, high) =
+                window.iter().map(|s| rss(s) as f64).fold((f64::MAX, 0.0_f64), |(l, h), r| (l.min(r), h.max(r)));
+            let settled = window.len() == reads && high - low <= SETTLE_WITHIN * high;
             if settled || started.elapsed() >= SETTLE_AT_MOST {
+                let last = window.pop_back().expect("a reading");
                 return Ok((last, started.elapsed().as_secs_f64()));
             }
         }
