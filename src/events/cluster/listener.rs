@@ -61,7 +61,7 @@ pub(super) struct Shard {
 
 pub(super) struct State {
     pub(super) listener: Listener,
-    pub(super) topology: Topology,
+    pub(super) topology: Arc<Topology>,
     pub(super) topology_error: Option<String>,
     /// Connected shards, by master address.
     pub(super) shards: HashMap<String, Shard>,
@@ -80,7 +80,7 @@ impl Listener {
         let shutdown = self.shutdown.clone();
         let mut state = State {
             listener: self,
-            topology: Topology::default(),
+            topology: Arc::default(),
             topology_error: None,
             shards: HashMap::new(),
             wanted: HashSet::new(),

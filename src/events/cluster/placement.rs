@@ -3,6 +3,7 @@
 //! practices to their owner after a failover or a resharding (and has them resync).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::listener::{Push, Shard, State, ssubscribe, sunsubscribe};
@@ -32,6 +33,7 @@ impl State {
     pub(super) async fn refresh_topology(&mut self) -> bool {
         match Topology::fetch(&self.addresses()).await {
             Ok(topology) => {
+                let topology = Arc::new(topology);
                 *self.listener.topology.write().unwrap_or_else(|p| p.into_inner()) = topology.clone();
                 self.topology = topology;
                 self.topology_error = None;

@@ -38,8 +38,8 @@ struct Range {
 }
 
 /// The topology the listener last read, shared with the publisher, which sends one
-/// pipeline per shard.
-pub type SharedTopology = std::sync::Arc<std::sync::RwLock<Topology>>;
+/// pipeline per shard. One copy: the listener keeps the same `Arc` it put here.
+pub type SharedTopology = std::sync::Arc<std::sync::RwLock<std::sync::Arc<Topology>>>;
 
 /// The cluster's slot ranges, as one node last saw them.
 #[derive(Clone, Debug, Default)]
