@@ -26,8 +26,13 @@ use crate::db::entities::practice;
 use crate::error::{AppError, AppResult};
 use crate::events::{Counters, SharedBus, StoredEvent, log};
 
-/// Mutations committed together at most.
-const MAX_BATCH: usize = 128;
+/// Mutations committed together at most. A batch answers when its last turn is done, so
+/// its first mutation waits for all the others: 32 turns of two round trips keep that
+/// near 10 ms, and a backlog after a hiccup drains in batches of 32. At 2,000 payments/s in
+/// one practice, p99 was 37–53 ms with 32, 68–83 ms with 128, and 74–262 ms with 16, where
+/// each batch's own round trips (begin, lock, append, commit) saturate the writer
+/// (BENCHMARKS.md, "Writes at 2,000/s").
+const MAX_BATCH: usize = 32;
 /// How long an idle writer stays before its task ends.
 const LINGER: Duration = Duration::from_secs(2);
 
