@@ -10,8 +10,9 @@
 //! A failing mutation rolls back to its savepoint alone; the others commit. Seqs follow
 //! queue order. Every turn after the first runs under one savepoint name (`Savepoint`):
 //! the release of one turn's savepoint and the opening of the next go in one round trip,
-//! so a mutation of one statement costs the batch two round trips, not three. Events are written, counted and published by the writer, in seq order,
-//! once the batch has committed.
+//! so a mutation of one statement costs the batch two round trips, not three. Events are
+//! written, counted and published by the writer, in seq order, once the batch has
+//! committed.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, TransactionTrait};
 use std::collections::HashMap;
