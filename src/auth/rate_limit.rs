@@ -20,7 +20,11 @@ impl RateLimiter {
 
     /// Takes a token for `key`; false when its bucket is empty (the request is refused).
     pub fn allow(&self, key: &str) -> bool {
-        let now = Instant::now();
+        self.allow_at(key, Instant::now())
+    }
+
+    /// `allow`, as of `now`.
+    fn allow_at(&self, key: &str, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
@@ -37,14 +41,18 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_burst_is_allowed_then_refused_then_refilled() {
+        // Explicit instants: a test thread descheduled for a millisecond would otherwise
+        // see a token come back before it asks for the fourth.
         let limiter = RateLimiter::new(1000, 3);
-        assert!((0..3).all(|_| limiter.allow("k")));
-        assert!(!limiter.allow("k"), "the bucket is empty");
-        assert!(limiter.allow("other"), "buckets are per key");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        assert!(limiter.allow("k"), "tokens come back at the refill rate");
+        let start = Instant::now();
+        assert!((0..3).all(|_| limiter.allow_at("k", start)));
+        assert!(!limiter.allow_at("k", start), "the bucket is empty");
+        assert!(limiter.allow_at("other", start), "buckets are per key");
+        assert!(!limiter.allow_at("k", start + Duration::from_micros(500)), "half a token is not one");
+        assert!(limiter.allow_at("k", start + Duration::from_millis(5)), "tokens come back at the refill rate");
     }
 }
