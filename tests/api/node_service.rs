@@ -26,7 +26,9 @@ pub struct NodeService {
 impl NodeService {
     /// Installs `package` (tests/<package>; once per run), runs `script` there with `env`
     /// and waits up to `within` for its first stdout line, which must be JSON; None when
-    /// node or the registry is missing (a skip; under CI a failure, naming `what`).
+    /// node or the registry is missing (a skip; under CI a failure, naming `what`). A
+    /// failure to start says whether the script exited (with its status and all of its
+    /// stderr) or stayed silent.
     pub async fn start(
         package: &str,
         script: &str,
@@ -39,26 +41,26 @@ impl NodeService {
         if !tokio::task::spawn_blocking(move || installed(&install_dir, &what_owned)).await.expect("install runs") {
             return None;
         }
-        let mut child = Command::new("node")
-            .arg(script)
-            .current_dir(&dir)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        drain(child.stderr.take().expect("stderr"), output.clone());
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = tokio::time::timeout(within, stdout.next_line()).await;
-        let Ok(Ok(Some(line))) = first else {
-            panic!("{what} did not start within {within:?}: {}", output.lock().unwrap());
-        };
-        drain(stdout.into_inner(), output.clone());
-        let started: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{what} said {line}"));
-        Some((NodeService { output, _child: child }, started))
+        // A script that exits before its first line is started once more, and the first
+        // attempt's exit status and output are printed. (A CI run once failed with only
+        // "did not start" and node's first warning: whether it exited was not told.)
+        let mut failed = None;
+        for attempt in 1..=2 {
+            match launch(&dir, script, env, within).await {
+                Ok(started) => {
+                    if let Some(why) = failed {
+                        eprintln!("{what} started on its second attempt; the first: {why}");
+                    }
+                    return Some(started);
+                }
+                Err(Launch::Exited(why)) if attempt == 1 => failed = Some(why),
+                Err(Launch::Exited(why) | Launch::Silent(why)) => {
+                    let before = failed.map(|first| format!(" (a first attempt: {first})")).unwrap_or_default();
+                    panic!("{what} {why}{before}");
+                }
+            }
+        }
+        unreachable!("the second attempt returns or panics")
     }
 
     /// What the script printed so far (stderr, and stdout after the first line).
@@ -67,7 +69,53 @@ impl NodeService {
     }
 }
 
-fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+/// Why a script gave no first line: it exited, or it said nothing in time.
+enum Launch {
+    Exited(String),
+    Silent(String),
+}
+
+async fn launch(
+    dir: &Path,
+    script: &str,
+    env: &[(&str, String)],
+    within: Duration,
+) -> Result<(NodeService, Value), Launch> {
+    let mut child = Command::new("node")
+        .arg(script)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let output = Arc::new(Mutex::new(String::new()));
+    let stderr = drain(child.stderr.take().expect("stderr"), output.clone());
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = match tokio::time::timeout(within, stdout.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        Ok(_) => {
+            // Its stdout closed: wait for the exit and the rest of stderr, which says why.
+            let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), stderr).await;
+            let status = match status {
+                Ok(Ok(status)) => status.to_string(),
+                _ => "no exit status within 10 s".to_string(),
+            };
+            return Err(Launch::Exited(format!("exited before its first line ({status}): {}", output.lock().unwrap())));
+        }
+        Err(_) => {
+            return Err(Launch::Silent(format!("did not start within {within:?}: {}", output.lock().unwrap())));
+        }
+    };
+    drain(stdout.into_inner(), output.clone());
+    let started: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{script} said {line}"));
+    Ok((NodeService { output, _child: child }, started))
+}
+
+fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -75,7 +123,7 @@ fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String
             output.push_str(&line);
             output.push('\n');
         }
-    });
+    })
 }
 
 /// The package's pinned modules, installed with `npm ci` unless node_modules already has

@@ -1,6 +1,7 @@
 //! The Kafka broker of the bridge (`super` explains the design): one transactional
 //! producer per practice held, one transaction per batch, and a read-back before the
-//! first batch and after any failure.
+//! first batch and after any failure. On a broker that cannot commit a transaction
+//! (tansu 0.6.0 has no EndTxn), idempotent producers instead: at least once.
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -8,10 +9,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -36,6 +37,9 @@ pub struct Kafka {
     timeout: Duration,
     /// The topic's partition count as the broker last said (0: not known yet).
     partitions: AtomicI32,
+    /// Whether the broker commits transactions: assumed until it refuses a commit as
+    /// unsupported, then false for the life of the process (`Kafka::no_transactions`).
+    transactions: AtomicBool,
     admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
     practices: SyncMutex<HashMap<String, Arc<Mutex<Option<Session>>>>>,
 }
@@ -43,6 +47,8 @@ pub struct Kafka {
 /// A practice's producer, after its read-back.
 struct Session {
     producer: FutureProducer,
+    /// One transaction per batch; false: idempotent, each record acknowledged alone.
+    transactional: bool,
     partition: i32,
     /// The last seq of the practice in the topic: messages up to it are not sent again.
     through: i64,
@@ -58,6 +64,7 @@ impl Kafka {
             db,
             timeout,
             partitions: AtomicI32::new(0),
+            transactions: AtomicBool::new(true),
             admin: Mutex::new(None),
             practices: SyncMutex::new(HashMap::new()),
         }
@@ -152,28 +159,47 @@ impl Kafka {
         practices.entry(practice_id.to_string()).or_default().clone()
     }
 
-    /// Starts the practice's transactional producer (fencing any other) and reads the
-    /// practice's partition back to its end (`super::recover`).
+    /// The broker refused a commit as unsupported: from now on the bridge publishes with
+    /// idempotent producers, each record acknowledged alone (at least once; the CloudEvent
+    /// `id` is the dedup key). Said once, loudly.
+    fn no_transactions(&self, err: &KafkaError) {
+        if self.transactions.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                brokers = %self.brokers,
+                error = %err,
+                "the Kafka broker cannot commit transactions (it has no EndTxn): the Kafka bridge goes on \
+                 with idempotent producers, at least once, the CloudEvent id as the dedup key"
+            );
+        }
+    }
+
+    /// Starts the practice's producer — transactional, fencing any other with its id,
+    /// unless the broker cannot commit — and reads the practice's partition back to its
+    /// end (`super::recover`).
     async fn recover(&self, practice_id: &str) -> Result<Session, String> {
         let partitions = self.partitions().await?;
         let partition = partition_for(practice_id, partitions);
+        let transactional = self.transactions.load(Ordering::Relaxed);
         let mut config = self.config();
         config
-            .set("transactional.id", self.transactional_id(practice_id))
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "1")
-            .set("transaction.timeout.ms", "60000")
             .set("message.timeout.ms", self.timeout.as_millis().max(1000).to_string());
+        if transactional {
+            config.set("transactional.id", self.transactional_id(practice_id)).set("transaction.timeout.ms", "60000");
+        }
         let producer: FutureProducer =
             config.create().map_err(|err| format!("cannot create a Kafka producer for {}: {err}", self.brokers))?;
-        let (starting, timeout) = (producer.clone(), self.timeout);
-        tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
-            .await
-            .map_err(|err| err.to_string())?
-            .map_err(|err| {
-                format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id))
-            })?;
+        if transactional {
+            let (starting, timeout) = (producer.clone(), self.timeout);
+            tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
+                .await
+                .map_err(|err| err.to_string())?
+                .map_err(|err| {
+                    format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id))
+                })?;
+        }
         let mark = marks::read(&self.db, &self.bridge, practice_id)
             .await
             .map_err(|err| format!("cannot read the Kafka mark: {err}"))?
@@ -186,7 +212,7 @@ impl Kafka {
             .map_err(|err| err.to_string())??;
         let through = found.last_seq.unwrap_or(0).max(base);
         tracing::info!(practice = %practice_id, partition, from, to = found.end, through, "read the practice's Kafka partition back");
-        let session = Session { producer, partition, through, marked_at: tokio::time::Instant::now() };
+        let session = Session { producer, transactional, partition, through, marked_at: tokio::time::Instant::now() };
         let mark = Mark { partition, offset: found.end, seq: through };
         if let Err(err) =
             marks::write(&self.db, &self.bridge, practice_id, mark, chrono::Utc::now().timestamp_millis()).await
@@ -196,10 +222,13 @@ impl Kafka {
         Ok(session)
     }
 
-    /// Sends `messages` in one transaction; the offset of the last one once committed.
+    /// Sends `messages` in one transaction (or, idempotent, each acknowledged alone); the
+    /// offset of the last one once committed.
     async fn transaction(&self, session: &Session, messages: &[Outgoing]) -> Result<i64, String> {
         let producer = &session.producer;
-        producer.begin_transaction().map_err(|err| format!("cannot begin a Kafka transaction: {err}"))?;
+        if session.transactional {
+            producer.begin_transaction().map_err(|err| format!("cannot begin a Kafka transaction: {err}"))?;
+        }
         let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some(CONTENT_TYPE) });
         let mut deliveries = Vec::with_capacity(messages.len());
         for message in messages {
@@ -224,6 +253,9 @@ impl Kafka {
                 Err(_) => return Err("the Kafka producer stopped".to_string()),
             }
         }
+        if !session.transactional {
+            return Ok(last);
+        }
         let (committing, timeout) = (producer.clone(), self.timeout);
         tokio::task::spawn_blocking(move || committing.commit_transaction(timeout))
             .await
@@ -231,6 +263,10 @@ impl Kafka {
             .map_err(|err| match err {
                 KafkaError::Transaction(ref e) if e.code() == RDKafkaErrorCode::ProducerFenced => {
                     format!("another replica took this practice's Kafka producer over: {err}")
+                }
+                KafkaError::Transaction(ref e) if e.code() == RDKafkaErrorCode::UnsupportedFeature => {
+                    self.no_transactions(&err);
+                    format!("the Kafka broker cannot commit a transaction: {err}")
                 }
                 _ => format!("cannot commit the Kafka transaction: {err}"),
             })?;
@@ -242,10 +278,22 @@ fn seq_of(message: &Outgoing) -> i64 {
     Cursor::decode(&message.id).map(|cursor| cursor.seq).unwrap_or(i64::MAX)
 }
 
-/// Drops a producer off the runtime (librdkafka's destroy waits on its threads).
-fn close(session: Option<Session>) {
+/// How long a closing producer waits for records still in flight.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// Closes a producer off the runtime (librdkafka's flush and destroy block) and waits until
+/// it is gone: records still in flight get `CLOSE_FLUSH` to land, the rest are purged, so
+/// the read-back that follows a failure sees what the old producer wrote. (A request the
+/// broker takes longer than that to answer may land after the read-back: a transactional
+/// producer is fenced by then, an idempotent one is not, and its records are sent twice.)
+async fn close(session: Option<Session>) {
     if let Some(session) = session {
-        tokio::task::spawn_blocking(move || drop(session));
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = session.producer.flush(CLOSE_FLUSH);
+            session.producer.purge(PurgeConfig::default().queue().inflight());
+            drop(session);
+        })
+        .await;
     }
 }
 
@@ -299,7 +347,7 @@ impl Broker for Kafka {
             }
             Err(err) => {
                 // What the failed transaction left is unknown: start over with a read-back.
-                close(held.take());
+                close(held.take()).await;
                 done.failed(err)
             }
         }
@@ -308,7 +356,7 @@ impl Broker for Kafka {
     async fn release(&self, practice_id: &str) {
         let slot = self.practices.lock().expect("the practices' map").remove(practice_id);
         if let Some(slot) = slot {
-            close(slot.lock().await.take());
+            close(slot.lock().await.take()).await;
         }
     }
 }

@@ -45,8 +45,8 @@ async fn every_event_of_two_practices_reaches_kafka_once_in_order_keyed_by_pract
     let payment = records.iter().find(|r| r.got.event["type"] == "PAYMENT_POSTED").unwrap();
     assert_eq!(payment.got.event["data"]["patient"]["firstName"], "Maria", "full payload, as the other bridges");
 
-    // A failed commit (tansu under load sometimes refuses EndTxn; the bridge reads back and
-    // goes on) shows as FAILING until the connector's next check, within 5 s.
+    // The first commit fails (tansu has no EndTxn; the bridge reads back and goes on with
+    // idempotent producers): FAILING until the connector's next check, within 5 s.
     let status =
         bridge_until(&app, "KAFKA", Duration::from_secs(15), |s| s["lag"] == 0 && s["state"] == "CONNECTED").await;
     assert_eq!(status["state"], "CONNECTED", "{status}");

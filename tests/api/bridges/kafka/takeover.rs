@@ -1,9 +1,12 @@
-//! Exactly once across a killed replica and a broker restart: replica A (the real binary)
-//! publishes three practices while events are written, and is SIGKILLed mid-stream;
-//! replica B takes the practices over (its producers fence A's, it reads the partitions
-//! back and resumes after what is there); then the broker itself is SIGKILLed and started
-//! again on its storage while B goes on. A `read_committed` consumer sees every event once,
-//! in seq order per practice.
+//! Each event once across a killed replica and a broker restart: replica A (the real
+//! binary) publishes three practices while events are written, and is SIGKILLed
+//! mid-stream; replica B takes the practices over (it reads the partitions back and resumes
+//! after what is there; on a broker that commits transactions its producers also fence
+//! A's); then the broker itself is SIGKILLed and started again on its storage while B goes
+//! on. A `read_committed` consumer sees every event once, in seq order per practice. On
+//! tansu, which cannot commit, the bridge promises only at least once; a dead replica
+//! writes nothing late, and B waits for its own producer's records before reading back,
+//! so none is sent twice here.
 
 use std::sync::Arc;
 use std::time::Duration;
