@@ -14,8 +14,9 @@
 //! (tansu 0.6.0 does: README, "Kafka") it is not — either way each event once, in order.
 //!
 //! A broker that cannot commit a transaction (tansu 0.6.0 has no EndTxn: its first commit
-//! is refused as unsupported) gets idempotent producers instead, each record acknowledged
-//! alone: no fencing, so at least once, with the CloudEvent `id` as the dedup key. The
+//! is refused as unsupported) gets one idempotent producer that every practice shares
+//! instead, each record acknowledged alone: no fencing, so at least once, with the
+//! CloudEvent `id` as the dedup key. The
 //! read-back after a takeover or a failure still resumes after what the topic holds, so a
 //! duplicate needs a write that lands after the read-back: from a replica that keeps
 //! writing after it lost the practice, or a request the broker answers late

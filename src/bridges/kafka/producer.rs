@@ -1,7 +1,8 @@
 //! The Kafka broker of the bridge (`super` explains the design): one transactional
 //! producer per practice held, one transaction per batch, and a read-back before the
 //! first batch and after any failure. On a broker that cannot commit a transaction
-//! (tansu 0.6.0 has no EndTxn), idempotent producers instead: at least once.
+//! (tansu 0.6.0 has no EndTxn), one idempotent producer that every practice shares
+//! instead: at least once.
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -41,6 +42,10 @@ pub struct Kafka {
     /// unsupported, then false for the life of the process (`Kafka::no_transactions`).
     transactions: AtomicBool,
     admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
+    /// Without transactions: the one idempotent producer of every practice, so that the
+    /// records of all of them travel in few requests (librdkafka batches per partition
+    /// and sends one request per broker).
+    shared: Mutex<Option<FutureProducer>>,
     practices: SyncMutex<HashMap<String, Arc<Mutex<Option<Session>>>>>,
 }
 
@@ -66,6 +71,7 @@ impl Kafka {
             partitions: AtomicI32::new(0),
             transactions: AtomicBool::new(true),
             admin: Mutex::new(None),
+            shared: Mutex::new(None),
             practices: SyncMutex::new(HashMap::new()),
         }
     }
@@ -173,6 +179,51 @@ impl Kafka {
         }
     }
 
+    /// An idempotent producer's settings; `linger` lets records of other practices join
+    /// the same request.
+    fn producer_config(&self, linger: &str) -> ClientConfig {
+        let mut config = self.config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", linger)
+            .set("message.timeout.ms", self.timeout.as_millis().max(1000).to_string());
+        config
+    }
+
+    fn create(&self, config: &ClientConfig) -> Result<FutureProducer, String> {
+        config.create().map_err(|err| format!("cannot create a Kafka producer for {}: {err}", self.brokers))
+    }
+
+    /// The practice's own transactional producer, started: any other with its id is fenced.
+    async fn transactional_producer(&self, practice_id: &str) -> Result<FutureProducer, String> {
+        let mut config = self.producer_config("1");
+        config.set("transactional.id", self.transactional_id(practice_id)).set("transaction.timeout.ms", "60000");
+        let producer = self.create(&config)?;
+        let (starting, timeout) = (producer.clone(), self.timeout);
+        tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| {
+                format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id))
+            })?;
+        Ok(producer)
+    }
+
+    /// The shared idempotent producer; a new one if it has none or librdkafka found the
+    /// one it has in a fatal state.
+    async fn shared_producer(&self) -> Result<FutureProducer, String> {
+        let mut held = self.shared.lock().await;
+        if let Some(producer) = held.as_ref().filter(|p| p.client().fatal_error().is_none()) {
+            return Ok(producer.clone());
+        }
+        let producer = self.create(&self.producer_config("5"))?;
+        if let Some(old) = held.replace(producer.clone()) {
+            tokio::task::spawn_blocking(move || drop(old));
+        }
+        Ok(producer)
+    }
+
     /// Starts the practice's producer — transactional, fencing any other with its id,
     /// unless the broker cannot commit — and reads the practice's partition back to its
     /// end (`super::recover`).
@@ -180,26 +231,10 @@ impl Kafka {
         let partitions = self.partitions().await?;
         let partition = partition_for(practice_id, partitions);
         let transactional = self.transactions.load(Ordering::Relaxed);
-        let mut config = self.config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", self.timeout.as_millis().max(1000).to_string());
-        if transactional {
-            config.set("transactional.id", self.transactional_id(practice_id)).set("transaction.timeout.ms", "60000");
-        }
-        let producer: FutureProducer =
-            config.create().map_err(|err| format!("cannot create a Kafka producer for {}: {err}", self.brokers))?;
-        if transactional {
-            let (starting, timeout) = (producer.clone(), self.timeout);
-            tokio::task::spawn_blocking(move || starting.init_transactions(timeout))
-                .await
-                .map_err(|err| err.to_string())?
-                .map_err(|err| {
-                    format!("cannot start the transactional producer {:?}: {err}", self.transactional_id(practice_id))
-                })?;
-        }
+        let producer = match transactional {
+            true => self.transactional_producer(practice_id).await?,
+            false => self.shared_producer().await?,
+        };
         let mark = marks::read(&self.db, &self.bridge, practice_id)
             .await
             .map_err(|err| format!("cannot read the Kafka mark: {err}"))?
@@ -281,16 +316,20 @@ fn seq_of(message: &Outgoing) -> i64 {
 /// How long a closing producer waits for records still in flight.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
-/// Closes a producer off the runtime (librdkafka's flush and destroy block) and waits until
-/// it is gone: records still in flight get `CLOSE_FLUSH` to land, the rest are purged, so
-/// the read-back that follows a failure sees what the old producer wrote. (A request the
-/// broker takes longer than that to answer may land after the read-back: a transactional
-/// producer is fenced by then, an idempotent one is not, and its records are sent twice.)
+/// Closes a practice's producer off the runtime (librdkafka's flush and destroy block) and
+/// waits until it is done: records still in flight get `CLOSE_FLUSH` to land, so the
+/// read-back that follows a failure sees what the old producer wrote. A transactional
+/// producer's rest is purged and it is destroyed; the shared one only loses this
+/// practice's handle, since it carries the others' records. (A request the broker answers
+/// later than that may land after the read-back: a transactional producer is fenced by
+/// then, an idempotent one is not, and its records are sent twice.)
 async fn close(session: Option<Session>) {
     if let Some(session) = session {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = session.producer.flush(CLOSE_FLUSH);
-            session.producer.purge(PurgeConfig::default().queue().inflight());
+            if session.transactional {
+                session.producer.purge(PurgeConfig::default().queue().inflight());
+            }
             drop(session);
         })
         .await;

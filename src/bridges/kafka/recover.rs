@@ -53,7 +53,10 @@ pub fn read_back(
         .set("enable.partition.eof", "true")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        // tansu holds every fetch for the whole wait, even with records to give: a short
+        // wait keeps a read-back of thousands of records within seconds.
+        .set("fetch.wait.max.ms", "10");
     let consumer: BaseConsumer<ReadingBack> = config
         .create_with_context(ReadingBack)
         .map_err(|err| format!("cannot create a Kafka consumer to read {topic} back: {err}"))?;
