@@ -13,8 +13,8 @@
 //! that hides aborted records the aborted batch is sent again, and on one that shows them
 //! (tansu 0.6.0 does: README, "Kafka") it is not — either way each event once, in order.
 //!
-//! A broker that cannot commit a transaction (tansu 0.6.0 has no EndTxn: its first commit
-//! is refused as unsupported) gets one idempotent producer that every practice shares
+//! A broker that cannot commit a transaction (tansu 0.6.0 has no EndTxn: `versions` asks
+//! before the first producer starts, and a commit refused as unsupported says so too) gets one idempotent producer that every practice shares
 //! instead, each record acknowledged alone: no fencing, so at least once, with the
 //! CloudEvent `id` as the dedup key. The
 //! read-back after a takeover or a failure still resumes after what the topic holds, so a
@@ -26,5 +26,6 @@ mod marks;
 mod partition;
 mod producer;
 mod recover;
+mod versions;
 
 pub use producer::Kafka;

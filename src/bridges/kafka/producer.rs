@@ -13,7 +13,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::fmt::Display;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -21,10 +22,16 @@ use tokio::sync::Mutex;
 use super::marks::{self, Mark};
 use super::partition::partition_for;
 use super::recover::read_back;
+use super::versions::commits_transactions;
 use crate::bridges::broker::{Broker, Published};
 use crate::bridges::cloudevent::{CONTENT_TYPE, Outgoing};
 use crate::bridges::kafka_settings::KafkaArgs;
 use crate::events::Cursor;
+
+/// What the bridge knows of the broker's transactions (`Kafka::transactions`).
+const NOT_KNOWN: u8 = 0;
+const COMMITS: u8 = 1;
+const CANNOT_COMMIT: u8 = 2;
 
 /// How often a moving practice's mark is written (a database round trip).
 const MARK_EVERY: Duration = Duration::from_secs(1);
@@ -38,9 +45,11 @@ pub struct Kafka {
     timeout: Duration,
     /// The topic's partition count as the broker last said (0: not known yet).
     partitions: AtomicI32,
-    /// Whether the broker commits transactions: assumed until it refuses a commit as
-    /// unsupported, then false for the life of the process (`Kafka::no_transactions`).
-    transactions: AtomicBool,
+    /// Whether the broker commits transactions: asked once, before the first producer
+    /// starts (`super::versions`); a commit refused as unsupported also says no. No is
+    /// for the life of the process (`Kafka::no_transactions`).
+    transactions: AtomicU8,
+    asking: Mutex<()>,
     admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
     /// Without transactions: the one idempotent producer of every practice, so that the
     /// records of all of them travel in few requests (librdkafka batches per partition
@@ -69,7 +78,8 @@ impl Kafka {
             db,
             timeout,
             partitions: AtomicI32::new(0),
-            transactions: AtomicBool::new(true),
+            transactions: AtomicU8::new(NOT_KNOWN),
+            asking: Mutex::new(()),
             admin: Mutex::new(None),
             shared: Mutex::new(None),
             practices: SyncMutex::new(HashMap::new()),
@@ -165,18 +175,40 @@ impl Kafka {
         practices.entry(practice_id.to_string()).or_default().clone()
     }
 
-    /// The broker refused a commit as unsupported: from now on the bridge publishes with
-    /// idempotent producers, each record acknowledged alone (at least once; the CloudEvent
-    /// `id` is the dedup key). Said once, loudly.
-    fn no_transactions(&self, err: &KafkaError) {
-        if self.transactions.swap(false, Ordering::Relaxed) {
+    /// The broker cannot commit (its ApiVersions answer lists no EndTxn, or it refused a
+    /// commit as unsupported): from now on the bridge publishes with the shared idempotent
+    /// producer, each record acknowledged alone (at least once; the CloudEvent `id` is the
+    /// dedup key). Said once, loudly.
+    fn no_transactions(&self, why: &dyn Display) {
+        if self.transactions.swap(CANNOT_COMMIT, Ordering::Relaxed) != CANNOT_COMMIT {
             tracing::warn!(
                 brokers = %self.brokers,
-                error = %err,
+                why = %why,
                 "the Kafka broker cannot commit transactions (it has no EndTxn): the Kafka bridge goes on \
                  with idempotent producers, at least once, the CloudEvent id as the dedup key"
             );
         }
+    }
+
+    /// Whether the broker commits transactions, asking it the first time.
+    async fn transactional(&self) -> Result<bool, String> {
+        let known = || match self.transactions.load(Ordering::Relaxed) {
+            NOT_KNOWN => None,
+            state => Some(state == COMMITS),
+        };
+        if let Some(known) = known() {
+            return Ok(known);
+        }
+        let _asking = self.asking.lock().await;
+        if let Some(known) = known() {
+            return Ok(known);
+        }
+        if commits_transactions(&self.brokers, &self.settings.client_id, self.timeout).await? {
+            let _ = self.transactions.compare_exchange(NOT_KNOWN, COMMITS, Ordering::Relaxed, Ordering::Relaxed);
+        } else {
+            self.no_transactions(&"its ApiVersions answer lists no EndTxn");
+        }
+        Ok(known().unwrap_or(false))
     }
 
     /// An idempotent producer's settings; `linger` lets records of other practices join
@@ -230,7 +262,7 @@ impl Kafka {
     async fn recover(&self, practice_id: &str) -> Result<Session, String> {
         let partitions = self.partitions().await?;
         let partition = partition_for(practice_id, partitions);
-        let transactional = self.transactions.load(Ordering::Relaxed);
+        let transactional = self.transactional().await?;
         let producer = match transactional {
             true => self.transactional_producer(practice_id).await?,
             false => self.shared_producer().await?,

@@ -45,8 +45,8 @@ async fn every_event_of_two_practices_reaches_kafka_once_in_order_keyed_by_pract
     let payment = records.iter().find(|r| r.got.event["type"] == "PAYMENT_POSTED").unwrap();
     assert_eq!(payment.got.event["data"]["patient"]["firstName"], "Maria", "full payload, as the other bridges");
 
-    // The first commit fails (tansu has no EndTxn; the bridge reads back and goes on with
-    // idempotent producers): FAILING until the connector's next check, within 5 s.
+    // tansu has no EndTxn: the bridge asked before its first producer started, and went
+    // straight to the shared idempotent producer, without a failed commit.
     let status =
         bridge_until(&app, "KAFKA", Duration::from_secs(15), |s| s["lag"] == 0 && s["state"] == "CONNECTED").await;
     assert_eq!(status["state"], "CONNECTED", "{status}");
@@ -56,6 +56,8 @@ async fn every_event_of_two_practices_reaches_kafka_once_in_order_keyed_by_pract
     assert_eq!(status["practicesHeld"], 2, "{status}");
     let metrics = app.http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("clinicstream_bridge_ack_latency_seconds_count{bridge=\"kafka\"}"));
+    let failures = metrics.lines().find(|l| l.starts_with("clinicstream_bridge_failures_total{bridge=\"kafka\"}"));
+    assert!(failures.is_none_or(|line| line.ends_with(" 0")), "no publish failed: {failures:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
