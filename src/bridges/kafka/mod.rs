@@ -26,6 +26,7 @@ mod marks;
 mod partition;
 mod producer;
 mod recover;
+mod topic;
 mod versions;
 
 pub use producer::Kafka;

@@ -5,7 +5,7 @@
 //! instead: at least once.
 
 use async_trait::async_trait;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -13,8 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
-use std::fmt::Display;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -22,35 +21,30 @@ use tokio::sync::Mutex;
 use super::marks::{self, Mark};
 use super::partition::partition_for;
 use super::recover::read_back;
-use super::versions::commits_transactions;
+use super::versions::NOT_KNOWN;
 use crate::bridges::broker::{Broker, Published};
 use crate::bridges::cloudevent::{CONTENT_TYPE, Outgoing};
 use crate::bridges::kafka_settings::KafkaArgs;
 use crate::events::Cursor;
 
-/// What the bridge knows of the broker's transactions (`Kafka::transactions`).
-const NOT_KNOWN: u8 = 0;
-const COMMITS: u8 = 1;
-const CANNOT_COMMIT: u8 = 2;
-
 /// How often a moving practice's mark is written (a database round trip).
 const MARK_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Kafka {
-    settings: KafkaArgs,
-    brokers: String,
+    pub(super) settings: KafkaArgs,
+    pub(super) brokers: String,
     /// The cursor rows' and marks' `bridge`: `kafka/<topic>`.
     bridge: String,
     db: DatabaseConnection,
-    timeout: Duration,
+    pub(super) timeout: Duration,
     /// The topic's partition count as the broker last said (0: not known yet).
-    partitions: AtomicI32,
+    pub(super) partitions: AtomicI32,
     /// Whether the broker commits transactions: asked once, before the first producer
     /// starts (`super::versions`); a commit refused as unsupported also says no. No is
     /// for the life of the process (`Kafka::no_transactions`).
-    transactions: AtomicU8,
-    asking: Mutex<()>,
-    admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
+    pub(super) transactions: AtomicU8,
+    pub(super) asking: Mutex<()>,
+    pub(super) admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
     /// Without transactions: the one idempotent producer of every practice, so that the
     /// records of all of them travel in few requests (librdkafka batches per partition
     /// and sends one request per broker).
@@ -87,7 +81,7 @@ impl Kafka {
     }
 
     /// What every client of the bridge shares: the brokers, client id and SASL.
-    fn config(&self) -> ClientConfig {
+    pub(super) fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
@@ -108,107 +102,9 @@ impl Kafka {
         format!("clinicstream.{}.{practice_id}", self.settings.topic)
     }
 
-    async fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>, String> {
-        let mut held = self.admin.lock().await;
-        if let Some(admin) = held.as_ref() {
-            return Ok(admin.clone());
-        }
-        let admin: AdminClient<DefaultClientContext> = self
-            .config()
-            .create()
-            .map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
-        let admin = Arc::new(admin);
-        *held = Some(admin.clone());
-        Ok(admin)
-    }
-
-    /// The topic's partition count from the broker's metadata; 0 when it has no such topic.
-    async fn read_partitions(&self, admin: Arc<AdminClient<DefaultClientContext>>) -> Result<i32, String> {
-        let topic = self.settings.topic.clone();
-        let timeout = self.timeout;
-        let brokers = self.brokers.clone();
-        tokio::task::spawn_blocking(move || {
-            let metadata = admin
-                .inner()
-                .fetch_metadata(Some(&topic), timeout)
-                .map_err(|err| format!("cannot reach Kafka at {brokers}: {err}"))?;
-            let count = match metadata.topics().iter().find(|t| t.name() == topic) {
-                Some(found) if found.error().is_none() => found.partitions().len() as i32,
-                _ => 0,
-            };
-            Ok(count)
-        })
-        .await
-        .map_err(|err| err.to_string())?
-    }
-
-    async fn create_topic(&self, admin: &AdminClient<DefaultClientContext>) -> Result<(), String> {
-        let topic = NewTopic::new(&self.settings.topic, self.settings.partitions, TopicReplication::Fixed(-1));
-        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
-        let results = admin
-            .create_topics([&topic], &options)
-            .await
-            .map_err(|err| format!("cannot create Kafka topic {:?}: {err}", self.settings.topic))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
-            }
-        }
-        tracing::info!(topic = %self.settings.topic, partitions = self.settings.partitions, "created the Kafka bridge's topic");
-        Ok(())
-    }
-
-    /// The partition count, connecting first when it is not known.
-    async fn partitions(&self) -> Result<i32, String> {
-        match self.partitions.load(Ordering::Relaxed) {
-            0 => {
-                self.connect().await?;
-                Ok(self.partitions.load(Ordering::Relaxed))
-            }
-            known => Ok(known),
-        }
-    }
-
     fn slot(&self, practice_id: &str) -> Arc<Mutex<Option<Session>>> {
         let mut practices = self.practices.lock().expect("the practices' map");
         practices.entry(practice_id.to_string()).or_default().clone()
-    }
-
-    /// The broker cannot commit (its ApiVersions answer lists no EndTxn, or it refused a
-    /// commit as unsupported): from now on the bridge publishes with the shared idempotent
-    /// producer, each record acknowledged alone (at least once; the CloudEvent `id` is the
-    /// dedup key). Said once, loudly.
-    fn no_transactions(&self, why: &dyn Display) {
-        if self.transactions.swap(CANNOT_COMMIT, Ordering::Relaxed) != CANNOT_COMMIT {
-            tracing::warn!(
-                brokers = %self.brokers,
-                why = %why,
-                "the Kafka broker cannot commit transactions (it has no EndTxn): the Kafka bridge goes on \
-                 with idempotent producers, at least once, the CloudEvent id as the dedup key"
-            );
-        }
-    }
-
-    /// Whether the broker commits transactions, asking it the first time.
-    async fn transactional(&self) -> Result<bool, String> {
-        let known = || match self.transactions.load(Ordering::Relaxed) {
-            NOT_KNOWN => None,
-            state => Some(state == COMMITS),
-        };
-        if let Some(known) = known() {
-            return Ok(known);
-        }
-        let _asking = self.asking.lock().await;
-        if let Some(known) = known() {
-            return Ok(known);
-        }
-        if commits_transactions(&self.brokers, &self.settings.client_id, self.timeout).await? {
-            let _ = self.transactions.compare_exchange(NOT_KNOWN, COMMITS, Ordering::Relaxed, Ordering::Relaxed);
-        } else {
-            self.no_transactions(&"its ApiVersions answer lists no EndTxn");
-        }
-        Ok(known().unwrap_or(false))
     }
 
     /// An idempotent producer's settings; `linger` lets records of other practices join
@@ -371,18 +267,7 @@ async fn close(session: Option<Session>) {
 #[async_trait]
 impl Broker for Kafka {
     async fn connect(&self) -> Result<(), String> {
-        let admin = self.admin().await?;
-        let mut partitions = self.read_partitions(admin.clone()).await;
-        if partitions == Ok(0) {
-            self.create_topic(&admin).await?;
-            partitions = self.read_partitions(admin).await;
-        }
-        let partitions = partitions?;
-        if partitions == 0 {
-            return Err(format!("Kafka topic {:?} has no partitions", self.settings.topic));
-        }
-        self.partitions.store(partitions, Ordering::Relaxed);
-        Ok(())
+        self.open_topic().await
     }
 
     async fn publish(&self, messages: &[Outgoing]) -> Published {

@@ -1,12 +1,22 @@
-//! Whether the broker can commit a transaction, asked before the first producer starts:
-//! the broker's ApiVersions answer lists EndTxn (API key 26) or not. tansu 0.6.0 does not
-//! (BENCHMARKS.md, "Kafka bridge"). Hand-written because librdkafka keeps the versions it
-//! negotiates to itself, and ApiVersions v0 is one fixed-layout request, allowed before
-//! SASL.
+//! Whether the broker can commit a transaction, asked once before the first producer
+//! starts (`Kafka::transactional`): the broker's ApiVersions answer lists EndTxn (API key
+//! 26) or not; tansu 0.6.0's does not (BENCHMARKS.md, "Kafka bridge"). A no, or a commit
+//! refused as unsupported, holds for the life of the process. The request is hand-written
+//! because librdkafka keeps the versions it negotiates to itself, and ApiVersions v0 is
+//! one fixed-layout request, allowed before SASL.
 
+use std::fmt::Display;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::producer::Kafka;
+
+/// What the bridge knows of the broker's transactions (`Kafka::transactions`).
+pub(super) const NOT_KNOWN: u8 = 0;
+const COMMITS: u8 = 1;
+const CANNOT_COMMIT: u8 = 2;
 
 const API_VERSIONS: i16 = 18;
 const END_TXN: i16 = 26;
@@ -64,6 +74,44 @@ fn parse(answer: &[u8]) -> Result<Vec<i16>, String> {
         return Err("a truncated API list".to_string());
     }
     (0..count).map(|n| i16_at(10 + n * 6).ok_or_else(|| "a truncated API list".to_string())).collect()
+}
+
+impl Kafka {
+    /// The broker cannot commit (its ApiVersions answer lists no EndTxn, or it refused a
+    /// commit as unsupported): from now on the bridge publishes with the shared idempotent
+    /// producer, each record acknowledged alone (at least once; the CloudEvent `id` is the
+    /// dedup key). Said once, loudly.
+    pub(super) fn no_transactions(&self, why: &dyn Display) {
+        if self.transactions.swap(CANNOT_COMMIT, Ordering::Relaxed) != CANNOT_COMMIT {
+            tracing::warn!(
+                brokers = %self.brokers,
+                why = %why,
+                "the Kafka broker cannot commit transactions (it has no EndTxn): the Kafka bridge goes on \
+                 with idempotent producers, at least once, the CloudEvent id as the dedup key"
+            );
+        }
+    }
+
+    /// Whether the broker commits transactions, asking it the first time.
+    pub(super) async fn transactional(&self) -> Result<bool, String> {
+        let known = || match self.transactions.load(Ordering::Relaxed) {
+            NOT_KNOWN => None,
+            state => Some(state == COMMITS),
+        };
+        if let Some(known) = known() {
+            return Ok(known);
+        }
+        let _asking = self.asking.lock().await;
+        if let Some(known) = known() {
+            return Ok(known);
+        }
+        if commits_transactions(&self.brokers, &self.settings.client_id, self.timeout).await? {
+            let _ = self.transactions.compare_exchange(NOT_KNOWN, COMMITS, Ordering::Relaxed, Ordering::Relaxed);
+        } else {
+            self.no_transactions(&"its ApiVersions answer lists no EndTxn");
+        }
+        Ok(known().unwrap_or(false))
+    }
 }
 
 #[cfg(test)]
