@@ -95,8 +95,9 @@
 //!   MQTT and Kafka (`BRIDGE_*`): per (bridge, practice) a durable cursor that advances only over
 //!   broker-acknowledged messages and a lease so one replica publishes it, like the
 //!   webhook worker's; `data` is the webhook body's `data`. Kafka (`BRIDGE_KAFKA_*`,
-//!   cargo feature `kafka`) is exactly once: a transactional producer per practice, the
-//!   topic read back as the cursor on a takeover.
+//!   cargo feature `kafka`) is exactly once where the broker commits transactions: a
+//!   transactional producer per practice, the topic read back as the cursor on a takeover;
+//!   at least once, one shared idempotent producer, where it cannot (tansu 0.6.0).
 //! - [`inbox`]: commands in — mutations arriving on NATS JetStream, RabbitMQ or Kafka as
 //!   CloudEvents (`COMMANDS_*`), run through the HTTP door's path (`http::graphql::command`,
 //!   handed down as `inbox::Execute`), applied exactly once (each mutation's key derived from

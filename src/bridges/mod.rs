@@ -1,6 +1,6 @@
 //! Bridges: the practices' logs published into brokers — NATS JetStream, RabbitMQ (AMQP
-//! 0-9-1), MQTT and Kafka — as CloudEvents 1.0, at least once (Kafka: once, see
-//! `kafka`) and in seq order per practice. A
+//! 0-9-1), MQTT and Kafka — as CloudEvents 1.0, at least once (Kafka: once on a broker
+//! that commits transactions, see `kafka`) and in seq order per practice. A
 //! durable cursor per (bridge, practice) advances only over what the broker acknowledged;
 //! a lease makes one replica at a time publish a practice to a bridge.
 
