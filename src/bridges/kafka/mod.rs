@@ -14,9 +14,9 @@
 //! (tansu 0.6.0 does: README, "Kafka") it is not — either way each event once, in order.
 //!
 //! A broker that cannot commit a transaction (tansu 0.6.0 has no EndTxn: `versions` asks
-//! before the first producer starts, and a commit refused as unsupported says so too) gets one idempotent producer that every practice shares
-//! instead, each record acknowledged alone: no fencing, so at least once, with the
-//! CloudEvent `id` as the dedup key. The
+//! before the first producer starts, and a commit refused as unsupported says so too) gets
+//! one idempotent producer that every practice shares instead, each record acknowledged
+//! alone: no fencing, so at least once, with the CloudEvent `id` as the dedup key. The
 //! read-back after a takeover or a failure still resumes after what the topic holds, so a
 //! duplicate needs a write that lands after the read-back: from a replica that keeps
 //! writing after it lost the practice, or a request the broker answers late

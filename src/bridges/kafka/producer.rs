@@ -245,18 +245,19 @@ fn seq_of(message: &Outgoing) -> i64 {
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// Closes a practice's producer off the runtime (librdkafka's flush and destroy block) and
-/// waits until it is done: records still in flight get `CLOSE_FLUSH` to land, so the
-/// read-back that follows a failure sees what the old producer wrote. A transactional
-/// producer's rest is purged and it is destroyed; the shared one only loses this
-/// practice's handle, since it carries the others' records. (A request the broker answers
-/// later than that may land after the read-back: a transactional producer is fenced by
-/// then, an idempotent one is not, and its records are sent twice.)
+/// waits until it is done, so that the read-back after a failure sees what it wrote. A
+/// transactional producer is purged and destroyed: the next producer with its id fences
+/// whatever it still had in flight. The shared one carries the other practices' records:
+/// this practice only drops its handle, after giving the records in flight `CLOSE_FLUSH`
+/// to land. (A request the broker answers later than that can land after the read-back,
+/// and its records are sent twice.)
 async fn close(session: Option<Session>) {
     if let Some(session) = session {
         let _ = tokio::task::spawn_blocking(move || {
-            let _ = session.producer.flush(CLOSE_FLUSH);
             if session.transactional {
                 session.producer.purge(PurgeConfig::default().queue().inflight());
+            } else {
+                let _ = session.producer.flush(CLOSE_FLUSH);
             }
             drop(session);
         })
