@@ -73,7 +73,7 @@ fn parse(answer: &[u8]) -> Result<Vec<i16>, String> {
     if count.checked_mul(6).and_then(|bytes| bytes.checked_add(10)).is_none_or(|end| end > answer.len()) {
         return Err("a truncated API list".to_string());
     }
-    (0..count).map(|n| i16_at(10 + n * 6).ok_or_else(|| "a truncated API list".to_string())).collect()
+    Ok((0..count).map(|n| i16::from_be_bytes([answer[10 + n * 6], answer[11 + n * 6]])).collect())
 }
 
 impl Kafka {
@@ -86,8 +86,8 @@ impl Kafka {
             tracing::warn!(
                 brokers = %self.brokers,
                 why = %why,
-                "the Kafka broker cannot commit transactions (it has no EndTxn): the Kafka bridge goes on \
-                 with idempotent producers, at least once, the CloudEvent id as the dedup key"
+                "the Kafka broker cannot commit transactions: the Kafka bridge goes on with one shared \
+                 idempotent producer, at least once, the CloudEvent id as the dedup key"
             );
         }
     }
