@@ -25,7 +25,9 @@ fn main() -> anyhow::Result<()> {
 /// heap, at most once a second: the pages every client left are returned to the system.
 /// A worker that parked too soon after its last collection owes one, and may stay parked
 /// while the server idles: the janitor wakes the workers a second later, and each parks
-/// again, collecting.
+/// again, collecting. SQLite (and librdkafka) allocate with the C library's `malloc`, not
+/// mimalloc, and glibc keeps what they free in its arenas: the janitor trims those then
+/// too.
 #[cfg(feature = "mimalloc")]
 mod allocator {
     use std::cell::Cell;
@@ -63,7 +65,17 @@ mod allocator {
                 for _ in 0..workers * 2 {
                     tokio::spawn(tokio::task::yield_now());
                 }
+                trim_c_heap();
             }
+        }
+    }
+
+    /// Hands the free pages of glibc's arenas back to the system.
+    fn trim_c_heap() {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // Safety: malloc_trim takes each arena's lock; any thread may call it.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 }
