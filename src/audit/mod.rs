@@ -3,7 +3,8 @@
 //! operation name, transport, patient ids). Subscriptions and
 //! live queries are recorded when they start and stop, with their filter; what they
 //! deliver is counted per patient in memory and written as DELIVER rows once per flush
-//! interval (never a row per delivery), so fan-out stays fast.
+//! (never a row per delivery), so fan-out stays fast. A flush comes every
+//! `USAGE_FLUSH_MS`, or sooner once `FLUSH_AT` rows are queued.
 //!
 //! Rows are appended in batches by the shared [`flusher`](crate::flusher) and never
 //! updated; the only delete is `AUDIT_RETENTION`'s pruning (`retention`).
@@ -14,6 +15,6 @@ mod store;
 mod touched;
 
 pub use filter::filter;
-pub use recorder::{Actor, Entry, Recorder, Watch};
+pub use recorder::{Actor, Entry, FLUSH_AT, Recorder, Watch};
 pub use store::{AuditEntry, AuditStore, Criteria, prune};
 pub use touched::Touched;

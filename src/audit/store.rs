@@ -13,8 +13,8 @@ use crate::db::paging::{self, Page};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{AuditAction, Role, Transport};
 
-/// Rows per INSERT statement.
-const ROWS: usize = 300;
+/// Rows per INSERT statement: as many as make a flush due.
+const ROWS: usize = super::recorder::FLUSH_AT;
 /// Rows deleted per pruning statement.
 const PRUNE_PAGE: i64 = 1000;
 
@@ -194,5 +194,9 @@ impl crate::flusher::Flush for AuditStore {
 
     fn flush(&self) -> BoxFuture<'_, AppResult<()>> {
         self.flush_now().boxed()
+    }
+
+    fn due(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.recorder.due())
     }
 }

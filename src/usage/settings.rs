@@ -7,7 +7,8 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct MeteringArgs {
     /// How often each replica writes its usage counts and audit rows, in milliseconds
-    /// (100..=60000). A crash loses at most this much.
+    /// (100..=60000); audit rows also go as soon as 300 are queued. A crash loses at most
+    /// this much.
     #[arg(long, env = "USAGE_FLUSH_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub usage_flush_ms: u64,
     /// Whether reads and changes of patient data are recorded in the audit trail.

@@ -3,6 +3,7 @@
 //! in another practice's trail.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use super::{audit_log, audit_until, fast_flush};
 use crate::helpers::{ADMIN_KEY, TestApp};
@@ -107,4 +108,37 @@ async fn every_door_that_touches_a_patient_is_audited(app: TestApp) {
     assert!(!one.is_empty() && one.iter().all(|r| r["patientIds"] == ours));
     let none = audit_log(&app, &f.practice_admin, &f.practice, Some(&other.patient)).await;
     assert!(none.is_empty(), "{none:#?}");
+}
+
+/// Rows in the whole `audit_log` table, read from the database (the trail's query would
+/// be audited itself).
+async fn written(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.state().services.domain.db;
+    let sql = Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM audit_log");
+    db.query_one_raw(sql).await.unwrap().unwrap().try_get::<i64>("", "n").unwrap()
+}
+
+/// The trail is written as soon as one INSERT's worth of rows is queued, not only every
+/// `USAGE_FLUSH_MS` (a minute here): a few rows wait for the interval, a burst goes out at
+/// once, so a busy replica writes many small batches instead of one burst per interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_of_rows_is_written_before_the_interval() {
+    let adjust = |config: &mut clinicstream::Config| config.metering.usage_flush_ms = 60_000;
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, adjust).await else { return };
+    let f = app.fixture().await;
+    let before = written(&app).await;
+    for _ in 0..10 {
+        app.ok(&f.backoffice, READ, json!({ "id": f.patient })).await;
+    }
+    // timing: how long a handful of rows is watched not being written; the interval is 60 s.
+    let early = crate::helpers::eventually(Duration::from_millis(500), async || written(&app).await, |n| *n > before);
+    assert_eq!(early.await, Err(before), "a handful of rows waits for the interval");
+
+    for _ in 0..clinicstream::audit::FLUSH_AT {
+        app.ok(&f.backoffice, READ, json!({ "id": f.patient })).await;
+    }
+    let full = before + clinicstream::audit::FLUSH_AT as i64;
+    let seen = crate::helpers::eventually(Duration::from_secs(15), async || written(&app).await, |n| *n >= full).await;
+    assert!(seen.is_ok(), "{} rows queued, {seen:?} written 15 s later (the interval is 60 s)", full - before);
 }
