@@ -33,9 +33,9 @@ pub fn spawn(target: Arc<dyn Flush>, interval: Duration, stop: CancellationToken
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
-        let due = target.due();
-        let due = async || match &due {
-            Some(due) => due.notified().await,
+        let told = target.due();
+        let due = async || match &told {
+            Some(told) => told.notified().await,
             None => std::future::pending().await,
         };
         loop {
