@@ -111,7 +111,7 @@ impl Interned {
 
 /// Rows queued that make a flush due before its interval: one INSERT's worth. At 2,000
 /// mutations/s, a flush every 2 s wrote 4,000 rows in one burst that held a core for
-/// ~100 ms and set the mutations' p99 (BENCHMARKS.md, "Writes at 2,000/s").
+/// ~100 ms and set the mutations' p99 (BENCHMARKS.md, "The audit trail's burst").
 pub const FLUSH_AT: usize = 300;
 
 /// The replica's recorder; `enabled: false` (`AUDIT=false`) records nothing.
@@ -130,6 +130,7 @@ impl Recorder {
     }
 
     /// Told when FLUSH_AT rows are queued, so the flusher writes them before its interval.
+    /// Rows a failed flush put back are retried at the next interval.
     pub fn due(&self) -> Arc<Notify> {
         self.due.clone()
     }
