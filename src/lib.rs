@@ -86,7 +86,8 @@
 //!   memory and added to the database by the [`flusher`] every `USAGE_FLUSH_MS`.
 //! - [`audit`]: the access audit trail — who read or changed which patients' data, by
 //!   which door; subscriptions' starts, stops and per-patient delivery counts; appended
-//!   in batches by the same flusher, pruned past `AUDIT_RETENTION`.
+//!   in batches by the same flusher (sooner once 300 rows are queued), pruned past
+//!   `AUDIT_RETENTION`.
 //! - [`webhooks`]: endpoints that receive the log's events as signed POSTs (Standard
 //!   Webhooks): a dispatcher queues deliveries, a worker attempts them with retries;
 //!   `webhooks::websub` is the WebSub hub, whose verified subscriptions are endpoints of
