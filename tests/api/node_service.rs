@@ -41,9 +41,11 @@ impl NodeService {
         if !tokio::task::spawn_blocking(move || installed(&install_dir, &what_owned)).await.expect("install runs") {
             return None;
         }
-        // A script that exits before its first line is started once more, and the first
-        // attempt's exit status and output are printed. (A CI run once failed with only
-        // "did not start" and node's first warning: whether it exited was not told.)
+        // A script that exits, or stays silent, before its first line is started once
+        // more, and the first attempt's reason is printed: its exit status and output, or
+        // what the kernel says the silent process was doing. (CI runs have twice failed
+        // with "did not start within 120s" and only node's first warning; the second time
+        // the process was known to be alive and silent. Why is not known yet.)
         let mut failed = None;
         for attempt in 1..=2 {
             match launch(&dir, script, env, within).await {
@@ -53,8 +55,8 @@ impl NodeService {
                     }
                     return Some(started);
                 }
-                Err(Launch::Exited(why)) if attempt == 1 => failed = Some(why),
-                Err(Launch::Exited(why) | Launch::Silent(why)) => {
+                Err(why) if attempt == 1 => failed = Some(why),
+                Err(why) => {
                     let before = failed.map(|first| format!(" (a first attempt: {first})")).unwrap_or_default();
                     panic!("{what} {why}{before}");
                 }
@@ -69,18 +71,14 @@ impl NodeService {
     }
 }
 
-/// Why a script gave no first line: it exited, or it said nothing in time.
-enum Launch {
-    Exited(String),
-    Silent(String),
-}
-
 async fn launch(
     dir: &Path,
     script: &str,
     env: &[(&str, String)],
     within: Duration,
-) -> Result<(NodeService, Value), Launch> {
+) -> Result<(NodeService, Value), String> {
+    // Why a script gave no first line: it exited (its status and stderr say why), or it
+    // stayed silent (its state in /proc says what it was doing).
     let mut child = Command::new("node")
         .arg(script)
         .current_dir(dir)
@@ -104,15 +102,36 @@ async fn launch(
                 Ok(Ok(status)) => status.to_string(),
                 _ => "no exit status within 10 s".to_string(),
             };
-            return Err(Launch::Exited(format!("exited before its first line ({status}): {}", output.lock().unwrap())));
+            return Err(format!("exited before its first line ({status}): {}", output.lock().unwrap()));
         }
         Err(_) => {
-            return Err(Launch::Silent(format!("did not start within {within:?}: {}", output.lock().unwrap())));
+            let doing = child.id().map_or_else(|| "gone".to_string(), process_state);
+            let said = output.lock().unwrap().clone();
+            return Err(format!("did not start within {within:?} ({doing}): {said}"));
         }
     };
     drain(stdout.into_inner(), output.clone());
     let started: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{script} said {line}"));
     Ok((NodeService { output, _child: child }, started))
+}
+
+/// What a process is doing, from /proc: its state (R running, S sleeping, D in the
+/// kernel), CPU time so far, threads, and the kernel function it waits in.
+fn process_state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis: state is the first, utime and
+    // stime the 12th and 13th, threads the 18th.
+    let fields: Vec<&str> = stat.rsplit_once(") ").map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+    let field = |i: usize| fields.get(i).copied().unwrap_or("?");
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    format!(
+        "pid {pid}: state {}, utime {} and stime {} ticks, {} threads, waiting in {:?}",
+        field(0),
+        field(11),
+        field(12),
+        field(17),
+        wchan
+    )
 }
 
 fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) -> tokio::task::JoinHandle<()> {
