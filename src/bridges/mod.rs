@@ -21,6 +21,8 @@ mod status;
 mod store;
 
 pub use cloudevent::{CONTENT_TYPE, data_of, sequence};
+#[cfg(feature = "kafka")]
+pub use kafka::create_topics as create_kafka_topics;
 pub use kafka_settings::KafkaArgs;
 pub use leases::hold_leases;
 pub use runner::backoff;

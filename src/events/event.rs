@@ -133,3 +133,18 @@ impl StoredEvent {
         })
     }
 }
+
+/// Items grouped by practice: practices in order of first appearance, each one's items in
+/// the order given (a batch's events or keys, kept in seq order per practice).
+pub(crate) fn per_practice<'a, T>(items: impl IntoIterator<Item = (&'a str, T)>) -> Vec<(&'a str, Vec<T>)> {
+    let mut practices: Vec<(&str, Vec<T>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (practice_id, item) in items {
+        let at = *index.entry(practice_id).or_insert_with(|| {
+            practices.push((practice_id, Vec::new()));
+            practices.len() - 1
+        });
+        practices[at].1.push(item);
+    }
+    practices
+}

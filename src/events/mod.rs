@@ -20,6 +20,7 @@ pub use bus::{BusMessage, BusSubscription, EventBus, SharedBus};
 pub use cluster::{ClusterBus, ClusterNodes, ClusterSettings, MAX_CLUSTER_NODES, key_slot, parse_cluster_nodes};
 pub use counters::{AttemptOutcome, Counters, GaugeGuard, OutcomeLabel, ShardLabel, StreamTransport, TransportLabel};
 pub use cursor::Cursor;
+pub(crate) use event::per_practice;
 pub use event::{Payload, StoredEvent};
 pub use feed::{Feed, FeedFilter, start_seq};
 pub use memory::MemoryBus;

@@ -34,10 +34,14 @@ pub async fn record_many(conn: &impl ConnectionTrait, events: &[StoredEvent], no
     Ok(())
 }
 
-/// `(practice_id, seq) IN keys`, spelled portably, over either table keyed that way.
+/// `(practice_id, seq) IN keys`, spelled portably, over either table keyed that way: one
+/// `practice_id = ? AND seq IN (…)` per practice, since a batch holds many seqs of few
+/// practices (a term per key built and bound two expressions per event).
 fn keys_condition<C: ColumnTrait>(practice_id: C, seq: C, keys: &[(String, i64)]) -> Condition {
-    keys.iter()
-        .fold(Condition::any(), |any, (p, s)| any.add(Condition::all().add(practice_id.eq(p.as_str())).add(seq.eq(*s))))
+    let practices = super::per_practice(keys.iter().map(|(practice, s)| (practice.as_str(), *s)));
+    practices.into_iter().fold(Condition::any(), |any, (practice, seqs)| {
+        any.add(Condition::all().add(practice_id.eq(practice)).add(seq.is_in(seqs)))
+    })
 }
 
 #[derive(Clone, Debug)]

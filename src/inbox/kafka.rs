@@ -20,11 +20,10 @@
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -36,7 +35,7 @@ use super::core::{Inbox, Incoming, Outcome};
 use super::metrics::Door;
 use super::settings::{CommandArgs, kafka_topic_name};
 use super::status::ConsumerStatus;
-use crate::bridges::{CONTENT_TYPE, KafkaArgs};
+use crate::bridges::{CONTENT_TYPE, KafkaArgs, create_kafka_topics};
 
 /// How long a reply or dead letter may take to be acknowledged.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -273,22 +272,10 @@ impl KafkaCommands {
             .config()
             .create()
             .map_err(|err| format!("cannot create a Kafka client for {}: {err}", self.brokers))?;
-        let topics: Vec<NewTopic<'_>> = [&self.topic, &self.reply_topic, &self.dead_letter]
-            .into_iter()
-            .map(|name| NewTopic::new(name, self.partitions, TopicReplication::Fixed(-1)))
-            .collect();
-        let options = AdminOptions::new().operation_timeout(Some(SEND_TIMEOUT));
-        let results = admin
-            .create_topics(&topics, &options)
+        let names = [self.topic.as_str(), self.reply_topic.as_str(), self.dead_letter.as_str()];
+        create_kafka_topics(&admin, &names, self.partitions, SEND_TIMEOUT)
             .await
-            .map_err(|err| format!("cannot reach Kafka at {} to create the command topics: {err}", self.brokers))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
-            }
-        }
-        Ok(())
+            .map_err(|err| format!("cannot create the command topics on Kafka at {}: {err}", self.brokers))
     }
 }
 

@@ -31,6 +31,15 @@ fn event(practice: &str, seq: i64) -> Arc<StoredEvent> {
 }
 
 async fn bus(url: &str, prefix: &str) -> (RedisBus, Arc<Counters>, CancellationToken, TaskTracker) {
+    let (bus, counters, shutdown, tracker, _) = bus_on_db(url, prefix).await;
+    (bus, counters, shutdown, tracker)
+}
+
+/// The bus and its database (where the outbox is).
+async fn bus_on_db(
+    url: &str,
+    prefix: &str,
+) -> (RedisBus, Arc<Counters>, CancellationToken, TaskTracker, sea_orm::DatabaseConnection) {
     let db = clinicstream::db::connect(&DbArgs {
         database_url: "sqlite::memory:".into(),
         db_max_connections: 1,
@@ -49,8 +58,8 @@ async fn bus(url: &str, prefix: &str) -> (RedisBus, Arc<Counters>, CancellationT
         relay,
         publish_batch: clinicstream::events::MAX_PUBLISH_BATCH,
     };
-    let bus = RedisBus::start(settings, db, counters.clone(), shutdown.clone(), &tracker).unwrap();
-    (bus, counters, shutdown, tracker)
+    let bus = RedisBus::start(settings, db.clone(), counters.clone(), shutdown.clone(), &tracker).unwrap();
+    (bus, counters, shutdown, tracker, db)
 }
 
 async fn until(what: &str, check: impl Fn() -> bool) {
@@ -114,4 +123,35 @@ async fn events_redis_does_not_take_are_counted_as_failures_not_published() {
     tracker.close();
     tracker.wait().await;
     assert_eq!(counters.publish_failures.get() + counters.published.get(), 310);
+}
+
+#[tokio::test]
+async fn published_events_leave_the_outbox_and_only_they_do() {
+    use clinicstream::db::entities::outbox;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let Some(url) = redis_server::shared() else { return };
+    let prefix = format!("cs-test-{}", uuid::Uuid::now_v7().simple());
+    let (bus, counters, shutdown, tracker, db) = bus_on_db(&url, &prefix).await;
+    let practices = ["prc_a", "prc_b", "prc_c"];
+    // Rows as the writer records them with the events; prc_b's seq 7 and prc_c's seq 300
+    // are never published and must stay for the relay.
+    let recorded: Vec<StoredEvent> = (1..=300).flat_map(|seq| practices.map(|p| (*event(p, seq)).clone())).collect();
+    clinicstream::events::outbox::record_many(&db, &recorded, 0).await.unwrap();
+    for event in recorded.iter().filter(|e| !matches!((e.practice_id.as_str(), e.seq), ("prc_b", 7) | ("prc_c", 300))) {
+        bus.publish(Arc::new(event.clone()));
+    }
+    until("published = 898", || counters.published.get() == 898).await;
+    let mut left = Vec::new();
+    for _ in 0..200 {
+        left = outbox::Entity::find().order_by_asc(outbox::Column::PracticeId).all(&db).await.unwrap();
+        if left.len() <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<(String, i64)> = left.into_iter().map(|row| (row.practice_id, row.seq)).collect();
+    assert_eq!(left, [("prc_b".to_string(), 7), ("prc_c".to_string(), 300)], "only the unpublished rows stay");
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
 }

@@ -30,3 +30,4 @@ mod topic;
 mod versions;
 
 pub use producer::Kafka;
+pub use topic::create_topics;

@@ -6,6 +6,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::producer::Kafka;
 
@@ -61,18 +62,9 @@ impl Kafka {
     }
 
     async fn create_topic(&self, admin: &AdminClient<DefaultClientContext>) -> Result<(), String> {
-        let topic = NewTopic::new(&self.settings.topic, self.settings.partitions, TopicReplication::Fixed(-1));
-        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
-        let results = admin
-            .create_topics([&topic], &options)
+        create_topics(admin, &[self.settings.topic.as_str()], self.settings.partitions, self.timeout)
             .await
             .map_err(|err| format!("cannot create Kafka topic {:?}: {err}", self.settings.topic))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
-            }
-        }
         tracing::info!(topic = %self.settings.topic, partitions = self.settings.partitions, "created the Kafka bridge's topic");
         Ok(())
     }
@@ -87,4 +79,26 @@ impl Kafka {
             known => Ok(known),
         }
     }
+}
+
+/// Creates `names` with `partitions` partitions each (the broker's default replication);
+/// a topic that exists already is left as it is. The error names the topic or what the
+/// broker said; the caller says what it was creating them for.
+pub async fn create_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[&str],
+    partitions: i32,
+    timeout: Duration,
+) -> Result<(), String> {
+    let topics: Vec<NewTopic<'_>> =
+        names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = admin.create_topics(&topics, &options).await.map_err(|err| err.to_string())?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("topic {name:?}: {code}")),
+        }
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::publisher::pipeline;
 use super::wire;
-use crate::events::StoredEvent;
+use crate::events::{StoredEvent, per_practice};
 
 /// The shard (master address, `host:port`) serving a channel, as last read; None when
 /// unknown.
@@ -41,7 +41,8 @@ impl Shards {
     /// SPUBLISHes `events` in one pipeline per shard, all at once; the indices Redis took.
     pub async fn publish(&self, prefix: &str, events: &[Arc<StoredEvent>]) -> Vec<usize> {
         let mut by_shard: Vec<(Option<String>, Vec<Vec<usize>>)> = Vec::new();
-        for (practice_id, indices) in by_practice(events) {
+        let indices = events.iter().enumerate().map(|(i, event)| (event.practice_id.as_str(), i));
+        for (practice_id, indices) in per_practice(indices) {
             let shard = (self.shard_of)(&wire::channel(prefix, practice_id));
             match by_shard.iter_mut().find(|(known, _)| known.is_some() && *known == shard) {
                 Some((_, practices)) => practices.push(indices),
@@ -119,18 +120,4 @@ impl Shards {
             }
         }
     }
-}
-
-/// The indices of `events` per practice, practices in order of first appearance.
-fn by_practice(events: &[Arc<StoredEvent>]) -> Vec<(&str, Vec<usize>)> {
-    let mut practices: Vec<(&str, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for (i, event) in events.iter().enumerate() {
-        let at = *index.entry(event.practice_id.as_str()).or_insert_with(|| {
-            practices.push((event.practice_id.as_str(), Vec::new()));
-            practices.len() - 1
-        });
-        practices[at].1.push(i);
-    }
-    practices
 }

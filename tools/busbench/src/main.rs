@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The server's allocator (its default feature), so the bus costs here what it costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "busbench", about = "Measures how many events/s the Redis or Redis Cluster bus publishes")]
 struct Args {
