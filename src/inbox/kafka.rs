@@ -275,7 +275,7 @@ impl KafkaCommands {
         let names = [self.topic.as_str(), self.reply_topic.as_str(), self.dead_letter.as_str()];
         create_kafka_topics(&admin, &names, self.partitions, SEND_TIMEOUT)
             .await
-            .map_err(|err| format!("cannot create the command topics on Kafka at {}: {err}", self.brokers))
+            .map_err(|err| format!("{err} (the command topics, on Kafka at {})", self.brokers))
     }
 }
 

@@ -62,9 +62,7 @@ impl Kafka {
     }
 
     async fn create_topic(&self, admin: &AdminClient<DefaultClientContext>) -> Result<(), String> {
-        create_topics(admin, &[self.settings.topic.as_str()], self.settings.partitions, self.timeout)
-            .await
-            .map_err(|err| format!("cannot create Kafka topic {:?}: {err}", self.settings.topic))?;
+        create_topics(admin, &[self.settings.topic.as_str()], self.settings.partitions, self.timeout).await?;
         tracing::info!(topic = %self.settings.topic, partitions = self.settings.partitions, "created the Kafka bridge's topic");
         Ok(())
     }
@@ -82,8 +80,8 @@ impl Kafka {
 }
 
 /// Creates `names` with `partitions` partitions each (the broker's default replication);
-/// a topic that exists already is left as it is. The error names the topic or what the
-/// broker said; the caller says what it was creating them for.
+/// a topic that exists already is left as it is. The error names the topics and what the
+/// broker or the client said.
 pub async fn create_topics(
     admin: &AdminClient<DefaultClientContext>,
     names: &[&str],
@@ -93,11 +91,14 @@ pub async fn create_topics(
     let topics: Vec<NewTopic<'_>> =
         names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1))).collect();
     let options = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = admin.create_topics(&topics, &options).await.map_err(|err| err.to_string())?;
+    let results = admin
+        .create_topics(&topics, &options)
+        .await
+        .map_err(|err| format!("cannot create Kafka topics {names:?}: {err}"))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(format!("topic {name:?}: {code}")),
+            Err((name, code)) => return Err(format!("cannot create Kafka topic {name:?}: {code}")),
         }
     }
     Ok(())

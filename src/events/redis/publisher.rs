@@ -1,11 +1,14 @@
 //! Publishing: events queue here after commit and go out on one multiplexed connection
-//! (PUBLISH to one Redis, or SPUBLISH through the cluster connection, which follows MOVED
-//! to the channel's shard), pipelined: what is queued (up to the bus's batch, at most
-//! `MAX_BATCH`) goes out in one
-//! round trip per shard instead of one per event. A publish that fails leaves the event's
-//! outbox row in place for the relay.
+//! (PUBLISH to one Redis; on a cluster, SPUBLISH on a direct connection per master,
+//! `super::shards`), pipelined: what is queued (up to the bus's batch, at most
+//! `MAX_BATCH`) goes out in one round trip per shard instead of one per event, with up to
+//! `IN_FLIGHT` batches awaiting their answer at once. A publish that fails leaves the
+//! event's outbox row in place for the relay.
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use sea_orm::DatabaseConnection;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -84,36 +87,46 @@ impl Publisher {
     }
 
     #[tracing::instrument(skip_all, name = "redis_publisher")]
-    pub async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
+    pub async fn run(self, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
         let limit = self.batch;
         let mut batch = Vec::with_capacity(limit);
-        loop {
+        let mut in_flight = FuturesOrdered::new();
+        // `open`: the queue may still bring events; once shut down it is closed, and what
+        // the workers queued before they stopped is still sent.
+        let (mut open, mut closing) = (true, false);
+        while open || !in_flight.is_empty() {
             tokio::select! {
-                _ = self.shutdown.cancelled() => {
-                    // Workers stop after in-flight mutations: send what they queued.
+                biased;
+                Some((sent_batch, sent)) = in_flight.next() => self.settle(sent_batch, sent),
+                _ = self.shutdown.cancelled(), if !closing => {
+                    closing = true;
                     queue.close();
-                    loop {
-                        while batch.len() < limit {
-                            let Ok(event) = queue.try_recv() else { break };
-                            batch.push(event);
-                        }
-                        if batch.is_empty() {
-                            return;
-                        }
-                        self.publish_batch_and_clear(&mut batch).await;
+                }
+                received = queue.recv_many(&mut batch, limit), if open && in_flight.len() < IN_FLIGHT => {
+                    match received {
+                        0 => open = false,
+                        _ => in_flight.push_back(self.send(std::mem::replace(&mut batch, Vec::with_capacity(limit)))),
                     }
                 }
-                received = queue.recv_many(&mut batch, limit) => if received == 0 { return },
             }
-            self.publish_batch_and_clear(&mut batch).await;
         }
     }
 
-    /// Publishes what is in `batch` (emptying it), then queues each published event's
-    /// outbox row for deletion; an unpublished one stays for the relay.
-    async fn publish_batch_and_clear(&mut self, batch: &mut Vec<Arc<StoredEvent>>) {
-        let sent = self.publish_many(batch).await;
-        for (event, ok) in batch.drain(..).zip(sent) {
+    /// Publishes a batch on clones of the connection (so several can be in flight); yields
+    /// it back with, per event, whether Redis took it.
+    fn send(&self, batch: Vec<Arc<StoredEvent>>) -> impl Future<Output = (Vec<Arc<StoredEvent>>, Vec<bool>)> + use<> {
+        let mut connection = self.connection.clone();
+        let prefix = self.prefix.clone();
+        async move {
+            let sent = publish_many(&mut connection, &prefix, &batch).await;
+            (batch, sent)
+        }
+    }
+
+    /// Counts a batch Redis answered, and queues each published event's outbox row for
+    /// deletion; an unpublished one stays for the relay.
+    fn settle(&self, batch: Vec<Arc<StoredEvent>>, sent: Vec<bool>) {
+        for (event, ok) in batch.into_iter().zip(sent) {
             if ok {
                 self.counters.published.inc();
                 if let Some(published) = &self.published {
@@ -142,38 +155,44 @@ impl Publisher {
         }
         sent.is_ok()
     }
+}
 
-    /// Publishes `events` in pipelines and says, per event, whether Redis took it.
-    ///
-    /// One Redis: one pipeline of PUBLISH, in queue order. A cluster: one pipeline of
-    /// SPUBLISH per shard (a practice's channel is hash-tagged, so one slot, one shard),
-    /// all sent at once — one round trip per shard per batch (`super::shards`) — so a
-    /// shard that is down or failing over delays only its own practices (up to the
-    /// connection's response timeout and retries), while the other shards answer. Within
-    /// a pipeline each practice's events keep their seq order. A pipeline that fails
-    /// counts all its events as unpublished: their outbox rows stay, and the relay sends
-    /// them again (subscribers drop a repeat by seq).
-    pub async fn publish_many(&mut self, events: &[Arc<StoredEvent>]) -> Vec<bool> {
-        let mut sent = vec![false; events.len()];
-        match &mut self.connection {
-            PublishConnection::Single(connection) => {
-                let (pipe, members) = pipeline("PUBLISH", &self.prefix, events, 0..events.len());
-                if members.is_empty() {
-                    return sent;
-                }
-                let answer: redis::RedisResult<()> = pipe.query_async(connection).await;
-                mark(&mut sent, &members, answer);
+/// Publishes `events` in pipelines and says, per event, whether Redis took it.
+///
+/// One Redis: one pipeline of PUBLISH, in queue order. A cluster: one pipeline of SPUBLISH
+/// per shard (a practice's channel is hash-tagged, so one slot, one shard), all sent at
+/// once — one round trip per shard per batch (`super::shards`) — so a shard that is down
+/// or failing over delays only its own practices (up to the connection's response timeout
+/// and retries), while the other shards answer. Within a pipeline each practice's events
+/// keep their seq order. A pipeline that fails counts all its events as unpublished: their
+/// outbox rows stay, and the relay sends them again (subscribers drop a repeat by seq).
+async fn publish_many(connection: &mut PublishConnection, prefix: &str, events: &[Arc<StoredEvent>]) -> Vec<bool> {
+    let mut sent = vec![false; events.len()];
+    match connection {
+        PublishConnection::Single(connection) => {
+            let (pipe, members) = pipeline("PUBLISH", prefix, events, 0..events.len());
+            if members.is_empty() {
+                return sent;
             }
-            PublishConnection::Cluster(shards) => {
-                shards.publish(&self.prefix, events).await.into_iter().for_each(|i| sent[i] = true);
-            }
+            let answer: redis::RedisResult<()> = pipe.query_async(connection).await;
+            mark(&mut sent, &members, answer);
         }
-        sent
+        PublishConnection::Cluster(shards) => {
+            shards.publish(prefix, events).await.into_iter().for_each(|i| sent[i] = true);
+        }
     }
+    sent
 }
 
 /// Most events sent in one go: bounds a pipeline's size and how long a batch holds rows.
 pub const MAX_BATCH: usize = 256;
+/// Batches sent before the first of them is answered: the next batch goes out while Redis
+/// answers the last, instead of waiting for it (on a cluster, for its slowest shard). They
+/// go out in order on the same connections, so each practice's events still reach Redis
+/// in seq order; after a failed pipeline, a later batch may have gone out before the
+/// relay resends the failed one, and subscribers fill that gap from the log, as after any
+/// failed publish.
+const IN_FLIGHT: usize = 4;
 
 /// A pipeline of `command channel payload` for the events at `indices`, with the indices
 /// that made it in (an event that does not encode is left out: unpublished).

@@ -31,11 +31,14 @@ pub struct Shards {
     /// The CLIENT SETNAME of the direct connections (one per master per replica).
     name: Arc<str>,
     links: Arc<Mutex<HashMap<String, MultiplexedConnection>>>,
+    /// Held while a link is opened: batches in flight at once must not open two links to
+    /// one master, or a later batch could reach it before an earlier one.
+    opening: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Shards {
     pub fn new(cluster: ClusterConnection, shard_of: ShardOf, name: String) -> Self {
-        Self { cluster, shard_of, name: name.into(), links: Arc::default() }
+        Self { cluster, shard_of, name: name.into(), links: Arc::default(), opening: Arc::default() }
     }
 
     /// SPUBLISHes `events` in one pipeline per shard, all at once; the indices Redis took.
@@ -100,8 +103,15 @@ impl Shards {
 
     /// The direct connection to a master, opened on first use; None if it cannot be.
     async fn link(&self, address: &str) -> Option<MultiplexedConnection> {
-        if let Some(link) = self.links.lock().unwrap_or_else(|p| p.into_inner()).get(address) {
-            return Some(link.clone());
+        let open = || self.links.lock().unwrap_or_else(|p| p.into_inner()).get(address).cloned();
+        if let Some(link) = open() {
+            return Some(link);
+        }
+        // One opening at a time (in the order the batches asked), and then the link a
+        // batch before this one may have opened meanwhile.
+        let _opening = self.opening.lock().await;
+        if let Some(link) = open() {
+            return Some(link);
         }
         let client = redis::Client::open(format!("redis://{address}")).ok()?;
         let config = redis::AsyncConnectionConfig::new()
