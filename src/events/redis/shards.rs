@@ -103,14 +103,14 @@ impl Shards {
 
     /// The direct connection to a master, opened on first use; None if it cannot be.
     async fn link(&self, address: &str) -> Option<MultiplexedConnection> {
-        let open = || self.links.lock().unwrap_or_else(|p| p.into_inner()).get(address).cloned();
-        if let Some(link) = open() {
+        let held = || self.links.lock().unwrap_or_else(|p| p.into_inner()).get(address).cloned();
+        if let Some(link) = held() {
             return Some(link);
         }
         // One opening at a time (in the order the batches asked), and then the link a
         // batch before this one may have opened meanwhile.
         let _opening = self.opening.lock().await;
-        if let Some(link) = open() {
+        if let Some(link) = held() {
             return Some(link);
         }
         let client = redis::Client::open(format!("redis://{address}")).ok()?;
