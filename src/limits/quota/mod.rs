@@ -47,6 +47,8 @@ const CACHE_FOR: Duration = Duration::from_secs(1);
 pub(super) struct Quotas {
     /// Each practice's quota and when it was read (None: changed since, read it again).
     cache: Mutex<HashMap<String, (Option<Instant>, Quota)>>,
+    /// One database read of a practice's quota at a time, and when the last one ended.
+    reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
     /// Mutations per (practice, minute), without Redis.
     minutes: Mutex<HashMap<String, (i64, i64)>>,
     /// Deliveries per (practice, UTC day), without Redis.
@@ -54,6 +56,17 @@ pub(super) struct Quotas {
 }
 
 impl Quotas {
+    /// The cached quota and whether it is still to be trusted.
+    fn cached(&self, practice_id: &str) -> Option<(bool, Quota)> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(practice_id).map(|(at, quota)| (at.is_some_and(|at| at.elapsed() < CACHE_FOR), *quota))
+    }
+
+    fn reads(&self, practice_id: &str) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.entry(practice_id.to_string()).or_default().clone()
+    }
+
     /// Marks a practice's quota as changed: the next read goes to the database, and
     /// `quota_now` answers the old one until that read is back.
     pub(super) fn forget(&self, practice_id: &str) {
@@ -73,14 +86,28 @@ fn limit(max: Option<i64>) -> Option<usize> {
 
 impl Limits {
     /// `practice_id`'s quota, as this replica last read it (at most a second ago).
+    ///
+    /// One caller at a time reads it from the database; the others wait for that read. A
+    /// storm of 27,000 subscriptions that found the cache stale sent 19,636 reads of one
+    /// quota, each holding a pooled connection's query in memory, and starved the pool.
     pub async fn quota(&self, practice_id: &str) -> Quota {
-        let cached = self.quotas.cache.lock().unwrap_or_else(|e| e.into_inner()).get(practice_id).copied();
-        if let Some((Some(at), quota)) = cached
-            && at.elapsed() < CACHE_FOR
-        {
+        if let Some((true, quota)) = self.quotas.cached(practice_id) {
             return quota;
         }
-        self.reread(practice_id).await.unwrap_or_else(|| cached.map(|(_, q)| q).unwrap_or_default())
+        let asked = Instant::now();
+        let reads = self.quotas.reads(practice_id);
+        let mut last_read = reads.lock().await;
+        let cached = self.quotas.cached(practice_id);
+        match cached {
+            Some((true, quota)) => return quota,
+            // A read ended while this caller waited, and failed: no second try for it
+            // (thousands waiting would each wait out a database that does not answer).
+            _ if last_read.is_some_and(|ended| ended >= asked) => return cached.map(|(_, q)| q).unwrap_or_default(),
+            _ => {}
+        }
+        let read = self.reread(practice_id).await;
+        *last_read = Some(Instant::now());
+        read.unwrap_or_else(|| cached.map(|(_, q)| q).unwrap_or_default())
     }
 
     /// `practice_id`'s quota without waiting for the database: what this replica last

@@ -16,6 +16,7 @@ use clinicstream::webhooks::Allowlist;
 use crate::ws_client::{LEGACY_WS, TRANSPORT_WS, WsClient};
 
 mod daily;
+mod single_read;
 
 const SET: &str = "mutation($i: SetPracticeQuotaInput!) { setPracticeQuota(input: $i) {
   maxConnections maxSubscriptions maxMutationsPerMinute maxDeliveriesPerDay maxWebhookEndpoints

@@ -26,11 +26,13 @@ impl Confirmed {
 }
 
 /// Polls every target's gauge until each shows at least its `expected` subscriptions
-/// or `timeout` passes. A server whose `/metrics` cannot be read is given one second,
-/// the fixed wait loadgen used before it read the gauge.
+/// or `timeout` passes. A gauge that cannot be read keeps the wait going: a server busy
+/// starting 135,000 subscriptions may not answer `/metrics` within the client's 5 s, and
+/// taking that for "no gauge" sent payments while subscriptions were still starting (they
+/// were then counted as lost).
 pub async fn wait_for(targets: &[SocketAddr], expected: Vec<u64>, timeout: Duration) -> Confirmed {
     let started = Instant::now();
-    let seen = poll(targets, timeout, |seen| expected.iter().zip(seen).all(|(e, s)| s.is_none_or(|s| s >= *e))).await;
+    let seen = poll(targets, timeout, |seen| expected.iter().zip(seen).all(|(e, s)| s.is_some_and(|s| s >= *e))).await;
     let confirmed = Confirmed { expected, seen, secs: started.elapsed().as_secs_f64() };
     if !confirmed.ok() {
         eprintln!(
