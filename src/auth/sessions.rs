@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Principal;
@@ -22,8 +22,51 @@ use crate::db::entities::api_key;
 /// The close code of a connection whose credentials stopped being valid (graphql-ws: Forbidden).
 pub const FORBIDDEN: u16 = 4403;
 
-/// Tells one connection to close, with a code and a reason.
-type Closer = Arc<watch::Sender<Option<(u16, String)>>>;
+/// Tells one connection to close, with a code and a reason. Every open connection holds
+/// one, so it is a reason and a `Notify` (~100 B), not a `watch` channel (~400 B: its
+/// receivers' notifiers are sharded eight ways).
+type Closer = Arc<Closing>;
+
+#[derive(Default)]
+struct Closing {
+    reason: Mutex<Option<(u16, String)>>,
+    told: Notify,
+}
+
+impl Closing {
+    fn reason(&self) -> Option<(u16, String)> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Closes with `reason` (replacing one set before).
+    fn close(&self, reason: &str) {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some((FORBIDDEN, reason.to_string()));
+        self.told.notify_waiters();
+    }
+
+    /// Closes with `reason` unless a reason was set before.
+    fn close_first(&self, reason: &str) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = Some((FORBIDDEN, reason.to_string()));
+            drop(current);
+            self.told.notify_waiters();
+        }
+    }
+
+    async fn closed(self: Arc<Self>) -> (u16, String) {
+        loop {
+            // Registered before the reason is read, so a close in between is not missed.
+            let told = self.told.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if let Some(reason) = self.reason() {
+                return reason;
+            }
+            told.await;
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct Sessions {
@@ -82,15 +125,7 @@ impl Credentials {
 
     /// Resolves when the connection must close.
     pub fn closed(&self) -> BoxFuture<'static, (u16, String)> {
-        let mut receiver = self.closer.subscribe();
-        async move {
-            let reason = receiver.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
-            match reason {
-                Some(reason) => reason,
-                None => std::future::pending().await,
-            }
-        }
-        .boxed()
+        self.closer.clone().closed().boxed()
     }
 }
 
@@ -113,7 +148,7 @@ impl Sessions {
 
     /// Registers a new connection acting as `principal`.
     pub fn open(self: &Arc<Self>, principal: Principal) -> Arc<Credentials> {
-        let closer: Closer = Arc::new(watch::channel(None).0);
+        let closer: Closer = Arc::default();
         let guard = self.register(&principal, closer.clone());
         Arc::new(Credentials { current: Mutex::new((principal, guard)), closer })
     }
@@ -122,7 +157,7 @@ impl Sessions {
     pub fn close_key(&self, key_id: &str, reason: &str) {
         let closers = self.by_key.lock().unwrap_or_else(|e| e.into_inner()).remove(key_id);
         for (_, closer) in closers.into_iter().flatten() {
-            closer.send_replace(Some((FORBIDDEN, reason.to_string())));
+            closer.close(reason);
         }
     }
 
@@ -141,7 +176,7 @@ impl Sessions {
             (None, None) => false,
         };
         for signed in people.values().filter(ended) {
-            signed.closer.send_replace(Some((FORBIDDEN, reason.to_string())));
+            signed.closer.close(reason);
         }
     }
 
@@ -149,13 +184,7 @@ impl Sessions {
     fn close_expired(&self, now_ms: i64) {
         let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
         for signed in people.values().filter(|p| p.expires_at_ms <= now_ms) {
-            signed.closer.send_if_modified(|reason| {
-                let first = reason.is_none();
-                if first {
-                    *reason = Some((FORBIDDEN, "access token expired".to_string()));
-                }
-                first
-            });
+            signed.closer.close_first("access token expired");
         }
     }
 
@@ -208,5 +237,31 @@ impl Sessions {
                 self.close_key(&id, reason);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_close_reaches_a_waiter_before_and_after_it() {
+        let closer: Closer = Arc::default();
+        let waiting = tokio::spawn(closer.clone().closed());
+        tokio::task::yield_now().await;
+        closer.close_first("access token expired");
+        closer.close_first("not this one");
+        let reason = (FORBIDDEN, "access token expired".to_string());
+        assert_eq!(waiting.await.unwrap(), reason);
+        assert_eq!(closer.clone().closed().await, reason, "a late waiter sees the reason set");
+        closer.close("API key revoked");
+        assert_eq!(closer.closed().await, (FORBIDDEN, "API key revoked".to_string()));
+    }
+
+    #[tokio::test]
+    async fn an_open_connection_waits() {
+        let closer: Closer = Arc::default();
+        let waited = tokio::time::timeout(Duration::from_millis(50), closer.closed()).await;
+        assert!(waited.is_err(), "no reason, no close");
     }
 }

@@ -165,7 +165,8 @@ pub(crate) fn held(state: &AppState, transport: StreamTransport, principal: Prin
     let connection = state.http_metrics.connections.get_or_create(&TransportLabel::of(transport)).clone();
     // A held request is a connection of its practice, for usage's peak connections.
     let metered = principal.practice_id().map(|practice| {
-        state.services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref()))
+        let usage = &state.services.usage;
+        usage.connection(usage.key(practice, principal.usage_key().as_deref()))
     });
     let credentials = state.services.domain.sessions.open(principal);
     let revoked = credentials.closed();

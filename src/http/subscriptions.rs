@@ -223,9 +223,8 @@ impl ConnectionAuth for KeyAuth {
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);
             if let Some(practice) = principal.practice_id() {
-                data.insert(
-                    services.usage.connection(crate::usage::UsageKey::new(practice, principal.usage_key().as_deref())),
-                );
+                let usage = &services.usage;
+                data.insert(usage.connection(usage.key(practice, principal.usage_key().as_deref())));
             }
             Ok(Authenticated { data, closed })
         }

@@ -168,7 +168,6 @@ impl Hubs {
         };
         drop(results);
         let Ok(spec) = spec else { return Subscribed::Unshared(rebuild.request()) };
-        tag.bind(&spec.practice_id);
         // The hub reads the quota only from the cache (`Limits::quota_now`): fill it here.
         self.0.services.limits.quota(&spec.practice_id).await;
         let counters = &self.0.services.counters;
@@ -182,6 +181,7 @@ impl Hubs {
             operation_name.as_deref(),
             filter,
         );
+        tag.bind(metered.practice_id());
         let subscriber = Subscriber {
             tag: tag.clone(),
             outbound: outbound.clone(),

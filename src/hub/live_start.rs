@@ -70,7 +70,6 @@ impl Hubs {
                 ));
             }
         };
-        tag.bind(&practice_id);
         self.0.services.limits.quota(&practice_id).await;
         let counters = &self.0.services.counters;
         let label = TransportLabel::of(transport);
@@ -84,6 +83,7 @@ impl Hubs {
             display_name.as_deref(),
             filter,
         );
+        tag.bind(metered.practice_id());
         for _ in 0..3 {
             let subscriber = LiveQuerySubscriber::new(
                 tag.clone(),

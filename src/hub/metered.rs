@@ -29,16 +29,21 @@ impl Metered {
         operation_name: Option<&str>,
         filter: String,
     ) -> Arc<Self> {
-        let who = UsageKey::new(practice_id, principal.usage_key().as_deref());
+        let who = usage.key(practice_id, principal.usage_key().as_deref());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(principal, door, operation_name);
         let watch = audit.watch(practice_id, actor, Some(filter), false);
-        Arc::new(Self { usage: usage.clone(), who: Arc::new(who), door, watch })
+        Arc::new(Self { usage: usage.clone(), who, door, watch })
+    }
+
+    /// The practice, shared with every other holder of its usage key.
+    pub(super) fn practice_id(&self) -> &Arc<str> {
+        &self.who.practice_id
     }
 
     /// Open until the returned guard drops (peak subscriptions).
     pub(super) fn open(&self) -> Held {
-        self.usage.subscription((*self.who).clone())
+        self.usage.subscription(self.who.clone())
     }
 
     /// An event was queued for this subscriber.

@@ -13,25 +13,38 @@ use crate::events::{Cursor, StoredEvent};
 
 /// What one of a connection's operations is called on the wire, and how far it got.
 pub struct Tag {
-    pub id: Box<str>,
-    /// The id as a JSON string, ready to splice into a message.
-    pub id_json: Box<str>,
+    /// The id as a JSON string, then the id itself: one allocation for both.
+    text: Box<str>,
+    json_len: usize,
     stopped: AtomicBool,
     /// The seq of the last event written to the client (0: none yet).
     last_written: AtomicI64,
-    practice_id: OnceLock<Box<str>>,
+    /// Shared with the subscription's usage key (see `bind`).
+    practice_id: OnceLock<Arc<str>>,
 }
 
 impl Tag {
     pub fn new(id: &str) -> Arc<Self> {
-        let id_json = serde_json::Value::from(id).to_string().into_boxed_str();
+        let mut text = serde_json::Value::from(id).to_string();
+        let json_len = text.len();
+        text.push_str(id);
         Arc::new(Self {
-            id: id.into(),
-            id_json,
+            text: text.into_boxed_str(),
+            json_len,
             stopped: AtomicBool::new(false),
             last_written: AtomicI64::new(0),
             practice_id: OnceLock::new(),
         })
+    }
+
+    /// The operation's id.
+    pub fn id(&self) -> &str {
+        &self.text[self.json_len..]
+    }
+
+    /// The id as a JSON string, ready to splice into a message.
+    pub fn id_json(&self) -> &str {
+        &self.text[..self.json_len]
     }
 
     /// The operation was stopped: anything still queued for it is not written.
@@ -44,8 +57,8 @@ impl Tag {
     }
 
     /// The operation reads this practice's events.
-    pub fn bind(&self, practice_id: &str) {
-        let _ = self.practice_id.set(practice_id.into());
+    pub fn bind(&self, practice_id: &Arc<str>) {
+        let _ = self.practice_id.set(practice_id.clone());
     }
 
     /// Notes that the result of `seq` (an event, or a live query's revision) went out.
@@ -83,9 +96,9 @@ impl Frame {
     fn cost(&self) -> usize {
         match self {
             Frame::Next { tag, payload, .. } | Frame::Live { tag, payload, .. } => {
-                payload.len() + tag.id_json.len() + 48
+                payload.len() + tag.id_json().len() + 48
             }
-            Frame::Complete { tag } => tag.id_json.len() + 32,
+            Frame::Complete { tag } => tag.id_json().len() + 32,
         }
     }
 }
@@ -215,5 +228,26 @@ impl Outbound {
         queue.frames.clear();
         queue.bytes = 0;
         queue.drained.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_holds_its_id_and_the_id_as_json() {
+        for id in ["1", "op \"quoted\" \\ é", ""] {
+            let tag = Tag::new(id);
+            assert_eq!(tag.id(), id);
+            assert_eq!(tag.id_json(), serde_json::Value::from(id).to_string());
+        }
+        let tag = Tag::new("1");
+        assert_eq!(tag.resume_cursor(), None, "unbound");
+        let practice: Arc<str> = "prc_1".into();
+        tag.bind(&practice);
+        tag.written(7);
+        let cursor = tag.resume_cursor().expect("bound and written");
+        assert_eq!(Cursor::decode(&cursor).map(|c| (c.practice_id, c.seq)).ok(), Some(("prc_1".to_string(), 7)));
     }
 }

@@ -74,7 +74,8 @@ pub(super) struct Taken {
 }
 
 /// A subscriber's identity by its address: a hub subscriber holds one `Arc<UsageKey>` for its
-/// life, so a delivery hashes a pointer, not two ids (see `delivered_to`).
+/// life (interned by [`Meter::key`]), so a delivery hashes a pointer, not two ids (see
+/// `delivered_to`).
 struct ByAddress(Arc<UsageKey>);
 
 impl std::hash::Hash for ByAddress {
@@ -101,10 +102,15 @@ struct State {
     open: HashMap<(Arc<str>, Arc<str>, Gauge), i64>,
 }
 
+/// The usage keys in use, one allocation per (practice, key): what a connection or
+/// subscription holds for its life. Let go of at the next take once nothing holds them.
+type Interned = HashMap<Arc<str>, HashMap<Arc<str>, Arc<UsageKey>>>;
+
 /// The replica's meter. Every hook is one call that takes a short lock.
 pub struct Meter {
     clock: SharedClock,
     state: Mutex<State>,
+    keys: Mutex<Interned>,
     all: Arc<str>,
     /// Per-practice Prometheus series, when `METRICS_PER_PRACTICE` asks for them.
     per_practice: Option<super::PerPractice>,
@@ -112,7 +118,33 @@ pub struct Meter {
 
 impl Meter {
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, state: Mutex::default(), all: "*".into(), per_practice: None }
+        Self { clock, state: Mutex::default(), keys: Mutex::default(), all: "*".into(), per_practice: None }
+    }
+
+    /// The usage key of `practice_id` and `api_key_id`, shared with every other holder of
+    /// the same pair: 150,000 subscriptions of one key hold one allocation, not 450,000.
+    pub fn key(&self, practice_id: &str, api_key_id: Option<&str>) -> Arc<UsageKey> {
+        let api_key_id = api_key_id.unwrap_or("");
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(who) = keys.get(practice_id).and_then(|by_key| by_key.get(api_key_id)) {
+            return who.clone();
+        }
+        let practice: Arc<str> = match keys.get_key_value(practice_id) {
+            Some((practice, _)) => practice.clone(),
+            None => practice_id.into(),
+        };
+        let who = Arc::new(UsageKey { practice_id: practice.clone(), api_key_id: api_key_id.into() });
+        keys.entry(practice).or_default().insert(who.api_key_id.clone(), who.clone());
+        who
+    }
+
+    /// Lets go of the interned keys nothing else holds.
+    fn prune_keys(&self) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.retain(|_, by_key| {
+            by_key.retain(|_, who| Arc::strong_count(who) > 1);
+            !by_key.is_empty()
+        });
     }
 
     /// A meter that also keeps per-practice Prometheus series.
@@ -170,16 +202,16 @@ impl Meter {
     }
 
     /// A connection opened; it counts as open until the returned guard drops.
-    pub fn connection(self: &Arc<Self>, who: UsageKey) -> Held {
+    pub fn connection(self: &Arc<Self>, who: Arc<UsageKey>) -> Held {
         self.hold(who, Gauge::Connections)
     }
 
     /// A subscription (or live query) started; open until the guard drops.
-    pub fn subscription(self: &Arc<Self>, who: UsageKey) -> Held {
+    pub fn subscription(self: &Arc<Self>, who: Arc<UsageKey>) -> Held {
         self.hold(who, Gauge::Subscriptions)
     }
 
-    fn hold(self: &Arc<Self>, who: UsageKey, gauge: Gauge) -> Held {
+    fn hold(self: &Arc<Self>, who: Arc<UsageKey>, gauge: Gauge) -> Held {
         self.change(&who, gauge, 1);
         Held { meter: self.clone(), who, gauge }
     }
@@ -201,6 +233,7 @@ impl Meter {
     /// Takes everything counted since the last take. What is open now is this hour's
     /// peak at least (so an hour with no change still has its peak).
     pub(super) fn take(&self) -> Taken {
+        self.prune_keys();
         let hour = self.hour();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let State { taken, open, deliveries } = &mut *state;
@@ -232,7 +265,7 @@ impl Meter {
 /// An open connection or subscription, counted until dropped.
 pub struct Held {
     meter: Arc<Meter>,
-    who: UsageKey,
+    who: Arc<UsageKey>,
     gauge: Gauge,
 }
 
@@ -245,6 +278,28 @@ impl Drop for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pair_is_one_allocation_while_held_and_let_go_of_after() {
+        let meter = Arc::new(Meter::new(Arc::new(crate::clock::SystemClock)));
+        let one = meter.key("prc_1", Some("key_1"));
+        let two = meter.key("prc_1", Some("key_1"));
+        assert!(Arc::ptr_eq(&one, &two));
+        assert_eq!(*one, UsageKey::new("prc_1", Some("key_1")));
+        let admin = meter.key("prc_1", None);
+        assert_eq!(&*admin.api_key_id, "");
+        assert!(!Arc::ptr_eq(&one, &admin));
+        assert!(Arc::ptr_eq(&one.practice_id, &admin.practice_id), "one practice id per practice");
+        let open = meter.subscription(one.clone());
+        drop((one, two, admin));
+        meter.take();
+        let interned = |meter: &Meter| meter.keys.lock().unwrap().values().map(HashMap::len).sum::<usize>();
+        assert_eq!(interned(&meter), 1, "the held key stays, the other goes");
+        drop(open);
+        meter.take();
+        assert_eq!(interned(&meter), 0);
+        assert_eq!(*meter.key("prc_1", Some("key_1")), UsageKey::new("prc_1", Some("key_1")));
+    }
 
     #[test]
     fn hub_deliveries_fold_into_the_same_counts_as_the_others() {

@@ -20,7 +20,7 @@ const HELD_RECHECK: Duration = Duration::from_secs(1);
 
 /// A practice's share of the subscription: who is counted, its open guard, its watch.
 struct Practice {
-    who: UsageKey,
+    who: Arc<UsageKey>,
     _open: Held,
     watch: Watch,
 }
@@ -75,7 +75,7 @@ impl Watched {
             return;
         }
         let (usage, audit) = (&self.meters.usage, &self.meters.audit);
-        let who = UsageKey::new(practice_id, self.principal.usage_key().as_deref());
+        let who = usage.key(practice_id, self.principal.usage_key().as_deref());
         usage.operation(&who, OpKind::Subscription);
         let actor = Actor::of(&self.principal, self.door, self.operation_name.as_deref());
         let watch = audit.watch(practice_id, actor, Some(self.filter.clone()), false);

@@ -37,7 +37,9 @@ struct Tagged {
 
 struct Active {
     generation: u64,
-    abort: AbortHandle,
+    /// Let go of once the operation's stream has ended (a registered one lives on in its
+    /// hub, and `tag` stops it there).
+    abort: Option<AbortHandle>,
     seen_first: bool,
     tag: Arc<Tag>,
     /// Set when a hub delivers the operation's results (through the outbound queue);
@@ -48,7 +50,7 @@ struct Active {
 #[derive(Default)]
 pub(crate) struct Operations {
     streams: SelectAll<BoxStream<'static, Tagged>>,
-    active: HashMap<String, Active>,
+    active: HashMap<Box<str>, Active>,
     next_generation: u64,
 }
 
@@ -75,8 +77,8 @@ impl Operations {
             .chain(stream::once(async move { Tagged { id: finished_name, generation, event: None } }));
         let (abort, registration) = AbortHandle::new_pair();
         self.streams.push(Abortable::new(events, registration).boxed());
-        let active = Active { generation, abort, seen_first: false, tag, registration: None };
-        self.active.insert(id, active);
+        let active = Active { generation, abort: Some(abort), seen_first: false, tag, registration: None };
+        self.active.insert(id.into_boxed_str(), active);
     }
 
     /// Stops an operation; returns whether it was running.
@@ -84,7 +86,9 @@ impl Operations {
         match self.active.remove(id) {
             Some(active) => {
                 active.tag.stop();
-                active.abort.abort();
+                if let Some(abort) = active.abort {
+                    abort.abort();
+                }
                 true
             }
             None => false,
@@ -94,9 +98,9 @@ impl Operations {
     /// A hub ended the operation behind `tag`: it is over (the id may be reused). Returns
     /// whether it was still running.
     pub(crate) fn finish(&mut self, tag: &Arc<Tag>) -> bool {
-        let current = self.active.get(&*tag.id).is_some_and(|active| Arc::ptr_eq(&active.tag, tag));
+        let current = self.active.get(tag.id()).is_some_and(|active| Arc::ptr_eq(&active.tag, tag));
         if current {
-            self.active.remove(&*tag.id);
+            self.active.remove(tag.id());
         }
         current
     }
@@ -159,7 +163,10 @@ impl Operations {
                 }
             }
             // A registered operation goes on in its hub after its stream ended.
-            None if active.registration.is_some() => return None,
+            None if active.registration.is_some() => {
+                active.abort = None;
+                return None;
+            }
             None => {
                 // Finished by itself: the id becomes free for reuse.
                 self.active.remove(&*id);

@@ -87,12 +87,12 @@ impl<E: Execute> Session<E> {
                             event.trace.as_ref(),
                         ));
                     }
-                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, event.seq)))
+                    (encode::shared_next(self.protocol, tag.id_json(), payload), Some((tag, event.seq)))
                 }
                 Frame::Live { tag, payload, revision } => {
-                    (encode::shared_next(self.protocol, &tag.id_json, payload), Some((tag, *revision)))
+                    (encode::shared_next(self.protocol, tag.id_json(), payload), Some((tag, *revision)))
                 }
-                Frame::Complete { tag } if self.operations.finish(tag) => (encode::complete(&tag.id), None),
+                Frame::Complete { tag } if self.operations.finish(tag) => (encode::complete(tag.id()), None),
                 Frame::Complete { .. } => continue,
             });
         }
@@ -122,7 +122,7 @@ impl<E: Execute> Session<E> {
         let mut reason = String::from("Slow consumer; resume");
         for tag in self.operations.tags() {
             let Some(cursor) = tag.resume_cursor() else { continue };
-            let part = format!(" {}={cursor}", tag.id);
+            let part = format!(" {}={cursor}", tag.id());
             if reason.len() + part.len() > MAX_CLOSE_REASON {
                 break;
             }
