@@ -169,8 +169,14 @@ pub fn rate_limited() -> GqlResponse {
 /// The close code of a connection refused by its practice's `maxConnections` quota.
 pub const QUOTA_CLOSE: u16 = 4029;
 
-/// A practice's connection slot, held in the connection's data (one per type there).
-struct PracticeSlot(#[allow(dead_code)] crate::limits::Slot);
+/// What a connection holds while it is open, let go of with its data: its key's and its
+/// practice's connection slots, and its place in the practice's usage peak. One entry of
+/// the data, not three: every entry is a table slot and a box an idle socket keeps.
+struct Holds {
+    _key: crate::limits::Slot,
+    _practice: Option<crate::limits::Slot>,
+    _usage: Option<crate::usage::Held>,
+}
 
 fn over_quota(err: crate::error::AppError) -> Rejected {
     Rejected { code: QUOTA_CLOSE, reason: format!("QUOTA_EXCEEDED: {err}") }
@@ -207,12 +213,11 @@ impl ConnectionAuth for KeyAuth {
             let Ok(slot) = services.domain.limits.slots.take(&scope, Some(max_connections)).await else {
                 return Err(format!("this API key already holds {max_connections} connections").into());
             };
+            let practice_slot = match principal.practice_id() {
+                Some(practice_id) => Some(services.domain.limits.connect(practice_id).await.map_err(over_quota)?),
+                None => None,
+            };
             let mut data = Data::default();
-            data.insert(Arc::new(slot));
-            if let Some(practice_id) = principal.practice_id() {
-                let slot = services.domain.limits.connect(practice_id).await.map_err(over_quota)?;
-                data.insert(Arc::new(PracticeSlot(slot)));
-            }
             let credentials = services.domain.sessions.open(principal.clone());
             // A stored key's connections close when it is revoked or expires; the
             // bootstrap ADMIN_KEY lives as long as the process's configuration.
@@ -222,10 +227,11 @@ impl ConnectionAuth for KeyAuth {
             // The door operations are metered and audited under, and the connection's
             // place in its practice's peak.
             data.insert(crate::vocab::Transport::Websocket);
-            if let Some(practice) = principal.practice_id() {
+            let usage = principal.practice_id().map(|practice| {
                 let usage = &services.usage;
-                data.insert(usage.connection(usage.key(practice, principal.usage_key().as_deref())));
-            }
+                usage.connection(usage.key(practice, principal.usage_key().as_deref()))
+            });
+            data.insert(Holds { _key: slot, _practice: practice_slot, _usage: usage });
             Ok(Authenticated { data, closed })
         }
         .boxed()

@@ -201,13 +201,19 @@ impl Outbound {
                 }
                 return Poll::Pending;
             }
-            let take = queue.frames.len().min(max);
-            let mut freed = 0;
-            for frame in queue.frames.drain(..take) {
-                freed += frame.cost();
-                out.push(frame);
+            // Everything queued leaves with its allocation: an idle socket keeps no
+            // capacity of its last burst.
+            let taken: Vec<Frame> = if queue.frames.len() <= max {
+                std::mem::take(&mut queue.frames).into()
+            } else {
+                queue.frames.drain(..max).collect()
+            };
+            queue.bytes -= taken.iter().map(Frame::cost).sum::<usize>();
+            if out.is_empty() {
+                *out = taken;
+            } else {
+                out.extend(taken);
             }
-            queue.bytes -= freed;
             if queue.bytes * 2 < self.max_bytes { std::mem::take(&mut queue.drained) } else { Vec::new() }
         };
         for then in drained {
@@ -249,5 +255,26 @@ mod tests {
         tag.written(7);
         let cursor = tag.resume_cursor().expect("bound and written");
         assert_eq!(Cursor::decode(&cursor).map(|c| (c.practice_id, c.seq)).ok(), Some(("prc_1".to_string(), 7)));
+    }
+
+    #[test]
+    fn a_drained_queue_keeps_no_capacity_and_a_batch_takes_at_most_its_max() {
+        let outbound = Outbound::new(1 << 20);
+        let tags: Vec<_> = (0..10).map(|i| Tag::new(&i.to_string())).collect();
+        for tag in &tags {
+            assert!(outbound.push(Frame::Complete { tag: tag.clone() }));
+        }
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut out = Vec::new();
+        assert!(outbound.poll_take(&mut cx, 4, &mut out).is_ready());
+        assert_eq!(out.iter().map(|f| f.tag().id()).collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+        assert!(outbound.poll_take(&mut cx, 64, &mut out).is_ready());
+        let ids: Vec<_> = out.iter().map(|f| f.tag().id().to_string()).collect();
+        assert_eq!(ids, (0..10).map(|i| i.to_string()).collect::<Vec<_>>(), "in order, none lost");
+        let queue = outbound.lock();
+        assert_eq!((queue.frames.capacity(), queue.bytes), (0, 0), "the burst's capacity left with it");
+        drop(queue);
+        assert!(outbound.poll_take(&mut cx, 64, &mut out).is_pending());
     }
 }
