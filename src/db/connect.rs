@@ -6,10 +6,17 @@ use std::time::Duration;
 
 use super::settings::DbArgs;
 
+/// A connection idle in the pool at least this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Connects and applies pending migrations.
 pub async fn connect(args: &DbArgs) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(args.database_url.clone());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(args.db_acquire_timeout).sqlx_logging(false);
+    // SQLx pings every connection it hands out, one more round trip for each transaction
+    // and each read; a connection is pinged on its way back to the pool as well (SQLx
+    // always does), so only one that sat idle can have gone bad unnoticed.
+    options.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if args.database_url.starts_with("sqlite:") {
         // SQLite has one writer; a single connection serialises transactions instead of
         // failing them with SQLITE_BUSY, which is what the embedded default needs. It

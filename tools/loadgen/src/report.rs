@@ -133,6 +133,7 @@ fn server(i: &Inputs<'_>) -> Value {
         let sum = |samples: &[ProcSample]| {
             pick(samples).iter().fold(ProcSample::default(), |a, s| ProcSample {
                 rss_kib: a.rss_kib + s.rss_kib,
+                anon_kib: a.anon_kib + s.anon_kib,
                 hwm_kib: a.hwm_kib + s.hwm_kib,
                 cpu_secs: a.cpu_secs + s.cpu_secs,
             })

@@ -21,6 +21,9 @@ pub struct Proc(u32);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcSample {
     pub rss_kib: u64,
+    /// The anonymous part of RSS (heap, stacks): what the allocator holds. The rest is
+    /// mostly the executable's pages, read in the first time their code runs.
+    pub anon_kib: u64,
     pub hwm_kib: u64,
     pub cpu_secs: f64,
 }
@@ -45,7 +48,12 @@ impl Proc {
         // 15th fields of the line, in clock ticks (USER_HZ, 100 on Linux).
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         let ticks: u64 = after.split_whitespace().skip(11).take(2).filter_map(|n| n.parse::<u64>().ok()).sum();
-        Ok(ProcSample { rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:"), cpu_secs: ticks as f64 / 100.0 })
+        Ok(ProcSample {
+            rss_kib: field("VmRSS:"),
+            anon_kib: field("RssAnon:"),
+            hwm_kib: field("VmHWM:"),
+            cpu_secs: ticks as f64 / 100.0,
+        })
     }
 
     /// Open file descriptors: the server's sockets (clients, database, Redis, listener)
