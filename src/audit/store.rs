@@ -8,8 +8,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 use std::sync::Arc;
 
 use super::recorder::Recorder;
-use crate::db::bind;
 use crate::db::paging::{self, Page};
+use crate::db::{bind, bind_in_order};
 use crate::error::{AppError, AppResult};
 use crate::vocab::{AuditAction, Role, Transport};
 
@@ -85,7 +85,8 @@ impl AuditStore {
                         e.filter.as_deref().map(str::to_string).into(),
                         e.deliveries.into(),
                     ];
-                    let marks: Vec<String> = fields.into_iter().map(|v| bind(v, &mut values)).collect();
+                    let marks: Vec<String> =
+                        fields.into_iter().map(|v| bind_in_order(backend, v, &mut values)).collect();
                     format!("({})", marks.join(", "))
                 })
                 .collect();

@@ -19,3 +19,18 @@ pub fn bind(value: sea_orm::Value, values: &mut Vec<sea_orm::Value>) -> String {
     values.push(value);
     format!("${}", values.len())
 }
+
+/// Like `bind`, for a statement whose placeholders appear in the order they are bound, on
+/// either backend: on SQLite an anonymous `?`. SQLite looks a numbered parameter's name up
+/// by walking the list of all of them, and SQLx asks for every parameter's name, so binding
+/// a statement of n `$n` parameters takes n² steps: a 300-row audit INSERT (3,600
+/// parameters) spent three quarters of the server's CPU there.
+pub fn bind_in_order(backend: sea_orm::DbBackend, value: sea_orm::Value, values: &mut Vec<sea_orm::Value>) -> String {
+    match backend {
+        sea_orm::DbBackend::Sqlite => {
+            values.push(value);
+            "?".to_string()
+        }
+        _ => bind(value, values),
+    }
+}

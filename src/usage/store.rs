@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::hour_of;
 use super::meter::{Meter, Taken};
 use super::report::{Report, fold};
-use crate::db::bind;
+use crate::db::{bind, bind_in_order};
 use crate::error::AppResult;
 
 /// Rows per INSERT statement (Postgres allows 65,535 parameters; SQLite 32,766).
@@ -54,11 +54,11 @@ impl UsageStore {
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|((who, hour, metric), n)| {
-                    let p = bind(who.practice_id.to_string().into(), &mut values);
-                    let k = bind(who.api_key_id.to_string().into(), &mut values);
-                    let h = bind((*hour).into(), &mut values);
-                    let m = bind(metric.name().into(), &mut values);
-                    let n = bind((**n as i64).into(), &mut values);
+                    let p = bind_in_order(backend, who.practice_id.to_string().into(), &mut values);
+                    let k = bind_in_order(backend, who.api_key_id.to_string().into(), &mut values);
+                    let h = bind_in_order(backend, (*hour).into(), &mut values);
+                    let m = bind_in_order(backend, metric.name().into(), &mut values);
+                    let n = bind_in_order(backend, (**n as i64).into(), &mut values);
                     format!("({p}, {k}, {h}, {m}, {n})")
                 })
                 .collect();
@@ -75,12 +75,12 @@ impl UsageStore {
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|((practice, key, hour, gauge), n)| {
-                    let p = bind(practice.to_string().into(), &mut values);
-                    let k = bind(key.to_string().into(), &mut values);
-                    let h = bind((*hour).into(), &mut values);
-                    let r = bind(self.replica.clone().into(), &mut values);
-                    let g = bind(gauge.name().into(), &mut values);
-                    let n = bind((**n).into(), &mut values);
+                    let p = bind_in_order(backend, practice.to_string().into(), &mut values);
+                    let k = bind_in_order(backend, key.to_string().into(), &mut values);
+                    let h = bind_in_order(backend, (*hour).into(), &mut values);
+                    let r = bind_in_order(backend, self.replica.clone().into(), &mut values);
+                    let g = bind_in_order(backend, gauge.name().into(), &mut values);
+                    let n = bind_in_order(backend, (**n).into(), &mut values);
                     format!("({p}, {k}, {h}, {r}, {g}, {n})")
                 })
                 .collect();
