@@ -34,3 +34,26 @@ pub fn bind_in_order(backend: sea_orm::DbBackend, value: sea_orm::Value, values:
         _ => bind(value, values),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, Value};
+
+    #[test]
+    fn sqlite_marks_are_anonymous_and_postgres_marks_numbered_in_bind_order() {
+        for (backend, marks) in [(DbBackend::Sqlite, ["?", "?", "?"]), (DbBackend::Postgres, ["$1", "$2", "$3"])] {
+            let mut values = Vec::new();
+            let got: Vec<String> = [Value::from(1i64), Value::from("a"), Value::from(3i64)]
+                .into_iter()
+                .map(|v| bind_in_order(backend, v, &mut values))
+                .collect();
+            assert_eq!(got, marks, "{backend:?}");
+            assert_eq!(
+                values,
+                [Value::from(1i64), Value::from("a"), Value::from(3i64)],
+                "{backend:?}: values in bind order"
+            );
+        }
+    }
+}
