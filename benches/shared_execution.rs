@@ -65,8 +65,14 @@ fn shared_execution(c: &mut Criterion) {
                 format!("subscription($p: ID!) {{ op{}: events(practiceId: $p) {{ seq type }} }}", i % OPERATIONS);
             let request = Request::new(query).variables(Variables::from_json(serde_json::json!({ "p": practice_id })));
             let principal = Principal::bootstrap();
-            let subscribe =
-                Subscribe { request, principal, session: None, after: None, transport: StreamTransport::Websocket };
+            let subscribe = Subscribe {
+                request,
+                principal,
+                session: None,
+                after: None,
+                transport: StreamTransport::Websocket,
+                turn: None,
+            };
             let outbound = Outbound::new(1 << 20);
             match state.hubs.subscribe(subscribe, &outbound, &Tag::new("1")).await {
                 Subscribed::Registered(registration) => registrations.push(registration),

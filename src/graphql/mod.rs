@@ -27,7 +27,7 @@ pub mod types;
 pub use bounds::{Bounded, Bounds, MAX_NESTING};
 pub use errors::{ErrorCodes, GqlResult, fill_code};
 pub use live::{LiveDirective, asks, live_query};
-pub use operation::{operation_name, selected_operation, streams};
+pub use operation::{operation_name, selected_operation, streams, unparsed};
 pub use render_cache::{RenderCache, RenderSlot};
 pub use root_fields::hoist_root_fields;
 pub use schema::{AppSchema, build, federation_sdl, introspection_schema, sdl};

@@ -12,6 +12,19 @@ pub fn streams(request: &mut async_graphql::Request) -> bool {
     subscription || super::live::asks(request)
 }
 
+/// The request without its parsed document, to be parsed again when it runs: what a
+/// request waiting its turn holds is its text, not the (several times larger) document.
+pub fn unparsed(mut request: async_graphql::Request) -> async_graphql::Request {
+    let mut fresh = async_graphql::Request::new(std::mem::take(&mut request.query));
+    fresh.operation_name = request.operation_name.take();
+    fresh.variables = std::mem::take(&mut request.variables);
+    fresh.uploads = std::mem::take(&mut request.uploads);
+    fresh.data = std::mem::take(&mut request.data);
+    fresh.extensions = std::mem::take(&mut request.extensions);
+    fresh.introspection_mode = request.introspection_mode;
+    fresh
+}
+
 /// The operation's name: the request's `operationName`, or the name of the document's
 /// only operation.
 pub fn operation_name(request: &mut async_graphql::Request) -> Option<String> {

@@ -36,7 +36,7 @@ pub(crate) async fn through_hub(
 ) -> Source {
     let outbound = Outbound::new(state.config.outbound_max_bytes);
     let tag = Tag::new(transport.as_str());
-    let subscribe = Subscribe { request, principal, session: None, after, transport };
+    let subscribe = Subscribe { request, principal, session: None, after, transport, turn: None };
     match state.hubs.subscribe(subscribe, &outbound, &tag).await {
         Subscribed::Registered(registration) => Source::Shared(queued(outbound, registration, door(transport))),
         Subscribed::Running(results) => Source::Own(results),

@@ -7,7 +7,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{self, BoxStream};
 use futures_util::{FutureExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use super::ws::{self, Authenticated, ConnectionAuth, Execute, OpItem, OpLink, Re
 use crate::auth::{Auth, Credentials, Principal};
 use crate::events::{GaugeGuard, StreamTransport, TransportLabel};
 use crate::graphql::{AppSchema, RenderCache, RenderSlot};
-use crate::hub::{Hubs, Subscribe, Subscribed};
+use crate::hub::{Hubs, Subscribe, Subscribed, Turn};
 use crate::persisted::PersistedQueries;
 use crate::services::AppServices;
 use crate::state::AppState;
@@ -95,39 +95,39 @@ impl Limited {
     }
 }
 
-impl Execute for Limited {
-    /// Each operation acts as the connection's credentials at its start (they may have
-    /// been replaced since the connection opened) and spends a token of that key's rate.
-    fn stream(&self, mut request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
-        let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
-        let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
-        let (this, link) = (self.clone(), link.clone());
+impl Limited {
+    /// The checks an operation passes before it starts: its key's rate, its persisted
+    /// query, the document's bounds. A refusal is a request error (an `error` message).
+    async fn admit(&self, request: &mut Request, principal: Option<&Principal>) -> Result<(), Reply> {
+        if let Some(principal) = principal
+            && self.limits.allow(&principal.limit_key()).await.is_err()
+        {
+            return Err(rate_limited().into());
+        }
+        self.persisted.apply(request, principal.is_some()).await.map_err(|refused| Reply::from(refused.response()))?;
+        crate::graphql::bounds::admit(request, &self.bounds).map_err(|refused| (*refused).into())
+    }
+
+    /// An admitted operation: a subscription (or live query) with its turn, which holds
+    /// one of its practice's slots and goes to the hub; anything else runs here.
+    fn start(
+        self,
+        request: Request,
+        principal: Option<Principal>,
+        session: Option<Arc<Data>>,
+        link: OpLink,
+        turn: Option<Turn>,
+    ) -> BoxStream<'static, OpItem> {
         async_stream::stream! {
-            if let Some(principal) = &principal
-                && this.limits.allow(&principal.limit_key()).await.is_err()
-            {
-                yield OpItem::Reply(rate_limited().into());
-                return;
-            }
-            // A persisted query's refusal is a request error: an `error` message.
-            if let Err(refused) = this.persisted.apply(&mut request, principal.is_some()).await {
-                yield OpItem::Reply(refused.response().into());
-                return;
-            }
-            if let Err(refused) = crate::graphql::bounds::admit(&mut request, &this.bounds) {
-                yield OpItem::Reply((*refused).into());
-                return;
-            }
             let Some(principal) = principal else {
-                let mut items = this.run(request, None, session);
+                let mut items = self.run(request, None, session);
                 while let Some(item) = items.next().await {
                     yield item;
                 }
                 return;
             };
-            // A subscription (or live query) of a practice holds one of its slots.
-            let slot = match principal.practice_id().filter(|_| crate::graphql::streams(&mut request)) {
-                Some(practice_id) => match this.limits.subscribe(practice_id).await {
+            let slot = match principal.practice_id().filter(|_| turn.is_some()) {
+                Some(practice_id) => match self.limits.subscribe(practice_id).await {
                     Ok(slot) => Some(slot),
                     Err(err) => {
                         yield OpItem::Reply(refused(&err).into());
@@ -136,9 +136,10 @@ impl Execute for Limited {
                 },
                 None => None,
             };
+            let transport = StreamTransport::Websocket;
             let subscribe =
-                Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport: StreamTransport::Websocket };
-            match this.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {
+                Subscribe { request, principal: principal.clone(), session: session.clone(), after: None, transport, turn };
+            match self.hubs.subscribe(subscribe, &link.outbound, &link.tag).await {
                 Subscribed::Registered(registration) => yield OpItem::Registered(Box::new((registration, slot))),
                 Subscribed::Running(mut responses) => {
                     while let Some(response) = responses.next().await {
@@ -146,13 +147,43 @@ impl Execute for Limited {
                     }
                 }
                 Subscribed::Unshared(request) => {
-                    let mut items = this.run(request, Some(principal), session);
+                    let mut items = self.run(request, Some(principal), session);
                     while let Some(item) = items.next().await {
                         yield item;
                     }
                 }
             }
         }
+        .boxed()
+    }
+}
+
+impl Execute for Limited {
+    /// Each operation acts as the connection's credentials at its start (they may have
+    /// been replaced since the connection opened) and spends a token of that key's rate.
+    ///
+    /// A storm of reconnecting clients starts subscriptions faster than the database can
+    /// probe them, so they wait for their turns (`Hubs::turn`). What waits is this small
+    /// future, the checks boxed for their moment, holding the request without its parsed
+    /// document; the start proper, several KB, is made once the turn came.
+    fn stream(&self, mut request: Request, session: Option<Arc<Data>>, link: &OpLink) -> BoxStream<'static, OpItem> {
+        let credentials = session.as_ref().and_then(|d| d.get(&std::any::TypeId::of::<Arc<Credentials>>()));
+        let principal = credentials.and_then(|c| c.downcast_ref::<Arc<Credentials>>()).map(|c| c.principal());
+        let (this, link) = (self.clone(), link.clone());
+        async move {
+            if let Err(refused) = Box::pin(this.admit(&mut request, principal.as_ref())).await {
+                return stream::once(std::future::ready(OpItem::Reply(refused))).boxed();
+            }
+            let turn = match &principal {
+                Some(_) if crate::graphql::streams(&mut request) => {
+                    request = crate::graphql::unparsed(request);
+                    Some(this.hubs.turn().await)
+                }
+                _ => None,
+            };
+            this.start(request, principal, session, link, turn)
+        }
+        .flatten_stream()
         .boxed()
     }
 }

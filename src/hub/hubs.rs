@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,10 +33,10 @@ use crate::usage::Meter;
 /// it subscribed; short, since an idle practice should cost nothing (not even its bus
 /// channel).
 const LINGER: Duration = Duration::from_millis(250);
-/// Subscriptions being probed at once. A probe holds a whole execution (parsed document,
+/// Subscriptions being started at once. A start holds a whole execution (parsed document,
 /// validation, a log read) for a moment; thousands started together would each hold one,
-/// and the allocator keeps that high-water mark long after. Waiting ones hold only their
-/// request.
+/// and the allocator keeps that high-water mark long after. Waiting ones should hold only
+/// their request: a door that would hold more while it waits takes its [`Turn`] first.
 const CONCURRENT_STARTS: usize = 32;
 
 /// A subscription to start, as a connection hands it over.
@@ -48,6 +48,15 @@ pub struct Subscribe {
     /// Replaces the subscription's `after` (SSE's `Last-Event-ID`).
     pub after: Option<String>,
     pub transport: StreamTransport,
+    /// The start's turn, if the door took it before it made the start; else the hub
+    /// takes one just before the probe.
+    pub turn: Option<Turn>,
+}
+
+/// One of the replica's [`CONCURRENT_STARTS`] turns to start a subscription, let go of
+/// once its probe ran.
+pub struct Turn {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// How a subscription runs. Made once per subscription and taken apart at once.
@@ -92,7 +101,7 @@ impl Hubs {
         tracker: TaskTracker,
         live_throttle: LiveThrottle,
     ) -> Self {
-        let starts = Semaphore::new(CONCURRENT_STARTS);
+        let starts = Arc::new(Semaphore::new(CONCURRENT_STARTS));
         let types = Types::from_sdl(&schema.sdl());
         let hubs = Mutex::default();
         let linger = LINGER;
@@ -129,13 +138,19 @@ impl Hubs {
         self.0.hubs.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// A turn to start a subscription, once one is free (first come, first served).
+    pub async fn turn(&self) -> Turn {
+        // The semaphore is never closed, so acquiring never fails.
+        Turn { _permit: self.0.starts.clone().acquire_owned().await.ok() }
+    }
+
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
-        let Subscribe { mut request, principal, session, after, transport } = subscribe;
+        let Subscribe { mut request, principal, session, after, transport, turn } = subscribe;
         match crate::graphql::live_query(&mut request) {
             Ok(None) => {}
             Ok(Some(live)) => {
-                let subscribe = Subscribe { request, principal, session, after, transport };
+                let subscribe = Subscribe { request, principal, session, after, transport, turn };
                 return self.subscribe_live(subscribe, live, outbound, tag).await;
             }
             Err(reason) => return refused(reason),
@@ -149,9 +164,11 @@ impl Hubs {
         // What the audit trail records it under.
         let filter = crate::audit::filter(&request.query, &request.variables);
         let operation_name = operation_name(&mut request);
-        // Only probes wait their turn, not the queries and mutations a socket sends. The
-        // semaphore is never closed, so acquiring never fails.
-        let _start = self.0.starts.acquire().await.ok();
+        // Only subscriptions wait their turn, not the queries and mutations a socket sends.
+        let _turn = match turn {
+            Some(turn) => turn,
+            None => self.turn().await,
+        };
         let prepared = Prepared { key, variables: request.variables.clone() };
         let rebuild = Rebuild(prepared.clone());
         // The probe runs with the subscriber's own credentials and session: its errors,

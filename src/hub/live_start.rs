@@ -30,7 +30,7 @@ impl Hubs {
         outbound: &Arc<Outbound>,
         tag: &Arc<Tag>,
     ) -> Subscribed {
-        let Subscribe { mut request, principal, after, transport, .. } = subscribe;
+        let Subscribe { mut request, principal, after, transport, turn, .. } = subscribe;
         let filter = crate::audit::filter(&request.query, &request.variables);
         let display_name = operation_name(&mut request);
         let after = match after {
@@ -49,13 +49,16 @@ impl Hubs {
         let key = OperationKey::live(&request, Scope::of(&principal));
         let variables = request.variables.clone();
         let document = Arc::new(document);
-        let start = self.0.starts.acquire().await.ok();
+        let turn = match turn {
+            Some(turn) => turn,
+            None => self.turn().await,
+        };
         let mut probe =
             Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal.clone())));
         probe.operation_name = name.clone();
         probe.set_parsed_query((*document).clone());
         let mut response = Executor::execute(&self.0.schema, probe).await;
-        drop(start);
+        drop(turn);
         let mut reads = arguments.clone();
         reads.collect(&mut response.data);
         if !response.errors.is_empty() {

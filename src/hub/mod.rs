@@ -35,7 +35,7 @@ mod producer;
 mod registrations;
 mod shared;
 
-pub use hubs::{Hubs, Registration, Subscribe, Subscribed};
+pub use hubs::{Hubs, Registration, Subscribe, Subscribed, Turn};
 pub use key::{OperationKey, Scope};
 pub use outbound::{Frame, Offer, Outbound, Tag};
 pub use shared::LiveThrottle;

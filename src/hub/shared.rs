@@ -29,8 +29,8 @@ pub(super) struct Shared {
     pub tracker: TaskTracker,
     /// The running hubs, by practice.
     pub hubs: Mutex<HashMap<String, mpsc::UnboundedSender<HubCommand>>>,
-    /// Subscriptions being probed at once.
-    pub starts: Semaphore,
+    /// The turns of subscriptions being started at once.
+    pub starts: Arc<Semaphore>,
     /// The schema's types, for instrumenting live queries.
     pub types: Types,
     pub live_throttle: LiveThrottle,

@@ -238,3 +238,39 @@ async fn a_consumer_that_stops_reading_is_closed_with_its_resume_cursor() {
         assert_eq!(cursor.seq, last[id], "the cursor of the last event it got");
     }
 }
+
+/// Takes every free turn to start a subscription (a storm's starts, held).
+async fn take_every_turn(app: &TestApp) -> Vec<clinicstream::hub::Turn> {
+    let mut turns = Vec::new();
+    while let Ok(turn) = tokio::time::timeout(Duration::from_millis(100), app.state().hubs.turn()).await {
+        turns.push(turn);
+    }
+    turns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_waits_for_its_turn_while_a_query_does_not() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |_| {}).await else { return };
+    let f = app.fixture().await;
+    let turns = take_every_turn(&app).await;
+    assert!(!turns.is_empty(), "the replica has turns to give");
+    let mut client = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
+    client.subscribe("gone", EVENTS, json!({ "p": f.practice })).await;
+    client.subscribe("s", EVENTS, json!({ "p": f.practice })).await;
+    client.subscribe("q", "{ __typename }", json!({})).await;
+    let answer = client.recv_within(Duration::from_secs(5)).await.expect("a query needs no turn");
+    assert_eq!((answer["id"].as_str(), answer["type"].as_str()), (Some("q"), Some("next")), "{answer}");
+    assert_eq!(client.recv_within(Duration::from_secs(5)).await.unwrap()["type"], "complete");
+    // One given up while it waits is let go of, its turn never taken.
+    client.send(json!({ "id": "gone", "type": "complete" })).await;
+    assert!(client.recv_within(Duration::from_millis(300)).await.is_none());
+    assert_eq!(app.state().services.domain.counters.shared_operations.get(), 0, "nothing started yet");
+    let held = turns.len();
+    drop(turns);
+    wait_registered(&app, 1).await;
+    app.post_payment(&f.backoffice, &f.patient, 100).await;
+    let message = client.recv().await.unwrap();
+    assert_eq!(message["id"], "s", "only the subscription still wanted: {message}");
+    assert!(client.recv_within(Duration::from_millis(300)).await.is_none());
+    assert_eq!(take_every_turn(&app).await.len(), held, "every turn came back once its start was made");
+}
