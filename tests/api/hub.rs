@@ -264,6 +264,12 @@ async fn a_subscription_waits_for_its_turn_while_a_query_does_not() {
     // One given up while it waits is let go of, its turn never taken.
     client.send(json!({ "id": "gone", "type": "complete" })).await;
     assert!(client.recv_within(Duration::from_millis(300)).await.is_none());
+    // So is every one of a socket that goes while they wait.
+    let mut gone = WsClient::connect(app.addr, TRANSPORT_WS, &f.subscriber).await;
+    for i in 0..5 {
+        gone.subscribe(&format!("w{i}"), EVENTS, json!({ "p": f.practice })).await;
+    }
+    gone.close().await;
     assert_eq!(app.state().services.domain.counters.shared_operations.get(), 0, "nothing started yet");
     let held = turns.len();
     drop(turns);
