@@ -74,9 +74,9 @@
 //!   so each script touches one slot.
 //! - [`domain`]: the business rules, one file per aggregate; every mutation runs in a
 //!   `MutationTx` that appends its event to the log in the same transaction. Mutations
-//!   that append run in their practice's writer (`domain::writer`, group commit: one
-//!   transaction, one counter row lock and one commit per batch, a savepoint per
-//!   mutation); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON and
+//!   that append run in their practice's lane (`domain::writer`, group commit:
+//!   one transaction and one commit per batch of one or many practices, each practice's
+//!   counter row locked, a savepoint per mutation; `domain::batch` runs one batch); `domain::reminders` holds the rules of APPOINTMENT_STARTING_SOON and
 //!   `domain::scheduler` the task every replica runs to send them; `domain::lookup` reads
 //!   many resources of one kind by id, as the caller may see them (federation's references).
 //! - [`retention`]: keeps the log bounded (`EVENT_RETENTION`, `WEBHOOK_RETENTION`,

@@ -14,6 +14,7 @@ mod ids;
 pub mod lookup;
 mod owners;
 pub use crate::db::paging;
+mod batch;
 pub mod patients;
 pub mod practices;
 pub mod providers;

@@ -38,37 +38,46 @@ async fn insert_many(conn: &impl ConnectionTrait, events: &[StoredEvent]) -> App
     Ok(())
 }
 
-/// Writes a batch's events, their outbox rows (when `outbox_at` is set) and the
-/// practice's counter. On Postgres that is one statement (one round trip while the batch
-/// holds the practice's lock); on SQLite, one statement each.
+/// Writes a batch's events, their outbox rows (when `outbox_at` is set) and each
+/// practice's counter: `practices` are (practice, its events in seq order), each practice's
+/// counter row locked by the batch. On Postgres that is one statement for the whole batch
+/// (one round trip while the batch holds the locks); on SQLite, one statement each.
 pub async fn append_batch(
     conn: &impl ConnectionTrait,
-    practice_id: &str,
-    events: &[StoredEvent],
+    practices: &[(&str, &[StoredEvent])],
     outbox_at: Option<i64>,
 ) -> AppResult<()> {
-    let Some(last) = events.last() else { return Ok(()) };
-    if conn.get_database_backend() == DbBackend::Postgres && events.len() <= ROWS_PER_INSERT {
-        conn.execute_raw(one_statement(practice_id, events, outbox_at)?).await?;
+    let practices: Vec<(&str, &[StoredEvent])> = practices.iter().copied().filter(|(_, e)| !e.is_empty()).collect();
+    let events: usize = practices.iter().map(|(_, e)| e.len()).sum();
+    if events == 0 {
         return Ok(());
     }
-    insert_many(conn, events).await?;
-    if let Some(now_ms) = outbox_at {
-        super::outbox::record_many(conn, events, now_ms).await?;
+    if conn.get_database_backend() == DbBackend::Postgres && events <= ROWS_PER_INSERT {
+        conn.execute_raw(one_statement(&practices, outbox_at)?).await?;
+        return Ok(());
     }
-    practice::Entity::update_many()
-        .col_expr(practice::Column::LastSeq, Expr::value(last.seq))
-        .filter(practice::Column::Id.eq(practice_id))
-        .exec(conn)
-        .await?;
+    for (practice_id, events) in practices {
+        insert_many(conn, events).await?;
+        if let Some(now_ms) = outbox_at {
+            super::outbox::record_many(conn, events, now_ms).await?;
+        }
+        let last = events.last().map_or(0, |e| e.seq);
+        practice::Entity::update_many()
+            .col_expr(practice::Column::LastSeq, Expr::value(last))
+            .filter(practice::Column::Id.eq(practice_id))
+            .exec(conn)
+            .await?;
+    }
     Ok(())
 }
 
 /// `WITH e AS (INSERT INTO events …), o AS (INSERT INTO outbox …) UPDATE practices …`.
-fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i64>) -> AppResult<Statement> {
-    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 9 + 2);
-    let mut rows = Vec::with_capacity(events.len());
-    for event in events {
+fn one_statement(practices: &[(&str, &[StoredEvent])], outbox_at: Option<i64>) -> AppResult<Statement> {
+    let events = || practices.iter().flat_map(|(_, events)| events.iter());
+    let count = events().count();
+    let mut values: Vec<Value> = Vec::with_capacity(count * 9 + practices.len() * 2);
+    let mut rows = Vec::with_capacity(count);
+    for event in events() {
         let row = [
             bind(event.practice_id.clone().into(), &mut values),
             bind(event.seq.into(), &mut values),
@@ -84,8 +93,8 @@ fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i6
         rows.join(", ")
     );
     if let Some(now_ms) = outbox_at {
-        let mut rows = Vec::with_capacity(events.len());
-        for event in events {
+        let mut rows = Vec::with_capacity(count);
+        for event in events() {
             let row = [
                 bind(event.practice_id.clone().into(), &mut values),
                 bind(event.seq.into(), &mut values),
@@ -95,10 +104,22 @@ fn one_statement(practice_id: &str, events: &[StoredEvent], outbox_at: Option<i6
         }
         sql.push_str(&format!(", o AS (INSERT INTO outbox (practice_id, seq, created_at) VALUES {})", rows.join(", ")));
     }
-    let last_seq = events.last().map_or(0, |e| e.seq);
-    let seq = bind(last_seq.into(), &mut values);
-    let id = bind(practice_id.into(), &mut values);
-    sql.push_str(&format!(" UPDATE practices SET last_seq = {seq} WHERE id = {id}"));
+    if let [(practice_id, events)] = practices {
+        let seq = bind(events.last().map_or(0, |e| e.seq).into(), &mut values);
+        let id = bind((*practice_id).into(), &mut values);
+        sql.push_str(&format!(" UPDATE practices SET last_seq = {seq} WHERE id = {id}"));
+    } else {
+        let mut rows = Vec::with_capacity(practices.len());
+        for (practice_id, events) in practices {
+            let id = bind((*practice_id).into(), &mut values);
+            let seq = bind(events.last().map_or(0, |e| e.seq).into(), &mut values);
+            rows.push(format!("({id}::text, {seq}::bigint)"));
+        }
+        sql.push_str(&format!(
+            " UPDATE practices SET last_seq = v.seq FROM (VALUES {}) AS v(id, seq) WHERE practices.id = v.id",
+            rows.join(", ")
+        ));
+    }
     Ok(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
 }
 

@@ -93,9 +93,7 @@ impl Limited {
             })
             .boxed()
     }
-}
 
-impl Limited {
     /// The checks an operation passes before it starts: its key's rate, its persisted
     /// query, the document's bounds. A refusal is a request error (an `error` message).
     async fn admit(&self, request: &mut Request, principal: Option<&Principal>) -> Result<(), Reply> {

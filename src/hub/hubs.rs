@@ -144,6 +144,14 @@ impl Hubs {
         Turn { _permit: self.0.starts.clone().acquire_owned().await.ok() }
     }
 
+    /// The turn a start already waited for, or one it waits for now.
+    pub(super) async fn turn_unless_taken(&self, taken: Option<Turn>) -> Turn {
+        match taken {
+            Some(turn) => turn,
+            None => self.turn().await,
+        }
+    }
+
     /// Starts a subscription whose results go to `outbound` under `tag`.
     pub async fn subscribe(&self, subscribe: Subscribe, outbound: &Arc<Outbound>, tag: &Arc<Tag>) -> Subscribed {
         let Subscribe { mut request, principal, session, after, transport, turn } = subscribe;
@@ -165,10 +173,7 @@ impl Hubs {
         let filter = crate::audit::filter(&request.query, &request.variables);
         let operation_name = operation_name(&mut request);
         // Only subscriptions wait their turn, not the queries and mutations a socket sends.
-        let _turn = match turn {
-            Some(turn) => turn,
-            None => self.turn().await,
-        };
+        let _turn = self.turn_unless_taken(turn).await;
         let prepared = Prepared { key, variables: request.variables.clone() };
         let rebuild = Rebuild(prepared.clone());
         // The probe runs with the subscriber's own credentials and session: its errors,

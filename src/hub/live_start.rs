@@ -49,10 +49,7 @@ impl Hubs {
         let key = OperationKey::live(&request, Scope::of(&principal));
         let variables = request.variables.clone();
         let document = Arc::new(document);
-        let turn = match turn {
-            Some(turn) => turn,
-            None => self.turn().await,
-        };
+        let turn = self.turn_unless_taken(turn).await;
         let mut probe =
             Request::new(request.query.clone()).variables(variables.clone()).data(Auth(Some(principal.clone())));
         probe.operation_name = name.clone();

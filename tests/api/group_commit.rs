@@ -21,6 +21,7 @@ on_both_backends!(
     a_double_booking_inside_one_batch_lets_one_win,
     a_lone_mutation_is_a_batch_of_one,
     refused_and_kept_mutations_alternate_in_one_batch,
+    mutations_of_two_practices_commit_in_one_batch,
 );
 
 const PAY: &str = "mutation($p: ID!, $a: Int!, $k: String) { postPayment(input: {patientId: $p, amountCents: $a, method: CARD, idempotencyKey: $k}) { id amountCents } }";
@@ -116,6 +117,95 @@ async fn a_failing_mutation_in_a_batch_rolls_back_alone(app: TestApp) {
     assert!(log[head as usize..].iter().all(|(_, t)| t == "PAYMENT_POSTED"), "{log:?}");
     let balance = app.ok(&f.backoffice, BALANCE, json!({ "id": f.patient })).await;
     assert_eq!(balance["patient"]["balanceCents"], -111);
+}
+
+/// A second practice queued in the same lane as `f`'s (practices are made until one is).
+async fn neighbour(app: &TestApp, f: &Fixture) -> Fixture {
+    let lane = clinicstream::domain::writer::lane_of(&f.practice);
+    loop {
+        let other = app.fixture().await;
+        if clinicstream::domain::writer::lane_of(&other.practice) == lane {
+            return other;
+        }
+    }
+}
+
+/// Two practices in one lane, each with a mutation queued: one transaction commits both,
+/// each practice's log stays gapless, and a failing mutation of one rolls back alone.
+async fn mutations_of_two_practices_commit_in_one_batch(app: TestApp) {
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let g = neighbour(&app, &f).await;
+    let appointment = cancelled_appointment(&app, &g, 9).await;
+    let (f_head, g_head) = (app.log(&f.practice).await.len() as i64, app.log(&g.practice).await.len() as i64);
+    let before = batches(&app);
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let g_pays = queue(&app, &g.backoffice, PAY, json!({ "p": g.patient, "a": 20 }), 1).await;
+    let g_again = queue(&app, &g.backoffice, CANCEL, json!({ "id": appointment }), 2).await;
+    let f_pays = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 3).await;
+    let g_pays_more = queue(&app, &g.backoffice, PAY, json!({ "p": g.patient, "a": 200 }), 4).await;
+    release(&app);
+
+    for task in [first, g_pays, f_pays, g_pays_more] {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    assert_eq!(code(&answer(g_again).await), "CONFLICT");
+    let after = batches(&app);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 4), "one batch over two practices; four kept");
+    for (practice, head, paid) in [(&f.practice, f_head, 2), (&g.practice, g_head, 2)] {
+        let log = app.log(practice).await;
+        assert_eq!(log.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (1..=head + paid).collect::<Vec<_>>(), "gapless");
+        assert!(log[head as usize..].iter().all(|(_, t)| t == "PAYMENT_POSTED"), "{log:?}");
+    }
+    let balance = app.ok(&g.backoffice, BALANCE, json!({ "id": g.patient })).await;
+    assert_eq!(balance["patient"]["balanceCents"], -220);
+}
+
+/// A practice whose counter row another transaction holds (another replica's batch) is
+/// passed over: the rest of the batch commits without waiting for it, and its mutations
+/// follow in the next batch, in their order, once the row is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_held_elsewhere_waits_for_the_next_batch() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else { return };
+    let app = Arc::new(app);
+    let f = app.fixture().await;
+    let g = neighbour(&app, &f).await;
+    let g_head = app.log(&g.practice).await.len() as i64;
+    let elsewhere = app.state().services.domain.db.begin().await.unwrap();
+    let lock = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT last_seq FROM practices WHERE id = $1 FOR UPDATE",
+        [g.practice.clone().into()],
+    );
+    elsewhere.query_one_raw(lock).await.unwrap().expect("the practice's row");
+
+    let first = hold_with_a_first_payment(&app, &f).await;
+    let g_one = queue(&app, &g.backoffice, PAY, json!({ "p": g.patient, "a": 1 }), 1).await;
+    let f_pays = queue(&app, &f.backoffice, PAY, json!({ "p": f.patient, "a": 10 }), 2).await;
+    let g_two = queue(&app, &g.backoffice, PAY, json!({ "p": g.patient, "a": 2 }), 3).await;
+    release(&app);
+    for task in [first, f_pays] {
+        // A lane that waited for the held row here would hold these too.
+        let body = tokio::time::timeout(Duration::from_secs(10), answer(task))
+            .await
+            .expect("the batch answers without waiting for the practice held elsewhere");
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    assert!(!g_one.is_finished() && !g_two.is_finished(), "the held practice's mutations wait for its row");
+    elsewhere.rollback().await.unwrap();
+    for task in [g_one, g_two] {
+        let body = answer(task).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let log = app.log(&g.practice).await;
+    assert_eq!(log.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (1..=g_head + 2).collect::<Vec<_>>(), "gapless");
+    let amounts = app
+        .ok(&g.backoffice, "query($id: ID!) { patient(id: $id) { balanceCents } }", json!({ "id": g.patient }))
+        .await;
+    assert_eq!(amounts["patient"]["balanceCents"], -3);
 }
 
 /// The first mutation runs in the batch's transaction itself: when it fails, that is
