@@ -31,11 +31,11 @@ use crate::events::{Counters, SharedBus, StoredEvent};
 /// Writers (and so open write transactions) per replica. A practice always queues in the
 /// same one, so its mutations keep their order; one practice at 2,000 payments/s is
 /// served by one lane, as by one writer of its own before. Fewer lanes make larger
-/// batches: at 100 practices × 20 mutations/s on two cores, one lane could not keep up
-/// (a turn at a time), two committed ~7 mutations per batch at p99 68–98 ms, four ~4 at
-/// 70–246 ms, and a writer per practice ~2 at 311–447 ms (BENCHMARKS.md, the log's
-/// "Issue 33: practices share a commit").
-pub const LANES: usize = 2;
+/// batches but serve one turn at a time each: at 100 practices × 20 mutations/s on two
+/// cores, one lane fell behind, two committed ~7 mutations per batch and fell behind once
+/// in five runs, four ~4 (p99 median 110 ms over eight runs, against 257 ms for a writer
+/// per practice, ~2 per batch) (the benchmark log's "Issue 33: practices share a commit").
+pub const LANES: usize = 4;
 /// Mutations committed together at most. A batch answers when its last turn is done, so
 /// its first mutation waits for all the others: 32 turns of two round trips keep that
 /// near 10 ms, and a backlog after a hiccup drains in batches of 32. At 2,000 payments/s in
