@@ -96,8 +96,9 @@ impl Writers {
                 continue;
             }
             if unlocked.contains(&join.practice_id) {
-                // Held elsewhere when the batch began: it and every later mutation of its
-                // practice wait for the next batch, in their order.
+                // Not locked by this batch (held elsewhere, or first seen after the batch
+                // began): it and every later mutation of its practice wait for the next
+                // batch, in their order.
                 passed.push_back(join);
                 continue;
             }
